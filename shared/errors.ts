@@ -1,0 +1,108 @@
+/**
+ * Errors with explicit names. Step Functions Retry/Catch match Lambda errors on `name`,
+ * so these names are part of the workflow's contract (see workflows/retry-policies.ts).
+ */
+
+export interface ErrorOptions {
+  cause?: unknown;
+}
+
+abstract class NamedError extends Error {
+  protected constructor(name: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = name;
+  }
+}
+
+/** The provider answered 429. Retried with backoff and jitter. */
+export class RateLimitedError extends NamedError {
+  constructor(
+    message: string,
+    readonly retryAfterMs?: number,
+    options?: ErrorOptions,
+  ) {
+    super('RateLimitedError', message, options);
+  }
+}
+
+/** The provider is down, timed out or answered 5xx. Retried with backoff and jitter. */
+export class ProviderUnavailableError extends NamedError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('ProviderUnavailableError', message, options);
+  }
+}
+
+/** The provider refused a request as malformed (400, 404, 422). Not retried. */
+export class InvalidRequestError extends NamedError {
+  constructor(
+    message: string,
+    readonly code = 'invalid_request',
+    options?: ErrorOptions,
+  ) {
+    super('InvalidRequestError', message, options);
+  }
+}
+
+/** The provider refused our credentials (401, 403). Not retried: fix the key. */
+export class ProviderAuthError extends NamedError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('ProviderAuthError', message, options);
+  }
+}
+
+/** Any other provider answer we do not understand. Not retried. */
+export class ProviderError extends NamedError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('ProviderError', message, options);
+  }
+}
+
+/** Input (a job request, a manifest line, options) is invalid; `where` says which field or line. */
+export class ValidationError extends NamedError {
+  constructor(
+    message: string,
+    readonly where?: string,
+    options?: ErrorOptions,
+  ) {
+    super('ValidationError', where ? `${where}: ${message}` : message, options);
+  }
+}
+
+export class UnknownJobTypeError extends NamedError {
+  constructor(
+    readonly jobType: string,
+    readonly registered: readonly string[],
+  ) {
+    super(
+      'UnknownJobTypeError',
+      `unknown job type "${jobType}"; registered job types: ${registered.join(', ')}`,
+    );
+  }
+}
+
+export class JobNotFoundError extends NamedError {
+  constructor(readonly jobId: string) {
+    super('JobNotFoundError', `job ${jobId} does not exist`);
+  }
+}
+
+/** A setting is missing or malformed at cold start. */
+export class ConfigurationError extends NamedError {
+  constructor(message: string) {
+    super('ConfigurationError', message);
+  }
+}
+
+/** Names of errors worth retrying, as Step Functions sees them. */
+export const RETRYABLE_ERROR_NAMES = {
+  rateLimited: 'RateLimitedError',
+  providerUnavailable: 'ProviderUnavailableError',
+} as const;
+
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+export function errorName(error: unknown): string {
+  return error instanceof Error ? error.name : 'Error';
+}

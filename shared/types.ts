@@ -1,0 +1,139 @@
+/** Job and item shapes shared by the tasks, the store and (later) the API. */
+
+export const JOB_STATUSES = [
+  'QUEUED',
+  'RUNNING',
+  'COMPLETED',
+  'COMPLETED_WITH_ERRORS',
+  'FAILED',
+  'CANCELLED',
+] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
+export const TERMINAL_JOB_STATUSES: readonly JobStatus[] = [
+  'COMPLETED',
+  'COMPLETED_WITH_ERRORS',
+  'FAILED',
+  'CANCELLED',
+];
+
+export const ITEM_STATUSES = ['QUEUED', 'SUBMITTED', 'SUCCEEDED', 'FAILED', 'CANCELLED'] as const;
+export type ItemStatus = (typeof ITEM_STATUSES)[number];
+export type TerminalItemStatus = 'SUCCEEDED' | 'FAILED' | 'CANCELLED';
+export const TERMINAL_ITEM_STATUSES: readonly ItemStatus[] = ['SUCCEEDED', 'FAILED', 'CANCELLED'];
+
+export const PROVIDER_MODES = ['responses', 'batch'] as const;
+export type ProviderMode = (typeof PROVIDER_MODES)[number];
+
+/** Endpoints an item may target, as in the OpenAI Batch request format. */
+export const SUPPORTED_URLS = ['/v1/responses', '/v1/chat/completions'] as const;
+export type SupportedUrl = (typeof SUPPORTED_URLS)[number];
+
+/** One line of an OpenAI Batch input file: what every job type turns its input line into. */
+export interface ProviderRequest {
+  custom_id: string;
+  method: 'POST';
+  url: SupportedUrl;
+  body: Record<string, unknown>;
+}
+
+export interface ProviderErrorBody {
+  code: string;
+  message: string;
+}
+
+/** One line of an OpenAI Batch output file: the shape of every item's result. */
+export interface OutputLine {
+  id: string;
+  custom_id: string;
+  response: { status_code: number; request_id: string; body: unknown } | null;
+  error: ProviderErrorBody | null;
+}
+
+export interface TokenUsage {
+  inputTokens: number;
+  outputTokens: number;
+}
+
+/** Options a job is started with; defaults filled in by `resolveJobOptions`. */
+export interface JobOptions {
+  mode: ProviderMode;
+  /** Model for job types that build the request themselves (prompt, classify). */
+  model?: string;
+  /** Items per child execution of the Distributed Map. */
+  batchSize: number;
+  /** Child executions running at once. */
+  maxConcurrency: number;
+  /** Share of child batches that may fail before the whole map fails. */
+  toleratedFailurePercentage: number;
+  /** Job-type specific settings (template, labels, apply target...). */
+  params: Record<string, unknown>;
+}
+
+export interface S3Location {
+  bucket: string;
+  key: string;
+}
+
+export interface JobCounts {
+  total: number;
+  submitted: number;
+  succeeded: number;
+  failed: number;
+  cancelled: number;
+}
+
+export interface JobRecord {
+  jobId: string;
+  jobType: string;
+  status: JobStatus;
+  options: JobOptions;
+  manifest: S3Location;
+  results?: S3Location;
+  counts: JobCounts;
+  usage: TokenUsage;
+  estimatedCostUsd?: number;
+  source: 'api' | 'schedule';
+  scheduleName?: string;
+  executionArn?: string;
+  cancelRequested?: boolean;
+  error?: { name: string; message: string };
+  createdAt: string;
+  updatedAt: string;
+  startedAt?: string;
+  completedAt?: string;
+}
+
+export interface ItemRecord {
+  jobId: string;
+  customId: string;
+  /** Position in the manifest (0-based). */
+  index: number;
+  batchId: string;
+  status: ItemStatus;
+  /** Background response id (responses mode) or batch id (batch mode). */
+  providerId?: string;
+  attempts: number;
+  error?: ProviderErrorBody;
+  usage?: TokenUsage;
+  /** The item's line of the results file, once it is terminal. */
+  output?: OutputLine;
+  /** Job-type result derived from the response (a label, a text...). */
+  result?: unknown;
+  createdAt: string;
+  updatedAt: string;
+  finishedAt?: string;
+}
+
+export interface LogEntry {
+  jobId: string;
+  at: string;
+  level: 'INFO' | 'WARN' | 'ERROR';
+  message: string;
+  data?: Record<string, unknown>;
+}
+
+/** An item as carried through the Distributed Map: its manifest line and position. */
+export interface ManifestItem {
+  index: number;
+  line: Record<string, unknown>;
+}
