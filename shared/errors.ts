@@ -57,14 +57,26 @@ export class ProviderError extends NamedError {
   }
 }
 
-/** Input (a job request, a manifest line, options) is invalid; `where` says which field or line. */
+export interface ValidationIssue {
+  /** The field or line, e.g. `options.batchSize` or `line 3: custom_id`. */
+  where: string;
+  message: string;
+}
+
+/**
+ * Input (a job request, an item, options) is invalid. `where` names the field or line;
+ * `issues` lists every problem found when several lines were checked at once.
+ */
 export class ValidationError extends NamedError {
+  readonly issues: ValidationIssue[];
+
   constructor(
-    message: string,
+    readonly detail: string,
     readonly where?: string,
-    options?: ErrorOptions,
+    options?: ErrorOptions & { issues?: ValidationIssue[] },
   ) {
-    super('ValidationError', where ? `${where}: ${message}` : message, options);
+    super('ValidationError', where ? `${where}: ${detail}` : detail, options);
+    this.issues = options?.issues ?? (where ? [{ where, message: detail }] : []);
   }
 }
 
@@ -93,10 +105,18 @@ export class ConfigurationError extends NamedError {
   }
 }
 
+/** Another invocation holds this batch's submission right now. Retried: it will finish or its lease expires. */
+export class SubmissionInProgressError extends NamedError {
+  constructor(message: string) {
+    super('SubmissionInProgressError', message);
+  }
+}
+
 /** Names of errors worth retrying, as Step Functions sees them. */
 export const RETRYABLE_ERROR_NAMES = {
   rateLimited: 'RateLimitedError',
   providerUnavailable: 'ProviderUnavailableError',
+  submissionInProgress: 'SubmissionInProgressError',
 } as const;
 
 export function errorMessage(error: unknown): string {

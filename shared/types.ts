@@ -119,6 +119,10 @@ export interface ItemRecord {
   output?: OutputLine;
   /** Job-type result derived from the response (a label, a text...). */
   result?: unknown;
+  /** Estimated cost of this request (USD), when the model's price is known. */
+  costUsd?: number;
+  /** Where the output lives when it was too large for this record. */
+  outputKey?: string;
   createdAt: string;
   updatedAt: string;
   finishedAt?: string;

@@ -1,0 +1,30 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { S3Client } from '@aws-sdk/client-s3';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { Config } from './config.js';
+
+export interface AwsClients {
+  dynamo: DynamoDBDocumentClient;
+  s3: S3Client;
+}
+
+/** One client per service, with the configured endpoints (AWS or the local stand-ins). */
+export function createAwsClients(config: Config): AwsClients {
+  const dynamo = DynamoDBDocumentClient.from(
+    new DynamoDBClient({ region: config.region, ...(config.dynamoEndpoint ? { endpoint: config.dynamoEndpoint } : {}) }),
+    { marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: true } },
+  );
+  const s3 = new S3Client({
+    region: config.region,
+    ...(config.s3Endpoint
+      ? {
+          endpoint: config.s3Endpoint,
+          forcePathStyle: true,
+          // Local S3 stand-ins store aws-chunked stream bodies verbatim (corrupt): send plain bodies.
+          requestChecksumCalculation: 'WHEN_REQUIRED' as const,
+          responseChecksumValidation: 'WHEN_REQUIRED' as const,
+        }
+      : {}),
+  });
+  return { dynamo, s3 };
+}

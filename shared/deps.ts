@@ -1,0 +1,25 @@
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { JobTypeRegistry } from './job-types/registry.js';
+import type { Provider } from './provider/provider.js';
+import type { JobStore } from './store/job-store.js';
+import type { ObjectStore } from './store/object-store.js';
+
+/** Where task logic writes its own diagnostics (Powertools Logger in Lambda). */
+export interface TaskLogger {
+  info(message: string, ...extra: Record<string, unknown>[]): void;
+  warn(message: string, ...extra: Record<string, unknown>[]): void;
+  error(message: string, ...extra: Record<string, unknown>[]): void;
+}
+
+/** Everything task logic needs, passed in so tests hand in fakes and mocks. */
+export interface TaskDeps {
+  store: JobStore;
+  objects: ObjectStore;
+  /** Resolved on first use: the key may come from Secrets Manager. */
+  provider: () => Promise<Provider>;
+  jobTypes: JobTypeRegistry;
+  /** The document client job types use to apply results elsewhere. */
+  dynamo: DynamoDBDocumentClient;
+  clock: () => Date;
+  logger: TaskLogger;
+}

@@ -1,0 +1,118 @@
+import { ValidationError, type ValidationIssue } from './errors.js';
+import { resolveJobOptions } from './job-options.js';
+import type { JobTypeRegistry } from './job-types/registry.js';
+import { MAX_ITEM_BYTES } from './limits.js';
+import type { JobStore } from './store/job-store.js';
+import type { JsonlLine, ManifestLine, ObjectStore } from './store/object-store.js';
+import type { JobOptions, JobRecord } from './types.js';
+
+/** Most problems reported for one request; the rest are summarised. */
+const MAX_REPORTED_ISSUES = 20;
+
+export interface NewJob {
+  jobId: string;
+  jobType: string;
+  options?: unknown;
+  source: JobRecord['source'];
+  scheduleName?: string;
+}
+
+export interface IntakeDeps {
+  store: JobStore;
+  objects: ObjectStore;
+  jobTypes: JobTypeRegistry;
+  clock: () => Date;
+}
+
+export interface ValidatedJob {
+  jobType: string;
+  options: JobOptions;
+  items: ManifestLine[];
+}
+
+/**
+ * Checks a job's type, options and every item before anything is written. `label` names an
+ * item in errors: "line 3" for files, "items[2]" for API bodies.
+ */
+export async function validateJob(
+  request: Pick<NewJob, 'jobType' | 'options'>,
+  lines: Iterable<JsonlLine> | AsyncIterable<JsonlLine>,
+  jobTypes: JobTypeRegistry,
+  label: (lineNumber: number) => string = (n) => `line ${n}`,
+): Promise<ValidatedJob> {
+  const jobType = jobTypes.get(request.jobType);
+  const options = resolveJobOptions(request.options, jobType);
+  const issues: ValidationIssue[] = [];
+  let issueCount = 0;
+  const report = (where: string, message: string) => {
+    issueCount++;
+    if (issues.length < MAX_REPORTED_ISSUES) issues.push({ where, message });
+  };
+  const items: ManifestLine[] = [];
+  const seen = new Map<string, number>();
+  for await (const entry of lines) {
+    const where = label(entry.lineNumber);
+    if (entry.error !== undefined) {
+      report(where, entry.error);
+      continue;
+    }
+    if (typeof entry.value !== 'object' || entry.value === null || Array.isArray(entry.value)) {
+      report(where, 'must be a JSON object');
+      continue;
+    }
+    const line = entry.value as Record<string, unknown>;
+    let customId: string;
+    try {
+      customId = jobType.parseLine(line).customId;
+      jobType.toRequest(line, options);
+    } catch (error) {
+      if (!(error instanceof ValidationError)) throw error;
+      report(error.where ? `${where}: ${error.where}` : where, error.detail);
+      continue;
+    }
+    const size = Buffer.byteLength(JSON.stringify(line));
+    if (size > MAX_ITEM_BYTES) {
+      report(where, `item is ${size} bytes; the limit is ${MAX_ITEM_BYTES} bytes (one Step Functions payload)`);
+      continue;
+    }
+    const first = seen.get(customId);
+    if (first !== undefined) {
+      report(where, `duplicate id "${customId}" (first seen at ${label(first)})`);
+      continue;
+    }
+    seen.set(customId, entry.lineNumber);
+    items.push({ index: items.length, customId, line });
+  }
+  if (issueCount === 0 && items.length === 0) report('items', 'no items: the input is empty');
+  if (issueCount > 0) {
+    const more = issueCount > issues.length ? ` (and ${issueCount - issues.length} more)` : '';
+    const summary = issues.map((i) => `${i.where}: ${i.message}`).join('; ');
+    throw new ValidationError(`${issueCount} invalid item(s)${more}: ${summary}`, undefined, { issues });
+  }
+  return { jobType: request.jobType, options, items };
+}
+
+/**
+ * Writes a validated job: the manifest first, then the job record (QUEUED), so a job record
+ * never points at a missing manifest. Idempotent: an existing job is returned unchanged.
+ */
+export async function writeJob(request: NewJob, validated: ValidatedJob, deps: IntakeDeps): Promise<{ job: JobRecord; created: boolean }> {
+  const existing = await deps.store.getJob(request.jobId);
+  if (existing) return { job: existing, created: false };
+  const manifest = await deps.objects.putManifest(request.jobId, validated.items);
+  const now = deps.clock().toISOString();
+  const job: JobRecord = {
+    jobId: request.jobId,
+    jobType: validated.jobType,
+    status: 'QUEUED',
+    options: validated.options,
+    manifest,
+    counts: { total: validated.items.length, submitted: 0, succeeded: 0, failed: 0, cancelled: 0 },
+    usage: { inputTokens: 0, outputTokens: 0 },
+    source: request.source,
+    ...(request.scheduleName ? { scheduleName: request.scheduleName } : {}),
+    createdAt: now,
+    updatedAt: now,
+  };
+  return deps.store.createJob(job);
+}

@@ -1,0 +1,59 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { getSecret } from '@aws-lambda-powertools/parameters/secrets';
+import { createAwsClients } from './clients.js';
+import { loadConfig, type Config } from './config.js';
+import type { TaskDeps } from './deps.js';
+import { ConfigurationError } from './errors.js';
+import { createDefaultRegistry } from './job-types/registry.js';
+import { createOpenAIClient, OpenAIProvider } from './provider/openai-provider.js';
+import type { Provider } from './provider/provider.js';
+import { JobStore } from './store/job-store.js';
+import { ObjectStore } from './store/object-store.js';
+
+/**
+ * The process-wide runtime of a Lambda function: configuration checked at cold start, one logger,
+ * one metrics object and one client per service, shared by every invocation.
+ */
+export const logger = new Logger({ serviceName: 'llm-batch' });
+export const metrics = new Metrics({ namespace: 'LlmBatch', serviceName: 'llm-batch' });
+
+export function createTaskDeps(config: Config, log: Logger = logger): TaskDeps {
+  const { dynamo, s3 } = createAwsClients(config);
+  let provider: Promise<Provider> | undefined;
+  return {
+    store: new JobStore(dynamo, config.tableName, config.recordTtlDays),
+    objects: new ObjectStore(s3, config.bucketName),
+    jobTypes: createDefaultRegistry(),
+    dynamo,
+    clock: () => new Date(),
+    logger: log,
+    provider: () => (provider ??= createProvider(config)),
+  };
+}
+
+async function createProvider(config: Config): Promise<Provider> {
+  const apiKey = config.openai.apiKey ?? (await readApiKeySecret(config.openai.apiKeySecretArn));
+  const client = createOpenAIClient({
+    apiKey,
+    ...(config.openai.baseURL ? { baseURL: config.openai.baseURL } : {}),
+    maxRetries: config.openai.maxRetries,
+    timeoutMs: config.openai.timeoutMs,
+  });
+  return new OpenAIProvider({ client });
+}
+
+async function readApiKeySecret(secretArn: string | undefined): Promise<string> {
+  if (!secretArn) throw new ConfigurationError('set OPENAI_API_KEY or OPENAI_API_KEY_SECRET_ARN');
+  // Cached for 5 minutes per container; the value is never logged.
+  const value = await getSecret(secretArn, { maxAge: 300 });
+  if (typeof value !== 'string' || !value) throw new ConfigurationError(`secret ${secretArn} holds no API key string`);
+  return value.trim();
+}
+
+let lazyDeps: TaskDeps | undefined;
+
+/** The deps of this process, built on first use from the environment. */
+export function runtimeDeps(): TaskDeps {
+  return (lazyDeps ??= createTaskDeps(loadConfig(process.env)));
+}

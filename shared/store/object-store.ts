@@ -1,0 +1,130 @@
+import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { createHash } from 'node:crypto';
+import { createInterface } from 'node:readline';
+import { PassThrough, Readable } from 'node:stream';
+import type { OutputLine, S3Location } from '../types.js';
+
+/** One line of a job's manifest: what the Distributed Map's ItemReader reads. */
+export interface ManifestLine {
+  index: number;
+  customId: string;
+  line: Record<string, unknown>;
+}
+
+/** A line of a JSONL file, parsed or not, with its 1-based line number. */
+export type JsonlLine =
+  | { lineNumber: number; value: unknown; error?: undefined }
+  | { lineNumber: number; value?: undefined; error: string };
+
+export interface ResultsWriter {
+  write(line: OutputLine): Promise<void>;
+  /** Finishes the upload; returns where the file is. */
+  close(): Promise<S3Location>;
+  /** Stops the upload and leaves nothing behind. */
+  abort(): Promise<void>;
+}
+
+/**
+ * Job files in S3:
+ *   jobs/<jobId>/manifest.jsonl          the validated items, one ManifestLine each
+ *   jobs/<jobId>/results.jsonl           the results, in the OpenAI Batch output format
+ *   jobs/<jobId>/outputs/<hash>.json     an item output too large for its DynamoDB record
+ */
+export class ObjectStore {
+  constructor(
+    private readonly s3: S3Client,
+    readonly bucket: string,
+  ) {}
+
+  manifestLocation(jobId: string): S3Location {
+    return { bucket: this.bucket, key: `jobs/${jobId}/manifest.jsonl` };
+  }
+
+  resultsLocation(jobId: string): S3Location {
+    return { bucket: this.bucket, key: `jobs/${jobId}/results.jsonl` };
+  }
+
+  async putManifest(jobId: string, lines: readonly ManifestLine[]): Promise<S3Location> {
+    const location = this.manifestLocation(jobId);
+    const body = lines.map((line) => JSON.stringify(line)).join('\n') + (lines.length ? '\n' : '');
+    await this.s3.send(
+      new PutObjectCommand({
+        Bucket: location.bucket,
+        Key: location.key,
+        Body: body,
+        ContentType: 'application/x-ndjson',
+      }),
+    );
+    return location;
+  }
+
+  async *readManifest(location: S3Location): AsyncGenerator<ManifestLine> {
+    for await (const line of this.readJsonl(location)) {
+      if (line.error !== undefined) {
+        throw new Error(`manifest s3://${location.bucket}/${location.key} line ${line.lineNumber}: ${line.error}`);
+      }
+      yield line.value as ManifestLine;
+    }
+  }
+
+  /** Streams a JSONL object line by line; blank lines are skipped, bad JSON reported per line. */
+  async *readJsonl(location: S3Location): AsyncGenerator<JsonlLine> {
+    const { Body } = await this.s3.send(new GetObjectCommand({ Bucket: location.bucket, Key: location.key }));
+    if (!Body) return;
+    const lines = createInterface({ input: Body as Readable, crlfDelay: Infinity });
+    let lineNumber = 0;
+    for await (const text of lines) {
+      lineNumber++;
+      if (!text.trim()) continue;
+      try {
+        yield { lineNumber, value: JSON.parse(text) as unknown };
+      } catch (error) {
+        yield { lineNumber, error: `not valid JSON (${(error as Error).message})` };
+      }
+    }
+  }
+
+  /** Streams the results file to S3 as it is written (multipart), so memory stays flat. */
+  openResultsWriter(jobId: string): ResultsWriter {
+    const location = this.resultsLocation(jobId);
+    const stream = new PassThrough();
+    const upload = new Upload({
+      client: this.s3,
+      params: { Bucket: location.bucket, Key: location.key, Body: stream, ContentType: 'application/x-ndjson' },
+    });
+    const done = upload.done();
+    // Surface upload errors on close, not as unhandled rejections.
+    done.catch(() => undefined);
+    return {
+      write: async (line) => {
+        if (!stream.write(`${JSON.stringify(line)}\n`)) {
+          await new Promise<void>((resolve) => stream.once('drain', resolve));
+        }
+      },
+      close: async () => {
+        stream.end();
+        await done;
+        return location;
+      },
+      abort: async () => {
+        await upload.abort();
+        stream.destroy();
+      },
+    };
+  }
+
+  async putItemOutput(jobId: string, customId: string, output: OutputLine): Promise<string> {
+    const key = `jobs/${jobId}/outputs/${createHash('sha256').update(customId).digest('hex')}.json`;
+    await this.s3.send(
+      new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: JSON.stringify(output), ContentType: 'application/json' }),
+    );
+    return key;
+  }
+
+  async getItemOutput(key: string): Promise<OutputLine> {
+    const { Body } = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+    if (!Body) throw new Error(`item output s3://${this.bucket}/${key} is empty`);
+    return JSON.parse(await Body.transformToString()) as OutputLine;
+  }
+}

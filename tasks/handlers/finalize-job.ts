@@ -1,0 +1,4 @@
+import { finalizeJob } from '../finalize-job.js';
+import { taskHandler } from './task-handler.js';
+
+export const handler = taskHandler('finalize-job', finalizeJob);

@@ -1,0 +1,4 @@
+import { markJobFailed } from '../mark-job-failed.js';
+import { taskHandler } from './task-handler.js';
+
+export const handler = taskHandler('mark-job-failed', markJobFailed);

@@ -1,0 +1,4 @@
+import { pollBatch } from '../poll-batch.js';
+import { taskHandler } from './task-handler.js';
+
+export const handler = taskHandler('poll-batch', pollBatch);

@@ -1,0 +1,4 @@
+import { prepareJob } from '../prepare-job.js';
+import { taskHandler } from './task-handler.js';
+
+export const handler = taskHandler('prepare-job', prepareJob);

@@ -1,0 +1,4 @@
+import { recordBatchFailure } from '../record-batch-failure.js';
+import { taskHandler } from './task-handler.js';
+
+export const handler = taskHandler('record-batch-failure', recordBatchFailure);

@@ -1,0 +1,4 @@
+import { submitBatch } from '../submit-batch.js';
+import { taskHandler } from './task-handler.js';
+
+export const handler = taskHandler('submit-batch', submitBatch);

@@ -1,0 +1,111 @@
+import pMap from 'p-map';
+import type { TaskDeps } from '../shared/deps.js';
+import { endItemsWithError, finishWithResult } from '../shared/item-outcomes.js';
+import { nextWaitSeconds, pollLimitReached, type BatchState } from '../shared/polling.js';
+import type { ItemRecord, JobRecord, ProviderErrorBody } from '../shared/types.js';
+import { CANCELLED_BY_USER, loadJob, submitQueuedRequests } from './submit-batch.js';
+
+/** Background responses polled at once by one poll task. */
+export const POLL_CONCURRENCY = 8;
+
+/**
+ * One turn of a child's poll loop: asks the provider where the batch's unfinished items stand,
+ * ends those that finished, and returns how many are left and how long to wait before the next
+ * turn. A cancelled job, the poll-turn bound or the batch deadline ends the rest.
+ */
+export async function pollBatch(state: BatchState, deps: TaskDeps): Promise<BatchState> {
+  const job = await loadJob(deps, state.jobId);
+  const batch = await deps.store.getBatch(state.jobId, state.batchId);
+  if (!batch) throw new Error(`batch ${state.batchId} of job ${state.jobId} has no record; was it submitted?`);
+  const records = await deps.store.getItems(state.jobId, batch.customIds);
+  const unfinished = [...records.values()].filter((r) => r.status === 'QUEUED' || r.status === 'SUBMITTED');
+  const stopReason = job.cancelRequested ? CANCELLED_BY_USER : pollLimitReached(state, deps.clock());
+
+  let left: number;
+  let progressed: boolean;
+  if (stopReason) {
+    await stopBatch(job, state, unfinished, stopReason, job.cancelRequested ? 'CANCELLED' : 'FAILED', deps);
+    left = 0;
+    progressed = true;
+  } else if (state.mode === 'batch') {
+    ({ left, progressed } = await pollProviderBatch(job, state, unfinished, deps));
+  } else {
+    ({ left, progressed } = await pollResponses(job, unfinished, deps));
+  }
+  return {
+    ...state,
+    pending: left,
+    waitSeconds: nextWaitSeconds(state.mode, state.waitSeconds, progressed),
+    pollTurn: state.pollTurn + 1,
+  };
+}
+
+async function pollResponses(job: JobRecord, unfinished: ItemRecord[], deps: TaskDeps) {
+  const provider = await deps.provider();
+  // The submit task succeeds only once every item is past QUEUED, so one still QUEUED here was
+  // never sent: end it now rather than poll for it until the turn bound.
+  const queued = unfinished.filter((r) => r.status === 'QUEUED');
+  let finished = await endItemsWithError(deps, job.jobId, queued, 'FAILED', {
+    code: 'not_submitted',
+    message: 'the item was never submitted to the provider',
+  });
+  await pMap(
+    unfinished.filter((r) => r.status === 'SUBMITTED' && r.providerId),
+    async (record) => {
+      const progress = await provider.pollRequest(record.providerId as string, record.customId);
+      if (progress.done && (await finishWithResult(deps, job, record.customId, progress))) finished++;
+    },
+    { concurrency: POLL_CONCURRENCY },
+  );
+  return { left: unfinished.length - finished, progressed: finished > 0 };
+}
+
+async function pollProviderBatch(job: JobRecord, state: BatchState, unfinished: ItemRecord[], deps: TaskDeps) {
+  const batch = await deps.store.getBatch(state.jobId, state.batchId);
+  if (!batch?.providerBatchId || unfinished.length === 0) return { left: 0, progressed: true };
+  const provider = await deps.provider();
+  const progress = await provider.pollBatch(batch.providerBatchId);
+  if (!progress.done) return { left: unfinished.length, progressed: progress.status === 'finalizing' };
+  await pMap(
+    unfinished,
+    async (record) => {
+      const result = progress.results.get(record.customId);
+      if (result) {
+        await finishWithResult(deps, job, record.customId, result);
+      } else {
+        const { outcome, code, message } = progress.missing;
+        await endItemsWithError(deps, job.jobId, [record], outcome === 'cancelled' ? 'CANCELLED' : 'FAILED', { code, message });
+      }
+    },
+    { concurrency: 16 },
+  );
+  return { left: 0, progressed: true };
+}
+
+/** Withdraws the batch's work from the provider and ends its unfinished items with the reason. */
+async function stopBatch(
+  job: JobRecord,
+  state: BatchState,
+  unfinished: ItemRecord[],
+  reason: ProviderErrorBody,
+  status: 'FAILED' | 'CANCELLED',
+  deps: TaskDeps,
+): Promise<void> {
+  if (unfinished.length === 0) return;
+  const provider = await deps.provider();
+  if (state.mode === 'batch') {
+    const batch = await deps.store.getBatch(state.jobId, state.batchId);
+    if (batch?.providerBatchId && !batch.cancelSent) {
+      await provider.cancelBatch(batch.providerBatchId);
+      await deps.store.markBatchCancelSent(state.jobId, state.batchId);
+    }
+  } else {
+    await pMap(
+      unfinished.filter((r) => r.status === 'SUBMITTED' && r.providerId),
+      (record) => provider.cancelRequest(record.providerId as string),
+      { concurrency: POLL_CONCURRENCY },
+    );
+  }
+  await endItemsWithError(deps, job.jobId, unfinished, status, reason);
+  await deps.store.appendLog(job.jobId, status === 'CANCELLED' ? 'INFO' : 'WARN', `batch ${state.batchId}: ${unfinished.length} item(s) ended ${status}: ${reason.message}`);
+}

@@ -1,0 +1,77 @@
+import type { TaskDeps } from '../shared/deps.js';
+import { JobNotFoundError, ValidationError } from '../shared/errors.js';
+import { jobIdOf, parseExecutionInput } from '../shared/execution-input.js';
+import { validateJob, writeJob } from '../shared/job-intake.js';
+import type { JobRecord, ProviderMode, S3Location } from '../shared/types.js';
+
+export interface PrepareJobInput {
+  /** The execution's input, as started by the API or a schedule. */
+  input: unknown;
+  executionArn?: string;
+}
+
+/** What the rest of the workflow reads from `$.job`: the map's item source and settings. */
+export interface JobContext {
+  jobId: string;
+  jobType: string;
+  mode: ProviderMode;
+  manifest: S3Location;
+  batchSize: number;
+  maxConcurrency: number;
+  toleratedFailurePercentage: number;
+}
+
+/**
+ * Makes sure the job record and its manifest exist, then marks the job RUNNING.
+ * An API start wrote both already; a scheduled start creates them from its template, once per
+ * scheduled time (the job id is derived from the schedule and time).
+ */
+export async function prepareJob(event: PrepareJobInput, deps: TaskDeps): Promise<JobContext> {
+  const input = parseExecutionInput(event.input);
+  const jobId = jobIdOf(input);
+  let job = await deps.store.getJob(jobId);
+  if (!job && 'schedule' in input) {
+    job = await createScheduledJob(jobId, input.schedule.name, input.template, deps);
+  }
+  if (!job) throw new JobNotFoundError(jobId);
+
+  const running = (await deps.store.markJobRunning(jobId, event.executionArn)) ?? job;
+  if (job.status === 'QUEUED') {
+    await deps.store.appendLog(jobId, 'INFO', `job started with ${job.counts.total} items`, {
+      executionArn: event.executionArn,
+      mode: job.options.mode,
+    });
+  }
+  return toContext(running);
+}
+
+async function createScheduledJob(
+  jobId: string,
+  scheduleName: string,
+  template: { jobType: string; options?: unknown; input: { key: string; bucket?: string } },
+  deps: TaskDeps,
+): Promise<JobRecord> {
+  const source = { bucket: template.input.bucket ?? deps.objects.bucket, key: template.input.key };
+  try {
+    const validated = await validateJob(template, deps.objects.readJsonl(source), deps.jobTypes);
+    const { job } = await writeJob({ jobId, jobType: template.jobType, options: template.options, source: 'schedule', scheduleName }, validated, deps);
+    return job;
+  } catch (error) {
+    if (error instanceof ValidationError) {
+      deps.logger.error('scheduled job template is invalid', { jobId, scheduleName, error: error.message });
+    }
+    throw error;
+  }
+}
+
+function toContext(job: JobRecord): JobContext {
+  return {
+    jobId: job.jobId,
+    jobType: job.jobType,
+    mode: job.options.mode,
+    manifest: job.manifest,
+    batchSize: job.options.batchSize,
+    maxConcurrency: job.options.maxConcurrency,
+    toleratedFailurePercentage: job.options.toleratedFailurePercentage,
+  };
+}
