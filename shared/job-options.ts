@@ -54,7 +54,7 @@ export function resolveJobOptions(raw: unknown, jobType: JobType): JobOptions {
       0,
       100,
     ),
-    params: (input.params as Record<string, unknown> | undefined) ?? {},
+    params: input.params ?? {},
   };
   try {
     jobType.validateOptions(options);

@@ -3,12 +3,14 @@ import { errorMessage } from '../shared/errors.js';
 import { describeCaught, jobIdOf, parseExecutionInput, type CaughtError } from '../shared/execution-input.js';
 import { endItemsWithError } from '../shared/item-outcomes.js';
 
-/** The state a job-level Catch hands over: the execution's state with the error at `error`. */
+/**
+ * The state a job-level Catch hands over: the execution's state (its input, and `job` once
+ * Prepare job ran) with the error at `error`.
+ */
 export interface MarkJobFailedInput {
   job?: { jobId: string };
-  /** The execution input, for a failure before the job context existed. */
-  input?: unknown;
   error?: CaughtError;
+  [field: string]: unknown;
 }
 
 /**
@@ -18,7 +20,7 @@ export interface MarkJobFailedInput {
  */
 export async function markJobFailed(event: MarkJobFailedInput, deps: TaskDeps): Promise<{ jobId?: string; marked: boolean }> {
   const error = describeCaught(event.error);
-  const jobId = event.job?.jobId ?? jobIdFromInput(event.input);
+  const jobId = event.job?.jobId ?? jobIdFromInput(event);
   if (!jobId) {
     deps.logger.error('job failed before it had an id', { error });
     return { marked: false };

@@ -3,7 +3,7 @@ import type { TaskDeps } from '../shared/deps.js';
 import { endItemsWithError, finishWithResult } from '../shared/item-outcomes.js';
 import { nextWaitSeconds, pollLimitReached, type BatchState } from '../shared/polling.js';
 import type { ItemRecord, JobRecord, ProviderErrorBody } from '../shared/types.js';
-import { CANCELLED_BY_USER, loadJob, submitQueuedRequests } from './submit-batch.js';
+import { CANCELLED_BY_USER, loadJob } from './submit-batch.js';
 
 /** Background responses polled at once by one poll task. */
 export const POLL_CONCURRENCY = 8;

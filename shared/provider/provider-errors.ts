@@ -33,15 +33,14 @@ export function toProviderError(error: unknown): Error {
     return new ProviderError(`provider call failed: ${errorMessage(error)}`, options);
   }
 
-  const apiError = error;
-  const status = apiError.status;
-  const code = typeof apiError.code === 'string' && apiError.code !== '' ? apiError.code : undefined;
-  const message = `provider answered ${apiError.message}`;
+  const status = error.status;
+  const code = typeof error.code === 'string' && error.code !== '' ? error.code : undefined;
+  const message = `provider answered ${error.message}`;
   if (status === 429) {
     if (code === 'insufficient_quota') {
       return new ProviderError(`${message} (quota exhausted: check the account's billing)`, options);
     }
-    return new RateLimitedError(message, retryAfterMs(apiError.headers), options);
+    return new RateLimitedError(message, retryAfterMs(error.headers), options);
   }
   if (status === undefined) return new ProviderError(message, options);
   if (status >= 500 || status === 408 || status === 409) {

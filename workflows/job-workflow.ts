@@ -1,0 +1,147 @@
+import { Duration } from 'aws-cdk-lib';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import type { IBucket } from 'aws-cdk-lib/aws-s3';
+import {
+  Choice,
+  Condition,
+  DistributedMap,
+  Errors,
+  Fail,
+  ItemBatcher,
+  JsonPath,
+  ResultWriterV2,
+  S3JsonLItemReader,
+  StateMachineType,
+  Succeed,
+  TaskInput,
+  Timeout,
+  Wait,
+  WaitTime,
+  type IChainable,
+} from 'aws-cdk-lib/aws-stepfunctions';
+import { LambdaInvoke } from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import { Construct } from 'constructs';
+import { MAX_BATCH_INPUT_BYTES, TASK_TIMEOUT_SECONDS } from '../shared/limits.js';
+import { addTaskRetries } from './retry-policies.js';
+import { STATE } from './state-names.js';
+
+/** The Lambda functions the workflow runs, one per task. */
+export interface JobWorkflowTasks {
+  prepareJob: IFunction;
+  submitBatch: IFunction;
+  pollBatch: IFunction;
+  recordBatchFailure: IFunction;
+  finalizeJob: IFunction;
+  markJobFailed: IFunction;
+}
+
+export interface JobWorkflowProps {
+  tasks: JobWorkflowTasks;
+  /** Holds the manifests (read by the map) and the map run results (written by it). */
+  bucket: IBucket;
+}
+
+/** S3 prefix under which the Distributed Map writes its run results. */
+export const MAP_RESULTS_PREFIX = 'map-runs';
+
+/**
+ * The job workflow, JSONPath only (what the local engine runs too):
+ *
+ *   Prepare job -> Process items in batches (Distributed Map over the manifest, in batches)
+ *     each child: Submit batch -> Items still pending? -> Wait for provider -> Poll batch -> (loop)
+ *   -> Finalize job (the reducer) -> Job finished | Job failed
+ *
+ * Every task retries transient errors by name; the batch tasks' Catch records the batch's items
+ * failed, the map's Catch still finalizes the job (as FAILED), and the job tasks' Catch marks the
+ * job FAILED before the Fail state, so no job stays RUNNING after its execution ends.
+ */
+export class JobWorkflow extends Construct {
+  readonly definition: IChainable;
+  readonly map: DistributedMap;
+
+  constructor(scope: Construct, id: string, props: JobWorkflowProps) {
+    super(scope, id);
+    const { tasks } = props;
+    const invoke = (name: string, fn: IFunction, extra: { payload?: TaskInput; resultPath?: string } = {}) =>
+      addTaskRetries(
+        new LambdaInvoke(this, name, {
+          stateName: name,
+          lambdaFunction: fn,
+          payloadResponseOnly: true,
+          // Our retries (with jitter) cover the Lambda service errors too.
+          retryOnServiceExceptions: false,
+          taskTimeout: Timeout.duration(Duration.seconds(TASK_TIMEOUT_SECONDS + 30)),
+          ...extra,
+        }),
+      );
+
+    // The job's last stop when a job-level task fails for good.
+    const workflowFailed = new Fail(this, STATE.workflowFailed, {
+      stateName: STATE.workflowFailed,
+      errorPath: '$.error.Error',
+      causePath: '$.error.Cause',
+    });
+    const markJobFailed = invoke(STATE.markJobFailed, tasks.markJobFailed, { resultPath: '$.marked' }).next(workflowFailed);
+
+    const prepareJob = invoke(STATE.prepareJob, tasks.prepareJob, {
+      payload: TaskInput.fromObject({ 'input.$': '$', 'executionArn.$': '$$.Execution.Id' }),
+      resultPath: '$.job',
+    });
+    prepareJob.addCatch(markJobFailed, { errors: [Errors.ALL], resultPath: '$.error' });
+
+    // ---- one child execution per batch of items
+    const recordBatchFailure = invoke(STATE.recordBatchFailure, tasks.recordBatchFailure, { resultPath: '$.recorded' }).next(
+      new Fail(this, STATE.batchFailed, { stateName: STATE.batchFailed, errorPath: '$.error.Error', causePath: '$.error.Cause' }),
+    );
+    const submitBatch = invoke(STATE.submitBatch, tasks.submitBatch);
+    const pollBatch = invoke(STATE.pollBatch, tasks.pollBatch);
+    for (const task of [submitBatch, pollBatch]) {
+      task.addCatch(recordBatchFailure, { errors: [Errors.ALL], resultPath: '$.error' });
+    }
+    const waitForProvider = new Wait(this, STATE.waitForProvider, {
+      stateName: STATE.waitForProvider,
+      time: WaitTime.secondsPath('$.waitSeconds'),
+    });
+    const itemsPending = new Choice(this, STATE.itemsPending, { stateName: STATE.itemsPending })
+      .when(Condition.numberGreaterThan('$.pending', 0), waitForProvider.next(pollBatch))
+      .otherwise(new Succeed(this, STATE.batchDone, { stateName: STATE.batchDone }));
+    pollBatch.next(itemsPending);
+    const child = submitBatch.next(itemsPending);
+
+    this.map = new DistributedMap(this, STATE.processBatches, {
+      stateName: STATE.processBatches,
+      label: 'Batches',
+      itemReader: new S3JsonLItemReader({
+        bucketNamePath: '$.job.manifest.bucket',
+        key: JsonPath.stringAt('$.job.manifest.key'),
+      }),
+      itemBatcher: new ItemBatcher({
+        maxItemsPerBatchPath: '$.job.batchSize',
+        maxInputBytesPerBatch: MAX_BATCH_INPUT_BYTES,
+        batchInput: { 'jobId.$': '$.job.jobId', 'jobType.$': '$.job.jobType', 'mode.$': '$.job.mode' },
+      }),
+      maxConcurrencyPath: '$.job.maxConcurrency',
+      toleratedFailurePercentagePath: '$.job.toleratedFailurePercentage',
+      // Provider work can take the whole 24 h batch window: Express children stop at 5 minutes.
+      mapExecutionType: StateMachineType.STANDARD,
+      // Child outputs go to S3, not into the state: thousands of them would pass 256 KiB.
+      resultWriterV2: new ResultWriterV2({ bucket: props.bucket, prefix: MAP_RESULTS_PREFIX }),
+      resultPath: '$.mapRun',
+    });
+    this.map.itemProcessor(child);
+
+    // ---- the reducer
+    const finalizeJob = invoke(STATE.finalizeJob, tasks.finalizeJob, { resultPath: '$.summary' });
+    finalizeJob.addCatch(markJobFailed, { errors: [Errors.ALL], resultPath: '$.error' });
+    this.map.addCatch(finalizeJob, { errors: [Errors.ALL], resultPath: '$.mapError' });
+
+    const ended = new Choice(this, STATE.jobEndedFailed, { stateName: STATE.jobEndedFailed })
+      .when(
+        Condition.stringEquals('$.summary.status', 'FAILED'),
+        new Fail(this, STATE.jobFailed, { stateName: STATE.jobFailed, error: 'JobFailed', causePath: '$.summary.error.message' }),
+      )
+      .otherwise(new Succeed(this, STATE.jobFinished, { stateName: STATE.jobFinished }));
+
+    this.definition = prepareJob.next(this.map).next(finalizeJob).next(ended);
+  }
+}
