@@ -1,4 +1,5 @@
 import type { TaskDeps } from '../shared/deps.js';
+import { jobIdOf, parseExecutionInput } from '../shared/execution-input.js';
 
 /** The EventBridge "Step Functions Execution Status Change" event, the fields we read. */
 export interface ExecutionStatusChange {
@@ -6,6 +7,8 @@ export interface ExecutionStatusChange {
     executionArn: string;
     name: string;
     status: string;
+    /** The execution input as a JSON string. */
+    input?: string | null;
     error?: string | null;
     cause?: string | null;
   };
@@ -13,11 +16,13 @@ export interface ExecutionStatusChange {
 
 /**
  * Safety net for what no Catch sees: an execution stopped by hand, timed out, or failed in a way
- * the workflow could not handle. The execution is named after the job, so the job is found by the
- * execution's name and, if it is not terminal yet, marked FAILED with what Step Functions said.
+ * the workflow could not handle. The job is found from the execution input (an API start names
+ * it; a scheduled start derives it), else from the execution's name, and, if it is not terminal
+ * yet, marked FAILED with what Step Functions said.
  */
 export async function onExecutionEnded(event: ExecutionStatusChange, deps: TaskDeps): Promise<{ jobId: string; marked: boolean }> {
-  const { name: jobId, status, error, cause } = event.detail;
+  const { status, error, cause } = event.detail;
+  const jobId = jobIdFromEvent(event.detail);
   if (status === 'SUCCEEDED' || status === 'RUNNING' || status === 'PENDING_REDRIVE') return { jobId, marked: false };
   const job = await deps.store.getJob(jobId);
   if (!job) return { jobId, marked: false };
@@ -31,4 +36,13 @@ export async function onExecutionEnded(event: ExecutionStatusChange, deps: TaskD
     });
   }
   return { jobId, marked };
+}
+
+function jobIdFromEvent(detail: ExecutionStatusChange['detail']): string {
+  try {
+    if (detail.input) return jobIdOf(parseExecutionInput(JSON.parse(detail.input)));
+  } catch {
+    // not one of our inputs: fall back to the name
+  }
+  return detail.name;
 }
