@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { RemovalPolicy } from 'aws-cdk-lib';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import { DefinitionBody, LogLevel, StateMachine, StateMachineType, type LogOptions } from 'aws-cdk-lib/aws-stepfunctions';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
@@ -38,9 +38,8 @@ export class JobStateMachine extends Construct {
       stateMachineType: StateMachineType.STANDARD,
       definitionBody: DefinitionBody.fromChainable(this.workflow.definition),
       comment: 'llm-batch: one LLM batch job per execution',
-      // Work is bounded inside (batch deadlines, poll-turn bound); a hard execution timeout would
-      // end a job without its Catch, so none is set beyond the Standard maximum.
-      timeout: Duration.days(30),
+      // No execution timeout: work is bounded inside (batch deadlines, the poll-turn bound), and a
+      // timeout would end a job past its Catch (the execution-ended rule still catches that case).
       tracingEnabled: props.tracing ?? false,
       ...(logs ? { logs } : {}),
     });
