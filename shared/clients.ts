@@ -1,11 +1,13 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
+import { SFNClient } from '@aws-sdk/client-sfn';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Config } from './config.js';
 
 export interface AwsClients {
   dynamo: DynamoDBDocumentClient;
   s3: S3Client;
+  sfn: SFNClient;
 }
 
 /** One client per service, with the configured endpoints (AWS or the local stand-ins). */
@@ -26,5 +28,9 @@ export function createAwsClients(config: Config): AwsClients {
         }
       : {}),
   });
-  return { dynamo, s3 };
+  const sfn = new SFNClient({
+    region: config.region,
+    ...(config.stepFunctionsEndpoint ? { endpoint: config.stepFunctionsEndpoint } : {}),
+  });
+  return { dynamo, s3, sfn };
 }

@@ -11,6 +11,9 @@ export interface Config {
   /** Custom endpoints (local stand-ins); undefined means the AWS default. */
   dynamoEndpoint?: string;
   s3Endpoint?: string;
+  stepFunctionsEndpoint?: string;
+  /** The job state machine (the API starts executions of it). */
+  stateMachineArn?: string;
   openai: {
     /** The key itself (local runs, tests) ... */
     apiKey?: string;
@@ -54,6 +57,8 @@ export function loadConfig(env: Env): Config {
     bucketName: required(env, 'BUCKET_NAME'),
     dynamoEndpoint: optional(env, 'DYNAMODB_ENDPOINT'),
     s3Endpoint: optional(env, 'S3_ENDPOINT'),
+    stepFunctionsEndpoint: optional(env, 'STEP_FUNCTIONS_ENDPOINT'),
+    stateMachineArn: optional(env, 'STATE_MACHINE_ARN'),
     openai: {
       apiKey: optional(env, 'OPENAI_API_KEY'),
       apiKeySecretArn: optional(env, 'OPENAI_API_KEY_SECRET_ARN'),
@@ -63,4 +68,10 @@ export function loadConfig(env: Env): Config {
     },
     recordTtlDays: positiveNumber(env, 'RECORD_TTL_DAYS', 7),
   };
+}
+
+/** A setting only some functions need, checked where they start. */
+export function requireSetting<T>(value: T | undefined, name: string): T {
+  if (value === undefined) throw new ConfigurationError(`environment variable ${name} is required but not set`);
+  return value;
 }

@@ -1,7 +1,7 @@
 import { ValidationError, type ValidationIssue } from './errors.js';
 import { resolveJobOptions } from './job-options.js';
 import type { JobTypeRegistry } from './job-types/registry.js';
-import { MAX_ITEM_BYTES } from './limits.js';
+import { MAX_ITEM_BYTES, MAX_ITEMS_PER_JOB } from './limits.js';
 import type { JobStore } from './store/job-store.js';
 import type { JsonlLine, ManifestLine, ObjectStore } from './store/object-store.js';
 import type { JobOptions, JobRecord } from './types.js';
@@ -15,6 +15,7 @@ export interface NewJob {
   options?: unknown;
   source: JobRecord['source'];
   scheduleName?: string;
+  requestHash?: string;
 }
 
 export interface IntakeDeps {
@@ -39,6 +40,7 @@ export async function validateJob(
   lines: Iterable<JsonlLine> | AsyncIterable<JsonlLine>,
   jobTypes: JobTypeRegistry,
   label: (lineNumber: number) => string = (n) => `line ${n}`,
+  maxItems: number = MAX_ITEMS_PER_JOB,
 ): Promise<ValidatedJob> {
   const jobType = jobTypes.get(request.jobType);
   const options = resolveJobOptions(request.options, jobType);
@@ -52,6 +54,10 @@ export async function validateJob(
   const seen = new Map<string, number>();
   for await (const entry of lines) {
     const where = label(entry.lineNumber);
+    if (items.length >= maxItems) {
+      report(where, `too many items: a job holds at most ${maxItems}`);
+      break;
+    }
     if (entry.error !== undefined) {
       report(where, entry.error);
       continue;
@@ -111,6 +117,7 @@ export async function writeJob(request: NewJob, validated: ValidatedJob, deps: I
     usage: { inputTokens: 0, outputTokens: 0 },
     source: request.source,
     ...(request.scheduleName ? { scheduleName: request.scheduleName } : {}),
+    ...(request.requestHash ? { requestHash: request.requestHash } : {}),
     createdAt: now,
     updatedAt: now,
   };

@@ -45,3 +45,7 @@ export const SUBMIT_LEASE_MS = (TASK_TIMEOUT_SECONDS + 60) * 1000;
 
 /** DynamoDB items are at most 400 KB; larger outputs go to S3. */
 export const MAX_INLINE_OUTPUT_BYTES = 300_000;
+
+/** Items in one job, and in one API request body (larger jobs come as a JSONL file in S3). */
+export const MAX_ITEMS_PER_JOB = 1_000_000;
+export const MAX_ITEMS_PER_REQUEST = 50_000;

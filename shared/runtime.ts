@@ -18,8 +18,8 @@ import { ObjectStore } from './store/object-store.js';
 export const logger = new Logger({ serviceName: 'llm-batch' });
 export const metrics = new Metrics({ namespace: 'LlmBatch', serviceName: 'llm-batch' });
 
-export function createTaskDeps(config: Config, log: Logger = logger): TaskDeps {
-  const { dynamo, s3 } = createAwsClients(config);
+export function createTaskDeps(config: Config, log: Logger = logger, clients = createAwsClients(config)): TaskDeps {
+  const { dynamo, s3 } = clients;
   let provider: Promise<Provider> | undefined;
   return {
     store: new JobStore(dynamo, config.tableName, config.recordTtlDays),
@@ -51,9 +51,21 @@ async function readApiKeySecret(secretArn: string | undefined): Promise<string> 
   return value.trim();
 }
 
+let lazyConfig: Config | undefined;
+let lazyClients: ReturnType<typeof createAwsClients> | undefined;
 let lazyDeps: TaskDeps | undefined;
 
-/** The deps of this process, built on first use from the environment. */
+/** This process's configuration, read from the environment once. */
+export function runtimeConfig(): Config {
+  return (lazyConfig ??= loadConfig(process.env));
+}
+
+/** This process's AWS clients, created once. */
+export function runtimeClients(): ReturnType<typeof createAwsClients> {
+  return (lazyClients ??= createAwsClients(runtimeConfig()));
+}
+
+/** The deps of this process, built on first use. */
 export function runtimeDeps(): TaskDeps {
-  return (lazyDeps ??= createTaskDeps(loadConfig(process.env)));
+  return (lazyDeps ??= createTaskDeps(runtimeConfig(), logger, runtimeClients()));
 }

@@ -94,6 +94,8 @@ export interface JobRecord {
   estimatedCostUsd?: number;
   source: 'api' | 'schedule';
   scheduleName?: string;
+  /** Hash of the API request that created the job, to tell an Idempotency-Key replay from a reuse. */
+  requestHash?: string;
   executionArn?: string;
   cancelRequested?: boolean;
   error?: { name: string; message: string };

@@ -1,5 +1,7 @@
 import type { TaskDeps } from '../shared/deps.js';
-import { jobIdOf, parseExecutionInput } from '../shared/execution-input.js';
+import { errorMessage } from '../shared/errors.js';
+import { describeCaught, jobIdOf, parseExecutionInput } from '../shared/execution-input.js';
+import { failUnfinishedItems } from './mark-job-failed.js';
 
 /** The EventBridge "Step Functions Execution Status Change" event, the fields we read. */
 export interface ExecutionStatusChange {
@@ -18,7 +20,7 @@ export interface ExecutionStatusChange {
  * Safety net for what no Catch sees: an execution stopped by hand, timed out, or failed in a way
  * the workflow could not handle. The job is found from the execution input (an API start names
  * it; a scheduled start derives it), else from the execution's name, and, if it is not terminal
- * yet, marked FAILED with what Step Functions said.
+ * yet, marked FAILED with what Step Functions said, and its unfinished items ended FAILED.
  */
 export async function onExecutionEnded(event: ExecutionStatusChange, deps: TaskDeps): Promise<{ jobId: string; marked: boolean }> {
   const { status, error, cause } = event.detail;
@@ -26,16 +28,32 @@ export async function onExecutionEnded(event: ExecutionStatusChange, deps: TaskD
   if (status === 'SUCCEEDED' || status === 'RUNNING' || status === 'PENDING_REDRIVE') return { jobId, marked: false };
   const job = await deps.store.getJob(jobId);
   if (!job) return { jobId, marked: false };
-  const marked = await deps.store.failJob(jobId, {
-    name: error ?? `Execution${status.charAt(0)}${status.slice(1).toLowerCase()}`,
-    message: cause ?? `the job's execution ended ${status}`,
+  // A Lambda error's cause is its JSON error: keep its message, as the Catch paths do.
+  const failure = describeCaught({
+    Error: error ?? `Execution${pascalCase(status)}`,
+    Cause: cause ?? `the job's execution ended ${status}`,
   });
+  const marked = await deps.store.failJob(jobId, failure);
   if (marked) {
+    try {
+      // No Catch ran, so nothing else ends the items: a FAILED job keeps no item QUEUED or SUBMITTED.
+      await failUnfinishedItems(deps, jobId, failure);
+    } catch (sweepError) {
+      deps.logger.error('could not end the failed job\'s items', { jobId, error: errorMessage(sweepError) });
+    }
     await deps.store.appendLog(jobId, 'ERROR', `the job's execution ended ${status}; the job was marked FAILED`, {
       executionArn: event.detail.executionArn,
     });
   }
   return { jobId, marked };
+}
+
+/** TIMED_OUT -> TimedOut, ABORTED -> Aborted. */
+function pascalCase(status: string): string {
+  return status
+    .split('_')
+    .map((word) => word.charAt(0) + word.slice(1).toLowerCase())
+    .join('');
 }
 
 function jobIdFromEvent(detail: ExecutionStatusChange['detail']): string {

@@ -28,18 +28,23 @@ export async function markJobFailed(event: MarkJobFailedInput, deps: TaskDeps): 
   const marked = await deps.store.failJob(jobId, error);
   if (!marked) return { jobId, marked };
   try {
-    for await (const page of deps.store.allItems(jobId)) {
-      const unfinished = page.filter((item) => item.status === 'QUEUED' || item.status === 'SUBMITTED');
-      await endItemsWithError(deps, jobId, unfinished, 'FAILED', {
-        code: 'workflow_failed',
-        message: `the job's workflow failed: ${error.name}: ${error.message}`,
-      });
-    }
+    await failUnfinishedItems(deps, jobId, error);
     await deps.store.appendLog(jobId, 'ERROR', `job failed: ${error.name}: ${error.message}`);
   } catch (sweepError) {
     deps.logger.error('could not end the failed job\'s items', { jobId, error: errorMessage(sweepError) });
   }
   return { jobId, marked };
+}
+
+/** Ends every item of a failed job that is still QUEUED or SUBMITTED, FAILED with the job's error. */
+export async function failUnfinishedItems(deps: TaskDeps, jobId: string, error: { name: string; message: string }): Promise<void> {
+  for await (const page of deps.store.allItems(jobId)) {
+    const unfinished = page.filter((item) => item.status === 'QUEUED' || item.status === 'SUBMITTED');
+    await endItemsWithError(deps, jobId, unfinished, 'FAILED', {
+      code: 'workflow_failed',
+      message: `the job's workflow failed: ${error.name}: ${error.message}`,
+    });
+  }
 }
 
 function jobIdFromInput(input: unknown): string | undefined {

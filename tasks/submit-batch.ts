@@ -133,8 +133,9 @@ export async function submitQueuedRequests(
           await endItemsWithError(deps, job.jobId, [item], 'FAILED', { code: error.code, message: error.message });
           return;
         }
-        await deps.store.releaseItem(job.jobId, item.customId, lease);
+        // Stop the loop before the release's round trip, so no other item is sent meanwhile.
         stop ??= error instanceof Error ? error : new Error(String(error));
+        await deps.store.releaseItem(job.jobId, item.customId, lease);
       }
     },
     { concurrency: SUBMIT_CONCURRENCY },

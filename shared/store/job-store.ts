@@ -304,6 +304,41 @@ export class JobStore {
     );
   }
 
+  /** One page of jobs, newest first, optionally only those with a status. */
+  async listJobs(options: { status?: JobStatus; limit?: number; cursor?: string } = {}): Promise<Page<JobRecord>> {
+    const response = await this.dynamo.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        IndexName: keys.jobsIndex.name,
+        KeyConditionExpression: 'gsi1pk = :pk',
+        ScanIndexForward: false,
+        ...(options.status
+          ? { FilterExpression: '#status = :status', ExpressionAttributeNames: { '#status': 'status' } }
+          : {}),
+        ExpressionAttributeValues: { ':pk': keys.jobsIndex.pk, ...(options.status ? { ':status': options.status } : {}) },
+        Limit: options.limit,
+        ExclusiveStartKey: decodeCursor(options.cursor),
+      }),
+    );
+    return {
+      items: (response.Items ?? []).map((raw) => stripKeys<JobRecord>(raw) as JobRecord),
+      cursor: encodeCursor(response.LastEvaluatedKey),
+    };
+  }
+
+  /** Records the execution that runs the job (set by the API when it starts one). */
+  async setExecutionArn(jobId: string, executionArn: string): Promise<void> {
+    await this.dynamo.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: keys.job(jobId),
+        UpdateExpression: 'SET executionArn = if_not_exists(executionArn, :arn), updatedAt = :now',
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeValues: { ':arn': executionArn, ':now': this.now() },
+      }),
+    );
+  }
+
   // ---------------------------------------------------------------- items
 
   async getItem(jobId: string, customId: string): Promise<ItemRecord | undefined> {
@@ -470,7 +505,7 @@ export class JobStore {
     };
     const sets = ['#status = :status', 'finishedAt = :now', 'updatedAt = :now', '#ttl = :ttl'];
     const optional: [string, unknown][] = [
-      ['output', finish.output],
+      ['#output', finish.output], // OUTPUT is a DynamoDB reserved word
       ['outputKey', finish.outputKey],
       ['#error', finish.error],
       ['#usage', finish.usage],
@@ -581,7 +616,8 @@ export class JobStore {
             ttl: this.ttlFromNow(2),
           },
           ConditionExpression:
-            'attribute_not_exists(pk) OR (attribute_not_exists(providerBatchId) AND leaseUntil < :now)',
+            // A released batch (no lease: its submit failed and gave the claim back) may be claimed again.
+            'attribute_not_exists(pk) OR (attribute_not_exists(providerBatchId) AND (attribute_not_exists(leaseUntil) OR leaseUntil < :now))',
           ExpressionAttributeValues: { ':now': now },
         }),
       );

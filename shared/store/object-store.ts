@@ -1,4 +1,5 @@
-import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { Upload } from '@aws-sdk/lib-storage';
 import { createHash } from 'node:crypto';
 import { createInterface } from 'node:readline';
@@ -126,5 +127,18 @@ export class ObjectStore {
     const { Body } = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
     if (!Body) throw new Error(`item output s3://${this.bucket}/${key} is empty`);
     return JSON.parse(await Body.transformToString()) as OutputLine;
+  }
+
+  /** The object's text if it is at most `maxBytes`, else undefined. */
+  async readIfSmall(location: S3Location, maxBytes: number): Promise<string | undefined> {
+    const head = await this.s3.send(new HeadObjectCommand({ Bucket: location.bucket, Key: location.key }));
+    if ((head.ContentLength ?? 0) > maxBytes) return undefined;
+    const { Body } = await this.s3.send(new GetObjectCommand({ Bucket: location.bucket, Key: location.key }));
+    return Body ? Body.transformToString() : '';
+  }
+
+  /** A GET URL for the object, valid for 15 minutes. */
+  presignGet(location: S3Location): Promise<string> {
+    return getSignedUrl(this.s3, new GetObjectCommand({ Bucket: location.bucket, Key: location.key }), { expiresIn: 900 });
   }
 }
