@@ -185,7 +185,8 @@ export class JobStore {
 
   /** Sets the terminal state unless the job already has one. Returns false if it had. */
   async finishJob(jobId: string, final: FinalJobState): Promise<boolean> {
-    const names: Record<string, string> = { '#status': 'status', '#ttl': 'ttl', '#error': 'error' };
+    // Only names the expression uses: DynamoDB rejects unused ExpressionAttributeNames.
+    const names: Record<string, string> = { '#status': 'status', '#ttl': 'ttl' };
     const values: Record<string, unknown> = {
       ':status': final.status,
       ':counts': final.counts,
@@ -213,6 +214,7 @@ export class JobStore {
     }
     if (final.error) {
       sets.push('#error = :error');
+      names['#error'] = 'error';
       values[':error'] = final.error;
     }
     try {

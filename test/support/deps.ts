@@ -1,0 +1,369 @@
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  GetObjectCommand,
+  type GetObjectCommandInput,
+  type GetObjectCommandOutput,
+  NoSuchKey,
+  PutObjectCommand,
+  type PutObjectCommandInput,
+  S3Client,
+  UploadPartCommand,
+  type UploadPartCommandInput,
+} from '@aws-sdk/client-s3';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { mockClient, type AwsClientStub } from 'aws-sdk-client-mock';
+import { randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { RateLimitError } from 'openai';
+import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
+import type { TaskDeps, TaskLogger } from '../../shared/deps.js';
+import { validateJob, writeJob } from '../../shared/job-intake.js';
+import { createDefaultRegistry } from '../../shared/job-types/registry.js';
+import { OpenAIProvider } from '../../shared/provider/openai-provider.js';
+import { JobStore } from '../../shared/store/job-store.js';
+import { ObjectStore, type JsonlLine, type ManifestLine } from '../../shared/store/object-store.js';
+import type { ItemRecord, JobRecord, OutputLine } from '../../shared/types.js';
+import type { SubmitBatchInput } from '../../tasks/submit-batch.js';
+import { FakeOpenAI, type StoredResponse } from '../provider/fake-openai.js';
+import { startTestTable, type TestTable } from './dynamo.js';
+
+export const TEST_BUCKET = 'llm-batch-test-jobs';
+export const TEST_MODEL = 'gpt-5-mini';
+/** What the fake charges per completed response (see completeResponse). */
+export const RESPONSE_USAGE = { input_tokens: 100, output_tokens: 20 };
+
+// ------------------------------------------------------------------ clock
+
+/** A clock the test moves by hand; the store's leases and the tasks' deadlines read it. */
+export class TestClock {
+  private time: number;
+
+  constructor(start = '2026-03-02T09:00:00.000Z') {
+    this.time = Date.parse(start);
+  }
+
+  readonly now = (): Date => new Date(this.time);
+
+  advance(ms: number): void {
+    this.time += ms;
+  }
+}
+
+// ------------------------------------------------------------------ logger
+
+export interface LoggedLine {
+  level: 'info' | 'warn' | 'error';
+  message: string;
+  extra: Record<string, unknown>[];
+}
+
+/** Prints nothing; keeps what was logged for assertions. */
+export class SilentLogger implements TaskLogger {
+  readonly lines: LoggedLine[] = [];
+  info(message: string, ...extra: Record<string, unknown>[]): void {
+    this.lines.push({ level: 'info', message, extra });
+  }
+  warn(message: string, ...extra: Record<string, unknown>[]): void {
+    this.lines.push({ level: 'warn', message, extra });
+  }
+  error(message: string, ...extra: Record<string, unknown>[]): void {
+    this.lines.push({ level: 'error', message, extra });
+  }
+}
+
+// ------------------------------------------------------------------ S3
+
+async function bodyBytes(body: unknown): Promise<Buffer> {
+  if (body === undefined || body === null) return Buffer.alloc(0);
+  if (typeof body === 'string') return Buffer.from(body, 'utf8');
+  if (body instanceof Uint8Array) return Buffer.from(body);
+  if (body instanceof Blob) return Buffer.from(await body.arrayBuffer());
+  if (body instanceof Readable) {
+    const chunks: Buffer[] = [];
+    for await (const chunk of body) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string));
+    return Buffer.concat(chunks);
+  }
+  throw new Error(`in-memory S3: unsupported body type ${Object.prototype.toString.call(body)}`);
+}
+
+/** A GetObject body as the SDK hands it out: a Node Readable with the SDK's transform helpers. */
+function sdkBody(bytes: Buffer): GetObjectCommandOutput['Body'] {
+  const stream = Readable.from([bytes]);
+  return Object.assign(stream, {
+    transformToString: (encoding: BufferEncoding = 'utf8') => Promise.resolve(bytes.toString(encoding)),
+    transformToByteArray: () => Promise.resolve(new Uint8Array(bytes)),
+    transformToWebStream: () => new Blob([new Uint8Array(bytes)]).stream(),
+  }) as unknown as GetObjectCommandOutput['Body'];
+}
+
+/**
+ * The objects behind the mocked S3Client: PutObject (also what lib-storage's Upload sends for a
+ * small file), the multipart commands (what it sends for a large one) and GetObject.
+ */
+export class InMemoryS3 {
+  readonly objects = new Map<string, Buffer>();
+  private readonly uploads = new Map<string, { bucket: string; key: string; parts: Map<number, Buffer> }>();
+
+  private static id(bucket: string | undefined, key: string | undefined): string {
+    return `${bucket ?? ''}/${key ?? ''}`;
+  }
+
+  put(bucket: string, key: string, body: string): void {
+    this.objects.set(InMemoryS3.id(bucket, key), Buffer.from(body, 'utf8'));
+  }
+
+  text(bucket: string, key: string): string | undefined {
+    return this.objects.get(InMemoryS3.id(bucket, key))?.toString('utf8');
+  }
+
+  install(mock: AwsClientStub<S3Client>): void {
+    mock.on(PutObjectCommand).callsFake(async (input: PutObjectCommandInput) => {
+      this.objects.set(InMemoryS3.id(input.Bucket, input.Key), await bodyBytes(input.Body));
+      return { ETag: `"${randomUUID()}"` };
+    });
+    mock.on(GetObjectCommand).callsFake((input: GetObjectCommandInput) => {
+      const bytes = this.objects.get(InMemoryS3.id(input.Bucket, input.Key));
+      if (!bytes) throw new NoSuchKey({ message: 'The specified key does not exist.', $metadata: { httpStatusCode: 404 } });
+      return { Body: sdkBody(bytes), ContentLength: bytes.length };
+    });
+    mock.on(CreateMultipartUploadCommand).callsFake((input: { Bucket?: string; Key?: string }) => {
+      const uploadId = randomUUID();
+      this.uploads.set(uploadId, { bucket: input.Bucket ?? '', key: input.Key ?? '', parts: new Map() });
+      return { UploadId: uploadId, Bucket: input.Bucket, Key: input.Key };
+    });
+    mock.on(UploadPartCommand).callsFake(async (input: UploadPartCommandInput) => {
+      const upload = this.uploads.get(input.UploadId ?? '');
+      if (!upload) throw new Error(`in-memory S3: no upload ${input.UploadId}`);
+      upload.parts.set(input.PartNumber ?? 0, await bodyBytes(input.Body));
+      return { ETag: `"part-${input.PartNumber}"` };
+    });
+    mock.on(CompleteMultipartUploadCommand).callsFake((input: { UploadId?: string }) => {
+      const upload = this.uploads.get(input.UploadId ?? '');
+      if (!upload) throw new Error(`in-memory S3: no upload ${input.UploadId}`);
+      const parts = [...upload.parts.entries()].sort(([a], [b]) => a - b).map(([, bytes]) => bytes);
+      this.objects.set(InMemoryS3.id(upload.bucket, upload.key), Buffer.concat(parts));
+      this.uploads.delete(input.UploadId ?? '');
+      return { Bucket: upload.bucket, Key: upload.key, ETag: `"${randomUUID()}"` };
+    });
+    mock.on(AbortMultipartUploadCommand).callsFake((input: { UploadId?: string }) => {
+      this.uploads.delete(input.UploadId ?? '');
+      return {};
+    });
+  }
+}
+
+// ------------------------------------------------------------------ the environment
+
+export interface TaskTestEnv {
+  deps: TaskDeps;
+  store: JobStore;
+  objects: ObjectStore;
+  openai: FakeOpenAI;
+  s3: InMemoryS3;
+  s3Mock: AwsClientStub<S3Client>;
+  clock: TestClock;
+  logger: SilentLogger;
+  dynamo: DynamoDBDocumentClient;
+  tableName: string;
+}
+
+/**
+ * Registers the hooks of a task test file and returns a getter for the current test's
+ * environment: one dynalite server for the file (stopped in afterAll), and for every test a new
+ * fake OpenAI, a new in-memory S3 behind a mocked S3Client (reset after each test), a new clock
+ * and a new logger. Tests use their own job ids, so they never see each other's records.
+ */
+export function useTaskTestEnv(): () => TaskTestEnv {
+  const s3Mock = mockClient(S3Client);
+  let table: TestTable | undefined;
+  let current: TaskTestEnv | undefined;
+
+  beforeAll(async () => {
+    table = await startTestTable(`jobs-${randomUUID().slice(0, 8)}`);
+  });
+  afterAll(async () => {
+    s3Mock.restore();
+    await table?.close();
+  });
+  beforeEach(() => {
+    if (!table) throw new Error('the test table did not start');
+    s3Mock.reset();
+    const s3 = new InMemoryS3();
+    s3.install(s3Mock);
+    const clock = new TestClock();
+    const logger = new SilentLogger();
+    const openai = new FakeOpenAI();
+    const provider = new OpenAIProvider({ client: openai });
+    const store = new JobStore(table.dynamo, table.tableName, 30, clock.now);
+    const objects = new ObjectStore(
+      new S3Client({ region: 'us-east-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } }),
+      TEST_BUCKET,
+    );
+    const deps: TaskDeps = {
+      store,
+      objects,
+      provider: () => Promise.resolve(provider),
+      jobTypes: createDefaultRegistry(),
+      dynamo: table.dynamo,
+      clock: clock.now,
+      logger,
+    };
+    current = { deps, store, objects, openai, s3, s3Mock, clock, logger, dynamo: table.dynamo, tableName: table.tableName };
+  });
+  afterEach(() => {
+    s3Mock.reset();
+    current = undefined;
+  });
+
+  return () => {
+    if (!current) throw new Error('the task test environment exists only inside a test');
+    return current;
+  };
+}
+
+// ------------------------------------------------------------------ jobs and items
+
+export function newJobId(prefix = 'job'): string {
+  return `${prefix}-${randomUUID().slice(0, 8)}`;
+}
+
+/** Lines of a `prompt` job: {"id": "item-000", "prompt": "..."}. */
+export function promptLines(count: number, prefix = 'item'): Record<string, unknown>[] {
+  return Array.from({ length: count }, (_, i) => ({ id: `${prefix}-${String(i).padStart(3, '0')}`, prompt: `say hello to number ${i}` }));
+}
+
+/** Lines of an `openai-batch` job calling /v1/chat/completions. */
+export function chatLines(count: number, prefix = 'chat'): Record<string, unknown>[] {
+  return Array.from({ length: count }, (_, i) => ({
+    custom_id: `${prefix}-${String(i).padStart(3, '0')}`,
+    method: 'POST',
+    url: '/v1/chat/completions',
+    body: { model: TEST_MODEL, messages: [{ role: 'user', content: `hello ${i}` }] },
+  }));
+}
+
+export function jsonl(lines: readonly unknown[]): string {
+  return lines.map((line) => JSON.stringify(line)).join('\n') + '\n';
+}
+
+export function asJsonlLines(lines: readonly unknown[]): JsonlLine[] {
+  return lines.map((value, i) => ({ lineNumber: i + 1, value }));
+}
+
+export interface CreatedJob {
+  job: JobRecord;
+  /** The manifest, as the Distributed Map would read it. */
+  items: ManifestLine[];
+}
+
+/** Writes a QUEUED job and its manifest, as the API does before it starts the execution. */
+export async function createJob(
+  env: TaskTestEnv,
+  spec: { jobType?: string; options?: Record<string, unknown>; lines: readonly Record<string, unknown>[]; jobId?: string },
+): Promise<CreatedJob> {
+  const jobType = spec.jobType ?? 'prompt';
+  const options = spec.options ?? { model: TEST_MODEL };
+  const validated = await validateJob({ jobType, options }, asJsonlLines(spec.lines), env.deps.jobTypes);
+  const { job } = await writeJob({ jobId: spec.jobId ?? newJobId(), jobType, options, source: 'api' }, validated, env.deps);
+  return { job, items: validated.items };
+}
+
+export function submitInput(jobId: string, items: readonly ManifestLine[]): SubmitBatchInput {
+  return { Items: [...items], BatchInput: { jobId } };
+}
+
+export async function itemsOf(env: TaskTestEnv, jobId: string): Promise<ItemRecord[]> {
+  const all: ItemRecord[] = [];
+  for await (const page of env.store.allItems(jobId)) all.push(...page);
+  return all;
+}
+
+export async function requireJob(env: TaskTestEnv, jobId: string): Promise<JobRecord> {
+  const job = await env.store.getJob(jobId);
+  if (!job) throw new Error(`job ${jobId} does not exist`);
+  return job;
+}
+
+export async function requireItem(env: TaskTestEnv, jobId: string, customId: string): Promise<ItemRecord & { leaseUntil?: number }> {
+  const item = await env.store.getItem(jobId, customId);
+  if (!item) throw new Error(`item ${customId} of job ${jobId} does not exist`);
+  return item;
+}
+
+/** The job's results file, parsed. */
+export function resultsOf(env: TaskTestEnv, jobId: string): OutputLine[] {
+  const location = env.objects.resultsLocation(jobId);
+  const text = env.s3.text(location.bucket, location.key);
+  if (text === undefined) throw new Error(`no results file at ${location.key}`);
+  return text
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => JSON.parse(line) as OutputLine);
+}
+
+// ------------------------------------------------------------------ the fake provider's lifecycle
+
+/** A finished background response, as GET /v1/responses/{id} returns it. */
+export function completeResponse(openai: FakeOpenAI, id: string, text = `answer from ${id}`): void {
+  openai.setResponse(id, {
+    status: 'completed',
+    output: [{ type: 'message', role: 'assistant', content: [{ type: 'output_text', text, annotations: [] }] }],
+    usage: { ...RESPONSE_USAGE, total_tokens: RESPONSE_USAGE.input_tokens + RESPONSE_USAGE.output_tokens },
+  });
+}
+
+/** Moves every running response one step along: queued -> in_progress -> completed. */
+export function advanceResponses(openai: FakeOpenAI): void {
+  for (const [id, response] of openai.storedResponses) {
+    if (response.status === 'queued') openai.setResponse(id, { status: 'in_progress' });
+    else if (response.status === 'in_progress') completeResponse(openai, id);
+  }
+}
+
+/** The response the fake provider holds for a submitted item (by the item's provider id). */
+export function responseFor(openai: FakeOpenAI, item: ItemRecord): StoredResponse {
+  const response = item.providerId ? openai.storedResponses.get(item.providerId) : undefined;
+  if (!response) throw new Error(`item ${item.customId} has no response at the fake provider`);
+  return response;
+}
+
+/**
+ * Makes `responses.create` refuse some calls: `decide` sees the request body and the call's
+ * number (1-based, counting every call) and returns the error to throw, or undefined to let the
+ * fake create the response. Refused calls are not in `openai.calls`; their count is returned.
+ */
+export function refuseResponseCreates(
+  openai: FakeOpenAI,
+  decide: (body: { input?: unknown; model?: unknown }, call: number) => Error | undefined,
+): { refused: () => number } {
+  const create = openai.responses.create;
+  let calls = 0;
+  let refused = 0;
+  openai.responses.create = async (body, options) => {
+    calls++;
+    const error = decide(body, calls);
+    if (error !== undefined) {
+      refused++;
+      await Promise.resolve();
+      throw error;
+    }
+    return create(body, options);
+  };
+  return { refused: () => refused };
+}
+
+export function rateLimitError(): RateLimitError {
+  return new RateLimitError(
+    429,
+    { message: 'Rate limit reached for requests', type: 'requests', code: 'rate_limit_exceeded', param: null },
+    'Rate limit reached for requests',
+    new Headers({ 'retry-after-ms': '2000' }),
+  );
+}
+
+/** The Cause Step Functions hands a Catch for a Lambda error: the Lambda's JSON error. */
+export function lambdaCause(errorType: string, errorMessage: string): string {
+  return JSON.stringify({ errorType, errorMessage, trace: [`${errorType}: ${errorMessage}`, '    at handler (index.mjs:1:1)'] });
+}

@@ -1,0 +1,280 @@
+import { describe, expect, test } from 'vitest';
+import { MAX_POLL_TURNS } from '../../shared/limits.js';
+import type { BatchState } from '../../shared/polling.js';
+import { pollBatch } from '../../tasks/poll-batch.js';
+import { submitBatch } from '../../tasks/submit-batch.js';
+import {
+  RESPONSE_USAGE,
+  TEST_MODEL,
+  advanceResponses,
+  completeResponse,
+  createJob,
+  itemsOf,
+  jsonl,
+  promptLines,
+  requireItem,
+  requireJob,
+  responseFor,
+  submitInput,
+  useTaskTestEnv,
+} from '../support/deps.js';
+
+const env = useTaskTestEnv();
+/** gpt-5-mini list price per 1M tokens: 0.25 in, 2 out. */
+const RESPONSE_COST = (RESPONSE_USAGE.input_tokens * 0.25 + RESPONSE_USAGE.output_tokens * 2) / 1e6;
+
+async function submitted(count: number, options: Record<string, unknown> = { model: TEST_MODEL }) {
+  const { job, items } = await createJob(env(), { lines: promptLines(count), options });
+  const state = await submitBatch(submitInput(job.jobId, items), env().deps);
+  return { job, items, state };
+}
+
+/** The Step Functions loop of one child: Wait (skipped), Poll batch, Choice pending > 0. */
+async function pollUntilDone(state: BatchState, beforeEachTurn: () => void): Promise<BatchState[]> {
+  const turns: BatchState[] = [];
+  let current = state;
+  while (current.pending > 0) {
+    if (turns.length >= 20) throw new Error('the poll loop did not end');
+    beforeEachTurn();
+    current = await pollBatch(current, env().deps);
+    turns.push(current);
+  }
+  return turns;
+}
+
+/** A line of a Batch output file, as OpenAI writes it for a /v1/responses request. */
+function batchOutputLine(customId: string) {
+  return {
+    id: `batch_req_${customId}`,
+    custom_id: customId,
+    response: {
+      status_code: 200,
+      request_id: `req_${customId}`,
+      body: {
+        id: `resp_${customId}`,
+        object: 'response',
+        status: 'completed',
+        model: TEST_MODEL,
+        output: [{ type: 'message', role: 'assistant', content: [{ type: 'output_text', text: `answer for ${customId}` }] }],
+        usage: { input_tokens: 10, output_tokens: 5, total_tokens: 15 },
+      },
+    },
+    error: null,
+  };
+}
+
+function batchErrorLine(customId: string) {
+  return {
+    id: `batch_req_${customId}`,
+    custom_id: customId,
+    response: { status_code: 400, request_id: `req_${customId}`, body: { error: { code: 'invalid_prompt', message: `prompt ${customId} was rejected` } } },
+    error: null,
+  };
+}
+
+describe('poll batch, responses mode', () => {
+  test('loops until nothing is pending as responses move queued -> in_progress -> completed, recording usage and cost', async () => {
+    // Arrange
+    const { job, state } = await submitted(4);
+
+    // Act
+    const turns = await pollUntilDone(state, () => advanceResponses(env().openai));
+
+    // Assert
+    expect(turns.map((turn) => turn.pending)).toEqual([4, 0]);
+    expect(turns.at(-1)?.pollTurn).toBe(2);
+    const items = await itemsOf(env(), job.jobId);
+    expect(items.map((item) => item.status)).toEqual(Array(4).fill('SUCCEEDED'));
+    const first = await requireItem(env(), job.jobId, 'item-000');
+    expect(first.result).toBe(`answer from ${first.providerId}`);
+    expect(first.usage).toEqual({ inputTokens: 100, outputTokens: 20 });
+    expect(first.costUsd).toBeCloseTo(RESPONSE_COST, 12);
+    expect(first.output).toMatchObject({ id: first.providerId, custom_id: 'item-000', error: null, response: { status_code: 200 } });
+    const stored = await requireJob(env(), job.jobId);
+    expect(stored.counts).toMatchObject({ total: 4, submitted: 4, succeeded: 4, failed: 0, cancelled: 0 });
+    expect(stored.usage).toEqual({ inputTokens: 400, outputTokens: 80 });
+    expect(stored.estimatedCostUsd).toBeCloseTo(4 * RESPONSE_COST, 12);
+  });
+
+  test('the wait grows while nothing finishes and shrinks when something did', async () => {
+    // Arrange
+    const { job, state } = await submitted(3);
+    const [target] = await itemsOf(env(), job.jobId);
+    if (!target) throw new Error('no item');
+
+    // Act
+    const quiet1 = await pollBatch(state, env().deps);
+    const quiet2 = await pollBatch(quiet1, env().deps);
+    completeResponse(env().openai, responseFor(env().openai, target).id);
+    const moved = await pollBatch(quiet2, env().deps);
+
+    // Assert
+    expect([state.waitSeconds, quiet1.waitSeconds, quiet2.waitSeconds, moved.waitSeconds]).toEqual([5, 8, 12, 8]);
+    expect([quiet1.pending, quiet2.pending, moved.pending]).toEqual([3, 3, 2]);
+    expect([quiet1.pollTurn, quiet2.pollTurn, moved.pollTurn]).toEqual([1, 2, 3]);
+  });
+
+  test('failed and cancelled responses end FAILED and CANCELLED with their errors', async () => {
+    // Arrange
+    const { job, state } = await submitted(3);
+    const [failing, cancelled, completing] = await itemsOf(env(), job.jobId);
+    if (!failing || !cancelled || !completing) throw new Error('missing items');
+    env().openai.setResponse(responseFor(env().openai, failing).id, {
+      status: 'failed',
+      error: { code: 'server_error', message: 'The model failed to answer' },
+    });
+    env().openai.setResponse(responseFor(env().openai, cancelled).id, { status: 'cancelled' });
+    completeResponse(env().openai, responseFor(env().openai, completing).id);
+
+    // Act
+    const next = await pollBatch(state, env().deps);
+
+    // Assert
+    expect(next.pending).toBe(0);
+    const failed = await requireItem(env(), job.jobId, failing.customId);
+    expect(failed).toMatchObject({ status: 'FAILED', error: { code: 'server_error', message: 'The model failed to answer' } });
+    expect(failed.output).toMatchObject({ custom_id: failing.customId, response: null, error: { code: 'server_error' } });
+    expect(await requireItem(env(), job.jobId, cancelled.customId)).toMatchObject({ status: 'CANCELLED', error: { code: 'cancelled' } });
+    expect((await requireItem(env(), job.jobId, completing.customId)).status).toBe('SUCCEEDED');
+    expect((await requireJob(env(), job.jobId)).counts).toMatchObject({ succeeded: 1, failed: 1, cancelled: 1 });
+  });
+
+  test('at the poll-turn bound the remaining responses are cancelled at the provider and fail with the reason', async () => {
+    // Arrange
+    const { job, state } = await submitted(3);
+    const [done] = await itemsOf(env(), job.jobId);
+    if (!done) throw new Error('no item');
+    completeResponse(env().openai, responseFor(env().openai, done).id);
+    const afterOne = await pollBatch(state, env().deps);
+
+    // Act
+    const last = await pollBatch({ ...afterOne, pollTurn: MAX_POLL_TURNS }, env().deps);
+
+    // Assert
+    expect(last.pending).toBe(0);
+    const items = await itemsOf(env(), job.jobId);
+    const stopped = items.filter((item) => item.customId !== done.customId);
+    expect(stopped.map((item) => item.status)).toEqual(['FAILED', 'FAILED']);
+    expect(stopped[0]?.error?.code).toBe('poll_limit_reached');
+    expect(stopped[0]?.error?.message).toContain(`${MAX_POLL_TURNS} poll turns`);
+    expect(env().openai.callsOf('responses.cancel').map(([id]) => id).sort()).toEqual(stopped.map((item) => item.providerId).sort());
+    expect(stopped.every((item) => responseFor(env().openai, item).status === 'cancelled')).toBe(true);
+    expect((await requireItem(env(), job.jobId, done.customId)).status).toBe('SUCCEEDED');
+    expect((await requireJob(env(), job.jobId)).counts).toMatchObject({ succeeded: 1, failed: 2 });
+  });
+
+  test('past the batch deadline the remaining responses are cancelled and fail with deadline_exceeded', async () => {
+    // Arrange
+    const { job, state } = await submitted(2);
+    env().clock.advance(Date.parse(state.deadline) - env().clock.now().getTime() + 1);
+
+    // Act
+    const next = await pollBatch(state, env().deps);
+
+    // Assert
+    expect(next.pending).toBe(0);
+    const items = await itemsOf(env(), job.jobId);
+    expect(items.map((item) => [item.status, item.error?.code])).toEqual([
+      ['FAILED', 'deadline_exceeded'],
+      ['FAILED', 'deadline_exceeded'],
+    ]);
+    expect(env().openai.callsOf('responses.cancel')).toHaveLength(2);
+  });
+
+  test('a cancel request cancels the responses at the provider and ends the items CANCELLED', async () => {
+    // Arrange
+    const { job, state } = await submitted(3);
+    await env().store.requestCancel(job.jobId);
+
+    // Act
+    const next = await pollBatch(state, env().deps);
+
+    // Assert
+    expect(next.pending).toBe(0);
+    const items = await itemsOf(env(), job.jobId);
+    expect(items.map((item) => [item.status, item.error?.code])).toEqual(Array(3).fill(['CANCELLED', 'job_cancelled']));
+    expect(env().openai.callsOf('responses.cancel')).toHaveLength(3);
+    expect(items.every((item) => responseFor(env().openai, item).status === 'cancelled')).toBe(true);
+    expect((await requireJob(env(), job.jobId)).counts.cancelled).toBe(3);
+  });
+});
+
+describe('poll batch, batch mode', () => {
+  const BATCH_MODE = { model: TEST_MODEL, mode: 'batch' };
+
+  test('a completed batch ends each item from the output and error files, matched by custom_id whatever their order', async () => {
+    // Arrange
+    const { job, state } = await submitted(5, BATCH_MODE);
+    const [batch] = [...env().openai.storedBatches.values()];
+    if (!batch) throw new Error('no batch');
+    env().openai.setBatch(batch.id, { status: 'in_progress' });
+    const waiting = await pollBatch(state, env().deps);
+    env().openai.setBatch(batch.id, {
+      status: 'completed',
+      output_file_id: env().openai.addFile(jsonl(['item-003', 'item-000', 'item-004'].map(batchOutputLine))),
+      error_file_id: env().openai.addFile(jsonl([batchErrorLine('item-001')])),
+      request_counts: { total: 5, completed: 3, failed: 1 },
+    });
+
+    // Act
+    const done = await pollBatch(waiting, env().deps);
+
+    // Assert
+    expect(waiting).toMatchObject({ pending: 5, waitSeconds: 90 });
+    expect(done.pending).toBe(0);
+    for (const customId of ['item-000', 'item-003', 'item-004']) {
+      const item = await requireItem(env(), job.jobId, customId);
+      expect(item).toMatchObject({ status: 'SUCCEEDED', result: `answer for ${customId}`, usage: { inputTokens: 10, outputTokens: 5 } });
+      expect(item.output?.custom_id).toBe(customId);
+      expect(item.costUsd).toBeCloseTo(((10 * 0.25 + 5 * 2) / 1e6) * 0.5, 12); // the Batch API bills half
+    }
+    expect(await requireItem(env(), job.jobId, 'item-001')).toMatchObject({
+      status: 'FAILED',
+      error: { code: 'invalid_prompt', message: 'prompt item-001 was rejected' },
+    });
+    expect(await requireItem(env(), job.jobId, 'item-002')).toMatchObject({ status: 'FAILED', error: { code: 'missing_from_output' } });
+    expect((await requireJob(env(), job.jobId)).counts).toMatchObject({ submitted: 5, succeeded: 3, failed: 2 });
+  });
+
+  test('an expired batch keeps the finished results and fails the rest with batch_expired', async () => {
+    // Arrange
+    const { job, state } = await submitted(4, BATCH_MODE);
+    const [batch] = [...env().openai.storedBatches.values()];
+    if (!batch) throw new Error('no batch');
+    env().openai.setBatch(batch.id, {
+      status: 'expired',
+      output_file_id: env().openai.addFile(jsonl(['item-002', 'item-000'].map(batchOutputLine))),
+    });
+
+    // Act
+    const next = await pollBatch(state, env().deps);
+
+    // Assert
+    expect(next.pending).toBe(0);
+    const items = await itemsOf(env(), job.jobId);
+    expect(items.map((item) => [item.customId, item.status, item.error?.code])).toEqual([
+      ['item-000', 'SUCCEEDED', undefined],
+      ['item-001', 'FAILED', 'batch_expired'],
+      ['item-002', 'SUCCEEDED', undefined],
+      ['item-003', 'FAILED', 'batch_expired'],
+    ]);
+    expect(items[1]?.error?.message).toBe('batch expired before this request finished');
+    expect(items[1]?.output).toMatchObject({ custom_id: 'item-001', response: null });
+  });
+
+  test('a cancel request cancels the provider batch once and ends the items CANCELLED', async () => {
+    // Arrange
+    const { job, state } = await submitted(2, BATCH_MODE);
+    await env().store.requestCancel(job.jobId);
+
+    // Act
+    const next = await pollBatch(state, env().deps);
+
+    // Assert
+    expect(next.pending).toBe(0);
+    expect(env().openai.callsOf('batches.cancel')).toHaveLength(1);
+    expect([...env().openai.storedBatches.values()][0]?.status).toBe('cancelling');
+    expect((await env().store.getBatch(job.jobId, state.batchId))?.cancelSent).toBe(true);
+    expect((await itemsOf(env(), job.jobId)).map((item) => item.status)).toEqual(['CANCELLED', 'CANCELLED']);
+  });
+});

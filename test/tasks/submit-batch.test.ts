@@ -1,0 +1,304 @@
+import { describe, expect, test } from 'vitest';
+import { RateLimitedError, SubmissionInProgressError } from '../../shared/errors.js';
+import { SUBMIT_LEASE_MS } from '../../shared/limits.js';
+import { submitBatch } from '../../tasks/submit-batch.js';
+import { badRequest } from '../provider/fake-openai.js';
+import {
+  TEST_MODEL,
+  chatLines,
+  createJob,
+  itemsOf,
+  promptLines,
+  rateLimitError,
+  refuseResponseCreates,
+  requireItem,
+  requireJob,
+  submitInput,
+  useTaskTestEnv,
+} from '../support/deps.js';
+
+const env = useTaskTestEnv();
+const BATCH_MODE = { model: TEST_MODEL, mode: 'batch' };
+
+describe('submit batch, responses mode', () => {
+  test('submits every item once as a background response and returns the poll state', async () => {
+    // Arrange
+    const { job, items } = await createJob(env(), { lines: promptLines(5) });
+
+    // Act
+    const state = await submitBatch(submitInput(job.jobId, items), env().deps);
+
+    // Assert
+    expect(state).toEqual({
+      jobId: job.jobId,
+      batchId: 'batch-0000000',
+      mode: 'responses',
+      pending: 5,
+      waitSeconds: 5,
+      pollTurn: 0,
+      deadline: new Date(env().clock.now().getTime() + 6 * 3600 * 1000).toISOString(),
+    });
+    const creates = env().openai.callsOf('responses.create') as [Record<string, unknown>, { idempotencyKey?: string }][];
+    expect(creates).toHaveLength(5);
+    expect(creates.map(([body]) => body)).toContainEqual({ model: TEST_MODEL, input: 'say hello to number 3', background: true, stream: false });
+    expect(creates.map(([, options]) => options.idempotencyKey).sort()).toEqual(items.map((item) => `${job.jobId}:${item.customId}`));
+    const records = await itemsOf(env(), job.jobId);
+    expect(records.map((item) => item.status)).toEqual(Array(5).fill('SUBMITTED'));
+    expect(new Set(records.map((item) => item.providerId)).size).toBe(5);
+    expect(records.every((item) => env().openai.storedResponses.has(item.providerId ?? ''))).toBe(true);
+    expect((await requireJob(env(), job.jobId)).counts).toMatchObject({ total: 5, submitted: 5, succeeded: 0, failed: 0 });
+  });
+
+  test('a retried submit (the same input again) does not call the provider again', async () => {
+    // Arrange
+    const { job, items } = await createJob(env(), { lines: promptLines(4) });
+    await submitBatch(submitInput(job.jobId, items), env().deps);
+    const before = await itemsOf(env(), job.jobId);
+
+    // Act
+    const state = await submitBatch(submitInput(job.jobId, items), env().deps);
+
+    // Assert
+    expect(state.pending).toBe(4);
+    expect(env().openai.callsOf('responses.create')).toHaveLength(4);
+    expect((await itemsOf(env(), job.jobId)).map((item) => item.providerId)).toEqual(before.map((item) => item.providerId));
+    expect((await requireJob(env(), job.jobId)).counts.submitted).toBe(4);
+  });
+
+  test('a provider 400 for one item fails only that item, with the error in its output line', async () => {
+    // Arrange
+    const { job, items } = await createJob(env(), { lines: promptLines(4) });
+    refuseResponseCreates(env().openai, (body) =>
+      body.input === 'say hello to number 2' ? badRequest('Invalid input: too long', 'context_length_exceeded') : undefined,
+    );
+
+    // Act
+    const state = await submitBatch(submitInput(job.jobId, items), env().deps);
+
+    // Assert
+    expect(state.pending).toBe(3);
+    const failed = await requireItem(env(), job.jobId, 'item-002');
+    expect(failed.status).toBe('FAILED');
+    expect(failed.error?.code).toBe('context_length_exceeded');
+    expect(failed.error?.message).toContain('Invalid input: too long');
+    expect(failed.output).toMatchObject({ custom_id: 'item-002', response: null, error: failed.error });
+    const others = (await itemsOf(env(), job.jobId)).filter((item) => item.customId !== 'item-002');
+    expect(others.map((item) => item.status)).toEqual(['SUBMITTED', 'SUBMITTED', 'SUBMITTED']);
+    expect((await requireJob(env(), job.jobId)).counts).toMatchObject({ submitted: 3, failed: 1 });
+  });
+
+  test('a 429 mid-batch fails the task with RateLimitedError; the retry submits only the rest', async () => {
+    // Arrange
+    const { job, items } = await createJob(env(), { lines: promptLines(12) });
+    const provider = refuseResponseCreates(env().openai, (_body, call) => (call === 4 ? rateLimitError() : undefined));
+
+    // Act
+    const first = submitBatch(submitInput(job.jobId, items), env().deps);
+
+    // Assert: the task fails with the name Step Functions retries on
+    await expect(first).rejects.toBeInstanceOf(RateLimitedError);
+    await expect(first).rejects.toMatchObject({ name: 'RateLimitedError', retryAfterMs: 2000 });
+    const afterFailure = await itemsOf(env(), job.jobId);
+    const submitted = afterFailure.filter((item) => item.status === 'SUBMITTED');
+    const queued = afterFailure.filter((item) => item.status === 'QUEUED');
+    expect(submitted.length + queued.length).toBe(12);
+    expect(queued.length).toBeGreaterThanOrEqual(1);
+    expect(submitted.every((item) => item.providerId)).toBe(true);
+    // every claim of an unsent item was given back, so the retry can take it at once
+    for (const item of queued) expect((await requireItem(env(), job.jobId, item.customId)).leaseUntil).toBeUndefined();
+
+    // Act: Step Functions retries the task
+    const retried = await submitBatch(submitInput(job.jobId, items), env().deps);
+
+    // Assert
+    expect(retried.pending).toBe(12);
+    const afterRetry = await itemsOf(env(), job.jobId);
+    expect(afterRetry.every((item) => item.status === 'SUBMITTED')).toBe(true);
+    for (const item of submitted) {
+      expect(afterRetry.find((record) => record.customId === item.customId)?.providerId).toBe(item.providerId);
+    }
+    expect(env().openai.callsOf('responses.create')).toHaveLength(12); // every item created exactly once
+    expect(provider.refused()).toBe(1);
+    expect(new Set(afterRetry.map((item) => item.providerId)).size).toBe(12);
+    expect((await requireJob(env(), job.jobId)).counts.submitted).toBe(12);
+  });
+
+  test('an item claimed by another live invocation fails the task with SubmissionInProgressError; once its claim expires it is taken over', async () => {
+    // Arrange
+    const { job, items } = await createJob(env(), { lines: promptLines(3) });
+    await env().store.putQueuedItem(job.jobId, 'item-001', 1, 'batch-0000000');
+    const otherLease = await env().store.claimItem(job.jobId, 'item-001', SUBMIT_LEASE_MS);
+    expect(typeof otherLease).toBe('number');
+
+    // Act
+    const first = submitBatch(submitInput(job.jobId, items), env().deps);
+
+    // Assert
+    await expect(first).rejects.toBeInstanceOf(SubmissionInProgressError);
+    await expect(first).rejects.toMatchObject({ name: 'SubmissionInProgressError' });
+    expect((await requireItem(env(), job.jobId, 'item-001')).status).toBe('QUEUED');
+    expect((await requireItem(env(), job.jobId, 'item-000')).status).toBe('SUBMITTED');
+    expect(env().openai.callsOf('responses.create')).toHaveLength(2);
+
+    // Act: the holder died; its lease runs out and the retried task takes the item over
+    env().clock.advance(SUBMIT_LEASE_MS + 1);
+    const retried = await submitBatch(submitInput(job.jobId, items), env().deps);
+
+    // Assert
+    expect(retried.pending).toBe(3);
+    expect((await requireItem(env(), job.jobId, 'item-001')).status).toBe('SUBMITTED');
+    expect(env().openai.callsOf('responses.create')).toHaveLength(3);
+  });
+
+  test('a job with cancelRequested ends its items CANCELLED without calling the provider', async () => {
+    // Arrange
+    const { job, items } = await createJob(env(), { lines: promptLines(3) });
+    await env().store.requestCancel(job.jobId);
+
+    // Act
+    const state = await submitBatch(submitInput(job.jobId, items), env().deps);
+
+    // Assert
+    expect(state.pending).toBe(0);
+    expect(env().openai.calls).toHaveLength(0);
+    const records = await itemsOf(env(), job.jobId);
+    expect(records.map((item) => item.status)).toEqual(['CANCELLED', 'CANCELLED', 'CANCELLED']);
+    expect(records[0]?.error?.code).toBe('job_cancelled');
+    expect(records[0]?.output).toMatchObject({ custom_id: 'item-000', response: null, error: { code: 'job_cancelled' } });
+    expect((await requireJob(env(), job.jobId)).counts).toMatchObject({ cancelled: 3, submitted: 0 });
+  });
+
+  test('/v1/chat/completions lines finish during submit, with usage, cost and result', async () => {
+    // Arrange
+    const { job, items } = await createJob(env(), { jobType: 'openai-batch', options: {}, lines: chatLines(3) });
+
+    // Act
+    const state = await submitBatch(submitInput(job.jobId, items), env().deps);
+
+    // Assert
+    expect(state.pending).toBe(0);
+    expect(env().openai.callsOf('chat.completions.create')).toHaveLength(3);
+    const item = await requireItem(env(), job.jobId, 'chat-001');
+    expect(item).toMatchObject({ status: 'SUCCEEDED', result: 'hello', usage: { inputTokens: 12, outputTokens: 3 } });
+    expect(item.output).toMatchObject({ custom_id: 'chat-001', error: null, response: { status_code: 200 } });
+    expect(item.costUsd).toBeCloseTo((12 * 0.25 + 3 * 2) / 1e6, 12);
+    const stored = await requireJob(env(), job.jobId);
+    expect(stored.counts).toMatchObject({ submitted: 3, succeeded: 3 });
+    expect(stored.usage).toEqual({ inputTokens: 36, outputTokens: 9 });
+  });
+});
+
+describe('submit batch, batch mode', () => {
+  test('creates one provider batch holding every line and marks the items SUBMITTED with its id', async () => {
+    // Arrange
+    const { job, items } = await createJob(env(), { options: BATCH_MODE, lines: promptLines(4) });
+
+    // Act
+    const state = await submitBatch(submitInput(job.jobId, items), env().deps);
+
+    // Assert
+    expect(state).toMatchObject({ mode: 'batch', pending: 4, waitSeconds: 60, pollTurn: 0 });
+    const [upload] = [...env().openai.storedFiles.values()];
+    expect(upload?.purpose).toBe('batch');
+    const uploaded = (upload?.content ?? '').trim().split('\n').map((line) => JSON.parse(line) as unknown);
+    expect(uploaded).toEqual(
+      items.map((item) => ({
+        custom_id: item.customId,
+        method: 'POST',
+        url: '/v1/responses',
+        body: { model: TEST_MODEL, input: `say hello to number ${item.index}` },
+      })),
+    );
+    const [batch] = [...env().openai.storedBatches.values()];
+    expect(env().openai.storedBatches.size).toBe(1);
+    expect(batch).toMatchObject({
+      endpoint: '/v1/responses',
+      completion_window: '24h',
+      metadata: { llm_batch_job_id: job.jobId, llm_batch_batch_id: 'batch-0000000' },
+    });
+    const records = await itemsOf(env(), job.jobId);
+    expect(records.every((item) => item.status === 'SUBMITTED' && item.providerId === batch?.id)).toBe(true);
+    expect((await env().store.getBatch(job.jobId, 'batch-0000000'))?.providerBatchId).toBe(batch?.id);
+    expect((await requireJob(env(), job.jobId)).counts).toMatchObject({ total: 4, submitted: 4 });
+  });
+
+  test('a retried submit does not create a second batch', async () => {
+    // Arrange
+    const { job, items } = await createJob(env(), { options: BATCH_MODE, lines: promptLines(3) });
+    await submitBatch(submitInput(job.jobId, items), env().deps);
+
+    // Act
+    const state = await submitBatch(submitInput(job.jobId, items), env().deps);
+
+    // Assert
+    expect(state.pending).toBe(3);
+    expect(env().openai.callsOf('batches.create')).toHaveLength(1);
+    expect(env().openai.callsOf('files.create')).toHaveLength(1);
+    expect((await requireJob(env(), job.jobId)).counts.submitted).toBe(3);
+  });
+
+  test('a takeover after an expired lease finds the batch the dead holder created, by its metadata', async () => {
+    // Arrange: an earlier invocation claimed the batch, created it at the provider and died before recording it
+    const { job, items } = await createJob(env(), { options: BATCH_MODE, lines: promptLines(3) });
+    const customIds = items.map((item) => item.customId);
+    await env().store.claimBatch({ jobId: job.jobId, batchId: 'batch-0000000', mode: 'batch', customIds }, SUBMIT_LEASE_MS);
+    const provider = await env().deps.provider();
+    const jobType = env().deps.jobTypes.get('prompt');
+    const { providerBatchId } = await provider.submitBatch(
+      items.map((item) => jobType.toRequest(item.line, job.options)),
+      { jobId: job.jobId, batchId: 'batch-0000000' },
+    );
+    // while its lease lives, nobody else submits
+    await expect(submitBatch(submitInput(job.jobId, items), env().deps)).rejects.toBeInstanceOf(SubmissionInProgressError);
+    env().clock.advance(SUBMIT_LEASE_MS + 1);
+
+    // Act
+    const state = await submitBatch(submitInput(job.jobId, items), env().deps);
+
+    // Assert
+    expect(state.pending).toBe(3);
+    expect(env().openai.callsOf('batches.create')).toHaveLength(1);
+    expect(env().openai.callsOf('batches.list')).toHaveLength(1);
+    const records = await itemsOf(env(), job.jobId);
+    expect(records.every((item) => item.status === 'SUBMITTED' && item.providerId === providerBatchId)).toBe(true);
+    expect((await env().store.getBatch(job.jobId, 'batch-0000000'))?.providerBatchId).toBe(providerBatchId);
+  });
+
+  test('a 429 on batch creation fails the task with RateLimitedError; the retry creates the batch', async () => {
+    // Arrange
+    const { job, items } = await createJob(env(), { options: BATCH_MODE, lines: promptLines(3) });
+    env().openai.failNext('batches.create', rateLimitError());
+
+    // Act
+    const first = submitBatch(submitInput(job.jobId, items), env().deps);
+
+    // Assert
+    await expect(first).rejects.toBeInstanceOf(RateLimitedError);
+    expect((await itemsOf(env(), job.jobId)).map((item) => item.status)).toEqual(['QUEUED', 'QUEUED', 'QUEUED']);
+
+    // Act: Step Functions retries the task
+    const retried = await submitBatch(submitInput(job.jobId, items), env().deps);
+
+    // Assert
+    expect(retried.pending).toBe(3);
+    expect(env().openai.storedBatches.size).toBe(1);
+    const [batch] = [...env().openai.storedBatches.values()];
+    const records = await itemsOf(env(), job.jobId);
+    expect(records.every((item) => item.status === 'SUBMITTED' && item.providerId === batch?.id)).toBe(true);
+    expect((await requireJob(env(), job.jobId)).counts.submitted).toBe(3);
+  });
+
+  test('a job with cancelRequested ends its items CANCELLED without creating a batch', async () => {
+    // Arrange
+    const { job, items } = await createJob(env(), { options: BATCH_MODE, lines: promptLines(2) });
+    await env().store.requestCancel(job.jobId);
+
+    // Act
+    const state = await submitBatch(submitInput(job.jobId, items), env().deps);
+
+    // Assert
+    expect(state.pending).toBe(0);
+    expect(env().openai.calls).toHaveLength(0);
+    expect((await itemsOf(env(), job.jobId)).map((item) => item.status)).toEqual(['CANCELLED', 'CANCELLED']);
+  });
+});
