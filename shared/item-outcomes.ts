@@ -8,6 +8,9 @@ import type { RequestResult } from './provider/provider.js';
 import type { FinishItem } from './store/job-store.js';
 import type { JobRecord, OutputLine, ProviderErrorBody, TerminalItemStatus } from './types.js';
 
+/** The batch id of an item whose batch never ran (it ends without ever being submitted). */
+export const NEVER_BATCHED = 'never-batched';
+
 /** Writes to DynamoDB in parallel, but not so many that one task throttles the table. */
 export const STORE_CONCURRENCY = 16;
 

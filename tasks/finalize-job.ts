@@ -1,8 +1,9 @@
 import type { TaskDeps } from '../shared/deps.js';
 import { describeCaught, type CaughtError } from '../shared/execution-input.js';
-import { endItemsWithError, errorOutputLine } from '../shared/item-outcomes.js';
+import { endItemsWithError, errorOutputLine, NEVER_BATCHED } from '../shared/item-outcomes.js';
+import { withdrawFromProvider } from '../shared/withdraw.js';
 import type { FinalJobState } from '../shared/store/job-store.js';
-import type { ItemRecord, JobCounts, JobRecord, JobStatus, OutputLine, ProviderErrorBody, TokenUsage } from '../shared/types.js';
+import type { ItemRecord, JobCounts, JobRecord, JobStatus, OutputLine, ProviderErrorBody, S3Location, TokenUsage } from '../shared/types.js';
 import { CANCELLED_BY_USER, loadJob } from './submit-batch.js';
 import type { JobContext } from './prepare-job.js';
 
@@ -15,6 +16,7 @@ export interface FinalizeJobInput {
 export interface JobSummary {
   jobId: string;
   status: JobStatus;
+  results?: S3Location;
   counts: JobCounts;
   usage: TokenUsage;
   estimatedCostUsd?: number;
@@ -43,12 +45,13 @@ export async function finalizeJob(input: FinalizeJobInput, deps: TaskDeps): Prom
 
   const tally = new Tally();
   const seen = new Set<string>();
+  const withdrawn = new Set<string>();
   const writer = deps.objects.openResultsWriter(job.jobId);
   try {
     for await (const page of deps.store.allItems(job.jobId)) {
       for (const item of page) {
         seen.add(item.customId);
-        const ended = await endIfUnfinished(deps, job, item, straggler);
+        const ended = await endIfUnfinished(deps, job, item, straggler, withdrawn);
         tally.add(ended);
         await writer.write(ended.output ?? (await outputOf(deps, ended)));
       }
@@ -56,7 +59,7 @@ export async function finalizeJob(input: FinalizeJobInput, deps: TaskDeps): Prom
     // Items whose batch never ran have no record: the manifest is the list of what was asked.
     for await (const line of deps.objects.readManifest(job.manifest)) {
       if (seen.has(line.customId)) continue;
-      await endItemsWithError(deps, job.jobId, [{ customId: line.customId, index: line.index, batchId: 'none' }], straggler.status, straggler.error);
+      await endItemsWithError(deps, job.jobId, [{ customId: line.customId, index: line.index, batchId: NEVER_BATCHED }], straggler.status, straggler.error);
       tally.add({ status: straggler.status });
       await writer.write(errorOutputLine(line.customId, straggler.error));
     }
@@ -73,7 +76,7 @@ export async function finalizeJob(input: FinalizeJobInput, deps: TaskDeps): Prom
     counts,
     usage: tally.usage,
     results,
-    ...(tally.costUsd > 0 ? { estimatedCostUsd: roundCost(tally.costUsd) } : {}),
+    estimatedCostUsd: roundCost(tally.costUsd),
     ...(mapError ? { error: mapError } : status === 'FAILED' ? { error: { name: 'AllItemsFailed', message: `all ${counts.total} item(s) failed` } } : {}),
   };
   await deps.store.finishJob(job.jobId, final);
@@ -102,8 +105,10 @@ async function endIfUnfinished(
   job: JobRecord,
   item: ItemRecord,
   straggler: { status: 'FAILED' | 'CANCELLED'; error: ProviderErrorBody },
+  withdrawn: Set<string>,
 ): Promise<ItemRecord> {
   if (item.status !== 'QUEUED' && item.status !== 'SUBMITTED') return item;
+  await withdrawFromProvider(deps, job.jobId, job.options.mode, [item], withdrawn);
   await endItemsWithError(deps, job.jobId, [item], straggler.status, straggler.error);
   // Read back: if the item finished concurrently, its real outcome wins.
   return (await deps.store.getItem(job.jobId, item.customId)) ?? item;
@@ -121,6 +126,7 @@ function summaryOf(job: JobRecord): JobSummary {
     counts: job.counts,
     usage: job.usage,
     ...(job.estimatedCostUsd !== undefined ? { estimatedCostUsd: job.estimatedCostUsd } : {}),
+    ...(job.results ? { results: job.results } : {}),
     ...(job.error ? { error: job.error } : {}),
   };
 }

@@ -1,7 +1,8 @@
 import type { TaskDeps } from '../shared/deps.js';
 import { errorMessage } from '../shared/errors.js';
 import { describeCaught, jobIdOf, parseExecutionInput, type CaughtError } from '../shared/execution-input.js';
-import { endItemsWithError } from '../shared/item-outcomes.js';
+import { endItemsWithError, NEVER_BATCHED } from '../shared/item-outcomes.js';
+import { withdrawFromProvider } from '../shared/withdraw.js';
 
 /**
  * The state a job-level Catch hands over: the execution's state (its input, and `job` once
@@ -36,15 +37,27 @@ export async function markJobFailed(event: MarkJobFailedInput, deps: TaskDeps): 
   return { jobId, marked };
 }
 
-/** Ends every item of a failed job that is still QUEUED or SUBMITTED, FAILED with the job's error. */
+/**
+ * Ends every item of a failed job that is not terminal, FAILED with the job's error: submitted work
+ * is withdrawn from the provider first, and manifest items that never got a record get one.
+ */
 export async function failUnfinishedItems(deps: TaskDeps, jobId: string, error: { name: string; message: string }): Promise<void> {
+  const job = await deps.store.getJob(jobId);
+  if (!job) return;
+  const reason = { code: 'workflow_failed', message: `the job's workflow failed: ${error.name}: ${error.message}` };
+  const cancelled = new Set<string>();
+  const seen = new Set<string>();
   for await (const page of deps.store.allItems(jobId)) {
+    for (const item of page) seen.add(item.customId);
     const unfinished = page.filter((item) => item.status === 'QUEUED' || item.status === 'SUBMITTED');
-    await endItemsWithError(deps, jobId, unfinished, 'FAILED', {
-      code: 'workflow_failed',
-      message: `the job's workflow failed: ${error.name}: ${error.message}`,
-    });
+    await withdrawFromProvider(deps, jobId, job.options.mode, unfinished, cancelled);
+    await endItemsWithError(deps, jobId, unfinished, 'FAILED', reason);
   }
+  const neverRan: { customId: string; index: number; batchId: string }[] = [];
+  for await (const line of deps.objects.readManifest(job.manifest)) {
+    if (!seen.has(line.customId)) neverRan.push({ customId: line.customId, index: line.index, batchId: NEVER_BATCHED });
+  }
+  await endItemsWithError(deps, jobId, neverRan, 'FAILED', reason);
 }
 
 function jobIdFromInput(input: unknown): string | undefined {

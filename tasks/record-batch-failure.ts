@@ -1,8 +1,7 @@
-import pMap from 'p-map';
 import type { TaskDeps } from '../shared/deps.js';
-import { errorMessage } from '../shared/errors.js';
 import { describeCaught, type CaughtError } from '../shared/execution-input.js';
 import { endItemsWithError } from '../shared/item-outcomes.js';
+import { withdrawFromProvider } from '../shared/withdraw.js';
 import type { BatchState } from '../shared/polling.js';
 import type { ManifestLine } from '../shared/store/object-store.js';
 import { batchIdOf } from './submit-batch.js';
@@ -46,33 +45,11 @@ export async function recordBatchFailure(input: RecordBatchFailureInput, deps: T
     })
     .map((m) => ({ ...m, batchId, providerId: records.get(m.customId)?.providerId }));
 
-  await withdrawFromProvider(deps, jobId, batch?.providerBatchId, unfinished);
+  await withdrawFromProvider(deps, jobId, batch?.mode ?? (batch?.providerBatchId ? 'batch' : 'responses'), batch?.providerBatchId ? [{ providerId: batch.providerBatchId }] : unfinished);
   const failed = await endItemsWithError(deps, jobId, unfinished, 'FAILED', {
     code: 'batch_failed',
     message: `${error.name}: ${error.message}`,
   });
   await deps.store.appendLog(jobId, 'ERROR', `batch ${batchId} failed: ${failed} item(s) ended FAILED`, { error });
   return { jobId, batchId, failed, error };
-}
-
-async function withdrawFromProvider(
-  deps: TaskDeps,
-  jobId: string,
-  providerBatchId: string | undefined,
-  unfinished: { customId: string; providerId?: string | undefined }[],
-): Promise<void> {
-  try {
-    const provider = await deps.provider();
-    if (providerBatchId) {
-      await provider.cancelBatch(providerBatchId);
-      return;
-    }
-    await pMap(
-      unfinished.filter((item) => item.providerId),
-      (item) => provider.cancelRequest(item.providerId as string),
-      { concurrency: 8 },
-    );
-  } catch (error) {
-    deps.logger.warn('could not withdraw the failed batch from the provider', { jobId, error: errorMessage(error) });
-  }
 }

@@ -93,4 +93,26 @@ describe('mark job failed', () => {
     expect(result).toEqual({ marked: false });
     expect(env().logger.lines).toContainEqual(expect.objectContaining({ level: 'error', message: 'job failed before it had an id' }));
   });
+
+  test('submitted work is cancelled at the provider, and items whose batch never ran end FAILED too', async () => {
+    // Arrange: 4 items, only the first batch of 2 was ever submitted
+    const created = await createJob(env(), { lines: promptLines(4) });
+    const context = await prepareJob({ input: { jobId: created.job.jobId } }, env().deps);
+    await submitBatch(submitInput(created.job.jobId, created.items.slice(0, 2)), env().deps);
+    const submitted = await itemsOf(env(), context.jobId);
+
+    // Act
+    await markJobFailed({ job: context, error: { Error: 'States.ExceedToleratedFailureThreshold', Cause: 'too many failed batches' } }, env().deps);
+
+    // Assert
+    for (const item of submitted) expect(responseFor(env().openai, item).status).toBe('cancelled');
+    const items = await itemsOf(env(), context.jobId);
+    expect(items.map((item) => [item.customId, item.status])).toEqual([
+      ['item-000', 'FAILED'],
+      ['item-001', 'FAILED'],
+      ['item-002', 'FAILED'],
+      ['item-003', 'FAILED'],
+    ]);
+    expect((await requireJob(env(), context.jobId)).counts).toMatchObject({ failed: 4, succeeded: 0 });
+  });
 });
