@@ -3,7 +3,7 @@ import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import { DefinitionBody, LogLevel, StateMachine, StateMachineType, type LogOptions } from 'aws-cdk-lib/aws-stepfunctions';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { JobWorkflow, MAP_RESULTS_PREFIX, type JobWorkflowTasks } from './job-workflow.js';
+import { JobWorkflow, type JobWorkflowTasks } from './job-workflow.js';
 
 export interface JobStateMachineProps {
   tasks: JobWorkflowTasks;
@@ -43,8 +43,8 @@ export class JobStateMachine extends Construct {
       tracingEnabled: props.tracing ?? false,
       ...(logs ? { logs } : {}),
     });
-    // The ItemReader reads by a path (the job's manifest), so CDK cannot infer the grant.
+    // The ItemReader reads by a path (the job's manifest), so CDK cannot infer that grant; the
+    // ResultWriter's grant (put, get, multipart on the bucket) CDK adds itself.
     props.bucket.grantRead(this.stateMachine, 'jobs/*');
-    props.bucket.grantReadWrite(this.stateMachine, `${MAP_RESULTS_PREFIX}/*`);
   }
 }

@@ -112,7 +112,7 @@ export class JobWorkflow extends Construct {
       stateName: STATE.processBatches,
       label: 'Batches',
       itemReader: new S3JsonLItemReader({
-        bucketNamePath: '$.job.manifest.bucket',
+        bucketNamePath: JsonPath.stringAt('$.job.manifest.bucket'),
         key: JsonPath.stringAt('$.job.manifest.key'),
       }),
       itemBatcher: new ItemBatcher({

@@ -1,0 +1,185 @@
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { IBucket } from 'aws-cdk-lib/aws-s3';
+import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
+import { Construct } from 'constructs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { extname, isAbsolute, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { TASK_TIMEOUT_SECONDS } from '../shared/limits.js';
+
+/** The repository root: its package-lock.json pins what the bundles contain. */
+export const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/** The absolute path of a file under the repository root, e.g. `projectPath('tasks/handlers/poll-batch.ts')`. */
+export function projectPath(relativePath: string): string {
+  return join(PROJECT_ROOT, relativePath);
+}
+
+export interface TaskFunctionProps {
+  /** Absolute path of the handler file (`projectPath('tasks/handlers/<task>.ts')`); it must export `handler`. */
+  entry: string;
+  description?: string;
+  /** @default 1024 */
+  memorySize?: number;
+  /** POWERTOOLS_SERVICE_NAME. @default 'llm-batch' */
+  serviceName?: string;
+  /**
+   * Extra environment. Resource names and the key's secret are set by the use* methods together
+   * with their grants, so they are refused here, and the API key itself is never accepted.
+   */
+  environment?: Record<string, string>;
+}
+
+export type TableAccess = 'read' | 'readWrite';
+/**
+ * `none` sets BUCKET_NAME and grants nothing: the task runtime requires the name at cold start
+ * (shared/config.ts) even in tasks that never touch S3.
+ */
+export type BucketAccess = 'none' | 'read' | 'write' | 'readWrite';
+
+/** Variables only a use* method may set, and the method that sets each. */
+const BOUND_VARIABLES: Record<string, string> = {
+  TABLE_NAME: 'useTable(table, access)',
+  RECORD_TTL_DAYS: 'useTable(table, access, { recordTtlDays })',
+  BUCKET_NAME: 'useBucket(bucket, access)',
+  OPENAI_API_KEY_SECRET_ARN: 'useOpenAiKey(secret)',
+  OPENAI_BASE_URL: 'useOpenAiKey(secret, { baseUrl })',
+};
+
+const ESM_REQUIRE_BANNER = "import { createRequire } from 'module'; const require = createRequire(import.meta.url);";
+
+/**
+ * One task's Lambda function with the project defaults: Node.js 24 on arm64, X-Ray tracing, its
+ * own log group kept a month, an ESM bundle (minified, source maps, names kept because Step
+ * Functions matches errors by name). Resources are bound by methods that grant and set the
+ * environment together, so a function can never name a resource it may not use.
+ */
+export class TaskFunction extends Construct {
+  readonly fn: NodejsFunction;
+  readonly logGroup: LogGroup;
+  private readonly bound = new Map<string, string>();
+
+  constructor(scope: Construct, id: string, props: TaskFunctionProps) {
+    super(scope, id);
+    checkEntry(props.entry);
+    const memorySize = props.memorySize ?? 1024;
+    if (!Number.isInteger(memorySize) || memorySize < 128 || memorySize > 10_240) {
+      throw new Error(`TaskFunction ${id}: memorySize must be a whole number of MB from 128 to 10240, got ${memorySize}`);
+    }
+    for (const name of Object.keys(props.environment ?? {})) {
+      if (name === 'OPENAI_API_KEY') {
+        throw new Error(
+          `TaskFunction ${id}: never put the OpenAI key in the environment (OPENAI_API_KEY); store it in Secrets Manager and call useOpenAiKey(secret)`,
+        );
+      }
+      const method = BOUND_VARIABLES[name];
+      if (method) throw new Error(`TaskFunction ${id}: ${name} is set by ${method}, which also grants access; do not pass it in environment`);
+    }
+
+    this.logGroup = new LogGroup(this, 'Logs', {
+      retention: RetentionDays.ONE_MONTH,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    this.fn = new NodejsFunction(this, 'Function', {
+      entry: props.entry,
+      handler: 'handler',
+      projectRoot: PROJECT_ROOT,
+      depsLockFilePath: projectPath('package-lock.json'),
+      runtime: Runtime.NODEJS_24_X,
+      architecture: Architecture.ARM_64,
+      memorySize,
+      timeout: Duration.seconds(TASK_TIMEOUT_SECONDS),
+      tracing: Tracing.ACTIVE,
+      logGroup: this.logGroup,
+      ...(props.description ? { description: props.description } : {}),
+      environment: {
+        NODE_OPTIONS: '--enable-source-maps',
+        POWERTOOLS_SERVICE_NAME: props.serviceName ?? 'llm-batch',
+        ...props.environment,
+      },
+      bundling: {
+        format: OutputFormat.ESM,
+        target: 'node24',
+        platform: 'node',
+        mainFields: ['module', 'main'],
+        // CommonJS dependencies call require(); an ESM bundle has none unless we make one.
+        banner: ESM_REQUIRE_BANNER,
+        minify: true,
+        keepNames: true,
+        sourceMap: true,
+        sourcesContent: false,
+        // Bundle the SDK clients at the versions package-lock.json pins (lib-storage, lib-dynamodb,
+        // Powertools' Secrets Manager client) instead of whatever the runtime ships.
+        bundleAwsSDK: true,
+      },
+    });
+  }
+
+  /** Grants the table (and its indexes) and sets TABLE_NAME, and RECORD_TTL_DAYS when given. */
+  useTable(table: ITable, access: TableAccess, options: { recordTtlDays?: number } = {}): this {
+    this.bind('TABLE_NAME', table.tableName, 'a table');
+    if (access === 'read') table.grantReadData(this.fn);
+    else table.grantReadWriteData(this.fn);
+    if (options.recordTtlDays !== undefined) this.bind('RECORD_TTL_DAYS', String(options.recordTtlDays), 'a record TTL');
+    return this;
+  }
+
+  /**
+   * Grants the bucket at `access` on the objects matching `keyPattern` (default: every object)
+   * and sets BUCKET_NAME. Call again with the same bucket to add access on another prefix.
+   * Writing is PutObject and multipart upload (with abort); no delete.
+   */
+  useBucket(bucket: IBucket, access: BucketAccess, keyPattern = '*'): this {
+    this.bind('BUCKET_NAME', bucket.bucketName, 'a bucket');
+    if (access === 'read' || access === 'readWrite') bucket.grantRead(this.fn, keyPattern);
+    if (access === 'write' || access === 'readWrite') bucket.grantPut(this.fn, keyPattern);
+    return this;
+  }
+
+  /**
+   * Grants reading the secret that holds the OpenAI key and sets OPENAI_API_KEY_SECRET_ARN (the
+   * task reads the value at run time; the key never enters the template or the environment), and
+   * OPENAI_BASE_URL when given.
+   */
+  useOpenAiKey(secret: ISecret, options: { baseUrl?: string } = {}): this {
+    this.bind('OPENAI_API_KEY_SECRET_ARN', secret.secretArn, 'an OpenAI key secret');
+    secret.grantRead(this.fn);
+    if (options.baseUrl !== undefined) this.bind('OPENAI_BASE_URL', options.baseUrl, 'an OpenAI base URL');
+    return this;
+  }
+
+  private bind(name: string, value: string, what: string): void {
+    const current = this.bound.get(name);
+    if (current === undefined) {
+      this.bound.set(name, value);
+      this.fn.addEnvironment(name, value);
+      return;
+    }
+    if (current !== value) {
+      throw new Error(`TaskFunction ${this.node.id} is bound to ${what} already (${name}); a task uses one, so bind it once`);
+    }
+  }
+}
+
+function checkEntry(entry: string): void {
+  if (!isAbsolute(entry)) {
+    throw new Error(`TaskFunction entry must be an absolute path, got "${entry}"; use projectPath('tasks/handlers/<task>.ts')`);
+  }
+  const shown = relative(PROJECT_ROOT, entry);
+  if (!existsSync(entry) || !statSync(entry).isFile()) {
+    throw new Error(`TaskFunction entry ${shown} does not exist; create it (exporting \`handler\`) or fix the path`);
+  }
+  if (!['.ts', '.mts', '.js', '.mjs'].includes(extname(entry))) {
+    throw new Error(`TaskFunction entry ${shown} must be a .ts or .js file`);
+  }
+  const source = readFileSync(entry, 'utf8');
+  const exportsHandler =
+    /export\s+(const|let|var|async\s+function|function)\s+handler\b/.test(source) || /export\s*\{[^}]*\bhandler\b[^}]*\}/.test(source);
+  if (!exportsHandler) {
+    throw new Error(`TaskFunction entry ${shown} does not export \`handler\`; Lambda calls index.handler`);
+  }
+}

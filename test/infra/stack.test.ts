@@ -1,0 +1,581 @@
+import { App, Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { Table } from 'aws-cdk-lib/aws-dynamodb';
+import type { CfnResource } from 'aws-cdk-lib';
+import { describe, expect, test } from 'vitest';
+import { LlmBatchStack, type TaskFunctions } from '../../infra/llm-batch-stack.js';
+import { readStackConfig, type StackConfig } from '../../infra/stack-config.js';
+import { projectPath, TaskFunction } from '../../infra/task-function.js';
+import { RETRYABLE_ERROR_NAMES } from '../../shared/errors.js';
+import { MAX_BATCH_INPUT_BYTES, STATE_PAYLOAD_LIMIT_BYTES, TASK_TIMEOUT_SECONDS } from '../../shared/limits.js';
+import { STATE } from '../../workflows/state-names.js';
+
+// ---------------------------------------------------------------- helpers
+
+/** An app that does not bundle (no esbuild run) and renders resultWriterV2 as deployed. */
+function testApp(context: Record<string, unknown> = {}): App {
+  return new App({
+    context: {
+      'aws:cdk:bundling-stacks': [],
+      '@aws-cdk/aws-stepfunctions:useDistributedMapResultWriterV2': true,
+      ...context,
+    },
+  });
+}
+
+function synth(context: Record<string, unknown> = {}) {
+  const app = testApp(context);
+  const stack = new LlmBatchStack(app, 'LlmBatch', { config: readStackConfig(app.node.getAllContext() as Record<string, unknown>) });
+  return { stack, template: Template.fromStack(stack) };
+}
+
+interface CfnJson {
+  Type: string;
+  Properties: Record<string, unknown>;
+  DeletionPolicy?: string;
+}
+
+interface Statement {
+  Effect: string;
+  Action: string | string[];
+  Resource: unknown;
+}
+
+type AslState = Record<string, unknown> & {
+  Type: string;
+  Next?: string;
+  Retry?: { ErrorEquals: string[]; JitterStrategy?: string }[];
+  Catch?: { ErrorEquals: string[]; Next: string; ResultPath?: string }[];
+};
+interface AslGraph {
+  StartAt: string;
+  States: Record<string, AslState>;
+}
+
+function resources(template: Template, type: string): Record<string, CfnJson> {
+  return template.findResources(type) as Record<string, CfnJson>;
+}
+
+function logicalId(stack: Stack, element: unknown): string {
+  return stack.getLogicalId(element as CfnResource);
+}
+
+/** A CloudFormation intrinsic in the definition, written as a readable placeholder. */
+function placeholder(part: unknown): string {
+  const value = part as Record<string, unknown>;
+  if (typeof value.Ref === 'string') return `{{Ref:${value.Ref}}}`;
+  const getAtt = value['Fn::GetAtt'];
+  if (Array.isArray(getAtt)) return `{{GetAtt:${getAtt.join('.')}}}`;
+  throw new Error(`unexpected intrinsic in the definition: ${JSON.stringify(part)}`);
+}
+
+/** The deployed definition, parsed, with intrinsics (Refs, GetAtts) as `{{...}}` placeholders. */
+function definitionOf(template: Template): AslGraph {
+  const [machine] = Object.values(resources(template, 'AWS::StepFunctions::StateMachine'));
+  const body = machine?.Properties.DefinitionString as string | { 'Fn::Join': [string, unknown[]] };
+  const text = typeof body === 'string' ? body : body['Fn::Join'][1].map((p) => (typeof p === 'string' ? p : placeholder(p))).join('');
+  return JSON.parse(text) as AslGraph;
+}
+
+/** Every state, at the top level and inside Map item processors, by name. */
+function allStates(graph: AslGraph, into = new Map<string, AslState>()): Map<string, AslState> {
+  for (const [name, state] of Object.entries(graph.States)) {
+    into.set(name, state);
+    const processor = (state.ItemProcessor ?? state.Iterator) as AslGraph | undefined;
+    if (processor) allStates(processor, into);
+  }
+  return into;
+}
+
+function stateNamed(states: Map<string, AslState>, name: string): AslState {
+  const state = states.get(name);
+  if (!state) throw new Error(`no state named "${name}"; states: ${[...states.keys()].join(', ')}`);
+  return state;
+}
+
+const FUNCTION_NAMES = [
+  'prepareJob',
+  'submitBatch',
+  'pollBatch',
+  'recordBatchFailure',
+  'finalizeJob',
+  'markJobFailed',
+  'executionEnded',
+] as const satisfies readonly (keyof TaskFunctions)[];
+type FunctionName = (typeof FUNCTION_NAMES)[number];
+const PROVIDER_FUNCTIONS: FunctionName[] = ['submitBatch', 'pollBatch', 'recordBatchFailure'];
+
+/** The IAM statements attached to each task function's role. */
+function statementsByFunction(stack: LlmBatchStack, template: Template): Record<FunctionName, Statement[]> {
+  const policies = Object.values(resources(template, 'AWS::IAM::Policy'));
+  const result = {} as Record<FunctionName, Statement[]>;
+  for (const name of FUNCTION_NAMES) {
+    const role = stack.functions[name].fn.role;
+    if (!role) throw new Error(`${name} has no role`);
+    const roleId = logicalId(stack, role.node.defaultChild);
+    result[name] = policies
+      .filter((p) => (p.Properties.Roles as { Ref?: string }[]).some((r) => r.Ref === roleId))
+      .flatMap((p) => (p.Properties.PolicyDocument as { Statement: Statement[] }).Statement);
+  }
+  return result;
+}
+
+function actionsOf(statements: Statement[]): string[] {
+  return statements.flatMap((s) => (Array.isArray(s.Action) ? s.Action : [s.Action]));
+}
+
+function environmentOf(stack: LlmBatchStack, template: Template, name: FunctionName): Record<string, unknown> {
+  const id = logicalId(stack, stack.functions[name].fn.node.defaultChild);
+  const fn = resources(template, 'AWS::Lambda::Function')[id];
+  if (!fn) throw new Error(`no function ${id}`);
+  return (fn.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+}
+
+// The default stack, synthesized once for the tests that only read it.
+const { stack, template } = synth();
+const definition = definitionOf(template);
+const states = allStates(definition);
+const map = stateNamed(states, STATE.processBatches);
+const functionId = (name: FunctionName) => logicalId(stack, stack.functions[name].fn.node.defaultChild);
+
+// ---------------------------------------------------------------- the state machine
+
+describe('job state machine', () => {
+  test('is a STANDARD state machine with tracing and execution logging', () => {
+    template.resourceCountIs('AWS::StepFunctions::StateMachine', 1);
+    template.hasResourceProperties('AWS::StepFunctions::StateMachine', {
+      StateMachineType: 'STANDARD',
+      TracingConfiguration: { Enabled: true },
+      LoggingConfiguration: Match.objectLike({ Level: 'ERROR' }),
+    });
+  });
+
+  test('runs the batches in a Distributed Map of STANDARD child executions', () => {
+    expect(map.Type).toBe('Map');
+    expect(map.ItemProcessor).toMatchObject({ ProcessorConfig: { Mode: 'DISTRIBUTED', ExecutionType: 'STANDARD' }, StartAt: STATE.submitBatch });
+  });
+
+  test('reads the items from the JSONL manifest that Prepare job names', () => {
+    expect(map.ItemReader).toEqual({
+      Resource: 'arn:{{Ref:AWS::Partition}}:states:::s3:getObject',
+      ReaderConfig: { InputType: 'JSONL' },
+      // Both must be paths (`.$`): the manifest's bucket and key come from Prepare job's output.
+      Parameters: { 'Bucket.$': '$.job.manifest.bucket', 'Key.$': '$.job.manifest.key' },
+    });
+  });
+
+  test('batches the items by path-driven size, under the state payload limit, with the job context', () => {
+    const batcher = map.ItemBatcher as Record<string, unknown>;
+
+    expect(batcher.MaxItemsPerBatchPath).toBe('$.job.batchSize');
+    expect(batcher.MaxInputBytesPerBatch).toBe(MAX_BATCH_INPUT_BYTES);
+    expect(batcher.MaxInputBytesPerBatch).toBeLessThanOrEqual(STATE_PAYLOAD_LIMIT_BYTES);
+    expect(batcher.BatchInput).toMatchObject({ 'jobId.$': '$.job.jobId' });
+  });
+
+  test('takes concurrency and tolerated failures from the job and writes the results to the bucket', () => {
+    expect(map.MaxConcurrencyPath).toBe('$.job.maxConcurrency');
+    expect(map.ToleratedFailurePercentagePath).toBe('$.job.toleratedFailurePercentage');
+    expect(map.ResultWriter).toMatchObject({
+      Resource: 'arn:{{Ref:AWS::Partition}}:states:::s3:putObject',
+      Parameters: { Bucket: `{{Ref:${logicalId(stack, stack.bucket.node.defaultChild)}}}`, Prefix: 'map-runs' },
+    });
+    expect(map.ResultPath).toBe('$.mapRun');
+  });
+
+  test('polls in a loop: pending items wait (SecondsPath), then Poll batch, then the check again', () => {
+    const pending = stateNamed(states, STATE.itemsPending);
+    const wait = stateNamed(states, STATE.waitForProvider);
+    const poll = stateNamed(states, STATE.pollBatch);
+
+    expect(stateNamed(states, STATE.submitBatch).Next).toBe(STATE.itemsPending);
+    expect(pending).toMatchObject({
+      Type: 'Choice',
+      Choices: [{ Variable: '$.pending', NumericGreaterThan: 0, Next: STATE.waitForProvider }],
+      Default: STATE.batchDone,
+    });
+    expect(wait).toMatchObject({ Type: 'Wait', SecondsPath: '$.waitSeconds', Next: STATE.pollBatch });
+    expect(wait.Seconds).toBeUndefined();
+    expect(poll.Next).toBe(STATE.itemsPending);
+  });
+
+  test('every Task state retries rate limits with full jitter and the Lambda service errors', () => {
+    const tasks = [...states].filter(([, s]) => s.Type === 'Task');
+    expect(tasks.map(([name]) => name).sort()).toEqual(
+      [STATE.prepareJob, STATE.submitBatch, STATE.pollBatch, STATE.recordBatchFailure, STATE.finalizeJob, STATE.markJobFailed].sort(),
+    );
+
+    for (const [name, task] of tasks) {
+      const retries = task.Retry ?? [];
+      const rateLimited = retries.find((r) => r.ErrorEquals.includes(RETRYABLE_ERROR_NAMES.rateLimited));
+      const retried = retries.flatMap((r) => r.ErrorEquals);
+
+      expect(rateLimited?.JitterStrategy, `${name} retries ${RETRYABLE_ERROR_NAMES.rateLimited} with full jitter`).toBe('FULL');
+      expect(retried, `${name} retries the Lambda service errors`).toEqual(
+        expect.arrayContaining(['Lambda.ServiceException', 'Lambda.AWSLambdaException', 'Lambda.SdkClientException', 'Lambda.TooManyRequestsException']),
+      );
+      expect(task.TimeoutSeconds, `${name} outlasts its function`).toBeGreaterThan(TASK_TIMEOUT_SECONDS);
+    }
+  });
+
+  test('each Task invokes its own function', () => {
+    const expected: [string, FunctionName][] = [
+      [STATE.prepareJob, 'prepareJob'],
+      [STATE.submitBatch, 'submitBatch'],
+      [STATE.pollBatch, 'pollBatch'],
+      [STATE.recordBatchFailure, 'recordBatchFailure'],
+      [STATE.finalizeJob, 'finalizeJob'],
+      [STATE.markJobFailed, 'markJobFailed'],
+    ];
+
+    for (const [stateName, fn] of expected) {
+      expect(stateNamed(states, stateName).Resource, stateName).toBe(`{{GetAtt:${functionId(fn)}.Arn}}`);
+    }
+  });
+
+  test('a batch task that fails for good records the batch failure, keeping its input', () => {
+    for (const name of [STATE.submitBatch, STATE.pollBatch]) {
+      expect(stateNamed(states, name).Catch, name).toEqual([
+        { ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: STATE.recordBatchFailure },
+      ]);
+    }
+    expect(stateNamed(states, STATE.recordBatchFailure).Next).toBe(STATE.batchFailed);
+    expect(stateNamed(states, STATE.batchFailed).Type).toBe('Fail');
+  });
+
+  test('a failed map still finalizes the job; a failed Prepare or Finalize marks the job failed', () => {
+    expect(map.Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.mapError', Next: STATE.finalizeJob }]);
+    for (const name of [STATE.prepareJob, STATE.finalizeJob]) {
+      expect(stateNamed(states, name).Catch, name).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: STATE.markJobFailed }]);
+    }
+    expect(stateNamed(states, STATE.markJobFailed).Next).toBe(STATE.workflowFailed);
+  });
+
+  test('may read the manifests and write map results (never delete), and start its own child executions', () => {
+    const machineRole = logicalId(stack, stack.stateMachine.role.node.defaultChild);
+    const statements = Object.values(resources(template, 'AWS::IAM::Policy'))
+      .filter((p) => (p.Properties.Roles as { Ref?: string }[]).some((r) => r.Ref === machineRole))
+      .flatMap((p) => (p.Properties.PolicyDocument as { Statement: Statement[] }).Statement);
+    const text = JSON.stringify(statements);
+
+    expect(actionsOf(statements)).toEqual(expect.arrayContaining(['s3:GetObject*', 's3:PutObject', 'states:StartExecution', 'lambda:InvokeFunction']));
+    expect(actionsOf(statements).filter((action) => action.startsWith('s3:Delete'))).toEqual([]);
+    expect(text).toContain('/jobs/*');
+  });
+});
+
+// ---------------------------------------------------------------- functions
+
+describe('task functions', () => {
+  test('one function per task, Node.js 24 on arm64 with active tracing and the project defaults', () => {
+    template.resourceCountIs('AWS::Lambda::Function', FUNCTION_NAMES.length);
+    for (const [id, fn] of Object.entries(resources(template, 'AWS::Lambda::Function'))) {
+      expect(fn.Properties, id).toMatchObject({
+        Runtime: 'nodejs24.x',
+        Architectures: ['arm64'],
+        TracingConfig: { Mode: 'Active' },
+        MemorySize: 1024,
+        Timeout: TASK_TIMEOUT_SECONDS,
+        Handler: 'index.handler',
+        LoggingConfig: { LogGroup: { Ref: expect.any(String) as unknown } },
+        Environment: {
+          Variables: expect.objectContaining({
+            NODE_OPTIONS: '--enable-source-maps',
+            POWERTOOLS_SERVICE_NAME: 'llm-batch',
+            TABLE_NAME: { Ref: logicalId(stack, stack.table.node.defaultChild) },
+            BUCKET_NAME: { Ref: logicalId(stack, stack.bucket.node.defaultChild) },
+            RECORD_TTL_DAYS: '7',
+          }) as unknown,
+        },
+      });
+    }
+  });
+
+  test('each function logs to its own log group, kept one month', () => {
+    for (const name of FUNCTION_NAMES) {
+      const fn = stack.functions[name];
+      const id = logicalId(stack, fn.logGroup.node.defaultChild);
+      expect(resources(template, 'AWS::Logs::LogGroup')[id]?.Properties, name).toEqual({ RetentionInDays: 30 });
+    }
+  });
+
+  test('only the provider-calling functions can read the key secret, and none holds the key', () => {
+    const statements = statementsByFunction(stack, template);
+    const secretId = logicalId(stack, stack.openAiKey.node.defaultChild);
+
+    const readers = FUNCTION_NAMES.filter((name) => actionsOf(statements[name]).includes('secretsmanager:GetSecretValue'));
+
+    expect(readers.sort()).toEqual([...PROVIDER_FUNCTIONS].sort());
+    for (const name of FUNCTION_NAMES) {
+      const env = environmentOf(stack, template, name);
+      expect(env.OPENAI_API_KEY, name).toBeUndefined();
+      expect(env.OPENAI_API_KEY_SECRET_ARN, name).toEqual(PROVIDER_FUNCTIONS.includes(name) ? { Ref: secretId } : undefined);
+    }
+  });
+
+  test('S3 access follows what each task does with the bucket; nothing may delete', () => {
+    const statements = statementsByFunction(stack, template);
+    const s3 = (name: FunctionName) => statements[name].filter((s) => actionsOf([s]).some((a) => a.startsWith('s3:')));
+    const writesOnlyJobFiles = (name: FunctionName) =>
+      s3(name)
+        .filter((s) => actionsOf([s]).includes('s3:PutObject'))
+        .every((s) => JSON.stringify(s.Resource).includes('/jobs/*') && !JSON.stringify(s.Resource).includes('"/*"'));
+
+    expect(FUNCTION_NAMES.filter((name) => s3(name).length > 0).sort()).toEqual(['finalizeJob', 'pollBatch', 'prepareJob', 'submitBatch']);
+    for (const name of ['prepareJob', 'submitBatch', 'pollBatch', 'finalizeJob'] as const) {
+      expect(actionsOf(s3(name)), name).toContain('s3:PutObject');
+      expect(writesOnlyJobFiles(name), `${name} writes only under jobs/`).toBe(true);
+    }
+    expect(actionsOf(s3('prepareJob'))).toContain('s3:GetObject*');
+    expect(actionsOf(s3('finalizeJob'))).toContain('s3:GetObject*');
+    expect(actionsOf(s3('submitBatch'))).not.toContain('s3:GetObject*');
+    for (const name of FUNCTION_NAMES) {
+      expect(actionsOf(statements[name]).filter((a) => a.startsWith('s3:Delete')), name).toEqual([]);
+    }
+  });
+
+  test('every function reads and writes the table and its index', () => {
+    const statements = statementsByFunction(stack, template);
+    for (const name of FUNCTION_NAMES) {
+      expect(actionsOf(statements[name]), name).toEqual(expect.arrayContaining(['dynamodb:Query', 'dynamodb:UpdateItem', 'dynamodb:PutItem']));
+      expect(JSON.stringify(statements[name]), name).toContain('/index/*');
+    }
+  });
+});
+
+// ---------------------------------------------------------------- data
+
+describe('table and bucket', () => {
+  test('the table: on demand, pk/sk with gsi1, TTL on ttl, PITR, encrypted, retained', () => {
+    template.resourceCountIs('AWS::DynamoDB::Table', 1);
+    template.hasResource('AWS::DynamoDB::Table', {
+      DeletionPolicy: 'Retain',
+      UpdateReplacePolicy: 'Retain',
+      Properties: Match.objectLike({
+        BillingMode: 'PAY_PER_REQUEST',
+        KeySchema: [
+          { AttributeName: 'pk', KeyType: 'HASH' },
+          { AttributeName: 'sk', KeyType: 'RANGE' },
+        ],
+        GlobalSecondaryIndexes: [
+          {
+            IndexName: 'gsi1',
+            KeySchema: [
+              { AttributeName: 'gsi1pk', KeyType: 'HASH' },
+              { AttributeName: 'gsi1sk', KeyType: 'RANGE' },
+            ],
+            Projection: { ProjectionType: 'ALL' },
+          },
+        ],
+        TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true },
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+        SSESpecification: { SSEEnabled: true },
+      }),
+    });
+  });
+
+  test('the bucket: no public access, S3-managed encryption, expiring map runs and job files, retained', () => {
+    template.resourceCountIs('AWS::S3::Bucket', 1);
+    template.hasResource('AWS::S3::Bucket', {
+      DeletionPolicy: 'Retain',
+      Properties: Match.objectLike({
+        PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+        BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
+        LifecycleConfiguration: {
+          Rules: Match.arrayWith([
+            Match.objectLike({ Prefix: 'map-runs/', ExpirationInDays: 7, Status: 'Enabled' }),
+            Match.objectLike({ Prefix: 'jobs/', ExpirationInDays: 7 + 7, Status: 'Enabled' }),
+            Match.objectLike({ AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 }, Status: 'Enabled' }),
+          ]),
+        },
+      }),
+    });
+    // No auto-delete custom resource: the bucket and its jobs outlive the stack.
+    expect(Object.keys(template.findResources('Custom::S3AutoDeleteObjects'))).toEqual([]);
+  });
+
+  test('the bucket policy refuses requests without TLS', () => {
+    template.hasResourceProperties('AWS::S3::BucketPolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Action: 's3:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+        ]),
+      },
+    });
+  });
+
+  test('a key secret is created, with a description that says to put the key in it', () => {
+    template.hasResourceProperties('AWS::SecretsManager::Secret', {
+      Name: 'llm-batch/openai-api-key',
+      Description: Match.stringLikeRegexp('put your key in it'),
+    });
+  });
+});
+
+// ---------------------------------------------------------------- events and outputs
+
+describe('execution-ended rule and outputs', () => {
+  test("the rule sends this state machine's failed, timed-out and aborted executions to execution-ended", () => {
+    const machineId = logicalId(stack, stack.stateMachine.node.defaultChild);
+
+    template.resourceCountIs('AWS::Events::Rule', 1);
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: {
+        source: ['aws.states'],
+        'detail-type': ['Step Functions Execution Status Change'],
+        detail: { stateMachineArn: [{ Ref: machineId }], status: ['FAILED', 'TIMED_OUT', 'ABORTED'] },
+      },
+      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [functionId('executionEnded'), 'Arn'] } })],
+    });
+    template.hasResourceProperties('AWS::Lambda::Permission', {
+      Action: 'lambda:InvokeFunction',
+      Principal: 'events.amazonaws.com',
+      FunctionName: { 'Fn::GetAtt': [functionId('executionEnded'), 'Arn'] },
+    });
+  });
+
+  test('outputs the state machine ARN, table, bucket and secret ARN', () => {
+    const outputs = template.toJSON() as { Outputs: Record<string, { Value: unknown }> };
+
+    expect(Object.keys(outputs.Outputs).sort()).toEqual(['BucketName', 'OpenAiApiKeySecretArn', 'StateMachineArn', 'TableName']);
+    expect(outputs.Outputs.StateMachineArn?.Value).toEqual({ Ref: logicalId(stack, stack.stateMachine.node.defaultChild) });
+  });
+});
+
+// ---------------------------------------------------------------- options
+
+describe('stack options (context)', () => {
+  test('an existing secret by name: nothing is created and the provider functions get its ARN', () => {
+    const { stack: imported, template: t } = synth({ openaiApiKeySecretName: 'prod/openai-key' });
+
+    t.resourceCountIs('AWS::SecretsManager::Secret', 0);
+    for (const name of PROVIDER_FUNCTIONS) {
+      expect(JSON.stringify(environmentOf(imported, t, name).OPENAI_API_KEY_SECRET_ARN), name).toContain(':secret:prod/openai-key');
+    }
+  });
+
+  test('a base URL reaches the provider-calling functions only', () => {
+    const { stack: s, template: t } = synth({ openaiBaseUrl: 'https://llm.example.com/v1' });
+
+    for (const name of FUNCTION_NAMES) {
+      const expected = PROVIDER_FUNCTIONS.includes(name) ? 'https://llm.example.com/v1' : undefined;
+      expect(environmentOf(s, t, name).OPENAI_BASE_URL, name).toBe(expected);
+    }
+  });
+
+  test('recordTtlDays (a string, as -c passes it) sets the records TTL and keeps job files 7 days longer', () => {
+    const { stack: s, template: t } = synth({ recordTtlDays: '30' });
+
+    expect(environmentOf(s, t, 'finalizeJob').RECORD_TTL_DAYS).toBe('30');
+    t.hasResourceProperties('AWS::S3::Bucket', {
+      LifecycleConfiguration: { Rules: Match.arrayWith([Match.objectLike({ Prefix: 'jobs/', ExpirationInDays: 37 })]) },
+    });
+  });
+
+  test('applyTableNames lets the result-recording functions update those tables only', () => {
+    const { stack: s, template: t } = synth({ applyTableNames: 'Comments' });
+    const statements = statementsByFunction(s, t);
+    const updatesComments = (name: FunctionName) =>
+      statements[name].some((st) => actionsOf([st]).includes('dynamodb:UpdateItem') && JSON.stringify(st.Resource).includes(':table/Comments'));
+
+    expect(FUNCTION_NAMES.filter(updatesComments).sort()).toEqual(['pollBatch', 'submitBatch']);
+  });
+
+  test('inputBucketNames lets Prepare job read scheduled templates from those buckets', () => {
+    const { stack: s, template: t } = synth({ inputBucketNames: 'my-inputs' });
+    const statements = statementsByFunction(s, t);
+    const readsInputs = (name: FunctionName) => JSON.stringify(statements[name]).includes(':s3:::my-inputs');
+
+    expect(FUNCTION_NAMES.filter(readsInputs)).toEqual(['prepareJob']);
+  });
+});
+
+describe('readStackConfig', () => {
+  test('defaults: a created secret, api.openai.com, records kept 7 days', () => {
+    const config = readStackConfig({});
+
+    expect(config).toEqual<StackConfig>({ recordTtlDays: 7, applyTableNames: [], inputBucketNames: [] });
+  });
+
+  test('reads -c strings and cdk.json values alike', () => {
+    expect(readStackConfig({ recordTtlDays: '14' }).recordTtlDays).toBe(14);
+    expect(readStackConfig({ recordTtlDays: 14 }).recordTtlDays).toBe(14);
+    expect(readStackConfig({ applyTableNames: ' A-table , B.table ' }).applyTableNames).toEqual(['A-table', 'B.table']);
+    expect(readStackConfig({ applyTableNames: ['A-table'] }).applyTableNames).toEqual(['A-table']);
+  });
+
+  test.each([
+    [{ recordTtlDays: 'seven' }, 'context recordTtlDays must be a whole number of days from 1 to 3650 (got "seven"); pass a whole number'],
+    [{ recordTtlDays: 0 }, 'context recordTtlDays must be a whole number of days from 1 to 3650 (got 0)'],
+    [{ openaiBaseUrl: 'llm.example.com' }, 'context openaiBaseUrl is not a URL (got "llm.example.com"); pass an http(s) URL'],
+    [{ openaiBaseUrl: 'ftp://llm.example.com' }, 'context openaiBaseUrl must use http or https'],
+    [
+      { openaiApiKeySecretName: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:openai-AbCdEf' },
+      'context openaiApiKeySecretName is an ARN, but the secret is imported by name',
+    ],
+    [{ openaiApiKeySecretName: 'has spaces' }, 'context openaiApiKeySecretName is not a valid secret name'],
+    [{ applyTableNames: 'ok-table,x' }, 'context applyTableNames has "x", which is not a valid DynamoDB table name'],
+    [{ recordTTLDays: 7 }, 'unknown context key recordTTLDays; did you mean recordTtlDays?'],
+  ])('refuses %j with a message that says what to pass', (context, message) => {
+    expect(() => readStackConfig(context)).toThrow(message);
+  });
+});
+
+// ---------------------------------------------------------------- the construct
+
+describe('TaskFunction', () => {
+  const entry = projectPath('tasks/handlers/poll-batch.ts');
+  const scope = () => new Stack(testApp(), 'Scope');
+
+  test('an entry that does not exist is refused, naming the file', () => {
+    const create = () => new TaskFunction(scope(), 'Fn', { entry: projectPath('tasks/handlers/no-such-task.ts') });
+
+    expect(create).toThrow('TaskFunction entry tasks/handlers/no-such-task.ts does not exist; create it (exporting `handler`) or fix the path');
+  });
+
+  test('a relative entry is refused, with how to build the path', () => {
+    expect(() => new TaskFunction(scope(), 'Fn', { entry: 'tasks/handlers/poll-batch.ts' })).toThrow(
+      `TaskFunction entry must be an absolute path, got "tasks/handlers/poll-batch.ts"; use projectPath('tasks/handlers/<task>.ts')`,
+    );
+  });
+
+  test('an entry that does not export handler is refused', () => {
+    expect(() => new TaskFunction(scope(), 'Fn', { entry: projectPath('tasks/poll-batch.ts') })).toThrow(
+      'TaskFunction entry tasks/poll-batch.ts does not export `handler`',
+    );
+  });
+
+  test('the API key is never accepted as an environment variable', () => {
+    expect(() => new TaskFunction(scope(), 'Fn', { entry, environment: { OPENAI_API_KEY: 'sk-test' } })).toThrow(
+      'TaskFunction Fn: never put the OpenAI key in the environment (OPENAI_API_KEY); store it in Secrets Manager and call useOpenAiKey(secret)',
+    );
+  });
+
+  test('resource names come with their grants, not through environment', () => {
+    expect(() => new TaskFunction(scope(), 'Fn', { entry, environment: { TABLE_NAME: 'jobs' } })).toThrow(
+      'TaskFunction Fn: TABLE_NAME is set by useTable(table, access), which also grants access; do not pass it in environment',
+    );
+  });
+
+  test('a function is bound to one table', () => {
+    const s = scope();
+    const fn = new TaskFunction(s, 'Fn', { entry }).useTable(Table.fromTableName(s, 'A', 'table-a'), 'read');
+
+    expect(() => fn.useTable(Table.fromTableName(s, 'B', 'table-b'), 'read')).toThrow(
+      'TaskFunction Fn is bound to a table already (TABLE_NAME); a task uses one, so bind it once',
+    );
+  });
+
+  test('read access to a table grants reads only', () => {
+    const s = scope();
+    new TaskFunction(s, 'Fn', { entry }).useTable(Table.fromTableName(s, 'A', 'table-a'), 'read');
+    const t = Template.fromStack(s);
+
+    const policies = Object.values(resources(t, 'AWS::IAM::Policy'));
+    const actions = actionsOf(policies.flatMap((p) => (p.Properties.PolicyDocument as { Statement: Statement[] }).Statement));
+
+    expect(actions).toContain('dynamodb:GetItem');
+    expect(actions).not.toContain('dynamodb:PutItem');
+    t.hasResourceProperties('AWS::Lambda::Function', { Environment: { Variables: Match.objectLike({ TABLE_NAME: 'table-a' }) } });
+  });
+});
