@@ -29,7 +29,14 @@ import { usageFromBody } from './usage.js';
 export interface OpenAIRequestOptions {
   idempotencyKey?: string;
   headers?: Record<string, string>;
+  maxRetries?: number;
 }
+
+/**
+ * Cancels are not retried by the SDK: OpenAI answers 409 for a batch that already finished, the
+ * SDK would retry that conflict, and the provider handles it itself.
+ */
+const CANCEL_OPTIONS: OpenAIRequestOptions = { maxRetries: 0 };
 
 /** The fields of a Response (GET /v1/responses/{id}) this provider reads. */
 export interface OpenAIResponseLike {
@@ -68,7 +75,7 @@ export interface OpenAIClientLike {
       options?: OpenAIRequestOptions,
     ): PromiseLike<OpenAIResponseLike>;
     retrieve(responseId: string): PromiseLike<OpenAIResponseLike>;
-    cancel(responseId: string): PromiseLike<unknown>;
+    cancel(responseId: string, options?: OpenAIRequestOptions): PromiseLike<unknown>;
   };
   chat: {
     completions: {
@@ -86,7 +93,7 @@ export interface OpenAIClientLike {
   batches: {
     create(body: BatchCreateParams): PromiseLike<OpenAIBatchLike>;
     retrieve(batchId: string): PromiseLike<OpenAIBatchLike>;
-    cancel(batchId: string): PromiseLike<unknown>;
+    cancel(batchId: string, options?: OpenAIRequestOptions): PromiseLike<unknown>;
     /** Newest first; auto-paginates when iterated. */
     list(query: { limit?: number }): AsyncIterable<OpenAIBatchLike>;
   };
@@ -178,7 +185,7 @@ export class OpenAIProvider implements Provider {
 
   async cancelRequest(providerId: string): Promise<void> {
     await cancelUnlessFinished(
-      () => this.client.responses.cancel(providerId),
+      () => this.client.responses.cancel(providerId, CANCEL_OPTIONS),
       async () => {
         const response = await call(() => this.client.responses.retrieve(providerId));
         return !RESPONSE_RUNNING_STATUSES.has(response.status ?? '');
@@ -263,7 +270,7 @@ export class OpenAIProvider implements Provider {
 
   async cancelBatch(providerBatchId: string): Promise<void> {
     await cancelUnlessFinished(
-      () => this.client.batches.cancel(providerBatchId),
+      () => this.client.batches.cancel(providerBatchId, CANCEL_OPTIONS),
       async () => {
         const batch = await call(() => this.client.batches.retrieve(providerBatchId));
         return batch.status === 'cancelling' || !BATCH_RUNNING_STATUSES.has(batch.status);

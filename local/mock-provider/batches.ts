@@ -1,0 +1,413 @@
+import { answerFor, type RequestEndpoint } from './answers.js';
+import {
+  checkCreateBody,
+  parseInput,
+  type BatchCreateBody,
+  type BatchError,
+  type ParsedLine,
+} from './batch-input.js';
+import { unixSeconds, type SimClock } from './clock.js';
+import type { FileStore } from './files.js';
+import { badRequest, conflict, notFound } from './http-error.js';
+import { contentKey, hash53, idFor, mulberry32, shuffle, type IdMaker, type Outcomes } from './outcomes.js';
+import { chatCompletionObject, permanentErrorBody, responseObject, serverErrorBody } from './shapes.js';
+
+const MAX_LISTED_ERRORS = 20;
+const LIST_LIMIT_DEFAULT = 20;
+const LIST_LIMIT_MAX = 100;
+const WINDOW_24H_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * A batch's phases, as shares of its duration (batchCompletionMs): validating until 10%, lines
+ * finish spread over in_progress until 90%, finalizing until 100%. With expireBatches the window
+ * ends at 50%. A cancel takes 5% in cancelling.
+ */
+const VALIDATED_AT = 0.1;
+const FINALIZING_AT = 0.9;
+const EXPIRES_AT = 0.5;
+const CANCELLING_SHARE = 0.05;
+
+/** How a line ends, stored per line as an index into LINE_STATUS (a Uint8Array keeps 50,000 lines small). */
+const LINE_OK = 0;
+const LINE_PERMANENT = 1;
+const LINE_500 = 2;
+const LINE_503 = 3;
+const LINE_STATUS = [200, 400, 500, 503] as const;
+
+type BatchStatus =
+  | 'validating'
+  | 'failed'
+  | 'in_progress'
+  | 'finalizing'
+  | 'completed'
+  | 'expired'
+  | 'cancelling'
+  | 'cancelled';
+
+/** Per line (input order): when it finishes (simulated ms) and how it ends. Dropped once the output is written. */
+interface LinePlan {
+  finishAt: Float64Array;
+  kinds: Uint8Array;
+  /** Finish times of succeeding / failing lines, sorted, for counting at any instant. */
+  okSorted: Float64Array;
+  failSorted: Float64Array;
+}
+
+interface BatchResult {
+  outputFileId: string | null;
+  errorFileId: string | null;
+  completed: number;
+  failed: number;
+}
+
+interface BatchRecord {
+  id: string;
+  createdAt: number;
+  durationMs: number;
+  endpoint: RequestEndpoint;
+  inputFileId: string;
+  completionWindow: string;
+  metadata: Record<string, string> | null;
+  model: string | null;
+  total: number;
+  expires: boolean;
+  validationErrors?: BatchError[];
+  plan?: LinePlan;
+  cancelledAt?: number;
+  result?: BatchResult;
+}
+
+export interface BatchStoreOptions {
+  seed: number;
+  batchCompletionMs: number;
+  expireBatches: boolean;
+}
+
+/**
+ * Batches (POST/GET /v1/batches, GET /v1/batches/{id}, cancel). Status and request_counts are
+ * derived from the clock when a batch is read; the output and error files are written once, the
+ * first time the batch is seen in a terminal state.
+ */
+export class BatchStore {
+  /** In creation order; listing walks it backwards (newest first). */
+  private readonly batches: BatchRecord[] = [];
+  private readonly byId = new Map<string, number>();
+
+  constructor(
+    private readonly clock: SimClock,
+    private readonly ids: IdMaker,
+    private readonly files: FileStore,
+    private readonly outcomes: Outcomes,
+    private readonly options: BatchStoreOptions,
+  ) {}
+
+  /** Checks the call (400s answer at once) and plans every line (bad lines fail the batch later). */
+  create(body: BatchCreateBody): Record<string, unknown> {
+    const { inputFileId, endpoint, completionWindow, metadata } = checkCreateBody(body);
+    const file = this.files.get(inputFileId);
+    if (file.purpose !== 'batch') {
+      throw badRequest(
+        `Invalid 'input_file_id': file ${inputFileId} has purpose '${file.purpose}', expected 'batch'.`,
+        'invalid_value',
+        'input_file_id',
+      );
+    }
+    const now = this.clock.now();
+    const record: BatchRecord = {
+      id: this.ids.next('batch_'),
+      createdAt: now,
+      durationMs: this.options.batchCompletionMs,
+      endpoint,
+      inputFileId,
+      completionWindow,
+      metadata,
+      model: null,
+      total: 0,
+      expires: this.options.expireBatches,
+    };
+    const parsed = parseInput(file.content, endpoint);
+    if (parsed.errors.length > 0) {
+      record.validationErrors = parsed.errors.slice(0, MAX_LISTED_ERRORS);
+    } else {
+      record.total = parsed.lines.length;
+      record.model = parsed.lines.map((line) => line.body.model).find((model) => typeof model === 'string') ?? null;
+      record.plan = this.plan(record, parsed.lines);
+    }
+    this.byId.set(record.id, this.batches.length);
+    this.batches.push(record);
+    return this.view(record, now);
+  }
+
+  retrieve(id: string): Record<string, unknown> {
+    return this.view(this.find(id), this.clock.now());
+  }
+
+  /**
+   * Cancels a running batch: cancelling, then cancelled, keeping the lines finished when the
+   * cancel arrived. Cancelling a cancelling batch answers it again; a finished one is a 409, as
+   * OpenAI answers ("Cannot cancel a batch with status 'completed'.").
+   */
+  cancel(id: string): Record<string, unknown> {
+    const record = this.find(id);
+    const now = this.clock.now();
+    const status = statusAt(record, now);
+    if (status === 'validating' || status === 'in_progress' || status === 'finalizing') {
+      record.cancelledAt = now;
+    } else if (status !== 'cancelling') {
+      throw conflict(`Cannot cancel a batch with status '${status}'.`);
+    }
+    return this.view(record, now);
+  }
+
+  /** GET /v1/batches: newest first, `limit` (1-100, default 20) after the `after` cursor. */
+  list(limitParam: string | null, after: string | null): Record<string, unknown> {
+    const limit = parseLimit(limitParam);
+    let start = this.batches.length - 1;
+    if (after !== null) {
+      const index = this.byId.get(after);
+      start = index === undefined ? -1 : index - 1;
+    }
+    const now = this.clock.now();
+    const data: Record<string, unknown>[] = [];
+    for (let index = start; index >= 0 && data.length < limit; index -= 1) {
+      data.push(this.view(this.batches[index] as BatchRecord, now));
+    }
+    const lastIndex = start - data.length;
+    return {
+      object: 'list',
+      data,
+      first_id: data[0]?.id ?? null,
+      last_id: data.at(-1)?.id ?? null,
+      has_more: lastIndex >= 0,
+    };
+  }
+
+  private find(id: string): BatchRecord {
+    const index = this.byId.get(id);
+    const record = index === undefined ? undefined : this.batches[index];
+    if (!record) throw notFound(`No batch found with id '${id}'.`);
+    return record;
+  }
+
+  private plan(record: BatchRecord, lines: ParsedLine[]): LinePlan {
+    const start = record.createdAt + record.durationMs * VALIDATED_AT;
+    const span = record.durationMs * (FINALIZING_AT - VALIDATED_AT);
+    const finishAt = new Float64Array(lines.length);
+    const kinds = new Uint8Array(lines.length);
+    const ok: number[] = [];
+    const fail: number[] = [];
+    lines.forEach((line, index) => {
+      const key = contentKey(line.body);
+      let kind = LINE_OK;
+      if (this.outcomes.failsPermanently(key)) kind = LINE_PERMANENT;
+      else {
+        const transient = this.outcomes.transientFailure(key);
+        if (transient !== undefined) kind = transient === 500 ? LINE_500 : LINE_503;
+      }
+      const at = start + span * this.outcomes.draw('line-finish', record.id, index);
+      finishAt[index] = at;
+      kinds[index] = kind;
+      (kind === LINE_OK ? ok : fail).push(at);
+    });
+    return {
+      finishAt,
+      kinds,
+      okSorted: Float64Array.from(ok).sort(),
+      failSorted: Float64Array.from(fail).sort(),
+    };
+  }
+
+  private view(record: BatchRecord, now: number): Record<string, unknown> {
+    const status = statusAt(record, now);
+    if (isTerminal(status) && !record.result) record.result = this.finish(record, status);
+    const times = timeline(record);
+    const reached = (at: number | undefined) => (at !== undefined && now >= at ? unixSeconds(at) : null);
+    const failed = record.validationErrors !== undefined;
+    const validated =
+      !failed && now >= times.validated && (record.cancelledAt === undefined || record.cancelledAt >= times.validated);
+    const counts = record.result ?? countsAt(record, now);
+    return {
+      id: record.id,
+      object: 'batch',
+      endpoint: record.endpoint,
+      model: record.model,
+      errors: failed ? { object: 'list', data: record.validationErrors } : null,
+      input_file_id: record.inputFileId,
+      completion_window: record.completionWindow,
+      status,
+      output_file_id: record.result?.outputFileId ?? null,
+      error_file_id: record.result?.errorFileId ?? null,
+      created_at: unixSeconds(record.createdAt),
+      in_progress_at: validated ? unixSeconds(times.validated) : null,
+      expires_at: unixSeconds(record.createdAt + WINDOW_24H_MS),
+      finalizing_at: status === 'finalizing' || status === 'completed' ? reached(times.finalizing) : null,
+      completed_at: status === 'completed' ? unixSeconds(times.done) : null,
+      failed_at: status === 'failed' ? unixSeconds(times.validated) : null,
+      expired_at: status === 'expired' ? unixSeconds(times.expires) : null,
+      cancelling_at: record.cancelledAt !== undefined ? unixSeconds(record.cancelledAt) : null,
+      cancelled_at: status === 'cancelled' && times.cancelled !== undefined ? unixSeconds(times.cancelled) : null,
+      request_counts: {
+        total: validated || record.result ? record.total : 0,
+        completed: counts.completed,
+        failed: counts.failed,
+      },
+      metadata: record.metadata,
+    };
+  }
+
+  /** Writes the output and error files of a batch that reached a terminal status. */
+  private finish(record: BatchRecord, status: BatchStatus): BatchResult {
+    const plan = record.plan;
+    if (!plan || status === 'failed') return { outputFileId: null, errorFileId: null, completed: 0, failed: 0 };
+    const cutoff = cutoffAt(record, Number.POSITIVE_INFINITY);
+    const lines = parseInput(this.files.get(record.inputFileId).content, record.endpoint).lines;
+    const output: string[] = [];
+    const errors: string[] = [];
+    let completed = 0;
+    let failed = 0;
+    lines.forEach((line, index) => {
+      const finishedAt = plan.finishAt[index] ?? Number.POSITIVE_INFINITY;
+      const lineId = idFor(this.options.seed, 'batch_req_', `${record.id}:${index}`);
+      if (finishedAt > cutoff) {
+        if (status === 'expired') {
+          errors.push(
+            JSON.stringify({
+              id: lineId,
+              custom_id: line.customId,
+              response: null,
+              error: {
+                code: 'batch_expired',
+                message: 'This request could not be executed before the completion window expired.',
+              },
+            }),
+          );
+        }
+        return;
+      }
+      const statusCode = LINE_STATUS[plan.kinds[index] ?? LINE_OK] ?? 200;
+      const body =
+        statusCode === 200
+          ? this.lineBody(record, line, index, finishedAt)
+          : statusCode === 400
+            ? permanentErrorBody()
+            : serverErrorBody(statusCode);
+      const text = JSON.stringify({
+        id: lineId,
+        custom_id: line.customId,
+        response: {
+          status_code: statusCode,
+          request_id: idFor(this.options.seed, 'req_', `${record.id}:${index}`),
+          body,
+        },
+        error: null,
+      });
+      if (statusCode === 200) {
+        completed += 1;
+        output.push(text);
+      } else {
+        failed += 1;
+        errors.push(text);
+      }
+    });
+    const random = mulberry32(hash53(record.id, this.options.seed) >>> 0);
+    const write = (texts: string[], suffix: string): string | null =>
+      texts.length === 0
+        ? null
+        : this.files.add(`batch_${record.id}_${suffix}.jsonl`, 'batch_output', `${shuffle(texts, random).join('\n')}\n`).id;
+    const result = { outputFileId: write(output, 'output'), errorFileId: write(errors, 'error'), completed, failed };
+    delete record.plan;
+    return result;
+  }
+
+  private lineBody(record: BatchRecord, line: ParsedLine, index: number, finishedAt: number): Record<string, unknown> {
+    const key = contentKey(line.body);
+    const answer = answerFor(line.body, record.endpoint, (count) => this.outcomes.pick(key, count));
+    const model = typeof line.body.model === 'string' ? line.body.model : 'unknown';
+    const started = record.createdAt + record.durationMs * VALIDATED_AT;
+    if (record.endpoint === '/v1/responses') {
+      return responseObject({
+        id: idFor(this.options.seed, 'resp_', `${record.id}:${index}`),
+        createdAt: started,
+        completedAt: finishedAt,
+        status: 'completed',
+        background: false,
+        store: true,
+        model,
+        text: answer.text,
+        inputTokens: answer.inputTokens,
+        outputTokens: answer.outputTokens,
+        ...(answer.formatName !== undefined && { formatName: answer.formatName }),
+      });
+    }
+    return chatCompletionObject({
+      id: idFor(this.options.seed, 'chatcmpl-', `${record.id}:${index}`),
+      createdAt: finishedAt,
+      model,
+      text: answer.text,
+      promptTokens: answer.inputTokens,
+      completionTokens: answer.outputTokens,
+    });
+  }
+}
+
+function timeline(record: BatchRecord) {
+  const { createdAt, durationMs } = record;
+  return {
+    validated: createdAt + durationMs * VALIDATED_AT,
+    finalizing: createdAt + durationMs * FINALIZING_AT,
+    done: createdAt + durationMs,
+    expires: createdAt + durationMs * EXPIRES_AT,
+    cancelled: record.cancelledAt !== undefined ? record.cancelledAt + durationMs * CANCELLING_SHARE : undefined,
+  };
+}
+
+function statusAt(record: BatchRecord, now: number): BatchStatus {
+  const times = timeline(record);
+  if (record.validationErrors) return now < times.validated ? 'validating' : 'failed';
+  if (times.cancelled !== undefined) return now < times.cancelled ? 'cancelling' : 'cancelled';
+  if (now < times.validated) return 'validating';
+  if (record.expires && now >= times.expires) return 'expired';
+  if (now < times.finalizing) return 'in_progress';
+  if (now < times.done) return 'finalizing';
+  return 'completed';
+}
+
+function isTerminal(status: BatchStatus): boolean {
+  return status === 'completed' || status === 'failed' || status === 'expired' || status === 'cancelled';
+}
+
+/** Lines that finished by this instant count: a cancel or the expiry freezes the set. */
+function cutoffAt(record: BatchRecord, now: number): number {
+  let cutoff = now;
+  if (record.cancelledAt !== undefined) cutoff = Math.min(cutoff, record.cancelledAt);
+  if (record.expires) cutoff = Math.min(cutoff, timeline(record).expires);
+  return cutoff;
+}
+
+function countsAt(record: BatchRecord, now: number): { completed: number; failed: number } {
+  const plan = record.plan;
+  if (!plan) return { completed: 0, failed: 0 };
+  const cutoff = cutoffAt(record, now);
+  return { completed: countAtMost(plan.okSorted, cutoff), failed: countAtMost(plan.failSorted, cutoff) };
+}
+
+/** How many sorted values are <= limit (binary search). */
+function countAtMost(sorted: Float64Array, limit: number): number {
+  let low = 0;
+  let high = sorted.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if ((sorted[middle] ?? Number.POSITIVE_INFINITY) <= limit) low = middle + 1;
+    else high = middle;
+  }
+  return low;
+}
+
+function parseLimit(value: string | null): number {
+  if (value === null || value === '') return LIST_LIMIT_DEFAULT;
+  const limit = Number(value);
+  if (!Number.isInteger(limit) || limit < 1 || limit > LIST_LIMIT_MAX) {
+    throw badRequest(`Invalid 'limit': expected an integer from 1 to ${LIST_LIMIT_MAX}.`, 'invalid_value', 'limit');
+  }
+  return limit;
+}

@@ -1,0 +1,81 @@
+/** The knobs of the mock OpenAI provider, with their defaults. Times are in simulated milliseconds. */
+export interface MockProviderOptions {
+  /** Median latency of one response or chat completion (simulated ms). */
+  latencyMs: number;
+  /**
+   * Spread of the log-normal latency distribution around the median (its sigma): 0 = every call
+   * takes exactly `latencyMs`; 0.5 puts the 95th percentile near 2.3 x the median.
+   */
+  latencySpread: number;
+  /** Share of create calls answered 500/503, decided per attempt: a retry can succeed. */
+  transientErrorRate: number;
+  /** Share of requests answered 400 invalid_request_error, decided by content: every retry fails. */
+  permanentErrorRate: number;
+  /** Requests per minute on create calls; 0 or Infinity disables the limit. */
+  rateLimitRpm: number;
+  /** Estimated tokens per minute on create calls; 0 or Infinity disables the limit. */
+  rateLimitTpm: number;
+  /** Same seed, same requests -> same outcomes, latencies, labels and ids. */
+  seed: number;
+  /** Simulated time runs this many times faster than real time (latencies and rate windows shrink). */
+  timeScale: number;
+  /** How long a batch takes from creation to completed (simulated ms). */
+  batchCompletionMs: number;
+  /** Batches expire half way through processing, keeping the lines finished by then. */
+  expireBatches: boolean;
+}
+
+export const DEFAULT_MOCK_PROVIDER_OPTIONS: Readonly<MockProviderOptions> = {
+  latencyMs: 800,
+  latencySpread: 0.5,
+  transientErrorRate: 0,
+  permanentErrorRate: 0,
+  rateLimitRpm: 10_000,
+  rateLimitTpm: 10_000_000,
+  seed: 1,
+  timeScale: 1,
+  batchCompletionMs: 60_000,
+  expireBatches: false,
+};
+
+/** Fills in defaults and checks every knob; a bad value fails loudly at start. */
+export function resolveOptions(options: Partial<MockProviderOptions> = {}): MockProviderOptions {
+  const resolved: MockProviderOptions = { ...DEFAULT_MOCK_PROVIDER_OPTIONS };
+  for (const [key, value] of Object.entries(options) as Array<[keyof MockProviderOptions, unknown]>) {
+    if (value !== undefined) (resolved as unknown as Record<string, unknown>)[key] = value;
+  }
+  nonNegative(resolved, 'latencyMs');
+  nonNegative(resolved, 'latencySpread');
+  rate(resolved, 'transientErrorRate');
+  rate(resolved, 'permanentErrorRate');
+  nonNegative(resolved, 'rateLimitRpm', true);
+  nonNegative(resolved, 'rateLimitTpm', true);
+  nonNegative(resolved, 'batchCompletionMs');
+  if (!Number.isInteger(resolved.seed)) {
+    throw new RangeError(`mock provider: seed must be an integer, got ${resolved.seed}`);
+  }
+  if (!(Number.isFinite(resolved.timeScale) && resolved.timeScale > 0)) {
+    throw new RangeError(`mock provider: timeScale must be a positive number, got ${resolved.timeScale}`);
+  }
+  if (typeof resolved.expireBatches !== 'boolean') {
+    throw new TypeError('mock provider: expireBatches must be a boolean');
+  }
+  return resolved;
+}
+
+type NumericKey = {
+  [K in keyof MockProviderOptions]: MockProviderOptions[K] extends number ? K : never;
+}[keyof MockProviderOptions];
+
+function nonNegative(options: MockProviderOptions, key: NumericKey, allowInfinity = false): void {
+  const value = options[key];
+  const ok = typeof value === 'number' && value >= 0 && (Number.isFinite(value) || allowInfinity);
+  if (!ok) throw new RangeError(`mock provider: ${key} must be a non-negative number, got ${value}`);
+}
+
+function rate(options: MockProviderOptions, key: NumericKey): void {
+  const value = options[key];
+  if (!(typeof value === 'number' && value >= 0 && value <= 1)) {
+    throw new RangeError(`mock provider: ${key} must be between 0 and 1, got ${value}`);
+  }
+}
