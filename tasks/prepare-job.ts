@@ -19,12 +19,15 @@ export interface JobContext {
   batchSize: number;
   maxConcurrency: number;
   toleratedFailurePercentage: number;
+  /** True when another execution already runs this job, or it has ended: this start does nothing. */
+  duplicate: boolean;
 }
 
 /**
  * Makes sure the job record and its manifest exist, then marks the job RUNNING.
  * An API start wrote both already; a scheduled start creates them from its template, once per
- * scheduled time (the job id is derived from the schedule and time).
+ * scheduled time (the job id is derived from the schedule and time). The first execution to
+ * start the job owns it; a second start of the same job (a retried schedule) is a duplicate.
  */
 export async function prepareJob(event: PrepareJobInput, deps: TaskDeps): Promise<JobContext> {
   const input = parseExecutionInput(event.input);
@@ -35,14 +38,23 @@ export async function prepareJob(event: PrepareJobInput, deps: TaskDeps): Promis
   }
   if (!job) throw new JobNotFoundError(jobId);
 
-  const running = (await deps.store.markJobRunning(jobId, event.executionArn)) ?? job;
+  const { job: running = job, owned } = await deps.store.markJobRunning(jobId, event.executionArn);
+  if (!owned) {
+    deps.logger.warn('duplicate start ignored: the job belongs to another execution or has ended', {
+      jobId,
+      status: running.status,
+      owner: running.executionArn,
+      executionArn: event.executionArn,
+    });
+    return toContext(running, true);
+  }
   if (job.status === 'QUEUED') {
     await deps.store.appendLog(jobId, 'INFO', `job started with ${job.counts.total} items`, {
       executionArn: event.executionArn,
       mode: job.options.mode,
     });
   }
-  return toContext(running);
+  return toContext(running, false);
 }
 
 async function createScheduledJob(
@@ -64,7 +76,7 @@ async function createScheduledJob(
   }
 }
 
-function toContext(job: JobRecord): JobContext {
+function toContext(job: JobRecord, duplicate: boolean): JobContext {
   return {
     jobId: job.jobId,
     jobType: job.jobType,
@@ -73,5 +85,6 @@ function toContext(job: JobRecord): JobContext {
     batchSize: job.options.batchSize,
     maxConcurrency: job.options.maxConcurrency,
     toleratedFailurePercentage: job.options.toleratedFailurePercentage,
+    duplicate,
   };
 }

@@ -47,7 +47,7 @@ export const MAP_RESULTS_PREFIX = 'map-runs';
 /**
  * The job workflow, JSONPath only (what the local engine runs too):
  *
- *   Prepare job -> Process items in batches (Distributed Map over the manifest, in batches)
+ *   Prepare job -> Started twice? -> Process items in batches (Distributed Map over the manifest)
  *     each child: Submit batch -> Items still pending? -> Wait for provider -> Poll batch -> (loop)
  *   -> Finalize job (the reducer) -> Job finished | Job failed
  *
@@ -142,6 +142,11 @@ export class JobWorkflow extends Construct {
       )
       .otherwise(new Succeed(this, STATE.jobFinished, { stateName: STATE.jobFinished }));
 
-    this.definition = prepareJob.next(this.map).next(finalizeJob).next(ended);
+    // A retried schedule can start a job twice: only the execution that owns the job works on it.
+    const duplicateStart = new Choice(this, STATE.duplicateStart, { stateName: STATE.duplicateStart })
+      .when(Condition.booleanEquals('$.job.duplicate', true), new Succeed(this, STATE.duplicateIgnored, { stateName: STATE.duplicateIgnored }))
+      .otherwise(this.map);
+    this.map.next(finalizeJob).next(ended);
+    this.definition = prepareJob.next(duplicateStart);
   }
 }

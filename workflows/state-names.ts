@@ -1,6 +1,8 @@
 /** State names as they read in the Step Functions console graph (and as tests and the local runtime find them). */
 export const STATE = {
   prepareJob: 'Prepare job',
+  duplicateStart: 'Started twice?',
+  duplicateIgnored: 'Duplicate start ignored',
   processBatches: 'Process items in batches',
   submitBatch: 'Submit batch',
   itemsPending: 'Items still pending?',

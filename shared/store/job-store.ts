@@ -155,8 +155,12 @@ export class JobStore {
     return stripKeys<JobRecord>(Item);
   }
 
-  /** QUEUED -> RUNNING; a job already running keeps its start time; a terminal job is left alone. */
-  async markJobRunning(jobId: string, executionArn: string | undefined): Promise<JobRecord | undefined> {
+  /**
+   * QUEUED -> RUNNING for the execution that owns the job (the first to claim it; a job already
+   * running keeps its start time). Returns `owned: false`, changing nothing, when another
+   * execution owns the job or the job has ended: a duplicated start then does no work.
+   */
+  async markJobRunning(jobId: string, executionArn: string | undefined): Promise<{ job: JobRecord | undefined; owned: boolean }> {
     try {
       const { Attributes } = await this.dynamo.send(
         new UpdateCommand({
@@ -165,7 +169,9 @@ export class JobStore {
           UpdateExpression:
             'SET #status = :running, startedAt = if_not_exists(startedAt, :now), updatedAt = :now' +
             (executionArn ? ', executionArn = :arn' : ''),
-          ConditionExpression: 'attribute_exists(pk) AND #status IN (:queued, :running)',
+          ConditionExpression:
+            'attribute_exists(pk) AND #status IN (:queued, :running)' +
+            (executionArn ? ' AND (attribute_not_exists(executionArn) OR executionArn = :arn)' : ''),
           ExpressionAttributeNames: { '#status': 'status' },
           ExpressionAttributeValues: {
             ':running': 'RUNNING',
@@ -176,10 +182,10 @@ export class JobStore {
           ReturnValues: 'ALL_NEW',
         }),
       );
-      return stripKeys<JobRecord>(Attributes);
+      return { job: stripKeys<JobRecord>(Attributes), owned: true };
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
-      return this.getJob(jobId);
+      return { job: await this.getJob(jobId), owned: false };
     }
   }
 

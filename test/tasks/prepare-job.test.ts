@@ -38,6 +38,7 @@ describe('prepare job: a job started by the API', () => {
       batchSize: 2,
       maxConcurrency: 4,
       toleratedFailurePercentage: 10,
+      duplicate: false,
     });
     const stored = await requireJob(env(), job.jobId);
     expect(stored.status).toBe('RUNNING');
@@ -97,7 +98,7 @@ describe('prepare job: a scheduled start', () => {
     expect(manifest.map((line) => line.index)).toEqual([0, 1, 2, 3]);
   });
 
-  test('a second start for the same schedule and time returns the same job and writes no second manifest', async () => {
+  test('a second start for the same schedule and time finds the same job, writes no second manifest, and is a duplicate', async () => {
     // Arrange
     const name = newJobId('hourly');
     env().s3.put(TEST_BUCKET, 'templates/hourly.jsonl', jsonl(promptLines(2)));
@@ -110,8 +111,10 @@ describe('prepare job: a scheduled start', () => {
     const second = await prepareJob({ input, executionArn: `${EXECUTION_ARN}-again` }, env().deps);
 
     // Assert
-    expect(second).toEqual(first);
+    expect(first.duplicate).toBe(false);
+    expect(second).toEqual({ ...first, duplicate: true });
     expect(manifestPuts()).toHaveLength(1);
+    expect((await requireJob(env(), first.jobId)).executionArn).toBe(EXECUTION_ARN);
     expect((await requireJob(env(), first.jobId)).createdAt).toBe(createdAt);
   });
 
@@ -143,5 +146,34 @@ describe('prepare job: a scheduled start', () => {
     expect(validation.message).toContain('line 4: duplicate id "a" (first seen at line 1)');
     expect(await env().store.getJob(scheduledJobId(name, '2026-03-02T09:00:00Z'))).toBeUndefined();
     expect(manifestPuts()).toHaveLength(0);
+  });
+});
+
+describe('prepare job: a second execution of a job', () => {
+  test('is a duplicate when another execution owns the job, and changes nothing', async () => {
+    // Arrange
+    const { job } = await createJob(env(), { lines: promptLines(1) });
+    await prepareJob({ input: { jobId: job.jobId }, executionArn: EXECUTION_ARN }, env().deps);
+    const before = await requireJob(env(), job.jobId);
+
+    // Act
+    const context = await prepareJob({ input: { jobId: job.jobId }, executionArn: `${EXECUTION_ARN}-other` }, env().deps);
+
+    // Assert
+    expect(context.duplicate).toBe(true);
+    expect(await requireJob(env(), job.jobId)).toEqual(before);
+  });
+
+  test('is a duplicate when the job has already ended', async () => {
+    // Arrange
+    const { job } = await createJob(env(), { lines: promptLines(1) });
+    await env().deps.store.failJob(job.jobId, { name: 'Error', message: 'ended earlier' });
+
+    // Act
+    const context = await prepareJob({ input: { jobId: job.jobId }, executionArn: EXECUTION_ARN }, env().deps);
+
+    // Assert
+    expect(context.duplicate).toBe(true);
+    expect((await requireJob(env(), job.jobId)).status).toBe('FAILED');
   });
 });
