@@ -10,14 +10,19 @@ export interface AwsClients {
   sfn: SFNClient;
 }
 
-/** One client per service, with the configured endpoints (AWS or the local stand-ins). */
-export function createAwsClients(config: Config): AwsClients {
+/**
+ * One client per service, with the configured endpoints (AWS or the local stand-ins).
+ * `credentials` overrides the default chain (the local runtime's stand-ins accept any).
+ */
+export function createAwsClients(config: Config, credentials?: { accessKeyId: string; secretAccessKey: string }): AwsClients {
+  const auth = credentials ? { credentials } : {};
   const dynamo = DynamoDBDocumentClient.from(
-    new DynamoDBClient({ region: config.region, ...(config.dynamoEndpoint ? { endpoint: config.dynamoEndpoint } : {}) }),
+    new DynamoDBClient({ region: config.region, ...auth, ...(config.dynamoEndpoint ? { endpoint: config.dynamoEndpoint } : {}) }),
     { marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: true } },
   );
   const s3 = new S3Client({
     region: config.region,
+    ...auth,
     ...(config.s3Endpoint
       ? {
           endpoint: config.s3Endpoint,
@@ -30,6 +35,7 @@ export function createAwsClients(config: Config): AwsClients {
   });
   const sfn = new SFNClient({
     region: config.region,
+    ...auth,
     ...(config.stepFunctionsEndpoint ? { endpoint: config.stepFunctionsEndpoint } : {}),
   });
   return { dynamo, s3, sfn };

@@ -268,7 +268,10 @@ export class JobStore {
     }
   }
 
-  /** Asks a running job to stop; the workflow's tasks see the flag and wind down. */
+  /**
+   * Asks a job that has not ended to stop; the workflow's tasks see the flag and wind down.
+   * Returns undefined if the job does not exist or has already ended.
+   */
   async requestCancel(jobId: string): Promise<JobRecord | undefined> {
     try {
       const { Attributes } = await this.dynamo.send(
@@ -276,8 +279,13 @@ export class JobStore {
           TableName: this.tableName,
           Key: keys.job(jobId),
           UpdateExpression: 'SET cancelRequested = :yes, updatedAt = :now',
-          ConditionExpression: 'attribute_exists(pk)',
-          ExpressionAttributeValues: { ':yes': true, ':now': this.now() },
+          ConditionExpression: `attribute_exists(pk) AND NOT #status IN (${TERMINAL_JOB.map((_, i) => `:t${i}`).join(', ')})`,
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: {
+            ':yes': true,
+            ':now': this.now(),
+            ...Object.fromEntries(TERMINAL_JOB.map((s, i) => [`:t${i}`, s])),
+          },
           ReturnValues: 'ALL_NEW',
         }),
       );

@@ -73,17 +73,7 @@ export class ObjectStore {
   async *readJsonl(location: S3Location): AsyncGenerator<JsonlLine> {
     const { Body } = await this.s3.send(new GetObjectCommand({ Bucket: location.bucket, Key: location.key }));
     if (!Body) return;
-    const lines = createInterface({ input: Body as Readable, crlfDelay: Infinity });
-    let lineNumber = 0;
-    for await (const text of lines) {
-      lineNumber++;
-      if (!text.trim()) continue;
-      try {
-        yield { lineNumber, value: JSON.parse(text) as unknown };
-      } catch (error) {
-        yield { lineNumber, error: `not valid JSON (${(error as Error).message})` };
-      }
-    }
+    yield* parseJsonlStream(Body as Readable);
   }
 
   /** Streams the results file to S3 as it is written (multipart), so memory stays flat. */
@@ -140,5 +130,20 @@ export class ObjectStore {
   /** A GET URL for the object, valid for 15 minutes. */
   presignGet(location: S3Location): Promise<string> {
     return getSignedUrl(this.s3, new GetObjectCommand({ Bucket: location.bucket, Key: location.key }), { expiresIn: 900 });
+  }
+}
+
+/** Parses JSONL from a stream, one entry per non-blank line, with its 1-based line number. */
+export async function* parseJsonlStream(input: Readable): AsyncGenerator<JsonlLine> {
+  const lines = createInterface({ input, crlfDelay: Infinity });
+  let lineNumber = 0;
+  for await (const text of lines) {
+    lineNumber++;
+    if (!text.trim()) continue;
+    try {
+      yield { lineNumber, value: JSON.parse(text) as unknown };
+    } catch (error) {
+      yield { lineNumber, error: `not valid JSON (${(error as Error).message})` };
+    }
   }
 }

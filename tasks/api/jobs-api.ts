@@ -1,3 +1,4 @@
+import { NoSuchKey } from '@aws-sdk/client-s3';
 import { ExecutionAlreadyExists, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { createHash, randomUUID } from 'node:crypto';
 import { validateJob, writeJob } from '../../shared/job-intake.js';
@@ -7,7 +8,10 @@ import { ITEM_STATUSES, JOB_STATUSES, TERMINAL_JOB_STATUSES, type ItemStatus, ty
 import type { ApiDeps } from './api-deps.js';
 import { header, HttpError, json, parseJsonBody, pathParam, type HttpEvent, type HttpResult } from './http.js';
 
-/** Results files up to this size come back in the response; larger ones by a presigned URL. */
+/**
+ * Results files up to this size (as escaped in Lambda's JSON answer) come back in the response;
+ * larger ones by a presigned URL. Lambda answers at most 6 MB; this leaves room for the rest.
+ */
 export const INLINE_RESULTS_MAX_BYTES = 5 * 1024 * 1024;
 const DEFAULT_PAGE = 50;
 const MAX_PAGE = 1000;
@@ -49,7 +53,23 @@ export async function createJob(event: HttpEvent, deps: ApiDeps): Promise<HttpRe
   const validated = await validateJob({ jobType: body.jobType, options: body.options }, lines.entries, deps.jobTypes, lines.label, lines.maxItems);
   const { job } = await writeJob({ jobId, jobType: body.jobType, options: body.options, source: 'api', requestHash }, validated, deps);
   await deps.store.appendLog(jobId, 'INFO', `job created with ${job.counts.total} items`, { jobType: job.jobType, mode: job.options.mode });
-  const started = await startExecution(job, deps);
+  let started: JobRecord;
+  try {
+    started = await startExecution(job, deps);
+  } catch (error) {
+    deps.logger.error('could not start the job execution', { jobId, error: error instanceof Error ? error.message : String(error) });
+    if (!idempotencyKey) {
+      // Without a key the client cannot come back to this job: end it rather than leave it QUEUED.
+      await deps.store.failJob(jobId, { name: 'StartExecutionFailed', message: 'the job could not be started; submit it again' });
+    }
+    throw new HttpError(
+      503,
+      'StartFailed',
+      idempotencyKey
+        ? 'the job was created but could not be started yet; repeat the request with the same Idempotency-Key'
+        : 'the job could not be started; submit it again (send an Idempotency-Key to make retries safe)',
+    );
+  }
   return json(202, jobView(started, deps), { location: `/jobs/${jobId}` });
 }
 
@@ -67,12 +87,23 @@ function itemSource(body: Record<string, unknown>, deps: ApiDeps): { entries: It
     };
   }
   if (body.items !== undefined) throw invalid('items', 'must be an array of items');
+  if (body.input !== undefined && !isRecord(body.input)) throw invalid('input', 'must be an object: { "key": "<s3 key of a JSONL file>" }');
   if (isRecord(body.input)) {
     const key = body.input.key;
     if (typeof key !== 'string' || !key) throw invalid('input.key', 'must be the S3 key of a JSONL file in the job bucket');
-    return { entries: deps.objects.readJsonl({ bucket: deps.objects.bucket, key }), label: (n) => `input line ${n}`, maxItems: Number.POSITIVE_INFINITY };
+    return { entries: readInput(deps, key), label: (n) => `input line ${n}`, maxItems: Number.POSITIVE_INFINITY };
   }
   throw invalid('items', 'is required: an array of items, or input: { "key": "<s3 key of a JSONL file>" }');
+}
+
+/** The lines of the input file; a key that names no object is the caller's mistake (400), not ours. */
+async function* readInput(deps: ApiDeps, key: string): AsyncGenerator<JsonlLine> {
+  try {
+    yield* deps.objects.readJsonl({ bucket: deps.objects.bucket, key });
+  } catch (error) {
+    if (error instanceof NoSuchKey) throw invalid('input.key', `no object s3://${deps.objects.bucket}/${key} in the job bucket`);
+    throw error;
+  }
 }
 
 /** Starts the job's execution, named after the job, unless it has one. */
@@ -106,7 +137,7 @@ export async function getJob(event: HttpEvent, deps: ApiDeps): Promise<HttpResul
 export async function listJobs(event: HttpEvent, deps: ApiDeps): Promise<HttpResult> {
   const query = event.queryStringParameters ?? {};
   const status = enumParam(query.status, 'status', JOB_STATUSES);
-  const page = await withCursor(() => deps.store.listJobs({ status, limit: limitParam(query.limit), cursor: query.cursor }));
+  const page = await withCursor(query.cursor, (cursor) => deps.store.listJobs({ status, limit: limitParam(query.limit), cursor }));
   return json(200, { jobs: page.items.map((job) => jobView(job, deps)), nextCursor: page.cursor ?? null });
 }
 
@@ -115,7 +146,7 @@ export async function listItems(event: HttpEvent, deps: ApiDeps): Promise<HttpRe
   const job = await loadJob(event, deps);
   const query = event.queryStringParameters ?? {};
   const status = enumParam<ItemStatus>(query.status, 'status', ITEM_STATUSES);
-  const page = await withCursor(() => deps.store.listItems(job.jobId, { status, limit: limitParam(query.limit), cursor: query.cursor }));
+  const page = await withCursor(query.cursor, (cursor) => deps.store.listItems(job.jobId, { status, limit: limitParam(query.limit), cursor }));
   return json(200, { items: page.items, nextCursor: page.cursor ?? null });
 }
 
@@ -123,7 +154,7 @@ export async function listItems(event: HttpEvent, deps: ApiDeps): Promise<HttpRe
 export async function listLogs(event: HttpEvent, deps: ApiDeps): Promise<HttpResult> {
   const job = await loadJob(event, deps);
   const query = event.queryStringParameters ?? {};
-  const page = await withCursor(() => deps.store.listLogs(job.jobId, { limit: limitParam(query.limit), cursor: query.cursor }));
+  const page = await withCursor(query.cursor, (cursor) => deps.store.listLogs(job.jobId, { limit: limitParam(query.limit), cursor }));
   return json(200, { logs: page.items, nextCursor: page.cursor ?? null });
 }
 
@@ -134,10 +165,17 @@ export async function getResults(event: HttpEvent, deps: ApiDeps): Promise<HttpR
     throw new HttpError(409, 'ResultsNotReady', `the results file is written when the job ends; the job is ${job.status}`);
   }
   const body = await deps.objects.readIfSmall(job.results, INLINE_RESULTS_MAX_BYTES);
-  if (body !== undefined) {
+  // Lambda's answer (at most 6 MB) carries the body as a JSON string: quotes, backslashes and
+  // newlines take two bytes there, so it is the escaped size that must fit.
+  if (body !== undefined && escapedBytes(body) <= INLINE_RESULTS_MAX_BYTES) {
     return { statusCode: 200, headers: { 'content-type': 'application/x-ndjson' }, body };
   }
   return { statusCode: 303, headers: { location: await deps.objects.presignGet(job.results) }, body: '' };
+}
+
+/** Bytes of `text` once escaped as a JSON string, without its quotes. */
+function escapedBytes(text: string): number {
+  return Buffer.byteLength(JSON.stringify(text)) - 2;
 }
 
 /** POST /jobs/{id}/cancel: the workflow cancels provider work and ends the job CANCELLED. */
@@ -146,7 +184,9 @@ export async function cancelJob(event: HttpEvent, deps: ApiDeps): Promise<HttpRe
   if (TERMINAL_JOB_STATUSES.includes(job.status)) {
     throw new HttpError(409, 'JobAlreadyEnded', `the job already ended ${job.status}`);
   }
-  const updated = (await deps.store.requestCancel(job.jobId)) ?? job;
+  const updated = await deps.store.requestCancel(job.jobId);
+  // It ended between the read and the request.
+  if (!updated) throw new HttpError(409, 'JobAlreadyEnded', 'the job already ended');
   if (!job.cancelRequested) await deps.store.appendLog(job.jobId, 'INFO', 'cancellation requested');
   return json(202, jobView(updated, deps));
 }
@@ -175,11 +215,19 @@ function limitParam(value: string | undefined): number {
   return limit;
 }
 
-async function withCursor<T>(read: () => Promise<T>): Promise<T> {
+/**
+ * Reads a page from `cursor`. A cursor that does not decode is refused by the store (RangeError);
+ * one that decodes but belongs to another listing (another job's items, a logs cursor) is refused
+ * by DynamoDB as a bad ExclusiveStartKey (ValidationException): both are the caller's mistake.
+ */
+async function withCursor<T>(cursor: string | undefined, read: (cursor: string | undefined) => Promise<T>): Promise<T> {
   try {
-    return await read();
+    return await read(cursor);
   } catch (error) {
     if (error instanceof RangeError) throw invalid('query.cursor', error.message);
+    if (cursor && error instanceof Error && error.name === 'ValidationException') {
+      throw invalid('query.cursor', 'cursor is not one this API returned for this listing');
+    }
     throw error;
   }
 }

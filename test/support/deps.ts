@@ -5,7 +5,10 @@ import {
   GetObjectCommand,
   type GetObjectCommandInput,
   type GetObjectCommandOutput,
+  HeadObjectCommand,
+  type HeadObjectCommandInput,
   NoSuchKey,
+  NotFound,
   PutObjectCommand,
   type PutObjectCommandInput,
   S3Client,
@@ -100,7 +103,7 @@ function sdkBody(bytes: Buffer): GetObjectCommandOutput['Body'] {
 
 /**
  * The objects behind the mocked S3Client: PutObject (also what lib-storage's Upload sends for a
- * small file), the multipart commands (what it sends for a large one) and GetObject.
+ * small file), the multipart commands (what it sends for a large one), GetObject and HeadObject.
  */
 export class InMemoryS3 {
   readonly objects = new Map<string, Buffer>();
@@ -127,6 +130,12 @@ export class InMemoryS3 {
       const bytes = this.objects.get(InMemoryS3.id(input.Bucket, input.Key));
       if (!bytes) throw new NoSuchKey({ message: 'The specified key does not exist.', $metadata: { httpStatusCode: 404 } });
       return { Body: sdkBody(bytes), ContentLength: bytes.length };
+    });
+    mock.on(HeadObjectCommand).callsFake((input: HeadObjectCommandInput) => {
+      const bytes = this.objects.get(InMemoryS3.id(input.Bucket, input.Key));
+      // S3 answers a HEAD of a missing key with a bare 404: the SDK names it NotFound, not NoSuchKey.
+      if (!bytes) throw new NotFound({ message: 'Not Found', $metadata: { httpStatusCode: 404 } });
+      return { ContentLength: bytes.length };
     });
     mock.on(CreateMultipartUploadCommand).callsFake((input: { Bucket?: string; Key?: string }) => {
       const uploadId = randomUUID();
