@@ -1,26 +1,32 @@
-import { App } from 'aws-cdk-lib';
+import { App, Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { ScheduleConfigError } from './job-schedules.js';
 import { LlmBatchStack } from './llm-batch-stack.js';
+import { SCHEDULES } from './schedules.js';
 import { readStackConfig, StackConfigError } from './stack-config.js';
 
 // `npx cdk synth` / `npx cdk deploy` (cdk.json runs this file). Options come from context:
-// -c openaiBaseUrl=... -c openaiApiKeySecretName=... -c recordTtlDays=... (see stack-config.ts).
+// -c openaiBaseUrl=... -c jwtIssuer=... -c alarmEmail=... (see stack-config.ts); scheduled jobs
+// come from schedules.ts.
 const app = new App();
 
-let config;
+// cdk-nag 3 is a policy validation plugin (not an Aspect): synth fails on any AwsSolutions
+// finding, error or warning, that is not acknowledged where it arises (infra/nag.ts).
+Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }));
+
 try {
-  config = readStackConfig(app.node.getAllContext() as Record<string, unknown>);
+  new LlmBatchStack(app, 'LlmBatch', {
+    config: readStackConfig(app.node.getAllContext() as Record<string, unknown>),
+    schedules: SCHEDULES,
+    description: 'llm-batch: large LLM batch jobs on AWS Step Functions',
+    // Environment-agnostic: synth needs no account or credentials; deploy uses the CLI's.
+  });
 } catch (error) {
-  if (error instanceof StackConfigError) {
+  if (error instanceof StackConfigError || error instanceof ScheduleConfigError) {
     process.stderr.write(`llm-batch: ${error.message}\n`);
     process.exit(1);
   }
   throw error;
 }
-
-new LlmBatchStack(app, 'LlmBatch', {
-  config,
-  description: 'llm-batch: large LLM batch jobs on AWS Step Functions',
-  // Environment-agnostic: synth needs no account or credentials; deploy uses the CLI's.
-});
 
 app.synth();

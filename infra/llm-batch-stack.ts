@@ -1,4 +1,4 @@
-import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { ArnFormat, Aws, CfnOutput, Duration, Fn, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import { AttributeType, BillingMode, ProjectionType, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
 import { Rule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
@@ -9,12 +9,19 @@ import type { Construct } from 'constructs';
 import { keys } from '../shared/store/keys.js';
 import { MAP_RESULTS_PREFIX } from '../workflows/job-workflow.js';
 import { JobStateMachine } from '../workflows/job-state-machine.js';
+import { JobAlarms, type AlarmedFunction } from './job-alarms.js';
+import { JobApi } from './job-api.js';
+import { JobSchedules } from './job-schedules.js';
+import { acknowledge, acknowledgeWildcard, nagResource } from './nag.js';
+import type { JobSchedule } from './schedules.js';
 import type { StackConfig } from './stack-config.js';
 import { projectPath, TaskFunction } from './task-function.js';
 
 export const OPENAI_KEY_SECRET_NAME = 'llm-batch/openai-api-key';
 /** Prefix of every job's files (manifest, results, large outputs); see shared/store/object-store.ts. */
 export const JOBS_PREFIX = 'jobs';
+/** Where job input files (JSONL) are put for POST /jobs with input.key and for scheduled templates. */
+export const INPUTS_PREFIX = 'inputs';
 /** Map run results are only read while the job finalizes; a week covers a redrive. */
 export const MAP_RESULTS_RETENTION_DAYS = 7;
 /** Job files outlive the job's records by this much, so a record never points at a deleted file. */
@@ -22,6 +29,8 @@ export const JOB_FILES_EXTRA_DAYS = 7;
 
 export interface LlmBatchStackProps extends StackProps {
   config: StackConfig;
+  /** Jobs started on a schedule (infra/schedules.ts). @default none */
+  schedules?: readonly JobSchedule[];
 }
 
 /** The task functions, one per Lambda entry point in tasks/handlers/. */
@@ -33,12 +42,14 @@ export interface TaskFunctions {
   finalizeJob: TaskFunction;
   markJobFailed: TaskFunction;
   executionEnded: TaskFunction;
+  api: TaskFunction;
 }
 
 /**
  * Everything one deployment of llm-batch runs on: the single table, the job bucket, the OpenAI
- * key secret, one function per task with only the access its code uses, the job state machine
- * and the rule that marks a job FAILED when its execution ends where no Catch could see it.
+ * key secret, one function per task with only the access its code uses, the job state machine,
+ * the rule that marks a job FAILED when its execution ends where no Catch could see it, the HTTP
+ * API, the scheduled starts, and the alarms.
  */
 export class LlmBatchStack extends Stack {
   readonly table: Table;
@@ -48,6 +59,9 @@ export class LlmBatchStack extends Stack {
   readonly jobs: JobStateMachine;
   readonly stateMachine: StateMachine;
   readonly executionEndedRule: Rule;
+  readonly api: JobApi;
+  readonly schedules: JobSchedules;
+  readonly alarms: JobAlarms;
 
   constructor(scope: Construct, id: string, props: LlmBatchStackProps) {
     super(scope, id, props);
@@ -75,12 +89,19 @@ export class LlmBatchStack extends Stack {
       encryption: BucketEncryption.S3_MANAGED,
       autoDeleteObjects: false,
       removalPolicy: RemovalPolicy.RETAIN,
+      // Server access logs would need a second bucket and grow with every Map read; see below.
       lifecycleRules: [
         { id: 'expire-map-runs', prefix: `${MAP_RESULTS_PREFIX}/`, expiration: Duration.days(MAP_RESULTS_RETENTION_DAYS) },
         { id: 'expire-job-files', prefix: `${JOBS_PREFIX}/`, expiration: Duration.days(config.recordTtlDays + JOB_FILES_EXTRA_DAYS) },
         { id: 'abort-incomplete-uploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
       ],
     });
+    acknowledge(
+      this.bucket,
+      'AwsSolutions-S1',
+      'Only this stack reads and writes the bucket, through roles scoped to jobs/, inputs/ and map-runs/; who did what ' +
+        'is in CloudTrail (enable S3 data events to audit object reads). Server access logs would need a second bucket.',
+    );
 
     this.openAiKey = config.openaiApiKeySecretName
       ? Secret.fromSecretNameV2(this, 'OpenAiApiKey', config.openaiApiKeySecretName)
@@ -90,6 +111,14 @@ export class LlmBatchStack extends Stack {
             'The OpenAI API key llm-batch tasks call the provider with. Created with a random placeholder: after deploy, ' +
             `put your key in it (aws secretsmanager put-secret-value --secret-id ${OPENAI_KEY_SECRET_NAME} --secret-string <key>).`,
         });
+    if (this.openAiKey instanceof Secret) {
+      acknowledge(
+        this.openAiKey,
+        'AwsSolutions-SMG4',
+        'The secret holds an OpenAI API key, which only OpenAI issues and revokes: a rotation Lambda cannot mint a new ' +
+          'one. Rotate it in the OpenAI dashboard and put the new value here (see the secret description).',
+      );
+    }
 
     this.functions = this.createFunctions(config);
     const f = this.functions;
@@ -108,6 +137,8 @@ export class LlmBatchStack extends Stack {
       tracing: true,
     });
     this.stateMachine = this.jobs.stateMachine;
+    this.acknowledgeStateMachine(f);
+    f.api.useStateMachine(this.stateMachine);
 
     // The safety net: an execution stopped, timed out or failed past every Catch. Only this state
     // machine's own executions match, not the map's child executions (a failed batch is not a
@@ -125,6 +156,39 @@ export class LlmBatchStack extends Stack {
       targets: [new LambdaFunction(f.executionEnded.fn)],
     });
 
+    this.api = new JobApi(this, 'HttpApi', {
+      handler: f.api,
+      auth: config.apiAuth,
+      corsAllowedOrigins: config.corsAllowedOrigins,
+      throttle: config.apiThrottle,
+    });
+
+    this.schedules = new JobSchedules(this, 'Schedules', {
+      schedules: props.schedules ?? [],
+      stateMachine: this.stateMachine,
+      inputBucketNames: config.inputBucketNames,
+    });
+
+    // Workflow tasks are retried by the state machine, so one error is routine there; the API and
+    // execution-ended are not (an error is a failed request, or a job left unmarked).
+    const alarmed: AlarmedFunction[] = [
+      { name: 'PrepareJob', fn: f.prepareJob.fn, errors: 'sustained' },
+      { name: 'SubmitBatch', fn: f.submitBatch.fn, errors: 'sustained' },
+      { name: 'PollBatch', fn: f.pollBatch.fn, errors: 'sustained' },
+      { name: 'RecordBatchFailure', fn: f.recordBatchFailure.fn, errors: 'sustained' },
+      { name: 'FinalizeJob', fn: f.finalizeJob.fn, errors: 'sustained' },
+      { name: 'MarkJobFailed', fn: f.markJobFailed.fn, errors: 'sustained' },
+      { name: 'ExecutionEnded', fn: f.executionEnded.fn, errors: 'any' },
+      { name: 'Api', fn: f.api.fn, errors: 'any' },
+    ];
+    this.alarms = new JobAlarms(this, 'Alarms', {
+      stateMachine: this.stateMachine,
+      functions: alarmed,
+      httpApi: this.api.httpApi,
+      ...(this.schedules.group ? { scheduleGroup: this.schedules.group } : {}),
+      ...(config.alarmEmail ? { email: config.alarmEmail } : {}),
+    });
+
     new CfnOutput(this, 'StateMachineArn', { value: this.stateMachine.stateMachineArn, description: 'Start one execution per job' });
     new CfnOutput(this, 'TableName', { value: this.table.tableName });
     new CfnOutput(this, 'BucketName', { value: this.bucket.bucketName });
@@ -132,6 +196,76 @@ export class LlmBatchStack extends Stack {
       value: this.openAiKey.secretArn,
       description: 'Put the OpenAI API key in this secret',
     });
+    new CfnOutput(this, 'ApiUrl', { value: this.api.url, description: 'The HTTP API (IAM-signed, or a JWT when configured)' });
+    new CfnOutput(this, 'AlarmTopicArn', { value: this.alarms.topic.topicArn, description: 'Subscribe here to receive the alarms' });
+  }
+
+  /**
+   * What cdk-nag reports on the state machine that the workflow needs (workflows/ builds it; its
+   * grants come from CDK's task and Distributed Map constructs).
+   */
+  private acknowledgeStateMachine(f: TaskFunctions): void {
+    const machine = this.jobs;
+    acknowledge(
+      machine,
+      'AwsSolutions-SF1',
+      'Executions log at ERROR level without execution data: ALL would log every state of up to 10,000 concurrent ' +
+        'child executions and their poll loops (cost), and item text must not reach the logs. X-Ray and execution history cover the rest.',
+    );
+    acknowledgeWildcard(
+      machine,
+      'Resource::*',
+      'Two statements need "*": X-Ray trace segments (no resource-level permissions) and the CloudWatch Logs delivery ' +
+        'actions Step Functions uses to set up execution logging, which AWS documents as resource "*".',
+    );
+    for (const task of [f.prepareJob, f.submitBatch, f.pollBatch, f.recordBatchFailure, f.finalizeJob, f.markJobFailed]) {
+      acknowledgeWildcard(
+        machine,
+        nagResource(machine, task.fn.functionArn, ':*'),
+        'CDK LambdaInvoke grants the task function and its versions/aliases (<arn>:*) so a Task can invoke a ' +
+          'qualified ARN; it is one function of this stack per statement.',
+      );
+    }
+    acknowledgeWildcard(
+      machine,
+      nagResource(machine, this.bucket.bucketArn, `/${JOBS_PREFIX}/*`),
+      "The Distributed Map's ItemReader reads each job's manifest at jobs/<jobId>/manifest.jsonl, a key only known at " +
+        'run time; read only, under jobs/.',
+    );
+    acknowledgeWildcard(
+      machine,
+      nagResource(machine, `arn:${Aws.PARTITION}:s3:::${this.bucket.bucketName}`, '/*'),
+      "CDK's ResultWriter grant (PutObject, GetObject, multipart) covers every key although results go to map-runs/: " +
+        'the construct offers no prefix. No delete; narrowing it needs a hand-written policy in workflows/.',
+    );
+    // The Distributed Map manages its own child executions, whose names it generates at run time.
+    const executions = (suffix: string) =>
+      this.formatArn({
+        service: 'states',
+        resource: 'execution',
+        resourceName: `${Fn.select(6, Fn.split(':', this.stateMachine.stateMachineArn))}${suffix}`,
+        arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+      });
+    acknowledgeWildcard(
+      machine,
+      nagResource(machine, executions(':*')),
+      'The Distributed Map describes and stops the executions of this one state machine (its child runs are named at ' +
+        'run time); CDK scopes the grant to execution:<this state machine>:*.',
+    );
+    acknowledgeWildcard(
+      machine,
+      nagResource(machine, executions('/Batches:*')),
+      "RedriveExecution on the Distributed Map's child executions (label Batches: execution:<this state machine>/Batches:*), " +
+        'so a failed map run can be redriven; their names are generated at run time.',
+    );
+    for (const action of ['s3:GetObject*', 's3:GetBucket*', 's3:List*']) {
+      acknowledgeWildcard(
+        machine,
+        `Action::${action}`,
+        'CDK grantRead on jobs/* for the ItemReader (object reads of the manifest) and the ResultWriter (bucket ' +
+          'listing for the map run results); limited to this one bucket.',
+      );
+    }
   }
 
   /**
@@ -141,7 +275,9 @@ export class LlmBatchStack extends Stack {
    * - submit-batch and poll-batch call the provider and store large outputs under jobs/;
    * - record-batch-failure calls the provider (to withdraw the batch) but no S3;
    * - finalize-job reads the manifest and large outputs and writes the results file under jobs/;
-   * - mark-job-failed and execution-ended use the table only.
+   * - mark-job-failed and execution-ended use the table only;
+   * - api writes manifests and reads results under jobs/, reads inputs/ (POST /jobs with input.key),
+   *   and starts executions; it never calls the provider.
    * BUCKET_NAME is set everywhere because the runtime config requires it at cold start.
    */
   private createFunctions(config: StackConfig): TaskFunctions {
@@ -170,6 +306,12 @@ export class LlmBatchStack extends Stack {
       markJobFailed: task('MarkJobFailed', 'mark-job-failed', 'llm-batch: mark the job FAILED').useBucket(this.bucket, 'none'),
       executionEnded: task('ExecutionEnded', 'execution-ended', 'llm-batch: mark the job FAILED when its execution ends unhandled')
         .useBucket(this.bucket, 'none'),
+      // POST /jobs writes the manifest (or reads input.key under inputs/), GET results reads and
+      // presigns the results file; it starts executions (useStateMachine, once the machine exists).
+      // No provider calls, so no key.
+      api: task('Api', 'api', 'llm-batch: the HTTP API (create, list, read and cancel jobs)')
+        .useBucket(this.bucket, 'readWrite', jobFiles)
+        .useBucket(this.bucket, 'read', `${INPUTS_PREFIX}/*`),
     };
 
     // `classify` with params.apply writes labels into another table; only named tables are allowed.
@@ -180,7 +322,7 @@ export class LlmBatchStack extends Stack {
     // A scheduled template may read its items from another bucket (template.input.bucket).
     config.inputBucketNames.forEach((name, i) => {
       const input: IBucket = Bucket.fromBucketName(this, `InputBucket${i}`, name);
-      input.grantRead(functions.prepareJob.fn);
+      functions.prepareJob.grantObjectRead(input);
     });
     return functions;
   }

@@ -13,7 +13,18 @@ export interface StackConfig {
   applyTableNames: string[];
   /** Other S3 buckets scheduled job templates may read their items from (`template.input.bucket`). */
   inputBucketNames: string[];
+  /** How callers of the HTTP API authenticate: IAM (SigV4) unless a JWT issuer and audience are given. */
+  apiAuth: ApiAuth;
+  /** Browser origins allowed to call the HTTP API (CORS); empty means no CORS configuration. */
+  corsAllowedOrigins: string[];
+  /** Steady-state requests per second and burst for the API's default stage. */
+  apiThrottle: { rateLimit: number; burstLimit: number };
+  /** An email address subscribed to the alarm topic; undefined means no subscription. */
+  alarmEmail?: string;
 }
+
+/** IAM authorization (SigV4-signed requests) or a JWT authorizer for an OpenID Connect / OAuth 2 issuer. */
+export type ApiAuth = { kind: 'iam' } | { kind: 'jwt'; issuer: string; audience: string[] };
 
 /** The context keys this app reads, with what each one takes. */
 export const CONTEXT_KEYS = {
@@ -22,9 +33,17 @@ export const CONTEXT_KEYS = {
   recordTtlDays: 'a whole number of days from 1 to 3650, e.g. -c recordTtlDays=7',
   applyTableNames: 'a comma-separated list of DynamoDB table names, e.g. -c applyTableNames=Comments,Posts',
   inputBucketNames: 'a comma-separated list of S3 bucket names, e.g. -c inputBucketNames=my-inputs',
+  jwtIssuer: 'the https URL of the token issuer, together with jwtAudience, e.g. -c jwtIssuer=https://cognito-idp.us-east-1.amazonaws.com/us-east-1_AbCdEf123',
+  jwtAudience: 'a comma-separated list of accepted audiences (client ids), together with jwtIssuer, e.g. -c jwtAudience=7example23client',
+  corsAllowedOrigins: 'a comma-separated list of exact browser origins, e.g. -c corsAllowedOrigins=https://app.example.com',
+  apiThrottleRateLimit: 'a whole number of requests per second from 1 to 10000, e.g. -c apiThrottleRateLimit=50',
+  apiThrottleBurstLimit: 'a whole number of requests from 1 to 5000, e.g. -c apiThrottleBurstLimit=100',
+  alarmEmail: 'an email address, e.g. -c alarmEmail=oncall@example.com',
 } as const;
 
 export const DEFAULT_RECORD_TTL_DAYS = 7;
+/** The API is a control plane (create, list, read jobs): a small default budget, raised by context. */
+export const DEFAULT_API_THROTTLE = { rateLimit: 50, burstLimit: 100 } as const;
 
 /** A context value the app cannot use; the message says which key and what it takes. */
 export class StackConfigError extends Error {
@@ -39,6 +58,8 @@ type ContextKey = keyof typeof CONTEXT_KEYS;
 const SECRET_NAME = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
 const TABLE_NAME = /^[A-Za-z0-9_.-]{3,255}$/;
 const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+const AUDIENCE = /^[\x21-\x7e]{1,256}$/;
+const EMAIL = /^[^\s@,]+@[^\s@,]+\.[^\s@,]+$/;
 
 function invalid(key: ContextKey, raw: unknown, why: string): StackConfigError {
   return new StackConfigError(`context ${key} ${why} (got ${JSON.stringify(raw)}); pass ${CONTEXT_KEYS[key]}`);
@@ -62,6 +83,68 @@ function stringList(context: Record<string, unknown>, key: ContextKey, pattern: 
   const bad = names.find((name) => !pattern.test(name));
   if (bad !== undefined) throw invalid(key, raw, `has "${bad}", which is not a valid ${what}`);
   return [...new Set(names)];
+}
+
+/** A whole number from context: `-c key=50` arrives as a string, a cdk.json value as a number. */
+function wholeNumber(context: Record<string, unknown>, key: ContextKey, min: number, max: number, fallback: number, what: string): number {
+  const raw = context[key];
+  if (raw === undefined || raw === null || raw === '') return fallback;
+  const value = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\s*\d+\s*$/.test(raw) ? Number(raw) : NaN;
+  if (!Number.isInteger(value) || value < min || value > max) throw invalid(key, raw, `must be a whole number of ${what} from ${min} to ${max}`);
+  return value;
+}
+
+function readApiAuth(context: Record<string, unknown>): ApiAuth {
+  const issuer = optionalString(context, 'jwtIssuer');
+  const audience = stringList(context, 'jwtAudience', AUDIENCE, 'audience (1 to 256 printable characters, no spaces)');
+  if (issuer === undefined && audience.length === 0) return { kind: 'iam' };
+  if (issuer === undefined) {
+    throw new StackConfigError(
+      `context jwtAudience is set but jwtIssuer is not; a JWT authorizer needs both (pass ${CONTEXT_KEYS.jwtIssuer}), or drop jwtAudience to keep IAM authorization`,
+    );
+  }
+  if (audience.length === 0) {
+    throw new StackConfigError(
+      `context jwtIssuer is set but jwtAudience is not; a JWT authorizer needs both (pass ${CONTEXT_KEYS.jwtAudience}), or drop jwtIssuer to keep IAM authorization`,
+    );
+  }
+  let url: URL;
+  try {
+    url = new URL(issuer);
+  } catch {
+    throw invalid('jwtIssuer', issuer, 'is not a URL');
+  }
+  // API Gateway fetches the issuer's OpenID configuration and keys over TLS only.
+  if (url.protocol !== 'https:') throw invalid('jwtIssuer', issuer, 'must be an https URL (API Gateway fetches the issuer\'s keys over TLS)');
+  return { kind: 'jwt', issuer, audience };
+}
+
+function readCorsOrigins(context: Record<string, unknown>): string[] {
+  const raw = context.corsAllowedOrigins;
+  if (raw === undefined || raw === null) return [];
+  const items = Array.isArray(raw) ? raw : typeof raw === 'string' ? raw.split(',') : undefined;
+  if (!items || items.some((item) => typeof item !== 'string')) throw invalid('corsAllowedOrigins', raw, 'must be a list of origins');
+  const origins = (items as string[]).map((item) => item.trim()).filter(Boolean);
+  for (const origin of origins) {
+    if (origin.includes('*')) {
+      throw invalid(
+        'corsAllowedOrigins',
+        raw,
+        'must not contain a wildcard: every route but /health is called with credentials (IAM signatures or JWT bearer tokens), ' +
+          'so only web apps you trust may call it from a browser; list their exact origins instead',
+      );
+    }
+    let url: URL | undefined;
+    try {
+      url = new URL(origin);
+    } catch {
+      url = undefined;
+    }
+    if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:') || url.origin !== origin.replace(/\/$/, '')) {
+      throw invalid('corsAllowedOrigins', raw, `has "${origin}", which is not an origin (scheme://host[:port], no path)`);
+    }
+  }
+  return [...new Set(origins.map((origin) => origin.replace(/\/$/, '')))];
 }
 
 /**
@@ -117,5 +200,19 @@ export function readStackConfig(context: Record<string, unknown>): StackConfig {
     recordTtlDays,
     applyTableNames: stringList(context, 'applyTableNames', TABLE_NAME, 'DynamoDB table name'),
     inputBucketNames: stringList(context, 'inputBucketNames', BUCKET_NAME, 'S3 bucket name'),
+    apiAuth: readApiAuth(context),
+    corsAllowedOrigins: readCorsOrigins(context),
+    apiThrottle: {
+      rateLimit: wholeNumber(context, 'apiThrottleRateLimit', 1, 10_000, DEFAULT_API_THROTTLE.rateLimit, 'requests per second'),
+      burstLimit: wholeNumber(context, 'apiThrottleBurstLimit', 1, 5_000, DEFAULT_API_THROTTLE.burstLimit, 'requests'),
+    },
+    ...alarmEmail(context),
   };
+}
+
+function alarmEmail(context: Record<string, unknown>): { alarmEmail?: string } {
+  const email = optionalString(context, 'alarmEmail');
+  if (email === undefined) return {};
+  if (!EMAIL.test(email)) throw invalid('alarmEmail', email, 'is not an email address');
+  return { alarmEmail: email };
 }

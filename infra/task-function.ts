@@ -1,15 +1,18 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
+import type { IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { extname, isAbsolute, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TASK_TIMEOUT_SECONDS } from '../shared/limits.js';
+import { acknowledgeWildcard, nagResource } from './nag.js';
 
 /** The repository root: its package-lock.json pins what the bundles contain. */
 export const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -48,6 +51,7 @@ const BOUND_VARIABLES: Record<string, string> = {
   BUCKET_NAME: 'useBucket(bucket, access)',
   OPENAI_API_KEY_SECRET_ARN: 'useOpenAiKey(secret)',
   OPENAI_BASE_URL: 'useOpenAiKey(secret, { baseUrl })',
+  STATE_MACHINE_ARN: 'useStateMachine(stateMachine)',
 };
 
 const ESM_REQUIRE_BANNER = "import { createRequire } from 'module'; const require = createRequire(import.meta.url);";
@@ -57,10 +61,14 @@ const ESM_REQUIRE_BANNER = "import { createRequire } from 'module'; const requir
  * own log group kept a month, an ESM bundle (minified, source maps, names kept because Step
  * Functions matches errors by name). Resources are bound by methods that grant and set the
  * environment together, so a function can never name a resource it may not use.
+ *
+ * The function has its own role that may write only to its own log group (not the
+ * AWSLambdaBasicExecutionRole managed policy, which allows logging to every log group).
  */
 export class TaskFunction extends Construct {
   readonly fn: NodejsFunction;
   readonly logGroup: LogGroup;
+  readonly role: Role;
   private readonly bound = new Map<string, string>();
 
   constructor(scope: Construct, id: string, props: TaskFunctionProps) {
@@ -84,6 +92,17 @@ export class TaskFunction extends Construct {
       retention: RetentionDays.ONE_MONTH,
       removalPolicy: RemovalPolicy.DESTROY,
     });
+    this.role = new Role(this, 'Role', {
+      assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
+      ...(props.description ? { description: `Runs ${props.description}` } : {}),
+    });
+    this.logGroup.grantWrite(this.role);
+    acknowledgeWildcard(
+      this,
+      'Resource::*',
+      'Active tracing needs xray:PutTraceSegments and xray:PutTelemetryRecords, which X-Ray only grants on "*" ' +
+        '(no resource-level permissions); it is the only statement on this role with a bare "*" resource.',
+    );
     this.fn = new NodejsFunction(this, 'Function', {
       entry: props.entry,
       handler: 'handler',
@@ -95,6 +114,7 @@ export class TaskFunction extends Construct {
       timeout: Duration.seconds(TASK_TIMEOUT_SECONDS),
       tracing: Tracing.ACTIVE,
       logGroup: this.logGroup,
+      role: this.role,
       ...(props.description ? { description: props.description } : {}),
       environment: {
         NODE_OPTIONS: '--enable-source-maps',
@@ -124,6 +144,12 @@ export class TaskFunction extends Construct {
     this.bind('TABLE_NAME', table.tableName, 'a table');
     if (access === 'read') table.grantReadData(this.fn);
     else table.grantReadWriteData(this.fn);
+    acknowledgeWildcard(
+      this,
+      nagResource(this, table.tableArn, '/index/*'),
+      "The grant covers this one table's secondary indexes (gsi1 lists jobs by creation time); " +
+        'index names are not part of the table ARN, so DynamoDB needs the index/* form.',
+    );
     if (options.recordTtlDays !== undefined) this.bind('RECORD_TTL_DAYS', String(options.recordTtlDays), 'a record TTL');
     return this;
   }
@@ -135,9 +161,57 @@ export class TaskFunction extends Construct {
    */
   useBucket(bucket: IBucket, access: BucketAccess, keyPattern = '*'): this {
     this.bind('BUCKET_NAME', bucket.bucketName, 'a bucket');
-    if (access === 'read' || access === 'readWrite') bucket.grantRead(this.fn, keyPattern);
-    if (access === 'write' || access === 'readWrite') bucket.grantPut(this.fn, keyPattern);
+    if (access === 'read' || access === 'readWrite') this.grantObjectRead(bucket, keyPattern);
+    if (access === 'write' || access === 'readWrite') {
+      bucket.grantPut(this.fn, keyPattern);
+      acknowledgeWildcard(
+        this,
+        'Action::s3:Abort*',
+        'CDK grantPut adds s3:Abort* (AbortMultipartUpload) so a failed multipart upload of a large results or ' +
+          'manifest file can be cleaned up; it only applies to the key pattern granted, never deletes objects.',
+      );
+      this.acknowledgeKeyPattern(bucket, keyPattern, 'write');
+    }
     return this;
+  }
+
+  /**
+   * Grants reading objects matching `keyPattern` in a bucket the task is told about at run time
+   * (a job template's `input.bucket`), without binding BUCKET_NAME. Use useBucket for the job bucket.
+   */
+  grantObjectRead(bucket: IBucket, keyPattern = '*'): this {
+    bucket.grantRead(this.fn, keyPattern);
+    acknowledgeWildcard(
+      this,
+      'Action::s3:GetObject*',
+      'CDK grantRead: GetObject plus its version/ACL/tagging variants, needed to stream an object by key; ' +
+        'only on the buckets and key patterns this task is granted.',
+    );
+    acknowledgeWildcard(
+      this,
+      'Action::s3:GetBucket*',
+      'CDK grantRead: bucket-level reads (location, versioning) the S3 client may call; only on the buckets this ' +
+        'task is granted, and no object data.',
+    );
+    acknowledgeWildcard(
+      this,
+      'Action::s3:List*',
+      'CDK grantRead: ListBucket lets a GetObject of a missing key answer 404 (NoSuchKey) instead of 403, ' +
+        'so a wrong input key is reported as missing; only on the buckets this task is granted.',
+    );
+    this.acknowledgeKeyPattern(bucket, keyPattern, 'read');
+    return this;
+  }
+
+  private acknowledgeKeyPattern(bucket: IBucket, keyPattern: string, access: 'read' | 'write'): void {
+    if (!keyPattern.includes('*')) return;
+    const where = keyPattern === '*' ? 'any key of this one bucket' : `only keys under ${keyPattern.replace(/\*$/, '')} of this one bucket`;
+    acknowledgeWildcard(
+      this,
+      nagResource(this, bucket.bucketArn, `/${keyPattern}`),
+      `The task ${access === 'read' ? 'reads' : 'writes'} objects whose keys are only known at run time (jobs/<jobId>/... ` +
+        `files, or the input file a request or schedule names), so the grant covers ${where}; it never deletes.`,
+    );
   }
 
   /**
@@ -149,6 +223,16 @@ export class TaskFunction extends Construct {
     this.bind('OPENAI_API_KEY_SECRET_ARN', secret.secretArn, 'an OpenAI key secret');
     secret.grantRead(this.fn);
     if (options.baseUrl !== undefined) this.bind('OPENAI_BASE_URL', options.baseUrl, 'an OpenAI base URL');
+    return this;
+  }
+
+  /**
+   * Grants starting executions of the state machine (only that: no stop, no describe) and sets
+   * STATE_MACHINE_ARN.
+   */
+  useStateMachine(stateMachine: IStateMachine): this {
+    this.bind('STATE_MACHINE_ARN', stateMachine.stateMachineArn, 'a state machine');
+    stateMachine.grantStartExecution(this.fn);
     return this;
   }
 

@@ -1,45 +1,17 @@
-import { App, Stack } from 'aws-cdk-lib';
+import { Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { Table } from 'aws-cdk-lib/aws-dynamodb';
-import type { CfnResource } from 'aws-cdk-lib';
+import { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { describe, expect, test } from 'vitest';
-import { LlmBatchStack, type TaskFunctions } from '../../infra/llm-batch-stack.js';
+import type { LlmBatchStack, TaskFunctions } from '../../infra/llm-batch-stack.js';
 import { readStackConfig, type StackConfig } from '../../infra/stack-config.js';
 import { projectPath, TaskFunction } from '../../infra/task-function.js';
 import { RETRYABLE_ERROR_NAMES } from '../../shared/errors.js';
 import { MAX_BATCH_INPUT_BYTES, STATE_PAYLOAD_LIMIT_BYTES, TASK_TIMEOUT_SECONDS } from '../../shared/limits.js';
 import { STATE } from '../../workflows/state-names.js';
+import { actionsOf, logicalId, resources, statementsOfRole, synth, testApp, type Statement } from './support.js';
 
 // ---------------------------------------------------------------- helpers
-
-/** An app that does not bundle (no esbuild run) and renders resultWriterV2 as deployed. */
-function testApp(context: Record<string, unknown> = {}): App {
-  return new App({
-    context: {
-      'aws:cdk:bundling-stacks': [],
-      '@aws-cdk/aws-stepfunctions:useDistributedMapResultWriterV2': true,
-      ...context,
-    },
-  });
-}
-
-function synth(context: Record<string, unknown> = {}) {
-  const app = testApp(context);
-  const stack = new LlmBatchStack(app, 'LlmBatch', { config: readStackConfig(app.node.getAllContext() as Record<string, unknown>) });
-  return { stack, template: Template.fromStack(stack) };
-}
-
-interface CfnJson {
-  Type: string;
-  Properties: Record<string, unknown>;
-  DeletionPolicy?: string;
-}
-
-interface Statement {
-  Effect: string;
-  Action: string | string[];
-  Resource: unknown;
-}
 
 type AslState = Record<string, unknown> & {
   Type: string;
@@ -50,14 +22,6 @@ type AslState = Record<string, unknown> & {
 interface AslGraph {
   StartAt: string;
   States: Record<string, AslState>;
-}
-
-function resources(template: Template, type: string): Record<string, CfnJson> {
-  return template.findResources(type) as Record<string, CfnJson>;
-}
-
-function logicalId(stack: Stack, element: unknown): string {
-  return stack.getLogicalId(element as CfnResource);
 }
 
 /** A CloudFormation intrinsic in the definition, written as a readable placeholder. */
@@ -101,27 +65,16 @@ const FUNCTION_NAMES = [
   'finalizeJob',
   'markJobFailed',
   'executionEnded',
+  'api',
 ] as const satisfies readonly (keyof TaskFunctions)[];
 type FunctionName = (typeof FUNCTION_NAMES)[number];
 const PROVIDER_FUNCTIONS: FunctionName[] = ['submitBatch', 'pollBatch', 'recordBatchFailure'];
 
 /** The IAM statements attached to each task function's role. */
 function statementsByFunction(stack: LlmBatchStack, template: Template): Record<FunctionName, Statement[]> {
-  const policies = Object.values(resources(template, 'AWS::IAM::Policy'));
   const result = {} as Record<FunctionName, Statement[]>;
-  for (const name of FUNCTION_NAMES) {
-    const role = stack.functions[name].fn.role;
-    if (!role) throw new Error(`${name} has no role`);
-    const roleId = logicalId(stack, role.node.defaultChild);
-    result[name] = policies
-      .filter((p) => (p.Properties.Roles as { Ref?: string }[]).some((r) => r.Ref === roleId))
-      .flatMap((p) => (p.Properties.PolicyDocument as { Statement: Statement[] }).Statement);
-  }
+  for (const name of FUNCTION_NAMES) result[name] = statementsOfRole(stack, template, stack.functions[name].fn.role);
   return result;
-}
-
-function actionsOf(statements: Statement[]): string[] {
-  return statements.flatMap((s) => (Array.isArray(s.Action) ? s.Action : [s.Action]));
 }
 
 function environmentOf(stack: LlmBatchStack, template: Template, name: FunctionName): Record<string, unknown> {
@@ -321,13 +274,14 @@ describe('task functions', () => {
         .filter((s) => actionsOf([s]).includes('s3:PutObject'))
         .every((s) => JSON.stringify(s.Resource).includes('/jobs/*') && !JSON.stringify(s.Resource).includes('"/*"'));
 
-    expect(FUNCTION_NAMES.filter((name) => s3(name).length > 0).sort()).toEqual(['finalizeJob', 'pollBatch', 'prepareJob', 'submitBatch']);
-    for (const name of ['prepareJob', 'submitBatch', 'pollBatch', 'finalizeJob'] as const) {
+    expect(FUNCTION_NAMES.filter((name) => s3(name).length > 0).sort()).toEqual(['api', 'finalizeJob', 'pollBatch', 'prepareJob', 'submitBatch']);
+    for (const name of ['prepareJob', 'submitBatch', 'pollBatch', 'finalizeJob', 'api'] as const) {
       expect(actionsOf(s3(name)), name).toContain('s3:PutObject');
       expect(writesOnlyJobFiles(name), `${name} writes only under jobs/`).toBe(true);
     }
     expect(actionsOf(s3('prepareJob'))).toContain('s3:GetObject*');
     expect(actionsOf(s3('finalizeJob'))).toContain('s3:GetObject*');
+    expect(actionsOf(s3('api'))).toContain('s3:GetObject*');
     expect(actionsOf(s3('submitBatch'))).not.toContain('s3:GetObject*');
     for (const name of FUNCTION_NAMES) {
       expect(actionsOf(statements[name]).filter((a) => a.startsWith('s3:Delete')), name).toEqual([]);
@@ -434,10 +388,17 @@ describe('execution-ended rule and outputs', () => {
     });
   });
 
-  test('outputs the state machine ARN, table, bucket and secret ARN', () => {
+  test('outputs the state machine ARN, table, bucket, secret ARN, API URL and alarm topic', () => {
     const outputs = template.toJSON() as { Outputs: Record<string, { Value: unknown }> };
 
-    expect(Object.keys(outputs.Outputs).sort()).toEqual(['BucketName', 'OpenAiApiKeySecretArn', 'StateMachineArn', 'TableName']);
+    expect(Object.keys(outputs.Outputs).sort()).toEqual([
+      'AlarmTopicArn',
+      'ApiUrl',
+      'BucketName',
+      'OpenAiApiKeySecretArn',
+      'StateMachineArn',
+      'TableName',
+    ]);
     expect(outputs.Outputs.StateMachineArn?.Value).toEqual({ Ref: logicalId(stack, stack.stateMachine.node.defaultChild) });
   });
 });
@@ -491,10 +452,36 @@ describe('stack options (context)', () => {
 });
 
 describe('readStackConfig', () => {
-  test('defaults: a created secret, api.openai.com, records kept 7 days', () => {
+  test('a JWT issuer and audiences together switch the API to a JWT authorizer', () => {
+    const config = readStackConfig({ jwtIssuer: 'https://issuer.example.com/pool', jwtAudience: 'client-1, client-2' });
+
+    expect(config.apiAuth).toEqual({ kind: 'jwt', issuer: 'https://issuer.example.com/pool', audience: ['client-1', 'client-2'] });
+  });
+
+  test('CORS origins, throttling and the alarm email are read from -c strings', () => {
+    const config = readStackConfig({
+      corsAllowedOrigins: 'https://app.example.com, http://localhost:5173/',
+      apiThrottleRateLimit: '20',
+      apiThrottleBurstLimit: 40,
+      alarmEmail: 'oncall@example.com',
+    });
+
+    expect(config.corsAllowedOrigins).toEqual(['https://app.example.com', 'http://localhost:5173']);
+    expect(config.apiThrottle).toEqual({ rateLimit: 20, burstLimit: 40 });
+    expect(config.alarmEmail).toBe('oncall@example.com');
+  });
+
+  test('defaults: a created secret, api.openai.com, records kept 7 days, IAM auth, no CORS, 50/100 rps, no email', () => {
     const config = readStackConfig({});
 
-    expect(config).toEqual<StackConfig>({ recordTtlDays: 7, applyTableNames: [], inputBucketNames: [] });
+    expect(config).toEqual<StackConfig>({
+      recordTtlDays: 7,
+      applyTableNames: [],
+      inputBucketNames: [],
+      apiAuth: { kind: 'iam' },
+      corsAllowedOrigins: [],
+      apiThrottle: { rateLimit: 50, burstLimit: 100 },
+    });
   });
 
   test('reads -c strings and cdk.json values alike', () => {
@@ -516,6 +503,16 @@ describe('readStackConfig', () => {
     [{ openaiApiKeySecretName: 'has spaces' }, 'context openaiApiKeySecretName is not a valid secret name'],
     [{ applyTableNames: 'ok-table,x' }, 'context applyTableNames has "x", which is not a valid DynamoDB table name'],
     [{ recordTTLDays: 7 }, 'unknown context key recordTTLDays; did you mean recordTtlDays?'],
+    [{ jwtIssuer: 'https://issuer.example.com' }, 'context jwtIssuer is set but jwtAudience is not; a JWT authorizer needs both (pass a comma-separated list'],
+    [{ jwtAudience: 'client-1' }, 'context jwtAudience is set but jwtIssuer is not; a JWT authorizer needs both (pass the https URL of the token issuer'],
+    [{ jwtIssuer: 'http://issuer.example.com', jwtAudience: 'client-1' }, 'context jwtIssuer must be an https URL'],
+    [{ corsAllowedOrigins: '*' }, 'context corsAllowedOrigins must not contain a wildcard: every route but /health is called with credentials'],
+    [{ corsAllowedOrigins: 'https://*.example.com' }, 'list their exact origins instead'],
+    [{ corsAllowedOrigins: 'https://app.example.com/path' }, 'has "https://app.example.com/path", which is not an origin (scheme://host[:port], no path)'],
+    [{ apiThrottleRateLimit: '0' }, 'context apiThrottleRateLimit must be a whole number of requests per second from 1 to 10000 (got "0")'],
+    [{ apiThrottleBurstLimit: 'lots' }, 'context apiThrottleBurstLimit must be a whole number of requests from 1 to 5000'],
+    [{ alarmEmail: 'oncall' }, 'context alarmEmail is not an email address (got "oncall"); pass an email address'],
+    [{ jwtissuer: 'https://issuer.example.com' }, 'unknown context key jwtissuer; did you mean jwtIssuer?'],
   ])('refuses %j with a message that says what to pass', (context, message) => {
     expect(() => readStackConfig(context)).toThrow(message);
   });
@@ -564,6 +561,43 @@ describe('TaskFunction', () => {
     expect(() => fn.useTable(Table.fromTableName(s, 'B', 'table-b'), 'read')).toThrow(
       'TaskFunction Fn is bound to a table already (TABLE_NAME); a task uses one, so bind it once',
     );
+  });
+
+  test('useStateMachine grants StartExecution on that state machine only and sets STATE_MACHINE_ARN', () => {
+    const s = scope();
+    const machine = StateMachine.fromStateMachineName(s, 'Machine', 'jobs');
+    new TaskFunction(s, 'Fn', { entry }).useStateMachine(machine);
+    const t = Template.fromStack(s);
+
+    const statements = Object.values(resources(t, 'AWS::IAM::Policy')).flatMap(
+      (p) => (p.Properties.PolicyDocument as { Statement: Statement[] }).Statement,
+    );
+    const states = statements.filter((st) => actionsOf([st]).some((a) => a.startsWith('states:')));
+
+    expect(states).toHaveLength(1);
+    expect(actionsOf(states)).toEqual(['states:StartExecution']);
+    expect(JSON.stringify(states[0]?.Resource)).toContain(':stateMachine:jobs');
+    t.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ STATE_MACHINE_ARN: Match.anyValue() }) },
+    });
+  });
+
+  test('STATE_MACHINE_ARN comes with its grant, not through environment', () => {
+    expect(() => new TaskFunction(scope(), 'Fn', { entry, environment: { STATE_MACHINE_ARN: 'arn:aws:states:::stateMachine:x' } })).toThrow(
+      'TaskFunction Fn: STATE_MACHINE_ARN is set by useStateMachine(stateMachine), which also grants access; do not pass it in environment',
+    );
+  });
+
+  test('its role may write only to its own log group: no AWSLambdaBasicExecutionRole', () => {
+    const s = scope();
+    const fn = new TaskFunction(s, 'Fn', { entry });
+    const t = Template.fromStack(s);
+    const statements = statementsOfRole(s, t, fn.fn.role);
+    const logs = statements.filter((st) => actionsOf([st]).some((a) => a.startsWith('logs:')));
+
+    t.hasResourceProperties('AWS::IAM::Role', { ManagedPolicyArns: Match.absent() });
+    expect(actionsOf(logs).sort()).toEqual(['logs:CreateLogStream', 'logs:PutLogEvents']);
+    expect(logs.map((st) => st.Resource)).toEqual([{ 'Fn::GetAtt': [logicalId(s, fn.logGroup.node.defaultChild), 'Arn'] }]);
   });
 
   test('read access to a table grants reads only', () => {

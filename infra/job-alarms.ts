@@ -1,0 +1,151 @@
+import { ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import type { IHttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
+import { Alarm, ComparisonOperator, TreatMissingData, type Metric } from 'aws-cdk-lib/aws-cloudwatch';
+import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import { PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Key } from 'aws-cdk-lib/aws-kms';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import type { IScheduleGroup } from 'aws-cdk-lib/aws-scheduler';
+import { Topic } from 'aws-cdk-lib/aws-sns';
+import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
+import type { IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
+import { Construct } from 'constructs';
+
+/** Every alarm looks at sums over this period. */
+export const ALARM_PERIOD = Duration.minutes(5);
+/** Periods in a row a "sustained" alarm needs (15 minutes). */
+export const SUSTAINED_PERIODS = 3;
+
+/**
+ * `any`: one error alarms (nothing retries the invocation for us, or an error means a job may be
+ * left unmarked). `sustained`: errors in SUSTAINED_PERIODS periods in a row; for tasks the
+ * workflow retries by design (rate limits, throttling), where one error is routine and a job that
+ * fails for good raises the ExecutionsFailed alarm anyway.
+ */
+export type ErrorSensitivity = 'any' | 'sustained';
+
+export interface AlarmedFunction {
+  /** A short name for the alarm descriptions, e.g. 'SubmitBatch'. */
+  name: string;
+  fn: IFunction;
+  errors: ErrorSensitivity;
+}
+
+export interface JobAlarmsProps {
+  stateMachine: IStateMachine;
+  functions: readonly AlarmedFunction[];
+  httpApi: IHttpApi;
+  /** The schedules' group; its dropped invocations (starts given up after retries) alarm. */
+  scheduleGroup?: IScheduleGroup;
+  /** Subscribed to the topic when given (the address must confirm the subscription). */
+  email?: string;
+}
+
+/**
+ * CloudWatch alarms on the state machine, every function and the API, all notifying one SNS
+ * topic. The topic is encrypted with a customer managed key: CloudWatch cannot publish to a topic
+ * encrypted with the AWS managed key (alias/aws/sns), whose key policy cannot grant it.
+ */
+export class JobAlarms extends Construct {
+  readonly topic: Topic;
+  readonly key: Key;
+  readonly alarms: Alarm[] = [];
+  private readonly action: SnsAction;
+
+  constructor(scope: Construct, id: string, props: JobAlarmsProps) {
+    super(scope, id);
+    const stack = Stack.of(this);
+
+    this.key = new Key(this, 'TopicKey', {
+      description: 'llm-batch: encrypts alarm notifications on the alarm topic',
+      enableKeyRotation: true,
+      removalPolicy: RemovalPolicy.DESTROY,
+      pendingWindow: Duration.days(7),
+    });
+    // CloudWatch encrypts what it publishes with the topic's key, so it must be allowed to use it.
+    this.key.addToResourcePolicy(
+      new PolicyStatement({
+        sid: 'AllowCloudWatchAlarmsToUseTheKey',
+        principals: [new ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        resources: ['*'],
+      }),
+    );
+
+    this.topic = new Topic(this, 'Topic', {
+      displayName: 'llm-batch alarms',
+      masterKey: this.key,
+      enforceSSL: true,
+    });
+    // A topic policy replaces SNS's default one, so allow this account's alarms explicitly.
+    this.topic.addToResourcePolicy(
+      new PolicyStatement({
+        sid: 'AllowThisAccountsAlarms',
+        principals: [new ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['sns:Publish'],
+        resources: [this.topic.topicArn],
+        conditions: {
+          StringEquals: { 'aws:SourceAccount': stack.account },
+          ArnLike: { 'aws:SourceArn': stack.formatArn({ service: 'cloudwatch', resource: 'alarm', resourceName: '*', arnFormat: ArnFormat.COLON_RESOURCE_NAME }) },
+        },
+      }),
+    );
+    if (props.email) this.topic.addSubscription(new EmailSubscription(props.email));
+    this.action = new SnsAction(this.topic);
+
+    const machine = props.stateMachine;
+    this.alarm('ExecutionsFailed', machine.metricFailed(), 'any', 'A job execution failed: the job is FAILED. Read its log (GET /jobs/{id}/logs) and the execution history.');
+    this.alarm('ExecutionsTimedOut', machine.metricTimedOut(), 'any', 'A job execution timed out past every Catch; execution-ended marks the job FAILED.');
+    this.alarm('ExecutionsAborted', machine.metricAborted(), 'any', 'A job execution was stopped (StopExecution); execution-ended marks the job FAILED.');
+    this.alarm(
+      'ExecutionThrottled',
+      machine.metricThrottled(),
+      'any',
+      'Step Functions throttled state transitions or starts of the job state machine; jobs slow down. Lower job concurrency or raise the quota.',
+    );
+
+    for (const { name, fn, errors } of props.functions) {
+      this.alarm(
+        `${name}Errors`,
+        fn.metricErrors(),
+        errors,
+        errors === 'any'
+          ? `The ${name} function failed. See its log group.`
+          : `The ${name} function has failed in every 5-minute period for 15 minutes (single retried errors are routine). See its log group.`,
+      );
+      this.alarm(
+        `${name}Throttles`,
+        fn.metricThrottles(),
+        errors,
+        `Lambda throttled the ${name} function: account concurrency is exhausted. Lower job maxConcurrency or raise the Lambda concurrency quota.`,
+      );
+    }
+
+    this.alarm('Api5xx', props.httpApi.metricServerError(), 'any', 'The HTTP API answered 5xx (a function error or a timeout). See the API access logs and the Api function log group.');
+
+    if (props.scheduleGroup) {
+      this.alarm(
+        'ScheduledStartsDropped',
+        props.scheduleGroup.metricDropped(),
+        'any',
+        'EventBridge Scheduler gave up starting a scheduled job after its retries; that run did not happen. Start it by hand if it is still needed.',
+      );
+    }
+  }
+
+  private alarm(id: string, metric: Metric, sensitivity: ErrorSensitivity, description: string): Alarm {
+    const periods = sensitivity === 'any' ? 1 : SUSTAINED_PERIODS;
+    const alarm = new Alarm(this, id, {
+      metric: metric.with({ statistic: 'Sum', period: ALARM_PERIOD }),
+      threshold: 0,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: periods,
+      datapointsToAlarm: periods,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+      alarmDescription: `llm-batch: ${description}`,
+    });
+    alarm.addAlarmAction(this.action);
+    this.alarms.push(alarm);
+    return alarm;
+  }
+}

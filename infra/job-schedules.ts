@@ -1,0 +1,187 @@
+import { Duration, RemovalPolicy, Stack, TimeZone } from 'aws-cdk-lib';
+import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import {
+  ContextAttribute,
+  Schedule,
+  ScheduleExpression,
+  ScheduleGroup,
+  ScheduleTargetInput,
+  TimeWindow,
+} from 'aws-cdk-lib/aws-scheduler';
+import { StepFunctionsStartExecution } from 'aws-cdk-lib/aws-scheduler-targets';
+import type { IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
+import { Construct } from 'constructs';
+import { scheduledJobId } from '../shared/execution-input.js';
+import { createDefaultRegistry } from '../shared/job-types/registry.js';
+import type { JobSchedule } from './schedules.js';
+
+/** Scheduler retries a failed StartExecution (throttling, a service error) this often ... */
+export const SCHEDULE_RETRY_ATTEMPTS = 5;
+/** ... for at most this long after the scheduled time; a later start would be a surprise. */
+export const SCHEDULE_MAX_EVENT_AGE = Duration.hours(1);
+/** EventBridge Scheduler's limit on a target's input. */
+export const SCHEDULE_INPUT_MAX_CHARS = 8192;
+
+const NAME = /^[A-Za-z0-9_-]+$/;
+const EXPRESSION = /^(cron|rate|at)\(.+\)$/;
+const SAMPLE_TIME = '2026-01-01T00:00:00Z';
+/** The name survives whole in scheduledJobId (`<name>-<time>`, cut to a Step Functions execution name). */
+const keptWhole = (name: string) => scheduledJobId(name, SAMPLE_TIME) === `${name}-${scheduledJobId('', SAMPLE_TIME).slice(1)}`;
+
+/** The longest schedule name scheduledJobId keeps whole (63: 80 characters less `-yyyymmddThhmmssZ`). */
+export const MAX_SCHEDULE_NAME_LENGTH = (() => {
+  let length = 1;
+  while (keptWhole('a'.repeat(length + 1))) length += 1;
+  return length;
+})();
+
+/** A schedule entry the stack cannot deploy; the message names the schedule and what to change. */
+export class ScheduleConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ScheduleConfigError';
+  }
+}
+
+export interface JobSchedulesProps {
+  schedules: readonly JobSchedule[];
+  stateMachine: IStateMachine;
+  /** Buckets other than the job bucket that Prepare job may read (context inputBucketNames). */
+  inputBucketNames: readonly string[];
+}
+
+/**
+ * EventBridge Scheduler schedules that start the job state machine directly, in a schedule group
+ * of their own, through one role that may only start executions of that state machine.
+ */
+export class JobSchedules extends Construct {
+  readonly schedules: Schedule[] = [];
+  readonly group?: ScheduleGroup;
+  readonly role?: Role;
+
+  constructor(scope: Construct, id: string, props: JobSchedulesProps) {
+    super(scope, id);
+    checkSchedules(props.schedules, props.inputBucketNames);
+    if (props.schedules.length === 0) return;
+
+    const stack = Stack.of(this);
+    this.group = new ScheduleGroup(this, 'Group', { removalPolicy: RemovalPolicy.DESTROY });
+    this.role = new Role(this, 'Role', {
+      description: 'llm-batch: EventBridge Scheduler starts scheduled jobs',
+      // Only schedules of this account's group may use the role (confused deputy).
+      assumedBy: new ServicePrincipal('scheduler.amazonaws.com', {
+        conditions: {
+          StringEquals: { 'aws:SourceAccount': stack.account },
+          ArnLike: {
+            'aws:SourceArn': stack.formatArn({ service: 'scheduler', resource: 'schedule', resourceName: `${this.group.scheduleGroupName}/*` }),
+          },
+        },
+      }),
+    });
+
+    for (const entry of props.schedules) {
+      const target = new StepFunctionsStartExecution(props.stateMachine, {
+        role: this.role,
+        input: ScheduleTargetInput.fromObject(scheduleInput(entry)),
+        retryAttempts: SCHEDULE_RETRY_ATTEMPTS,
+        maxEventAge: SCHEDULE_MAX_EVENT_AGE,
+      });
+      this.schedules.push(
+        new Schedule(this, `Schedule-${entry.name}`, {
+          scheduleName: entry.name,
+          scheduleGroup: this.group,
+          description: `llm-batch: start a ${entry.template.jobType} job (${entry.expression})`,
+          schedule: ScheduleExpression.expression(entry.expression, entry.timezone ? TimeZone.of(entry.timezone) : undefined),
+          target,
+          enabled: entry.enabled ?? true,
+          // The job is started at the scheduled time; its id comes from that time.
+          timeWindow: TimeWindow.off(),
+        }),
+      );
+    }
+  }
+}
+
+/**
+ * What a schedule starts the state machine with: its name, the scheduled time (filled in by
+ * Scheduler at each invocation) and the job template. See shared/execution-input.ts.
+ */
+export function scheduleInput(entry: JobSchedule): { schedule: { name: string; time: string }; template: JobSchedule['template'] } {
+  return { schedule: { name: entry.name, time: ContextAttribute.scheduledTime }, template: entry.template };
+}
+
+/** Checks every entry; throws a ScheduleConfigError naming the schedule and what to change. */
+export function checkSchedules(schedules: readonly JobSchedule[], inputBucketNames: readonly string[]): void {
+  const seen = new Set<string>();
+  const jobTypes = createDefaultRegistry().names();
+  schedules.forEach((entry, index) => {
+    const label = typeof entry.name === 'string' && entry.name ? `schedule "${entry.name}"` : `schedule #${index + 1}`;
+    const fail = (what: string) => new ScheduleConfigError(`${label} in infra/schedules.ts: ${what}`);
+
+    // Other characters would be replaced in the job id (so "a.b" and "a-b" would share job ids).
+    if (typeof entry.name !== 'string' || !NAME.test(entry.name)) {
+      throw fail(
+        `name must be 1 to ${MAX_SCHEDULE_NAME_LENGTH} of A-Z a-z 0-9 _ - (it names the schedule and starts every job id it creates), e.g. "nightly-moderation"`,
+      );
+    }
+    // A longer name would be cut in the job id, and two schedules could then share job ids.
+    if (!keptWhole(entry.name)) {
+      throw fail(
+        `name is ${entry.name.length} characters; job ids are <name>-<scheduled time> within a Step Functions execution name, so use at most ${MAX_SCHEDULE_NAME_LENGTH}`,
+      );
+    }
+    if (seen.has(entry.name)) throw fail('name is used twice; schedule names must be unique (they are part of every job id)');
+    seen.add(entry.name);
+
+    if (typeof entry.expression !== 'string' || !EXPRESSION.test(entry.expression)) {
+      throw fail(
+        `expression ${JSON.stringify(entry.expression)} must be cron(...), rate(...) or at(...), e.g. "cron(0 3 * * ? *)" (03:00 every day) or "rate(1 day)"`,
+      );
+    }
+    if (entry.timezone !== undefined && !isTimeZone(entry.timezone)) {
+      throw fail(`timezone ${JSON.stringify(entry.timezone)} is not an IANA time zone; use e.g. "UTC" or "Europe/Berlin"`);
+    }
+    if (entry.enabled !== undefined && typeof entry.enabled !== 'boolean') throw fail('enabled must be true or false');
+
+    const template = entry.template as Partial<JobSchedule['template']> | undefined;
+    if (typeof template !== 'object' || template === null) throw fail('template is required: { jobType, options?, input: { key, bucket? } }');
+    if (typeof template.jobType !== 'string' || !template.jobType.trim()) {
+      throw fail(`template.jobType must be a registered job type: ${jobTypes.join(', ')}`);
+    }
+    if (!jobTypes.includes(template.jobType)) {
+      throw fail(`template.jobType "${template.jobType}" is not a registered job type; use one of ${jobTypes.join(', ')}`);
+    }
+    const input = template.input as Partial<JobSchedule['template']['input']> | undefined;
+    if (typeof input !== 'object' || input === null || typeof input.key !== 'string' || !input.key.trim()) {
+      throw fail('template.input.key must be the S3 key of a JSONL file with one item per line, e.g. "inputs/comments.jsonl"');
+    }
+    if (input.bucket !== undefined) {
+      if (typeof input.bucket !== 'string' || !input.bucket) throw fail('template.input.bucket must be a bucket name, or left out for the job bucket');
+      if (!inputBucketNames.includes(input.bucket)) {
+        throw fail(
+          `template.input.bucket "${input.bucket}" is not in the inputBucketNames context, so Prepare job could not read it; ` +
+            `deploy with -c inputBucketNames=${[...inputBucketNames, input.bucket].join(',')}`,
+        );
+      }
+    }
+    let text: string;
+    try {
+      text = JSON.stringify({ schedule: { name: entry.name, time: '<aws.scheduler.scheduled-time>' }, template });
+    } catch (error) {
+      throw fail(`template must be plain JSON (${(error as Error).message})`);
+    }
+    if (text.length > SCHEDULE_INPUT_MAX_CHARS) {
+      throw fail(`the execution input is ${text.length} characters; EventBridge Scheduler takes at most ${SCHEDULE_INPUT_MAX_CHARS}, so shorten template.options`);
+    }
+  });
+}
+
+function isTimeZone(name: unknown): boolean {
+  if (typeof name !== 'string' || !name) return false;
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: name });
+    return true;
+  } catch {
+    return false;
+  }
+}
