@@ -8,6 +8,9 @@ import { ITEM_STATUSES, JOB_STATUSES, TERMINAL_JOB_STATUSES, type ItemStatus, ty
 import type { ApiDeps } from './api-deps.js';
 import { header, HttpError, json, parseJsonBody, pathParam, type HttpEvent, type HttpResult } from './http.js';
 
+/** Where API callers put input files in the job bucket: the only prefix the API may read. */
+export const API_INPUT_PREFIX = 'inputs/';
+
 /**
  * Results files up to this size (as escaped in Lambda's JSON answer) come back in the response;
  * larger ones by a presigned URL. Lambda answers at most 6 MB; this leaves room for the rest.
@@ -91,6 +94,8 @@ function itemSource(body: Record<string, unknown>, deps: ApiDeps): { entries: It
   if (isRecord(body.input)) {
     const key = body.input.key;
     if (typeof key !== 'string' || !key) throw invalid('input.key', 'must be the S3 key of a JSONL file in the job bucket');
+    // The API may read only this prefix of the job bucket (the stack grants nothing else).
+    if (!key.startsWith(API_INPUT_PREFIX)) throw invalid('input.key', `must be under ${API_INPUT_PREFIX} in the job bucket, got "${key}"`);
     return { entries: readInput(deps, key), label: (n) => `input line ${n}`, maxItems: Number.POSITIVE_INFINITY };
   }
   throw invalid('items', 'is required: an array of items, or input: { "key": "<s3 key of a JSONL file>" }');

@@ -52,6 +52,7 @@ const cases: Case[] = [
   { name: 'empty items', body: promptJobBody(0), where: 'items', message: 'no items: the input is empty' },
   { name: 'both items and input', body: { ...promptJobBody(1), input: { key: 'inputs/a.jsonl' } }, where: 'items', message: 'give either items or input, not both' },
   { name: 'input without a key', body: { jobType: 'prompt', options: { model: TEST_MODEL }, input: {} }, where: 'input.key', message: /^must be the S3 key of a JSONL file/ },
+  { name: 'input outside inputs/', body: { jobType: 'prompt', options: { model: TEST_MODEL }, input: { key: 'jobs/other/manifest.jsonl' } }, where: 'input.key', message: 'must be under inputs/ in the job bucket, got "jobs/other/manifest.jsonl"' },
   { name: 'input with an empty key', body: { jobType: 'prompt', options: { model: TEST_MODEL }, input: { key: '' } }, where: 'input.key', message: /^must be the S3 key of a JSONL file/ },
   { name: 'input that is not an object', body: { jobType: 'prompt', options: { model: TEST_MODEL }, input: 'inputs/a.jsonl' }, where: 'input', message: /^must be an object: \{ "key": / },
   { name: 'an item that is not an object', body: chatBody([...chatLines(2), 42]), where: 'items[2]', message: 'must be a JSON object' },
