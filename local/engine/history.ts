@@ -1,0 +1,155 @@
+import type { PreparedDefinition, TaskPlan } from './definition.js';
+
+/**
+ * An execution's history, shaped like Step Functions' GetExecutionHistory events (ids, types and
+ * the `*EventDetails` objects), derived from the engine's event log plus what the local handlers
+ * add (task scheduling, map runs). Reasonable, not exhaustive: no Parallel branch or aborted map
+ * iteration events, no StateRetried equivalents (a retry shows as a new Scheduled/Started pair).
+ */
+
+export interface HistoryEvent {
+  id: number;
+  previousEventId: number;
+  timestamp: Date;
+  type: string;
+  /** One `<type>EventDetails` field (camel case), as the API has, when the type has details. */
+  [details: string]: unknown;
+}
+
+/** The events of the engine's event log the history reads (the engine does not export the type). */
+export interface EngineEvent {
+  type: string;
+  timestamp: number;
+  input?: unknown;
+  output?: unknown;
+  Error?: string;
+  Cause?: unknown;
+  index?: number;
+  state?: { name: string; type: string; input?: unknown; output?: unknown };
+  parentState?: { name: string };
+}
+
+const NOT_TRUNCATED = { truncated: false } as const;
+
+function json(value: unknown): string {
+  return JSON.stringify(value === undefined ? null : value);
+}
+
+function causeText(cause: unknown): string {
+  return typeof cause === 'string' ? cause : cause instanceof Error ? cause.message : json(cause);
+}
+
+/** `arn:aws:states:::lambda:invoke` -> lambda / invoke; `arn:aws:lambda:...` -> lambda / function name. */
+function resourceParts(resource: string): { resourceType: string; resource: string } {
+  const integration = /^arn:[^:]+:states:::([^:]+):(.+)$/.exec(resource);
+  if (integration?.[1] && integration[2]) return { resourceType: integration[1], resource: integration[2] };
+  const parts = resource.split(':');
+  return { resourceType: parts[2] ?? 'unknown', resource: parts.slice(5).join(':') || resource };
+}
+
+/** `TaskSucceeded` -> `taskSucceededEventDetails`; every `*StateEntered`/`*StateExited` shares `stateEntered`/`stateExitedEventDetails`. */
+function detailsKey(type: string): string {
+  if (type.endsWith('StateEntered')) return 'stateEnteredEventDetails';
+  if (type.endsWith('StateExited')) return 'stateExitedEventDetails';
+  return `${type.charAt(0).toLowerCase()}${type.slice(1)}EventDetails`;
+}
+
+export class ExecutionHistory {
+  readonly events: HistoryEvent[] = [];
+  /** Set by StopExecution before the engine reports the abort. */
+  abortDetails: { error?: string; cause?: string } = {};
+  private closed = false;
+
+  constructor(
+    private readonly prepared: PreparedDefinition,
+    private readonly region: string,
+    private readonly roleArn: string,
+  ) {}
+
+  add(type: string, details?: Record<string, unknown>, timestamp = Date.now()): void {
+    // Nothing follows the execution's last event (a task finishing after a stop, say).
+    if (this.closed) return;
+    if (/^Execution(Succeeded|Failed|Aborted|TimedOut)$/.test(type)) this.closed = true;
+    const id = this.events.length + 1;
+    const event: HistoryEvent = { id, previousEventId: id - 1, timestamp: new Date(timestamp), type };
+    if (details) event[detailsKey(type)] = details;
+    this.events.push(event);
+  }
+
+  /** The state type as Step Functions shows it (rewritten Waits and Distributed Maps keep theirs). */
+  private stateType(name: string, engineType: string): string {
+    if (this.prepared.waits.has(name)) return 'Wait';
+    if (this.prepared.maps.has(name)) return 'Map';
+    return engineType;
+  }
+
+  fromEngine(event: EngineEvent): void {
+    const at = event.timestamp;
+    const state = event.state;
+    switch (event.type) {
+      case 'ExecutionStarted':
+        return this.add('ExecutionStarted', { input: json(event.input), inputDetails: NOT_TRUNCATED, roleArn: this.roleArn }, at);
+      case 'ExecutionSucceeded':
+        return this.add('ExecutionSucceeded', { output: json(event.output), outputDetails: NOT_TRUNCATED }, at);
+      case 'ExecutionFailed':
+        return this.add('ExecutionFailed', { error: event.Error, cause: causeText(event.Cause) }, at);
+      case 'ExecutionAborted':
+        return this.add('ExecutionAborted', { ...this.abortDetails }, at);
+      case 'ExecutionTimeout':
+        return this.add('ExecutionTimedOut', { error: 'States.Timeout', cause: 'The execution ran past its TimeoutSeconds' }, at);
+      case 'StateEntered':
+        if (!state) return;
+        return this.add(`${this.stateType(state.name, state.type)}StateEntered`, { name: state.name, input: json(state.input), inputDetails: NOT_TRUNCATED }, at);
+      case 'StateExited': {
+        if (!state) return;
+        const type = this.stateType(state.name, state.type);
+        if (type === 'Map' || type === 'Parallel') this.add(`${type}StateSucceeded`, undefined, at);
+        return this.add(`${type}StateExited`, { name: state.name, output: json(state.output), outputDetails: NOT_TRUNCATED }, at);
+      }
+      case 'StateFailed': {
+        if (!state) return;
+        const type = this.stateType(state.name, state.type);
+        const task = this.prepared.tasks.get(state.name);
+        if (task && event.Error === 'States.Timeout') return this.taskEvent(task, 'TimedOut', { error: event.Error, cause: causeText(event.Cause) }, at);
+        if (type === 'Map' || type === 'Parallel') return this.add(`${type}StateFailed`, undefined, at);
+        return;
+      }
+      case 'StateCaught':
+        if (!state) return;
+        return this.add(`${this.stateType(state.name, state.type)}StateExited`, { name: state.name }, at);
+      case 'MapIterationStarted':
+      case 'MapIterationSucceeded':
+        return this.add(event.type, { name: event.parentState?.name, index: event.index }, at);
+      case 'MapIterationFailed':
+        return this.add(event.type, { name: event.parentState?.name, index: event.index, error: event.Error, cause: causeText(event.Cause) }, at);
+      default:
+        return;
+    }
+  }
+
+  private taskEvent(task: TaskPlan, what: 'Scheduled' | 'Started' | 'Succeeded' | 'Failed' | 'TimedOut', details: Record<string, unknown> | undefined, at = Date.now()): void {
+    if (task.kind === 'lambda') {
+      // A Lambda ARN as the Resource: Step Functions reports LambdaFunction* events.
+      return this.add(`LambdaFunction${what}`, what === 'Started' ? undefined : details, at);
+    }
+    const parts = resourceParts(task.resource);
+    return this.add(`Task${what}`, { ...parts, ...details }, at);
+  }
+
+  taskScheduled(task: TaskPlan, parameters: unknown): void {
+    if (task.kind === 'lambda') {
+      this.taskEvent(task, 'Scheduled', { resource: task.resource, input: json(parameters), inputDetails: NOT_TRUNCATED, timeoutInSeconds: task.timeoutSeconds });
+    } else {
+      this.taskEvent(task, 'Scheduled', { region: this.region, parameters: json(parameters), timeoutInSeconds: task.timeoutSeconds });
+    }
+    this.taskEvent(task, 'Started', {});
+  }
+
+  taskSucceeded(task: TaskPlan, output: unknown): void {
+    this.taskEvent(task, 'Succeeded', { output: json(output), outputDetails: NOT_TRUNCATED });
+  }
+
+  taskFailed(task: TaskPlan, error: string, cause: string): void {
+    this.taskEvent(task, 'Failed', { error, cause });
+  }
+}
