@@ -15,7 +15,9 @@ export interface AwsClients {
  * `credentials` overrides the default chain (the local runtime's stand-ins accept any).
  */
 export function createAwsClients(config: Config, credentials?: { accessKeyId: string; secretAccessKey: string }): AwsClients {
-  const auth = credentials ? { credentials } : {};
+  // The local stand-ins (plain http) take many concurrent requests from one process: lift the
+  // SDK's default of 50 sockets, which would otherwise queue and warn.
+  const auth = credentials ? { credentials, requestHandler: { httpAgent: { maxSockets: 1024 } } } : {};
   const dynamo = DynamoDBDocumentClient.from(
     new DynamoDBClient({ region: config.region, ...auth, ...(config.dynamoEndpoint ? { endpoint: config.dynamoEndpoint } : {}) }),
     { marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: true } },

@@ -1,0 +1,192 @@
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import { createAwsClients, type AwsClients } from '../shared/clients.js';
+import type { Config } from '../shared/config.js';
+import type { TaskDeps, TaskLogger } from '../shared/deps.js';
+import { createTaskDeps } from '../shared/runtime.js';
+import type { ApiDeps } from '../tasks/api/api-deps.js';
+import { createApiHandler } from '../tasks/api/router.js';
+import { onExecutionEnded } from '../tasks/execution-ended.js';
+import { finalizeJob } from '../tasks/finalize-job.js';
+import { markJobFailed } from '../tasks/mark-job-failed.js';
+import { pollBatch } from '../tasks/poll-batch.js';
+import { prepareJob } from '../tasks/prepare-job.js';
+import { recordBatchFailure } from '../tasks/record-batch-failure.js';
+import { submitBatch } from '../tasks/submit-batch.js';
+import { renderJobWorkflowAsl } from '../workflows/render-asl.js';
+import { STATE } from '../workflows/state-names.js';
+import { LocalStepFunctions, mapRunResultFiles, type ItemReaderRequest, type MapRunResults, type ResultWriterTarget } from './engine/local-step-functions.js';
+import { startStepFunctionsApi } from './engine/sfn-api-server.js';
+import { startMockProvider, type MockProvider } from './mock-provider/server.js';
+import type { MockProviderOptions } from './mock-provider/options.js';
+import { LOCAL_CREDENTIALS, startLocalDynamo } from './services/dynamodb.js';
+import { startLocalHttpApi } from './services/http-api.js';
+import { startLocalS3 } from './services/s3.js';
+
+export const LOCAL_REGION = 'us-east-1';
+export const LOCAL_ACCOUNT = '000000000000';
+export const LOCAL_TABLE = 'llm-batch-local';
+export const LOCAL_BUCKET = 'llm-batch-local';
+export const LOCAL_STATE_MACHINE_ARN = `arn:aws:states:${LOCAL_REGION}:${LOCAL_ACCOUNT}:stateMachine:llm-batch-jobs`;
+/** Local time runs this many times faster by default, so a demo's waits take seconds. */
+export const DEFAULT_TIME_SCALE = 20;
+
+export interface LocalRuntimeOptions {
+  /** Keep DynamoDB and S3 data on disk here (default: in memory / a temporary folder). */
+  dataDir?: string;
+  timeScale?: number;
+  /** Knobs of the mock provider, used when no OpenAI key is given. */
+  mock?: Partial<MockProviderOptions>;
+  /** A real OpenAI-compatible provider: with a key the mock is not started. */
+  openai?: { apiKey?: string; baseURL?: string };
+  /** Start the HTTP API (port 0 = any free port). */
+  apiPort?: number;
+  /** Start the Step Functions API endpoint (port 0 = any free port). */
+  stepFunctionsPort?: number;
+  logger?: TaskLogger;
+}
+
+const quietLogger: TaskLogger = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
+/**
+ * The whole system on one machine: DynamoDB, S3, Step Functions and (unless a key is given) an
+ * OpenAI-compatible provider as embedded stand-ins on 127.0.0.1, running the deployed state
+ * machine definition with the same task code in process. `stop()` ends every server.
+ */
+export class LocalRuntime {
+  private constructor(
+    readonly config: Config,
+    readonly clients: AwsClients,
+    readonly deps: TaskDeps,
+    readonly engine: LocalStepFunctions,
+    readonly mockProvider: MockProvider | undefined,
+    readonly apiUrl: string | undefined,
+    readonly stepFunctionsUrl: string | undefined,
+    private readonly closers: (() => Promise<void>)[],
+  ) {}
+
+  get usesMockProvider(): boolean {
+    return this.mockProvider !== undefined;
+  }
+
+  static async start(options: LocalRuntimeOptions = {}): Promise<LocalRuntime> {
+    const closers: (() => Promise<void>)[] = [];
+    const stopAll = async () => {
+      for (const close of closers.reverse()) await close().catch(() => undefined);
+    };
+    try {
+      const timeScale = options.timeScale ?? DEFAULT_TIME_SCALE;
+      const dynamo = await startLocalDynamo({ tableName: LOCAL_TABLE, ...(options.dataDir ? { dataDir: `${options.dataDir}/dynamodb` } : {}) });
+      closers.push(() => dynamo.close());
+      const s3 = await startLocalS3({ bucketName: LOCAL_BUCKET, ...(options.dataDir ? { dataDir: `${options.dataDir}/s3` } : {}) });
+      closers.push(() => s3.close());
+      let mockProvider: MockProvider | undefined;
+      if (!options.openai?.apiKey) {
+        mockProvider = await startMockProvider({ timeScale, ...options.mock });
+        const provider = mockProvider;
+        closers.push(() => provider.close());
+      }
+
+      const config: Config = {
+        region: LOCAL_REGION,
+        tableName: LOCAL_TABLE,
+        bucketName: LOCAL_BUCKET,
+        dynamoEndpoint: dynamo.endpoint,
+        s3Endpoint: s3.endpoint,
+        stateMachineArn: LOCAL_STATE_MACHINE_ARN,
+        openai: {
+          apiKey: options.openai?.apiKey ?? 'mock-key',
+          ...(mockProvider ? { baseURL: mockProvider.url } : options.openai?.baseURL ? { baseURL: options.openai.baseURL } : {}),
+          maxRetries: 2,
+          timeoutMs: 60_000,
+        },
+        recordTtlDays: 7,
+      };
+      const clients = createAwsClients(config, LOCAL_CREDENTIALS);
+      closers.push(() => {
+        clients.dynamo.destroy();
+        clients.s3.destroy();
+        clients.sfn.destroy();
+        return Promise.resolve();
+      });
+      const logger = options.logger ?? quietLogger;
+      const deps = createTaskDeps(config, logger as never, clients);
+
+      const engine = new LocalStepFunctions({
+        definition: renderJobWorkflowAsl({ account: LOCAL_ACCOUNT, region: LOCAL_REGION, bucketName: LOCAL_BUCKET }),
+        stateMachineArn: LOCAL_STATE_MACHINE_ARN,
+        timeScale,
+        tasks: {
+          [STATE.prepareJob]: (input) => prepareJob(input as never, deps),
+          [STATE.submitBatch]: (input) => submitBatch(input as never, deps),
+          [STATE.pollBatch]: (input) => pollBatch(input as never, deps),
+          [STATE.recordBatchFailure]: (input) => recordBatchFailure(input as never, deps),
+          [STATE.finalizeJob]: (input) => finalizeJob(input as never, deps),
+          [STATE.markJobFailed]: (input) => markJobFailed(input as never, deps),
+        },
+        readItems: (reader) => readJsonItems(deps, reader),
+        writeResults: (writer, run) => writeMapRunResults(clients, writer, run),
+      });
+      // The deployed stack's EventBridge rule on execution status changes, emulated.
+      engine.onExecutionEnded((execution) => {
+        if (execution.status === 'SUCCEEDED') return;
+        void onExecutionEnded(
+          { detail: { executionArn: execution.executionArn, name: execution.name, status: execution.status, input: execution.input, error: execution.error ?? null, cause: execution.cause ?? null } },
+          deps,
+        ).catch((error: unknown) => logger.error('execution-ended handler failed', { error: String(error) }));
+      });
+
+      // The HTTP API reaches Step Functions the way it does on AWS: an SFNClient over the endpoint.
+      let stepFunctionsUrl: string | undefined;
+      if (options.stepFunctionsPort !== undefined || options.apiPort !== undefined) {
+        const sfnApi = await startStepFunctionsApi(engine, { port: options.stepFunctionsPort ?? 0 });
+        closers.push(() => sfnApi.close());
+        stepFunctionsUrl = sfnApi.url;
+      }
+      let apiUrl: string | undefined;
+      if (options.apiPort !== undefined && stepFunctionsUrl) {
+        const sfn = new SFNClient({ region: LOCAL_REGION, endpoint: stepFunctionsUrl, credentials: LOCAL_CREDENTIALS });
+        closers.push(() => Promise.resolve(sfn.destroy()));
+        const apiDeps: ApiDeps = { ...deps, sfn, stateMachineArn: LOCAL_STATE_MACHINE_ARN, region: LOCAL_REGION };
+        const api = await startLocalHttpApi(createApiHandler(apiDeps), { port: options.apiPort });
+        closers.push(() => api.close());
+        apiUrl = api.url;
+      }
+      return new LocalRuntime(config, clients, deps, engine, mockProvider, apiUrl, stepFunctionsUrl, closers);
+    } catch (error) {
+      await stopAll();
+      throw error;
+    }
+  }
+
+  /** Starts the job's execution, named after the job, as the API does. */
+  async startJob(jobId: string): Promise<string> {
+    const { executionArn } = this.engine.startExecution({ name: jobId, input: JSON.stringify({ jobId }) });
+    await this.deps.store.setExecutionArn(jobId, executionArn);
+    return executionArn;
+  }
+
+  async stop(): Promise<void> {
+    await this.engine.shutdown();
+    for (const close of this.closers.reverse()) await close().catch(() => undefined);
+    this.closers.length = 0;
+  }
+}
+
+async function* readJsonItems(deps: TaskDeps, reader: ItemReaderRequest): AsyncGenerator<unknown> {
+  if (reader.inputType !== 'JSONL') throw new Error(`the local runtime reads JSONL items only, not ${reader.inputType}`);
+  for await (const line of deps.objects.readJsonl({ bucket: reader.bucket, key: reader.key })) {
+    if (line.error !== undefined) throw new Error(`s3://${reader.bucket}/${reader.key} line ${line.lineNumber}: ${line.error}`);
+    yield line.value;
+  }
+}
+
+/** Writes a map run's results to the local S3 as the Distributed Map's ResultWriter does. */
+async function writeMapRunResults(clients: AwsClients, writer: ResultWriterTarget, run: MapRunResults): Promise<{ Bucket: string; Key: string }> {
+  const { manifestKey, files } = mapRunResultFiles(writer, run);
+  for (const file of files) {
+    await clients.s3.send(new PutObjectCommand({ Bucket: writer.bucket, Key: file.key, Body: file.body, ContentType: 'application/json' }));
+  }
+  return { Bucket: writer.bucket, Key: manifestKey };
+}
+
