@@ -1,5 +1,5 @@
 import { BATCH_DEADLINE_SECONDS, MAX_POLL_TURNS, POLL_INTERVALS } from './limits.js';
-import type { ProviderMode } from './types.js';
+import type { JobRecord, OutputLine, ProviderMode } from './types.js';
 
 /** What a child execution carries between its submit, wait and poll states. Kept small. */
 export interface BatchState {
@@ -16,8 +16,14 @@ export interface BatchState {
   deadline: string;
 }
 
-export function initialWaitSeconds(mode: ProviderMode): number {
-  return POLL_INTERVALS[mode].initial;
+/**
+ * The first wait after submitting: the provider latency this job has seen so far (so later batches
+ * poll when their requests are likely done), else the mode's default.
+ */
+export function initialWaitSeconds(mode: ProviderMode, job?: Pick<JobRecord, 'latencyEstimateSeconds'>): number {
+  const { min, max, initial } = POLL_INTERVALS[mode];
+  const estimate = job?.latencyEstimateSeconds;
+  return estimate === undefined ? initial : Math.round(Math.min(max, Math.max(min, estimate)));
 }
 
 export function batchDeadline(mode: ProviderMode, now: Date): string {
@@ -25,13 +31,32 @@ export function batchDeadline(mode: ProviderMode, now: Date): string {
 }
 
 /**
- * The next wait adapts to what the last poll saw: when items finished, poll again as soon
- * (slightly sooner); when nothing moved, back off geometrically up to the mode's cap.
+ * The next wait adapts to what the last poll saw. Nothing moved: back off geometrically up to the
+ * mode's cap. Requests finished: the rest were submitted about as long ago, so poll again after
+ * half the latency those requests took (when it is known), else a little sooner than last time.
  */
-export function nextWaitSeconds(mode: ProviderMode, previous: number, progressed: boolean): number {
+export function nextWaitSeconds(mode: ProviderMode, previous: number, progressed: boolean, observedLatencySeconds?: number): number {
   const { min, max, growth } = POLL_INTERVALS[mode];
-  const next = progressed ? previous / growth : previous * growth;
+  let next: number;
+  if (!progressed) next = previous * growth;
+  else if (observedLatencySeconds !== undefined) next = observedLatencySeconds / 2;
+  else next = previous / growth;
   return Math.round(Math.min(max, Math.max(min, next)));
+}
+
+/** How long the provider took for a finished request, when its body records it (Responses: created_at, completed_at). */
+export function observedLatencySeconds(output: OutputLine): number | undefined {
+  const body = output.response?.body as { created_at?: unknown; completed_at?: unknown } | undefined;
+  if (typeof body?.created_at !== 'number' || typeof body.completed_at !== 'number') return undefined;
+  const seconds = body.completed_at - body.created_at;
+  return seconds >= 0 ? seconds : undefined;
+}
+
+export function median(values: readonly number[]): number | undefined {
+  if (values.length === 0) return undefined;
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle] : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
 }
 
 /** Why a batch must stop waiting now, if it must. */

@@ -98,6 +98,8 @@ export interface JobRecord {
   requestHash?: string;
   executionArn?: string;
   cancelRequested?: boolean;
+  /** Median provider latency seen by this job's polls (seconds): the first wait of later batches. */
+  latencyEstimateSeconds?: number;
   error?: { name: string; message: string };
   createdAt: string;
   updatedAt: string;

@@ -1,7 +1,7 @@
 import pMap from 'p-map';
 import type { TaskDeps } from '../shared/deps.js';
 import { endItemsWithError, finishWithResult } from '../shared/item-outcomes.js';
-import { nextWaitSeconds, pollLimitReached, type BatchState } from '../shared/polling.js';
+import { median, nextWaitSeconds, observedLatencySeconds, pollLimitReached, type BatchState } from '../shared/polling.js';
 import type { ItemRecord, JobRecord, ProviderErrorBody } from '../shared/types.js';
 import { CANCELLED_BY_USER, loadJob } from './submit-batch.js';
 
@@ -21,26 +21,32 @@ export async function pollBatch(state: BatchState, deps: TaskDeps): Promise<Batc
   const unfinished = [...records.values()].filter((r) => r.status === 'QUEUED' || r.status === 'SUBMITTED');
   const stopReason = job.cancelRequested ? CANCELLED_BY_USER : pollLimitReached(state, deps.clock());
 
-  let left: number;
-  let progressed: boolean;
+  let turn: PollOutcome;
   if (stopReason) {
     await stopBatch(job, state, unfinished, stopReason, job.cancelRequested ? 'CANCELLED' : 'FAILED', deps);
-    left = 0;
-    progressed = true;
+    turn = { left: 0, progressed: true };
   } else if (state.mode === 'batch') {
-    ({ left, progressed } = await pollProviderBatch(job, state, unfinished, deps));
+    turn = await pollProviderBatch(job, state, unfinished, deps);
   } else {
-    ({ left, progressed } = await pollResponses(job, unfinished, deps));
+    turn = await pollResponses(job, unfinished, deps);
   }
+  if (turn.latencySeconds !== undefined && turn.left > 0) await deps.store.setLatencyEstimate(job.jobId, turn.latencySeconds);
   return {
     ...state,
-    pending: left,
-    waitSeconds: nextWaitSeconds(state.mode, state.waitSeconds, progressed),
+    pending: turn.left,
+    waitSeconds: nextWaitSeconds(state.mode, state.waitSeconds, turn.progressed, turn.latencySeconds),
     pollTurn: state.pollTurn + 1,
   };
 }
 
-async function pollResponses(job: JobRecord, unfinished: ItemRecord[], deps: TaskDeps) {
+/** What one poll turn saw: items still unfinished, whether any finished, and how long they took. */
+interface PollOutcome {
+  left: number;
+  progressed: boolean;
+  latencySeconds?: number;
+}
+
+async function pollResponses(job: JobRecord, unfinished: ItemRecord[], deps: TaskDeps): Promise<PollOutcome> {
   const provider = await deps.provider();
   // The submit task succeeds only once every item is past QUEUED, so one still QUEUED here was
   // never sent: end it now rather than poll for it until the turn bound.
@@ -49,18 +55,23 @@ async function pollResponses(job: JobRecord, unfinished: ItemRecord[], deps: Tas
     code: 'not_submitted',
     message: 'the item was never submitted to the provider',
   });
+  const latencies: number[] = [];
   await pMap(
     unfinished.filter((r) => r.status === 'SUBMITTED' && r.providerId),
     async (record) => {
       const progress = await provider.pollRequest(record.providerId as string, record.customId);
-      if (progress.done && (await finishWithResult(deps, job, record.customId, progress))) finished++;
+      if (!progress.done) return;
+      const latency = observedLatencySeconds(progress.output);
+      if (latency !== undefined) latencies.push(latency);
+      if (await finishWithResult(deps, job, record.customId, progress)) finished++;
     },
     { concurrency: POLL_CONCURRENCY },
   );
-  return { left: unfinished.length - finished, progressed: finished > 0 };
+  const latencySeconds = median(latencies);
+  return { left: unfinished.length - finished, progressed: finished > 0, ...(latencySeconds !== undefined ? { latencySeconds } : {}) };
 }
 
-async function pollProviderBatch(job: JobRecord, state: BatchState, unfinished: ItemRecord[], deps: TaskDeps) {
+async function pollProviderBatch(job: JobRecord, state: BatchState, unfinished: ItemRecord[], deps: TaskDeps): Promise<PollOutcome> {
   const batch = await deps.store.getBatch(state.jobId, state.batchId);
   if (!batch?.providerBatchId || unfinished.length === 0) return { left: 0, progressed: true };
   const provider = await deps.provider();

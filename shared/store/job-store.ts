@@ -342,6 +342,19 @@ export class JobStore {
     };
   }
 
+  /** Records the provider latency the job's polls see, for the first wait of later batches. */
+  async setLatencyEstimate(jobId: string, seconds: number): Promise<void> {
+    await this.dynamo.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: keys.job(jobId),
+        UpdateExpression: 'SET latencyEstimateSeconds = :seconds',
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeValues: { ':seconds': seconds },
+      }),
+    );
+  }
+
   /** Records the execution that runs the job (set by the API when it starts one). */
   async setExecutionArn(jobId: string, executionArn: string): Promise<void> {
     await this.dynamo.send(
