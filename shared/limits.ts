@@ -7,11 +7,15 @@ export const MAX_BATCH_INPUT_BYTES = 250_000;
 /** One manifest line must fit a batch on its own. */
 export const MAX_ITEM_BYTES = 240 * 1024;
 
+/**
+ * A child costs a few state transitions plus three per poll turn, whatever its size: batches of
+ * 100 keep responses mode near 0.1 transitions per item, and of 1,000 keep batch mode near 0.01.
+ */
 export const MODE_DEFAULTS = {
-  /** Background Responses: small batches keep each child's poll cheap and its failures contained. */
-  responses: { batchSize: 20, maxConcurrency: 20 },
+  /** Background Responses: one request per item; 100 items per child. */
+  responses: { batchSize: 100, maxConcurrency: 50 },
   /** OpenAI Batch: one provider batch per child, as large as the child's input allows. */
-  batch: { batchSize: 500, maxConcurrency: 10 },
+  batch: { batchSize: 1000, maxConcurrency: 10 },
 } as const;
 
 export const MAX_BATCH_SIZE = 50_000; // OpenAI: requests per Batch
