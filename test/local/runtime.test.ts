@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,8 +6,7 @@ import { writeJob, validateJob } from '../../shared/job-intake.js';
 import { createDefaultRegistry } from '../../shared/job-types/registry.js';
 import type { ItemRecord, JobRecord, OutputLine } from '../../shared/types.js';
 import { LocalRuntime } from '../../local/runtime.js';
-
-const BIN = join(import.meta.dirname, '..', '..', 'bin', 'llm-batch.js');
+import { cli } from '../support/cli.js';
 
 function promptLines(count: number, prefix = 'item'): Record<string, unknown>[] {
   return Array.from({ length: count }, (_, i) => ({ id: `${prefix}-${String(i).padStart(4, '0')}`, prompt: `Tell me about ${i}` }));
@@ -135,16 +133,3 @@ describe('the local runtime runs the deployed definition with the real task code
   }, 90_000);
 });
 
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const env = { ...process.env };
-    delete env.OPENAI_API_KEY;
-    const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
