@@ -1,6 +1,7 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { JobTypeRegistry } from './job-types/registry.js';
 import type { Provider } from './provider/provider.js';
+import type { RateLimiter } from './rate-limit/rate-limiter.js';
 import type { JobStore } from './store/job-store.js';
 import type { ObjectStore } from './store/object-store.js';
 
@@ -17,9 +18,16 @@ export interface TaskDeps {
   objects: ObjectStore;
   /** Resolved on first use: the key may come from Secrets Manager. */
   provider: () => Promise<Provider>;
+  /**
+   * The shared request budget of the provider's key (one DynamoDB bucket for every process and
+   * job on that key). Resolved with the provider: its id derives from the key.
+   */
+  rateLimiter: () => Promise<RateLimiter>;
   jobTypes: JobTypeRegistry;
   /** The document client job types use to apply results elsewhere. */
   dynamo: DynamoDBDocumentClient;
   clock: () => Date;
+  /** Waits; tests pass one that moves their clock instead. */
+  sleep: (ms: number) => Promise<void>;
   logger: TaskLogger;
 }

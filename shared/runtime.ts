@@ -4,10 +4,13 @@ import { getSecret } from '@aws-lambda-powertools/parameters/secrets';
 import { createAwsClients } from './clients.js';
 import { loadConfig, type Config } from './config.js';
 import type { TaskDeps } from './deps.js';
-import { ConfigurationError } from './errors.js';
+import { ConfigurationError, errorMessage } from './errors.js';
 import { createDefaultRegistry } from './job-types/registry.js';
 import { createOpenAIClient, OpenAIProvider } from './provider/openai-provider.js';
 import type { Provider } from './provider/provider.js';
+import { providerKeyId } from './rate-limit/bucket-table.js';
+import type { RateLimiter } from './rate-limit/rate-limiter.js';
+import { createRateLimiter, type RateLimitSettings } from './rate-limit/settings.js';
 import { JobStore } from './store/job-store.js';
 import { ObjectStore } from './store/object-store.js';
 
@@ -18,29 +21,65 @@ import { ObjectStore } from './store/object-store.js';
 export const logger = new Logger({ serviceName: 'llm-batch' });
 export const metrics = new Metrics({ namespace: 'LlmBatch', serviceName: 'llm-batch' });
 
-export function createTaskDeps(config: Config, log: Logger = logger, clients = createAwsClients(config)): TaskDeps {
+export interface TaskDepsOptions {
+  /** The provider's shared rate-limit bucket (defaults: a one-minute window, 500 requests before the first answer). */
+  rateLimit?: RateLimitSettings;
+}
+
+export function createTaskDeps(
+  config: Config,
+  log: Logger = logger,
+  clients = createAwsClients(config),
+  options: TaskDepsOptions = {},
+): TaskDeps {
   const { dynamo, s3 } = clients;
-  let provider: Promise<Provider> | undefined;
+  let provider: Promise<ProviderWithLimiter> | undefined;
+  const resolve = () => (provider ??= createProvider(config, clients, log, options.rateLimit));
   return {
     store: new JobStore(dynamo, config.tableName, config.recordTtlDays),
     objects: new ObjectStore(s3, config.bucketName),
     jobTypes: createDefaultRegistry(),
     dynamo,
     clock: () => new Date(),
+    sleep: (ms) => new Promise((done) => setTimeout(done, ms)),
     logger: log,
-    provider: () => (provider ??= createProvider(config)),
+    provider: async () => (await resolve()).provider,
+    rateLimiter: async () => (await resolve()).limiter,
   };
 }
 
-async function createProvider(config: Config): Promise<Provider> {
+interface ProviderWithLimiter {
+  provider: Provider;
+  limiter: RateLimiter;
+}
+
+/**
+ * The provider client and the rate limiter of its key: the client shows the limiter every answer
+ * (x-ratelimit-* headers), and leaves retrying create calls to the submit task, which waits for
+ * the shared budget before each retry.
+ */
+async function createProvider(
+  config: Config,
+  clients: ReturnType<typeof createAwsClients>,
+  log: Pick<Logger, 'warn'>,
+  settings: RateLimitSettings | undefined,
+): Promise<ProviderWithLimiter> {
   const apiKey = config.openai.apiKey ?? (await readApiKeySecret(config.openai.apiKeySecretArn));
+  const limiter = createRateLimiter({
+    dynamo: clients.dynamo,
+    tableName: config.tableName,
+    keyId: providerKeyId(config.openai.baseURL, apiKey),
+    ...(settings && { settings }),
+    onError: (message, error) => log.warn(message, { error: errorMessage(error) }),
+  });
   const client = createOpenAIClient({
     apiKey,
     ...(config.openai.baseURL ? { baseURL: config.openai.baseURL } : {}),
     maxRetries: config.openai.maxRetries,
     timeoutMs: config.openai.timeoutMs,
+    onAnswer: (answer) => limiter.observe(answer),
   });
-  return new OpenAIProvider({ client });
+  return { provider: new OpenAIProvider({ client, createMaxRetries: 0 }), limiter };
 }
 
 async function readApiKeySecret(secretArn: string | undefined): Promise<string> {

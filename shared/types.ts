@@ -82,6 +82,13 @@ export interface JobCounts {
   cancelled: number;
 }
 
+/** Provider calls one task invocation made for a job, added to the job record in one write. */
+export interface ProviderCallCounts {
+  submit: number;
+  poll: number;
+  rateLimited: number;
+}
+
 export interface JobRecord {
   jobId: string;
   jobType: string;
@@ -92,6 +99,12 @@ export interface JobRecord {
   counts: JobCounts;
   usage: TokenUsage;
   estimatedCostUsd?: number;
+  /** Create calls sent to the provider for this job (each attempt counts; batch mode: one per batch). */
+  providerSubmitCalls?: number;
+  /** Status calls sent to the provider for this job. */
+  providerPollCalls?: number;
+  /** Provider answers of 429 (rate limited) seen by this job's tasks. */
+  providerRateLimited?: number;
   source: 'api' | 'schedule';
   scheduleName?: string;
   /** Hash of the API request that created the job, to tell an Idempotency-Key replay from a reuse. */

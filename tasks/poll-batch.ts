@@ -1,5 +1,6 @@
 import pMap from 'p-map';
 import type { TaskDeps } from '../shared/deps.js';
+import type { Provider } from '../shared/provider/provider.js';
 import { endItemsWithError, finishWithResult } from '../shared/item-outcomes.js';
 import { median, nextWaitSeconds, observedLatencySeconds, pollLimitReached, type BatchState } from '../shared/polling.js';
 import type { ItemRecord, JobRecord, ProviderErrorBody } from '../shared/types.js';
@@ -14,6 +15,36 @@ export const POLL_CONCURRENCY = 8;
  * turn. A cancelled job, the poll-turn bound or the batch deadline ends the rest.
  */
 export async function pollBatch(state: BatchState, deps: TaskDeps): Promise<BatchState> {
+  const counted = countingProvider(deps);
+  const result = await pollBatchTurn(state, counted.deps);
+  await deps.store.addProviderCalls(state.jobId, { poll: counted.calls() });
+  return result;
+}
+
+/** The provider calls a poll turn makes: the job counts them (provider calls per item). */
+const COUNTED_CALLS = new Set<PropertyKey>(['pollRequest', 'cancelRequest', 'pollBatch', 'cancelBatch']);
+
+/** The task's deps with a provider that counts its polls and cancels. */
+function countingProvider(deps: TaskDeps): { deps: TaskDeps; calls: () => number } {
+  let calls = 0;
+  const provider = async (): Promise<Provider> => {
+    const real = await deps.provider();
+    return new Proxy(real, {
+      get(target, property, receiver) {
+        const value: unknown = Reflect.get(target, property, receiver);
+        if (typeof value !== 'function') return value;
+        const method = value as (...args: unknown[]) => unknown;
+        return (...args: unknown[]) => {
+          if (COUNTED_CALLS.has(property)) calls++;
+          return method.apply(target, args);
+        };
+      },
+    });
+  };
+  return { deps: { ...deps, provider }, calls: () => calls };
+}
+
+async function pollBatchTurn(state: BatchState, deps: TaskDeps): Promise<BatchState> {
   const job = await loadJob(deps, state.jobId);
   const batch = await deps.store.getBatch(state.jobId, state.batchId);
   if (!batch) throw new Error(`batch ${state.batchId} of job ${state.jobId} has no record; was it submitted?`);

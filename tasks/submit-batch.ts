@@ -6,15 +6,29 @@ import {
   RateLimitedError,
   ProviderUnavailableError,
   SubmissionInProgressError,
+  errorMessage,
 } from '../shared/errors.js';
 import { endItemsWithError, finishWithResult, STORE_CONCURRENCY } from '../shared/item-outcomes.js';
-import { SUBMIT_LEASE_MS } from '../shared/limits.js';
+import { SUBMIT_LEASE_MS, TASK_TIMEOUT_SECONDS } from '../shared/limits.js';
 import { batchDeadline, initialWaitSeconds, type BatchState } from '../shared/polling.js';
+import { estimateRequestTokens } from '../shared/rate-limit/estimate.js';
+import type { Demand, RateLimiter } from '../shared/rate-limit/rate-limiter.js';
 import type { ManifestLine } from '../shared/store/object-store.js';
-import type { ItemRecord, JobRecord } from '../shared/types.js';
+import type { ItemRecord, JobRecord, ProviderCallCounts } from '../shared/types.js';
 
 /** Requests in flight at once from one submit task. */
 export const SUBMIT_CONCURRENCY = 8;
+
+/**
+ * How long one submit invocation starts new requests: the Lambda timeout less room for the
+ * requests still in flight (the client's 60 s timeout) and the bookkeeping after them. Past it
+ * the task fails with RateLimitedError and Step Functions' Retry resumes it.
+ */
+export const SUBMIT_TIME_BUDGET_MS = (TASK_TIMEOUT_SECONDS - 90) * 1000;
+/** 429s one request may meet within one invocation before the task gives up. */
+export const MAX_RATE_LIMITED_ATTEMPTS = 10;
+/** Outages (5xx, timeouts) retried per request within one invocation (the SDK does not retry creates). */
+export const MAX_UNAVAILABLE_RETRIES = 2;
 
 /** A Distributed Map child's input: its batch of manifest lines and the job context. */
 export interface SubmitBatchInput {
@@ -36,19 +50,33 @@ export async function loadJob(deps: TaskDeps, jobId: string): Promise<JobRecord>
   return job;
 }
 
+/** Options of one submit invocation. */
+export interface SubmitOptions {
+  /** How long this invocation may start requests for (default SUBMIT_TIME_BUDGET_MS). */
+  timeBudgetMs?: number;
+}
+
 /**
  * Submits one child batch to the provider, idempotently: a retried task skips what is already
  * submitted. Responses mode claims each item before sending it; batch mode claims the batch
- * and sends one provider Batch.
+ * and sends one provider Batch. Every create call waits for a turn from the provider key's
+ * shared rate limiter; the provider calls made are added to the job's counters once, at the end.
  */
-export async function submitBatch(input: SubmitBatchInput, deps: TaskDeps): Promise<BatchState> {
+export async function submitBatch(input: SubmitBatchInput, deps: TaskDeps, options: SubmitOptions = {}): Promise<BatchState> {
+  const deadline = deps.clock().getTime() + (options.timeBudgetMs ?? SUBMIT_TIME_BUDGET_MS);
   const job = await loadJob(deps, input.BatchInput.jobId);
   const batchId = batchIdOf(input.Items);
   const mode = job.options.mode;
-  const pending =
-    mode === 'batch'
-      ? await submitAsProviderBatch(job, batchId, input.Items, deps)
-      : await submitAsResponses(job, batchId, input.Items, deps);
+  const calls: ProviderCallCounts = { submit: 0, poll: 0, rateLimited: 0 };
+  let pending: number;
+  try {
+    pending =
+      mode === 'batch'
+        ? await submitAsProviderBatch(job, batchId, input.Items, deps, { deadline, calls })
+        : await submitAsResponses(job, batchId, input.Items, deps, { deadline, calls });
+  } finally {
+    await recordProviderCalls(deps, job.jobId, calls);
+  }
   return {
     jobId: job.jobId,
     batchId,
@@ -58,6 +86,22 @@ export async function submitBatch(input: SubmitBatchInput, deps: TaskDeps): Prom
     pollTurn: 0,
     deadline: batchDeadline(mode, deps.clock()),
   };
+}
+
+/** The time budget and call counters of one submit invocation. */
+export interface SubmitRun {
+  /** Epoch ms after which no new request starts. */
+  deadline: number;
+  calls: ProviderCallCounts;
+}
+
+/** One ADD on the job for the whole invocation; a failure to count never fails the task. */
+async function recordProviderCalls(deps: TaskDeps, jobId: string, calls: ProviderCallCounts): Promise<void> {
+  try {
+    await deps.store.addProviderCalls(jobId, calls);
+  } catch (error) {
+    deps.logger.warn('could not add the provider call counters to the job', { jobId, error: errorMessage(error) });
+  }
 }
 
 async function ensureItemRecords(job: JobRecord, batchId: string, items: readonly ManifestLine[], deps: TaskDeps) {
@@ -79,67 +123,92 @@ function countPending(records: Map<string, ItemRecord>): number {
   return pending;
 }
 
-async function submitAsResponses(job: JobRecord, batchId: string, items: readonly ManifestLine[], deps: TaskDeps): Promise<number> {
+async function submitAsResponses(
+  job: JobRecord,
+  batchId: string,
+  items: readonly ManifestLine[],
+  deps: TaskDeps,
+  run: SubmitRun,
+): Promise<number> {
   await deps.store.putBatch({ jobId: job.jobId, batchId, mode: 'responses', customIds: items.map((i) => i.customId) });
   const records = await ensureItemRecords(job, batchId, items, deps);
   const queued = items.filter((item) => records.get(item.customId)?.status === 'QUEUED');
   if (job.cancelRequested) {
     await endItemsWithError(deps, job.jobId, queued, 'CANCELLED', CANCELLED_BY_USER);
   } else {
-    await submitQueuedRequests(job, queued, deps);
+    await submitQueuedRequests(job, queued, deps, run);
   }
   return countPending(await deps.store.getItems(job.jobId, items.map((i) => i.customId)));
 }
 
 /**
  * Sends QUEUED items one request each. An item is claimed before it is sent and recorded with
- * its provider id after, both conditionally, so no item is sent twice. A provider refusal of one
- * request fails that item; a rate limit or outage stops the loop and fails the task, so Step
- * Functions retries it with backoff (claims are released, nothing is lost).
+ * its provider id after, both conditionally, so no item is sent twice. Each send waits for a turn
+ * from the shared rate limiter; a 429 pauses the shared bucket and the item is sent again on a
+ * later turn (after retry-after). A provider refusal of one request fails that item. When the
+ * time budget runs out, or the provider keeps refusing or is down, the loop stops and the task
+ * fails with a retryable error: claims not used are released, items sent stay recorded, and the
+ * Step Functions retry submits only the rest.
  */
 export async function submitQueuedRequests(
   job: JobRecord,
   items: readonly { customId: string; line: Record<string, unknown> }[],
   deps: TaskDeps,
+  run: SubmitRun = { deadline: deps.clock().getTime() + SUBMIT_TIME_BUDGET_MS, calls: { submit: 0, poll: 0, rateLimited: 0 } },
 ): Promise<void> {
   if (items.length === 0) return;
   const provider = await deps.provider();
+  const limiter = await deps.rateLimiter();
   const jobType = deps.jobTypes.get(job.jobType);
+  const demand = limiter.expect(items.length);
+  // Set once: stops new claims and sends, and wakes the items waiting for a turn.
   let stop: Error | undefined;
+  const stopping = new AbortController();
+  const stopWith = (error: unknown) => {
+    stop ??= error instanceof Error ? error : new Error(String(error));
+    stopping.abort();
+  };
   let busy = 0;
-  await pMap(
-    items,
-    async (item) => {
-      if (stop) return;
-      const lease = await deps.store.claimItem(job.jobId, item.customId, SUBMIT_LEASE_MS);
-      if (lease === 'done') return; // submitted already
-      if (lease === 'busy') {
-        busy++; // another invocation holds it (or died holding it: its lease runs out)
-        return;
-      }
-      try {
-        const request = jobType.toRequest(item.line, job.options);
-        const progress = await provider.submitRequest(request, `${job.jobId}:${item.customId}`);
-        const ours = await deps.store.markItemSubmitted(job.jobId, item.customId, progress.providerId, lease);
-        if (!ours) {
-          // Our lease expired and another invocation took the item over: withdraw our copy.
-          deps.logger.warn('lost the submit claim; cancelling the duplicate request', { jobId: job.jobId, customId: item.customId });
-          if (!progress.done) await provider.cancelRequest(progress.providerId);
-          return;
+  try {
+    await pMap(
+      items,
+      async (item) => {
+        if (stop) return demand.took();
+        const lease = await deps.store.claimItem(job.jobId, item.customId, SUBMIT_LEASE_MS);
+        if (lease === 'done') return demand.took(); // submitted already
+        if (lease === 'busy') {
+          busy++; // another invocation holds it (or died holding it: its lease runs out)
+          return demand.took();
         }
-        if (progress.done) await finishWithResult(deps, job, item.customId, progress);
-      } catch (error) {
-        if (error instanceof InvalidRequestError) {
-          await endItemsWithError(deps, job.jobId, [item], 'FAILED', { code: error.code, message: error.message });
-          return;
+        try {
+          const request = jobType.toRequest(item.line, job.options);
+          const progress = await sendWithinBudget(
+            () => provider.submitRequest(request, `${job.jobId}:${item.customId}`),
+            { tokens: estimateRequestTokens(request), limiter, demand, run, deps, signal: stopping.signal },
+          );
+          const ours = await deps.store.markItemSubmitted(job.jobId, item.customId, progress.providerId, lease);
+          if (!ours) {
+            // Our lease expired and another invocation took the item over: withdraw our copy.
+            deps.logger.warn('lost the submit claim; cancelling the duplicate request', { jobId: job.jobId, customId: item.customId });
+            if (!progress.done) await provider.cancelRequest(progress.providerId);
+            return;
+          }
+          if (progress.done) await finishWithResult(deps, job, item.customId, progress);
+        } catch (error) {
+          if (error instanceof InvalidRequestError) {
+            await endItemsWithError(deps, job.jobId, [item], 'FAILED', { code: error.code, message: error.message });
+            return;
+          }
+          // Stop the loop before the release's round trip, so no other item is sent meanwhile.
+          if (!(error instanceof StoppedError)) stopWith(error);
+          await deps.store.releaseItem(job.jobId, item.customId, lease);
         }
-        // Stop the loop before the release's round trip, so no other item is sent meanwhile.
-        stop ??= error instanceof Error ? error : new Error(String(error));
-        await deps.store.releaseItem(job.jobId, item.customId, lease);
-      }
-    },
-    { concurrency: SUBMIT_CONCURRENCY },
-  );
+      },
+      { concurrency: SUBMIT_CONCURRENCY },
+    );
+  } finally {
+    demand.done();
+  }
   if (stop) {
     if (stop instanceof RateLimitedError || stop instanceof ProviderUnavailableError) {
       deps.logger.warn('submission paused by the provider; Step Functions will retry', { jobId: job.jobId, error: stop.message });
@@ -151,7 +220,74 @@ export async function submitQueuedRequests(
   }
 }
 
-async function submitAsProviderBatch(job: JobRecord, batchId: string, items: readonly ManifestLine[], deps: TaskDeps): Promise<number> {
+/** Another item's failure stopped the loop after this one got its turn: give the claim back. */
+class StoppedError extends Error {
+  constructor() {
+    super('the submit loop stopped');
+    this.name = 'StoppedError';
+  }
+}
+
+interface SendContext {
+  /** Estimated tokens of the call (0 for a batch creation: its tokens count against the batch queue). */
+  tokens: number;
+  limiter: RateLimiter;
+  demand?: Demand;
+  run: SubmitRun;
+  deps: TaskDeps;
+  /** Aborted when the loop is stopping: no new call starts, and waiting for a turn ends. */
+  signal?: AbortSignal;
+}
+
+/**
+ * One create call, sent on a turn of the shared rate limiter and resent after a 429 (once the
+ * shared bucket's pause is over: the next turn waits for it) or an outage (with backoff), up to
+ * a bound and within the time budget. Throws RateLimitedError when no turn comes in time, so
+ * Step Functions retries the task later.
+ */
+export async function sendWithinBudget<T>(call: () => Promise<T>, context: SendContext): Promise<T> {
+  const { limiter, run, deps } = context;
+  let rateLimited = 0;
+  let unavailable = 0;
+  for (;;) {
+    const turn = await limiter.take({
+      tokens: context.tokens,
+      deadline: run.deadline,
+      ...(context.demand && { demand: context.demand }),
+      ...(context.signal && { signal: context.signal }),
+    });
+    if (context.signal?.aborted) throw new StoppedError();
+    if (turn === undefined) {
+      throw new RateLimitedError('no turn in the provider rate limit before the task ran out of time; retry later');
+    }
+    run.calls.submit++;
+    try {
+      return await call();
+    } catch (error) {
+      if (error instanceof RateLimitedError) {
+        run.calls.rateLimited++;
+        await limiter.penalize(error.retryAfterMs);
+        if (++rateLimited >= MAX_RATE_LIMITED_ATTEMPTS) throw error;
+        continue;
+      }
+      if (error instanceof ProviderUnavailableError && ++unavailable <= MAX_UNAVAILABLE_RETRIES) {
+        const wait = Math.min(8_000, 500 * 2 ** (unavailable - 1)) * (0.5 + Math.random() / 2);
+        if (deps.clock().getTime() + wait >= run.deadline) throw error;
+        await deps.sleep(wait);
+        continue;
+      }
+      throw error;
+    }
+  }
+}
+
+async function submitAsProviderBatch(
+  job: JobRecord,
+  batchId: string,
+  items: readonly ManifestLine[],
+  deps: TaskDeps,
+  run: SubmitRun,
+): Promise<number> {
   const customIds = items.map((i) => i.customId);
   const claim = await deps.store.claimBatch({ jobId: job.jobId, batchId, mode: 'batch', customIds }, SUBMIT_LEASE_MS);
   if (!claim) {
@@ -171,13 +307,23 @@ async function submitAsProviderBatch(job: JobRecord, batchId: string, items: rea
   }
 
   const provider = await deps.provider();
+  const limiter = await deps.rateLimiter();
   const jobType = deps.jobTypes.get(job.jobType);
   const metadata = { jobId: job.jobId, batchId };
   let providerBatchId: string | undefined;
   try {
     // A takeover means an earlier holder died mid-submission: its batch may exist already.
-    if (claim.takeover) providerBatchId = await provider.findBatch(metadata);
-    providerBatchId ??= (await provider.submitBatch(queued.map((item) => jobType.toRequest(item.line, job.options)), metadata)).providerBatchId;
+    if (claim.takeover) {
+      run.calls.submit++;
+      providerBatchId = await provider.findBatch(metadata);
+    }
+    if (providerBatchId === undefined) {
+      const requests = queued.map((item) => jobType.toRequest(item.line, job.options));
+      // One request against the requests-per-minute limit; the batch's tokens count against the
+      // provider's separate batch queue limit, not the tokens-per-minute one.
+      const created = await sendWithinBudget(() => provider.submitBatch(requests, metadata), { tokens: 0, limiter, run, deps });
+      providerBatchId = created.providerBatchId;
+    }
   } catch (error) {
     if (error instanceof InvalidRequestError) {
       await endItemsWithError(deps, job.jobId, queued, 'FAILED', { code: error.code, message: error.message });
@@ -193,10 +339,11 @@ async function submitAsProviderBatch(job: JobRecord, batchId: string, items: rea
     throw new SubmissionInProgressError(`lost the claim on batch ${batchId} of job ${job.jobId}; its duplicate was cancelled`);
   }
   let submitted = 0;
+  const recorded = providerBatchId;
   await pMap(
     queued,
     async (item) => {
-      if (await deps.store.markItemSubmitted(job.jobId, item.customId, providerBatchId, undefined, false)) submitted++;
+      if (await deps.store.markItemSubmitted(job.jobId, item.customId, recorded, undefined, false)) submitted++;
     },
     { concurrency: STORE_CONCURRENCY },
   );

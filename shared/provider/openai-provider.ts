@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import OpenAI, { APIError, toFile, type Uploadable } from 'openai';
 import type { BatchCreateParams } from 'openai/resources/batches';
 import type { ChatCompletionCreateParamsNonStreaming } from 'openai/resources/chat/completions';
@@ -6,6 +7,7 @@ import {
   InvalidRequestError,
   ProviderError,
   ProviderUnavailableError,
+  RateLimitedError,
   errorMessage,
 } from '../errors.js';
 import {
@@ -23,6 +25,7 @@ import type {
   RequestResult,
 } from './provider.js';
 import { toProviderError } from './provider-errors.js';
+import { observingFetch, type FetchLike, type ProviderAnswerObserver } from './rate-limit-headers.js';
 import { usageFromBody } from './usage.js';
 
 /** Per-call options we hand the SDK. */
@@ -91,7 +94,7 @@ export interface OpenAIClientLike {
     content(fileId: string): PromiseLike<{ text(): Promise<string> }>;
   };
   batches: {
-    create(body: BatchCreateParams): PromiseLike<OpenAIBatchLike>;
+    create(body: BatchCreateParams, options?: OpenAIRequestOptions): PromiseLike<OpenAIBatchLike>;
     retrieve(batchId: string): PromiseLike<OpenAIBatchLike>;
     cancel(batchId: string, options?: OpenAIRequestOptions): PromiseLike<unknown>;
     /** Newest first; auto-paginates when iterated. */
@@ -106,15 +109,21 @@ export interface CreateOpenAIClientOptions {
   /** Retries inside the SDK (408/409/429/5xx, connection errors); the SDK default is 2. */
   maxRetries?: number;
   timeoutMs?: number;
+  /** Sees the status and x-ratelimit-* headers of every answer (see rate-limit-headers.ts). */
+  onAnswer?: ProviderAnswerObserver;
+  /** The fetch the client calls (the global fetch when absent); tests hand in a stub. */
+  fetch?: FetchLike;
 }
 
 /** The production client: one per process, created at module scope by the caller. */
 export function createOpenAIClient(options: CreateOpenAIClientOptions): OpenAI {
+  const fetch = options.onAnswer ? observingFetch(options.onAnswer, options.fetch) : options.fetch;
   return new OpenAI({
     apiKey: options.apiKey,
     ...(options.baseURL !== undefined && { baseURL: options.baseURL }),
     ...(options.maxRetries !== undefined && { maxRetries: options.maxRetries }),
     ...(options.timeoutMs !== undefined && { timeout: options.timeoutMs }),
+    ...(fetch !== undefined && { fetch }),
   });
 }
 
@@ -122,6 +131,12 @@ export interface OpenAIProviderOptions {
   client: OpenAIClientLike;
   /** How many batches findBatch looks through (newest first) before giving up. */
   maxBatchesToScan?: number;
+  /**
+   * SDK retries for the calls that create work (responses, chat completions, batches), which the
+   * provider's rate limits apply to. The rate-limited submit task sets 0 and retries itself, so
+   * that every retry waits for the shared budget; absent, the client's own setting applies.
+   */
+  createMaxRetries?: number;
 }
 
 /** OpenAI Batch API limits. */
@@ -137,10 +152,18 @@ const RESPONSE_RUNNING_STATUSES = new Set(['queued', 'in_progress']);
 export class OpenAIProvider implements Provider {
   private readonly client: OpenAIClientLike;
   private readonly maxBatchesToScan: number;
+  private readonly createOptions: OpenAIRequestOptions | undefined;
+  /**
+   * Input files uploaded for a batch whose creation then failed (a 429, an outage), by
+   * job/batch id and content hash: a retry in this process creates the batch from the same file
+   * instead of uploading it again.
+   */
+  private readonly uploads = new Map<string, { hash: string; fileId: string }>();
 
-  constructor({ client, maxBatchesToScan = 1000 }: OpenAIProviderOptions) {
+  constructor({ client, maxBatchesToScan = 1000, createMaxRetries }: OpenAIProviderOptions) {
     this.client = client;
     this.maxBatchesToScan = maxBatchesToScan;
+    this.createOptions = createMaxRetries === undefined ? undefined : { maxRetries: createMaxRetries };
   }
 
   async submitRequest(request: ProviderRequest, idempotencyKey: string): Promise<RequestProgress> {
@@ -149,6 +172,7 @@ export class OpenAIProvider implements Provider {
     const options: OpenAIRequestOptions = {
       idempotencyKey,
       headers: { 'Idempotency-Key': idempotencyKey },
+      ...this.createOptions,
     };
     const url: string = request.url;
     if (url === '/v1/responses') {
@@ -206,22 +230,37 @@ export class OpenAIProvider implements Provider {
         'batch_too_large',
       );
     }
-    const file = await toFile(bytes, `batch-${metadata.jobId}-${metadata.batchId}.jsonl`, {
-      type: 'application/jsonl',
-    });
-    const uploaded = await call(() => this.client.files.create({ file, purpose: 'batch' }));
-    const batch = await call(() =>
-      this.client.batches.create({
-        input_file_id: uploaded.id,
-        endpoint,
-        completion_window: '24h',
-        metadata: {
-          [BATCH_METADATA_JOB_ID]: metadata.jobId,
-          [BATCH_METADATA_BATCH_ID]: metadata.batchId,
-        },
-      }),
-    );
-    return { providerBatchId: batch.id };
+    const uploadKey = `${metadata.jobId}/${metadata.batchId}`;
+    const hash = createHash('sha256').update(bytes).digest('hex');
+    const uploaded = this.uploads.get(uploadKey);
+    let fileId = uploaded?.hash === hash ? uploaded.fileId : undefined;
+    if (fileId === undefined) {
+      const file = await toFile(bytes, `batch-${metadata.jobId}-${metadata.batchId}.jsonl`, {
+        type: 'application/jsonl',
+      });
+      fileId = (await call(() => this.client.files.create({ file, purpose: 'batch' }))).id;
+      this.uploads.set(uploadKey, { hash, fileId });
+    }
+    const body: BatchCreateParams = {
+      input_file_id: fileId,
+      endpoint,
+      completion_window: '24h',
+      metadata: {
+        [BATCH_METADATA_JOB_ID]: metadata.jobId,
+        [BATCH_METADATA_BATCH_ID]: metadata.batchId,
+      },
+    };
+    try {
+      const batch = await call(() =>
+        this.createOptions ? this.client.batches.create(body, this.createOptions) : this.client.batches.create(body),
+      );
+      this.uploads.delete(uploadKey);
+      return { providerBatchId: batch.id };
+    } catch (error) {
+      // Keep the file only for a retry that may succeed.
+      if (!(error instanceof RateLimitedError || error instanceof ProviderUnavailableError)) this.uploads.delete(uploadKey);
+      throw error;
+    }
   }
 
   async findBatch(metadata: BatchMetadata): Promise<string | undefined> {

@@ -17,6 +17,7 @@ import type {
   JobStatus,
   LogEntry,
   OutputLine,
+  ProviderCallCounts,
   ProviderErrorBody,
   ProviderMode,
   S3Location,
@@ -316,6 +317,36 @@ export class JobStore {
         ConditionExpression: 'attribute_exists(pk)',
         ...(usage ? { ExpressionAttributeNames: { '#usage': 'usage' } } : {}),
         ExpressionAttributeValues: { ...values, ':now': this.now() },
+      }),
+    );
+  }
+
+  /**
+   * Adds one task invocation's provider calls to the job's counters (providerSubmitCalls,
+   * providerPollCalls, providerRateLimited) with one ADD; nothing is written when all are 0.
+   */
+  async addProviderCalls(jobId: string, calls: Partial<ProviderCallCounts>): Promise<void> {
+    const fields: [keyof ProviderCallCounts, string][] = [
+      ['submit', 'providerSubmitCalls'],
+      ['poll', 'providerPollCalls'],
+      ['rateLimited', 'providerRateLimited'],
+    ];
+    const adds: string[] = [];
+    const values: Record<string, unknown> = {};
+    for (const [counter, attribute] of fields) {
+      const by = calls[counter] ?? 0;
+      if (by <= 0) continue;
+      adds.push(`${attribute} :${counter}`);
+      values[`:${counter}`] = by;
+    }
+    if (adds.length === 0) return;
+    await this.dynamo.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: keys.job(jobId),
+        UpdateExpression: `ADD ${adds.join(', ')}`,
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeValues: values,
       }),
     );
   }

@@ -7,6 +7,7 @@
  *   JOB#<jobId>   ITEM#<customId>       one item
  *   JOB#<jobId>   BATCH#<batchId>       one child batch of the Distributed Map
  *   JOB#<jobId>   LOG#<at>#<seq>        one log entry
+ *   RATE#<keyId>  BUCKET                the shared rate-limit budget of one provider key (shared/rate-limit/)
  */
 export const keys = {
   job: (jobId: string) => ({ pk: `JOB#${jobId}`, sk: 'JOB' }),

@@ -60,6 +60,11 @@ export class FakeOpenAI implements OpenAIClientLike {
     this.failures.set(method, [...(this.failures.get(method) ?? []), error]);
   }
 
+  /** Drops the failures still queued for `method`. */
+  clearFailures(method: FakeMethod): void {
+    this.failures.delete(method);
+  }
+
   callsOf(method: FakeMethod): unknown[][] {
     return this.calls.filter((call) => call.method === method).map((call) => call.args);
   }
@@ -162,8 +167,8 @@ export class FakeOpenAI implements OpenAIClientLike {
   };
 
   readonly batches = {
-    create: async (body: BatchCreateParams): Promise<StoredBatch> => {
-      await this.enter('batches.create', body);
+    create: async (body: BatchCreateParams, options?: OpenAIRequestOptions): Promise<StoredBatch> => {
+      await (options === undefined ? this.enter('batches.create', body) : this.enter('batches.create', body, options));
       const input = this.storedFiles.get(body.input_file_id);
       if (!input) throw notFound(`No such File object: ${body.input_file_id}`);
       const total = input.content.split('\n').filter((line) => line.trim() !== '').length;

@@ -25,6 +25,8 @@ import type { TaskDeps, TaskLogger } from '../../shared/deps.js';
 import { validateJob, writeJob } from '../../shared/job-intake.js';
 import { createDefaultRegistry } from '../../shared/job-types/registry.js';
 import { OpenAIProvider } from '../../shared/provider/openai-provider.js';
+import type { RateLimiter } from '../../shared/rate-limit/rate-limiter.js';
+import { createRateLimiter, type RateLimitSettings } from '../../shared/rate-limit/settings.js';
 import { JobStore } from '../../shared/store/job-store.js';
 import { ObjectStore, type JsonlLine, type ManifestLine } from '../../shared/store/object-store.js';
 import type { ItemRecord, JobRecord, OutputLine } from '../../shared/types.js';
@@ -52,6 +54,16 @@ export class TestClock {
   advance(ms: number): void {
     this.time += ms;
   }
+
+  /**
+   * A sleep that moves this clock instead of waiting: to the sleeper's wake-up time, unless the
+   * clock is past it already (sleepers sleep side by side), then yields so other work runs.
+   */
+  readonly sleep = async (ms: number): Promise<void> => {
+    const wakeAt = this.time + Math.max(0, ms);
+    await new Promise((resolve) => setImmediate(resolve));
+    this.time = Math.max(this.time, wakeAt);
+  };
 }
 
 // ------------------------------------------------------------------ logger
@@ -176,7 +188,14 @@ export interface TaskTestEnv {
   logger: SilentLogger;
   dynamo: DynamoDBDocumentClient;
   tableName: string;
+  /** The provider key's rate limiter deps.rateLimiter() returns (its own bucket for every test). */
+  limiter: RateLimiter;
+  /** Replaces the rate limiter with one set up as asked (same table, clock and sleep). */
+  useRateLimit(settings: RateLimitSettings): RateLimiter;
 }
+
+/** Generous enough that a test not about rate limits never waits. */
+export const TEST_RATE_LIMIT: RateLimitSettings = { defaultRequestsPerWindow: 60_000 };
 
 /**
  * Registers the hooks of a task test file and returns a getter for the current test's
@@ -210,16 +229,31 @@ export function useTaskTestEnv(): () => TaskTestEnv {
       new S3Client({ region: 'us-east-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } }),
       TEST_BUCKET,
     );
+    const { dynamo, tableName } = table;
+    const keyId = `test-${randomUUID().slice(0, 8)}`;
+    const limiterWith = (settings: RateLimitSettings) =>
+      createRateLimiter({ dynamo, tableName, keyId, settings, clock: () => clock.now().getTime(), sleep: clock.sleep });
+    let limiter = limiterWith(TEST_RATE_LIMIT);
     const deps: TaskDeps = {
       store,
       objects,
       provider: () => Promise.resolve(provider),
+      rateLimiter: () => Promise.resolve(limiter),
       jobTypes: createDefaultRegistry(),
-      dynamo: table.dynamo,
+      dynamo,
       clock: clock.now,
+      sleep: clock.sleep,
       logger,
     };
-    current = { deps, store, objects, openai, s3, s3Mock, clock, logger, dynamo: table.dynamo, tableName: table.tableName };
+    const env: TaskTestEnv = {
+      deps, store, objects, openai, s3, s3Mock, clock, logger, dynamo, tableName, limiter,
+      useRateLimit: (settings) => {
+        limiter = limiterWith(settings);
+        env.limiter = limiter;
+        return limiter;
+      },
+    };
+    current = env;
   });
   afterEach(() => {
     s3Mock.reset();
@@ -363,12 +397,12 @@ export function refuseResponseCreates(
   return { refused: () => refused };
 }
 
-export function rateLimitError(): RateLimitError {
+export function rateLimitError(retryAfterMs = 2000): RateLimitError {
   return new RateLimitError(
     429,
     { message: 'Rate limit reached for requests', type: 'requests', code: 'rate_limit_exceeded', param: null },
     'Rate limit reached for requests',
-    new Headers({ 'retry-after-ms': '2000' }),
+    new Headers({ 'retry-after-ms': String(retryAfterMs) }),
   );
 }
 

@@ -72,6 +72,26 @@ function batchErrorLine(customId: string) {
   };
 }
 
+describe('poll batch: provider calls', () => {
+  test('every poll and cancel the task makes is added to the job, once per turn', async () => {
+    // Arrange
+    const { job, state } = await submitted(3);
+    const before = env().openai.callsOf('responses.retrieve').length;
+
+    // Act: the first turn sees nothing move; then responses advance one step per turn
+    let turns = 0;
+    await pollUntilDone(state, () => {
+      turns++;
+      if (turns > 1) advanceResponses(env().openai);
+    });
+
+    // Assert
+    const retrieves = env().openai.callsOf('responses.retrieve').length - before;
+    expect(retrieves).toBeGreaterThan(0);
+    expect((await requireJob(env(), job.jobId)).providerPollCalls).toBe(retrieves);
+  });
+});
+
 describe('poll batch, responses mode', () => {
   test('loops until nothing is pending as responses move queued -> in_progress -> completed, recording usage and cost', async () => {
     // Arrange

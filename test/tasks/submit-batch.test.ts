@@ -1,4 +1,4 @@
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test, vi } from 'vitest';
 import { RateLimitedError, SubmissionInProgressError } from '../../shared/errors.js';
 import { SUBMIT_LEASE_MS } from '../../shared/limits.js';
 import { submitBatch } from '../../tasks/submit-batch.js';
@@ -47,6 +47,7 @@ describe('submit batch, responses mode', () => {
     expect(new Set(records.map((item) => item.providerId)).size).toBe(5);
     expect(records.every((item) => env().openai.storedResponses.has(item.providerId ?? ''))).toBe(true);
     expect((await requireJob(env(), job.jobId)).counts).toMatchObject({ total: 5, submitted: 5, succeeded: 0, failed: 0 });
+    expect((await requireJob(env(), job.jobId)).providerSubmitCalls).toBe(5);
   });
 
   test('a retried submit (the same input again) does not call the provider again', async () => {
@@ -87,27 +88,68 @@ describe('submit batch, responses mode', () => {
     expect((await requireJob(env(), job.jobId)).counts).toMatchObject({ submitted: 3, failed: 1 });
   });
 
-  test('a 429 mid-batch fails the task with RateLimitedError; the retry submits only the rest', async () => {
+  test('a 429 mid-batch pauses the shared budget; the item is sent again after retry-after, and nothing twice', async () => {
     // Arrange
     const { job, items } = await createJob(env(), { lines: promptLines(12) });
-    const provider = refuseResponseCreates(env().openai, (_body, call) => (call === 4 ? rateLimitError() : undefined));
+    const sentAt: number[] = [];
+    let refusedAt = Number.NaN;
+    const provider = refuseResponseCreates(env().openai, (_body, call) => {
+      if (call === 4) {
+        refusedAt = env().clock.now().getTime();
+        return rateLimitError(2000);
+      }
+      sentAt.push(env().clock.now().getTime());
+      return undefined;
+    });
 
     // Act
-    const first = submitBatch(submitInput(job.jobId, items), env().deps);
+    const state = await submitBatch(submitInput(job.jobId, items), env().deps);
+
+    // Assert: the task went on, and every item was created exactly once
+    expect(state.pending).toBe(12);
+    const records = await itemsOf(env(), job.jobId);
+    expect(records.every((item) => item.status === 'SUBMITTED')).toBe(true);
+    expect(new Set(records.map((item) => item.providerId)).size).toBe(12);
+    expect(env().openai.callsOf('responses.create')).toHaveLength(12);
+    expect(provider.refused()).toBe(1);
+    expect((await requireJob(env(), job.jobId)).counts.submitted).toBe(12);
+    // calls sent after the 429 was known waited for retry-after; the bucket is paused for every submitter
+    const later = sentAt.filter((at) => at > refusedAt);
+    expect(later.length).toBeGreaterThan(0);
+    expect(later.every((at) => at >= refusedAt + 2000)).toBe(true);
+    expect(env().limiter.snapshot()?.pausedUntil).toBeGreaterThanOrEqual(refusedAt + 2000);
+    // the provider calls, added to the job once
+    expect(await requireJob(env(), job.jobId)).toMatchObject({ providerSubmitCalls: 13, providerRateLimited: 1 });
+  });
+
+  test('when the time budget runs out while rate limited, the task fails with RateLimitedError; the retry sends only the rest', async () => {
+    // Arrange: from the 4th call on the provider refuses, asking for 20 s each time
+    const { job, items } = await createJob(env(), { lines: promptLines(12) });
+    let limited = true;
+    const provider = refuseResponseCreates(env().openai, (_body, call) => (limited && call >= 4 ? rateLimitError(20_000) : undefined));
+
+    // Act
+    const first = submitBatch(submitInput(job.jobId, items), env().deps, { timeBudgetMs: 45_000 });
 
     // Assert: the task fails with the name Step Functions retries on
     await expect(first).rejects.toBeInstanceOf(RateLimitedError);
-    await expect(first).rejects.toMatchObject({ name: 'RateLimitedError', retryAfterMs: 2000 });
+    await expect(first).rejects.toMatchObject({ name: 'RateLimitedError' });
     const afterFailure = await itemsOf(env(), job.jobId);
     const submitted = afterFailure.filter((item) => item.status === 'SUBMITTED');
     const queued = afterFailure.filter((item) => item.status === 'QUEUED');
-    expect(submitted.length + queued.length).toBe(12);
-    expect(queued.length).toBeGreaterThanOrEqual(1);
+    expect(submitted).toHaveLength(3);
+    expect(queued).toHaveLength(9);
     expect(submitted.every((item) => item.providerId)).toBe(true);
     // every claim of an unsent item was given back, so the retry can take it at once
     for (const item of queued) expect((await requireItem(env(), job.jobId, item.customId)).leaseUntil).toBeUndefined();
+    expect(await requireJob(env(), job.jobId)).toMatchObject({
+      providerSubmitCalls: 3 + provider.refused(),
+      providerRateLimited: provider.refused(),
+    });
 
-    // Act: Step Functions retries the task
+    // Act: the provider recovers; Step Functions retries the task
+    limited = false;
+    env().clock.advance(60_000);
     const retried = await submitBatch(submitInput(job.jobId, items), env().deps);
 
     // Assert
@@ -118,9 +160,45 @@ describe('submit batch, responses mode', () => {
       expect(afterRetry.find((record) => record.customId === item.customId)?.providerId).toBe(item.providerId);
     }
     expect(env().openai.callsOf('responses.create')).toHaveLength(12); // every item created exactly once
-    expect(provider.refused()).toBe(1);
     expect(new Set(afterRetry.map((item) => item.providerId)).size).toBe(12);
     expect((await requireJob(env(), job.jobId)).counts.submitted).toBe(12);
+  });
+
+  test('requests wait for turns of the shared budget: 25 requests at 600 a minute take 1.5 s after the burst', async () => {
+    // Arrange
+    env().useRateLimit({ defaultRequestsPerWindow: 600 });
+    const { job, items } = await createJob(env(), { lines: promptLines(25) });
+    const sentAt: number[] = [];
+    refuseResponseCreates(env().openai, () => {
+      sentAt.push(env().clock.now().getTime());
+      return undefined;
+    });
+    const start = env().clock.now().getTime();
+
+    // Act
+    await submitBatch(submitInput(job.jobId, items), env().deps);
+
+    // Assert: a burst of 10, then one every 100 ms
+    expect(sentAt).toHaveLength(25);
+    expect(Math.max(...sentAt) - start).toBeGreaterThanOrEqual(1500 - 1);
+    expect(Math.max(...sentAt) - start).toBeLessThan(1500 + 100);
+    expect(env().limiter.stats.writes).toBeLessThanOrEqual(3); // chunks of up to 10: one write each
+  });
+
+  test('the provider call counters are added to the job once per invocation, not per item', async () => {
+    // Arrange
+    const { job, items } = await createJob(env(), { lines: promptLines(6) });
+    const add = vi.spyOn(env().store, 'addProviderCalls');
+
+    // Act
+    await submitBatch(submitInput(job.jobId, items), env().deps);
+    await submitBatch(submitInput(job.jobId, items), env().deps); // a retry: nothing left to send
+
+    // Assert
+    expect(add).toHaveBeenCalledTimes(2);
+    expect(add.mock.calls[0]).toEqual([job.jobId, { submit: 6, poll: 0, rateLimited: 0 }]);
+    expect(await requireJob(env(), job.jobId)).toMatchObject({ providerSubmitCalls: 6 });
+    expect((await requireJob(env(), job.jobId)).providerRateLimited).toBeUndefined();
   });
 
   test('an item claimed by another live invocation fails the task with SubmissionInProgressError; once its claim expires it is taken over', async () => {
@@ -264,19 +342,44 @@ describe('submit batch, batch mode', () => {
     expect((await env().store.getBatch(job.jobId, 'batch-0000000'))?.providerBatchId).toBe(providerBatchId);
   });
 
-  test('a 429 on batch creation fails the task with RateLimitedError; the retry creates the batch', async () => {
+  test('a 429 on batch creation waits for retry-after and creates the batch once, from the file uploaded once', async () => {
     // Arrange
     const { job, items } = await createJob(env(), { options: BATCH_MODE, lines: promptLines(3) });
-    env().openai.failNext('batches.create', rateLimitError());
+    env().openai.failNext('batches.create', rateLimitError(5000));
+    const start = env().clock.now().getTime();
 
     // Act
-    const first = submitBatch(submitInput(job.jobId, items), env().deps);
+    const state = await submitBatch(submitInput(job.jobId, items), env().deps);
+
+    // Assert
+    expect(state.pending).toBe(3);
+    expect(env().clock.now().getTime() - start).toBeGreaterThanOrEqual(5000);
+    expect(env().openai.callsOf('files.create')).toHaveLength(1);
+    expect(env().openai.callsOf('batches.create')).toHaveLength(2);
+    expect(env().openai.storedBatches.size).toBe(1);
+    const [batch] = [...env().openai.storedBatches.values()];
+    const records = await itemsOf(env(), job.jobId);
+    expect(records.every((item) => item.status === 'SUBMITTED' && item.providerId === batch?.id)).toBe(true);
+    expect(await requireJob(env(), job.jobId)).toMatchObject({ counts: { submitted: 3 }, providerSubmitCalls: 2, providerRateLimited: 1 });
+  });
+
+  test('when batch creation stays rate limited past the time budget, the task fails with RateLimitedError and the retry creates the batch once', async () => {
+    // Arrange
+    const { job, items } = await createJob(env(), { options: BATCH_MODE, lines: promptLines(3) });
+    for (let i = 0; i < 5; i++) env().openai.failNext('batches.create', rateLimitError(20_000));
+
+    // Act
+    const first = submitBatch(submitInput(job.jobId, items), env().deps, { timeBudgetMs: 30_000 });
 
     // Assert
     await expect(first).rejects.toBeInstanceOf(RateLimitedError);
     expect((await itemsOf(env(), job.jobId)).map((item) => item.status)).toEqual(['QUEUED', 'QUEUED', 'QUEUED']);
+    expect((await env().store.getBatch(job.jobId, 'batch-0000000'))?.leaseUntil).toBeUndefined(); // claim released
+    expect(env().openai.storedBatches.size).toBe(0);
 
-    // Act: Step Functions retries the task
+    // Act: Step Functions retries the task later
+    env().clock.advance(120_000);
+    env().openai.clearFailures('batches.create'); // the provider has recovered
     const retried = await submitBatch(submitInput(job.jobId, items), env().deps);
 
     // Assert

@@ -1,0 +1,316 @@
+import { randomUUID } from 'node:crypto';
+import pMap from 'p-map';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { bucketParams, factorAt } from '../../shared/rate-limit/bucket.js';
+import { RateBucketTable, providerKeyId, rateBucketKey } from '../../shared/rate-limit/bucket-table.js';
+import type { RateLimiter } from '../../shared/rate-limit/rate-limiter.js';
+import { createRateLimiter, type RateLimitSettings } from '../../shared/rate-limit/settings.js';
+import { startTestTable, type TestTable } from '../support/dynamo.js';
+import { VirtualTime } from '../support/virtual-time.js';
+
+const WINDOW_MS = 60_000;
+const PARAMS = bucketParams(WINDOW_MS);
+
+let table: TestTable;
+beforeAll(async () => {
+  table = await startTestTable(`rate-${randomUUID().slice(0, 8)}`);
+});
+afterAll(async () => {
+  await table.close();
+});
+
+/** A deterministic Math.random stand-in. */
+function seeded(seed: number): () => number {
+  let state = seed;
+  return () => {
+    state = (state * 1_103_515_245 + 12_345) % 2 ** 31;
+    return state / 2 ** 31;
+  };
+}
+
+interface Turn {
+  submitter: number;
+  /** The slot the limiter handed out. */
+  at: number;
+  /** When the caller was let go (the simulated clock). */
+  sentAt: number;
+}
+
+/** `count` submitter processes sharing one provider key: one limiter (and one local pool) each. */
+function submitters(time: VirtualTime, count: number, settings: RateLimitSettings, keyId = `key-${randomUUID().slice(0, 8)}`): RateLimiter[] {
+  return Array.from({ length: count }, (_, i) =>
+    createRateLimiter({
+      dynamo: time.track(table.dynamo),
+      tableName: table.tableName,
+      keyId,
+      settings,
+      clock: time.now,
+      sleep: time.sleep,
+      random: seeded(i + 1),
+    }),
+  );
+}
+
+/** One submit task: `requests` requests, 8 at a time, each waiting for its turn. */
+async function submit(
+  limiter: RateLimiter,
+  submitter: number,
+  requests: number,
+  turns: Turn[],
+  time: VirtualTime,
+  options: { tokens?: number; deadline?: number; onTurn?: (turn: Turn) => Promise<void> } = {},
+): Promise<number> {
+  const demand = limiter.expect(requests);
+  let refused = 0;
+  await pMap(
+    Array.from({ length: requests }),
+    async () => {
+      const at = await limiter.take({ tokens: options.tokens ?? 100, deadline: options.deadline ?? Number.MAX_SAFE_INTEGER, demand });
+      if (at === undefined) {
+        refused++;
+        return;
+      }
+      const turn = { submitter, at, sentAt: time.now() };
+      turns.push(turn);
+      await options.onTurn?.(turn);
+    },
+    { concurrency: 8 },
+  );
+  demand.done();
+  return refused;
+}
+
+/** The most turns sent within any `windowMs` (sliding). */
+function busiest(turns: readonly Turn[], windowMs: number): number {
+  const times = turns.map((turn) => turn.sentAt).sort((a, b) => a - b);
+  let most = 0;
+  let start = 0;
+  for (let end = 0; end < times.length; end++) {
+    while ((times[end] ?? 0) - (times[start] ?? 0) >= windowMs) start++;
+    most = Math.max(most, end - start + 1);
+  }
+  return most;
+}
+
+describe('the shared rate limiter', () => {
+  test('five concurrent submitters together get at most the limit per window, and drain at the limit', async () => {
+    // Arrange: 600 requests a minute (10 a second, a burst of 10), five processes of 120 requests each
+    const time = new VirtualTime();
+    const limiters = submitters(time, 5, { defaultRequestsPerWindow: 600 });
+    const turns: Turn[] = [];
+    const start = time.now();
+
+    // Act
+    await time.run(limiters.map((limiter, i) => submit(limiter, i, 120, turns, time)));
+
+    // Assert: every turn handed out, each caller let go at its slot
+    expect(turns).toHaveLength(600);
+    expect(turns.every((turn) => turn.sentAt === turn.at)).toBe(true);
+    expect(new Set(turns.map((turn) => turn.submitter)).size).toBe(5);
+    // never more than the rate plus the burst in any window
+    expect(busiest(turns, 1000)).toBeLessThanOrEqual(10 + 10 + 1);
+    expect(busiest(turns, 10_000)).toBeLessThanOrEqual(100 + 10 + 1);
+    expect(busiest(turns, WINDOW_MS)).toBeLessThanOrEqual(600 + 10 + 1);
+    // and the budget is used: 600 requests take (600 - burst) / 10 per second = 59 s, within 2 %
+    const last = Math.max(...turns.map((turn) => turn.sentAt));
+    expect(last - start).toBeGreaterThanOrEqual(59_000 - 1);
+    expect(last - start).toBeLessThanOrEqual(59_000 * 1.02);
+    // DynamoDB: one write per chunk of up to 10 turns, plus the writes that lost a race
+    const stats = limiters.map((limiter) => limiter.stats);
+    const writes = stats.reduce((sum, s) => sum + s.writes, 0);
+    const conflicts = stats.reduce((sum, s) => sum + s.conflicts, 0);
+    const reads = stats.reduce((sum, s) => sum + s.reads, 0);
+    expect(writes).toBeLessThanOrEqual((600 / 10) * 1.1); // full chunks of 10
+    // reads: a process's first look, one after each lost race, one check per chunk reserved far ahead
+    expect((writes + conflicts + reads) / 600).toBeLessThan(0.3); // DynamoDB calls per request (measured 0.23)
+  });
+
+  test('learns the limit from the answer headers and paces every process at it', async () => {
+    // Arrange: a default of 600 a minute; the provider says 120
+    const time = new VirtualTime();
+    const keyId = `key-${randomUUID().slice(0, 8)}`;
+    const [first, second] = submitters(time, 2, { defaultRequestsPerWindow: 600 }, keyId);
+    if (!first || !second) throw new Error('two limiters expected');
+    const warmup: Turn[] = [];
+    await time.run([submit(first, 0, 1, warmup, time)]);
+
+    // Act
+    first.observe({ status: 200, method: 'POST', path: '/v1/responses', rateLimit: { limitRequests: 120, remainingRequests: 119, limitTokens: 40_000 } });
+    await time.run([first.settled()]);
+    time.advance(WINDOW_MS); // the bucket refills
+    const turns: Turn[] = [];
+    const start = time.now();
+    await time.run([submit(first, 0, 12, turns, time), submit(second, 1, 12, turns, time)]);
+
+    // Assert: stored for every process
+    const stored = await new RateBucketTable(table.dynamo, table.tableName, keyId).read();
+    expect(stored).toMatchObject({ limitRequests: 120, limitTokens: 40_000, learned: true });
+    expect(second.snapshot()?.limitRequests).toBe(120);
+    // 120 a minute: a burst of 2, then one every 500 ms
+    expect(busiest(turns, 1000)).toBeLessThanOrEqual(2 + 2 + 1);
+    const last = Math.max(...turns.map((turn) => turn.sentAt));
+    expect(last - start).toBeGreaterThanOrEqual((24 - 2) * 500 - 1);
+    expect(last - start).toBeLessThanOrEqual((24 - 2) * 500 * 1.05);
+  });
+
+  test('an answer with the same limits writes nothing', async () => {
+    // Arrange
+    const time = new VirtualTime();
+    const [limiter] = submitters(time, 1, { defaultRequestsPerWindow: 600 });
+    if (!limiter) throw new Error('a limiter expected');
+    limiter.observe({ status: 200, method: 'POST', path: '/v1/responses', rateLimit: { limitRequests: 300 } });
+    await time.run([limiter.settled()]);
+    const writes = limiter.stats.writes;
+
+    // Act
+    for (let i = 0; i < 50; i++) {
+      limiter.observe({ status: 200, method: 'POST', path: '/v1/responses', rateLimit: { limitRequests: 300, remainingRequests: 250 - i } });
+    }
+    await time.run([limiter.settled()]);
+
+    // Assert
+    expect(limiter.stats.writes).toBe(writes);
+  });
+
+  test('a 429 pauses every submitter until retry-after, and the pace comes back to the limit', async () => {
+    // Arrange: five processes sending 600 a minute; at 20 s one of them gets a 429 with retry-after 10 s
+    const time = new VirtualTime();
+    const limiters = submitters(time, 5, { defaultRequestsPerWindow: 600 });
+    const turns: Turn[] = [];
+    const start = time.now();
+    let penaltyAt: number | undefined;
+    const onTurn = async (turn: Turn) => {
+      if (penaltyAt !== undefined || turn.sentAt < start + 20_000) return;
+      penaltyAt = time.now();
+      await limiters[0]?.penalize(10_000);
+    };
+
+    // Act
+    await time.run(limiters.map((limiter, i) => submit(limiter, i, 200, turns, time, i === 0 ? { onTurn } : {})));
+
+    // Assert
+    if (penaltyAt === undefined) throw new Error('the 429 never happened');
+    const pausedAt: number = penaltyAt;
+    const resumeAt = pausedAt + 10_000;
+    const during = turns.filter((turn) => turn.sentAt > pausedAt && turn.sentAt < resumeAt);
+    // the process that saw the 429 sends nothing until retry-after
+    expect(during.filter((turn) => turn.submitter === 0)).toEqual([]);
+    // the others use only slots they reserved shortly before (within maxAhead of their last look
+    // at the bucket), then stop too: anything later is checked against the bucket and void
+    expect(during.length).toBeLessThanOrEqual((PARAMS.maxAheadMs / 1000) * 10 + 10);
+    expect(during.every((turn) => turn.sentAt <= pausedAt + PARAMS.maxAheadMs)).toBe(true);
+    // the pace was cut once (AIMD) and then regained
+    const stored = limiters[0]?.snapshot();
+    expect(stored?.cutAt).toBe(pausedAt);
+    expect(stored?.pausedUntil).toBe(resumeAt);
+    const after = turns.filter((turn) => turn.sentAt >= resumeAt);
+    expect(after.length).toBeGreaterThan(0);
+    expect(busiest(after, 1000)).toBeLessThanOrEqual(10 + 10 + 1);
+    // 1,000 requests in all, minus 10 s of pause, at a pace that regains the limit within 12 s
+    const last = Math.max(...turns.map((turn) => turn.sentAt));
+    expect(last - start).toBeLessThanOrEqual((1000 - 10) * 100 + 10_000 + 500 + 1200 + 2000);
+  });
+
+  test('a burst of 429s across processes is one congestion event: one cut, regained linearly', async () => {
+    // Arrange
+    const time = new VirtualTime();
+    const limiters = submitters(time, 5, { defaultRequestsPerWindow: 600 });
+    const turns: Turn[] = [];
+    await time.run(limiters.map((limiter, i) => submit(limiter, i, 4, turns, time)));
+    const at = time.now();
+
+    // Act: every process sees a 429 at the same moment
+    await time.run(limiters.map((limiter) => limiter.penalize(1000)));
+
+    // Assert
+    const state = await new RateBucketTable(table.dynamo, table.tableName, limiters[0]?.keyId ?? '').read();
+    if (!state) throw new Error('no bucket');
+    expect(state.factor).toBeCloseTo(0.8);
+    expect(state.cutAt).toBe(at);
+    expect(factorAt(state, at + 6000, PARAMS)).toBeCloseTo(0.9);
+    expect(factorAt(state, at + 12_000, PARAMS)).toBe(1);
+  });
+
+  test('the token limit paces requests too, and a larger request than estimated is paid by the next chunk', async () => {
+    // Arrange: 600 requests but 30,000 tokens a minute: 1,000-token requests go one every 2 s
+    const time = new VirtualTime();
+    const [limiter] = submitters(time, 1, { defaultRequestsPerWindow: 600, defaultTokensPerWindow: 30_000 });
+    if (!limiter) throw new Error('a limiter expected');
+    const turns: Turn[] = [];
+    const start = time.now();
+
+    // Act
+    await time.run([submit(limiter, 0, 20, turns, time, { tokens: 1000 })]);
+
+    // Assert: (20 - 1) * 2 s after the first, which a full 500-token burst lets go at once
+    const last = Math.max(...turns.map((turn) => turn.sentAt));
+    expect(last - start).toBeGreaterThanOrEqual(19 * 2000 - 1);
+    expect(last - start).toBeLessThanOrEqual(19 * 2000 * 1.05);
+    expect(busiest(turns, WINDOW_MS)).toBeLessThanOrEqual(30 + 1);
+  });
+
+  test('a caller gives up, without reserving, when no turn starts before its deadline', async () => {
+    // Arrange: a bucket paused for a minute
+    const time = new VirtualTime();
+    const [limiter] = submitters(time, 1, { defaultRequestsPerWindow: 600 });
+    if (!limiter) throw new Error('a limiter expected');
+    await time.run([limiter.penalize(60_000)]);
+    const turns: Turn[] = [];
+    const before = limiter.stats.writes;
+
+    // Act
+    const [refused] = await time.run([submit(limiter, 0, 5, turns, time, { deadline: time.now() + 30_000 })]);
+
+    // Assert
+    expect(refused).toBe(5);
+    expect(turns).toEqual([]);
+    expect(limiter.stats.writes).toBe(before);
+  });
+
+  test('a caller that stops waiting returns at once and gives its slot back to the others of the process', async () => {
+    // Arrange: 60 a minute, a burst of 1; the burst is taken
+    const time = new VirtualTime();
+    const [limiter] = submitters(time, 1, { defaultRequestsPerWindow: 60 });
+    if (!limiter) throw new Error('a limiter expected');
+    const start = time.now();
+    await time.run([limiter.take({ tokens: 0, deadline: Number.MAX_SAFE_INTEGER })]);
+    const stopping = new AbortController();
+
+    // Act: a caller waits for the next slot (in 1 s) and is stopped half way
+    const [stopped] = await time.run<number | undefined>([
+      limiter.take({ tokens: 0, deadline: Number.MAX_SAFE_INTEGER, signal: stopping.signal }),
+      time.sleep(500).then(() => {
+        stopping.abort();
+        return undefined;
+      }),
+    ]);
+    const writes = limiter.stats.writes;
+    const [next] = await time.run([limiter.take({ tokens: 0, deadline: Number.MAX_SAFE_INTEGER })]);
+
+    // Assert
+    expect(stopped).toBeUndefined();
+    expect(next).toBe(start + 1000); // the slot given back, used by the next caller
+    expect(limiter.stats.writes).toBe(writes); // without a new reservation
+  });
+
+  test('the bucket item is keyed by a hash of the endpoint and key, never the key itself', async () => {
+    // Arrange
+    const keyId = providerKeyId('https://api.openai.com/v1/', 'sk-secret-123');
+    const time = new VirtualTime();
+    const [limiter] = submitters(time, 1, { defaultRequestsPerWindow: 600 }, keyId);
+    if (!limiter) throw new Error('a limiter expected');
+
+    // Act
+    await time.run([submit(limiter, 0, 1, [], time)]);
+
+    // Assert
+    expect(keyId).toMatch(/^[0-9a-f]{16}$/);
+    expect(keyId).toBe(providerKeyId('https://api.openai.com/v1', 'sk-secret-123'));
+    expect(keyId).toBe(providerKeyId(undefined, 'sk-secret-123'));
+    expect(keyId).not.toBe(providerKeyId('http://127.0.0.1:1234/v1', 'sk-secret-123'));
+    const { GetCommand } = await import('@aws-sdk/lib-dynamodb');
+    const { Item } = await table.dynamo.send(new GetCommand({ TableName: table.tableName, Key: rateBucketKey(keyId) }));
+    expect(Item).toMatchObject({ pk: `RATE#${keyId}`, sk: 'BUCKET', version: 1 });
+    expect(JSON.stringify(Item)).not.toContain('sk-secret');
+  });
+});
