@@ -44,6 +44,8 @@ export interface LocalRuntimeOptions {
   /** Start the Step Functions API endpoint (port 0 = any free port). */
   stepFunctionsPort?: number;
   logger?: TaskLogger;
+  /** Told how long each task invocation took (benchmarks use it as a proxy for Lambda duration). */
+  onTask?: (stateName: string, milliseconds: number) => void;
 }
 
 const quietLogger: TaskLogger = { info: () => undefined, warn: () => undefined, error: () => undefined };
@@ -110,20 +112,24 @@ export class LocalRuntime {
         return Promise.resolve();
       });
       const logger = options.logger ?? quietLogger;
-      const deps = createTaskDeps(config, logger as never, clients);
+      // The mock counts its per-minute rate limits in simulated minutes: 60,000 / timeScale real ms.
+      const deps = createTaskDeps(config, logger as never, clients, mockProvider ? { rateLimit: { windowMs: 60_000 / timeScale } } : {});
 
       const engine = new LocalStepFunctions({
         definition: renderJobWorkflowAsl({ account: LOCAL_ACCOUNT, region: LOCAL_REGION, bucketName: LOCAL_BUCKET }),
         stateMachineArn: LOCAL_STATE_MACHINE_ARN,
         timeScale,
-        tasks: {
-          [STATE.prepareJob]: (input) => prepareJob(input as never, deps),
-          [STATE.submitBatch]: (input) => submitBatch(input as never, deps),
-          [STATE.pollBatch]: (input) => pollBatch(input as never, deps),
-          [STATE.recordBatchFailure]: (input) => recordBatchFailure(input as never, deps),
-          [STATE.finalizeJob]: (input) => finalizeJob(input as never, deps),
-          [STATE.markJobFailed]: (input) => markJobFailed(input as never, deps),
-        },
+        tasks: timed(
+          {
+            [STATE.prepareJob]: (input) => prepareJob(input as never, deps),
+            [STATE.submitBatch]: (input) => submitBatch(input as never, deps),
+            [STATE.pollBatch]: (input) => pollBatch(input as never, deps),
+            [STATE.recordBatchFailure]: (input) => recordBatchFailure(input as never, deps),
+            [STATE.finalizeJob]: (input) => finalizeJob(input as never, deps),
+            [STATE.markJobFailed]: (input) => markJobFailed(input as never, deps),
+          },
+          options.onTask,
+        ),
         readItems: (reader) => readJsonItems(deps, reader),
         writeResults: (writer, run) => writeMapRunResults(clients, writer, run),
       });
@@ -190,3 +196,22 @@ async function writeMapRunResults(clients: AwsClients, writer: ResultWriterTarge
   return { Bucket: writer.bucket, Key: manifestKey };
 }
 
+type TaskImplementations = Record<string, (input: unknown) => Promise<unknown>>;
+
+/** The tasks, each timed for `onTask` when it is given. */
+function timed(tasks: TaskImplementations, onTask: LocalRuntimeOptions['onTask']): TaskImplementations {
+  if (!onTask) return tasks;
+  return Object.fromEntries(
+    Object.entries(tasks).map(([state, task]) => [
+      state,
+      async (input: unknown) => {
+        const started = performance.now();
+        try {
+          return await task(input);
+        } finally {
+          onTask(state, performance.now() - started);
+        }
+      },
+    ]),
+  );
+}
