@@ -1,4 +1,4 @@
-import OpenAI, { BadRequestError, ConflictError, InternalServerError, RateLimitError, toFile } from 'openai';
+import OpenAI, { APIConnectionError, APIUserAbortError, BadRequestError, ConflictError, InternalServerError, RateLimitError, toFile } from 'openai';
 import type { Batch } from 'openai/resources/batches';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { LatencyModel, logNormalMs } from '../../local/mock-provider/latency.js';
@@ -577,6 +577,73 @@ describe('through OpenAIProvider (shared/provider/openai-provider.ts)', () => {
     expect(outcomes).toContain('succeeded');
     expect(outcomes).toContain('failed');
     expect(finished.at(-1)?.done).toBe(true);
+  });
+});
+
+describe('the in-process fetch', () => {
+  // Real time (timeScale 1): the 3-request budget does not refill during the session, so both transports meet the same 429s.
+  const knobs: StartMockProviderOptions = { latencyMs: 100, timeScale: 1, batchCompletionMs: 300, permanentErrorRate: 0.3, rateLimitRpm: 3, seed: 12 };
+
+  /** One scripted session: the same calls, the same order; what each answered. */
+  async function session(client: OpenAI): Promise<unknown[]> {
+    const seen: unknown[] = [];
+    const settle = <T>(call: Promise<T>) => call.then((value) => value, (error: unknown) => ({ error: (error as { status?: number }).status, type: (error as { type?: string }).type }));
+    const created = await client.responses.create({ model: 'gpt-5-mini', input: 'Tell me about llamas', background: true });
+    const done = (await until(() => client.responses.retrieve(created.id), (r) => r.status === 'completed')).at(-1);
+    seen.push(created.id, done?.output_text, done?.usage);
+    const batch = await uploadBatch(client, batchRequests(6, 'parity'));
+    const finished = (await until(() => client.batches.retrieve(batch.id), (b) => TERMINAL_BATCH.has(b.status))).at(-1);
+    seen.push(finished?.status, finished?.request_counts, (await readLines(client, finished?.output_file_id)).map((line) => line.custom_id).sort());
+    // The third create spends the last of the budget; the next ones are refused.
+    for (let i = 0; i < 3; i += 1) seen.push(await settle(client.responses.create({ model: 'gpt-5-mini', input: `request ${i}`, background: true }).then((r) => r.id)));
+    seen.push(await settle(client.responses.retrieve('resp_missing')));
+    return seen;
+  }
+
+  test('answers exactly as the HTTP server does: ids, bodies, 400/404/429, multipart uploads, batches', async () => {
+    // Arrange: two servers, same seed
+    const overHttp = await startMockProvider(knobs);
+    const inProcess = await startMockProvider(knobs);
+    try {
+      // Act
+      const viaHttp = await session(new OpenAI({ apiKey: 'mock', baseURL: overHttp.url, maxRetries: 0 }));
+      const viaFetch = await session(new OpenAI({ apiKey: 'mock', baseURL: inProcess.url, maxRetries: 0, fetch: inProcess.fetch }));
+
+      // Assert
+      expect(viaFetch).toEqual(viaHttp);
+      expect(viaFetch).toContainEqual({ error: 429, type: 'requests' });
+      expect(viaFetch).toContainEqual({ error: 404, type: 'invalid_request_error' });
+      // Polls depend on timing; everything else is counted the same.
+      const counted = (stats: ReturnType<MockProvider['stats']>) => ({ ...stats, calls: Object.entries(stats.calls).filter(([route]) => route.startsWith('POST')) });
+      expect(counted(inProcess.stats())).toEqual(counted(overHttp.stats()));
+    } finally {
+      await overHttp.close();
+      await inProcess.close();
+    }
+  });
+
+  test('a caller abort ends a synchronous call waiting on its latency; after close every call fails', async () => {
+    // Arrange
+    const provider = await startMockProvider({ latencyMs: 60_000, latencySpread: 0 });
+    const client = new OpenAI({ apiKey: 'mock', baseURL: provider.url, maxRetries: 0, fetch: provider.fetch });
+    const controller = new AbortController();
+
+    // Act
+    const waiting = client.responses.create({ model: 'gpt-5-mini', input: 'slow' }, { signal: controller.signal }).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    controller.abort();
+    const aborted = await waiting;
+    await provider.close();
+    const late = await client.responses.retrieve('resp_x').then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+
+    // Assert
+    expect(aborted).toBeInstanceOf(APIUserAbortError);
+    expect(late).toBeInstanceOf(APIConnectionError);
   });
 });
 
