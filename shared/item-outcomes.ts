@@ -5,6 +5,7 @@ import { errorMessage, ValidationError } from './errors.js';
 import { MAX_INLINE_OUTPUT_BYTES } from './limits.js';
 import { estimateCostUsd } from './pricing.js';
 import type { RequestResult } from './provider/provider.js';
+import type { JobProgress } from './store/job-progress.js';
 import type { FinishItem } from './store/job-store.js';
 import type { JobRecord, OutputLine, ProviderErrorBody, TerminalItemStatus } from './types.js';
 
@@ -33,9 +34,10 @@ function modelOf(output: OutputLine, job: JobRecord): string | undefined {
 
 /**
  * Ends one item with the provider's result: the job type derives its result and may apply it
- * elsewhere; a result it rejects, or an apply that fails, fails the item with the reason.
+ * elsewhere; a result it rejects, or an apply that fails, fails the item with the reason. The
+ * change is counted into `progress` when given (the task writes it once), else on the job.
  */
-export async function finishWithResult(deps: TaskDeps, job: JobRecord, customId: string, result: RequestResult): Promise<boolean> {
+export async function finishWithResult(deps: TaskDeps, job: JobRecord, customId: string, result: RequestResult, progress?: JobProgress): Promise<boolean> {
   let finish: FinishItem = {
     status: STATUS_OF[result.outcome],
     output: result.output,
@@ -59,7 +61,7 @@ export async function finishWithResult(deps: TaskDeps, job: JobRecord, customId:
       delete finish.result;
     }
   }
-  return deps.store.finishItem(job.jobId, customId, await offloadLargeOutput(deps, job.jobId, customId, finish));
+  return deps.store.finishItem(job.jobId, customId, await offloadLargeOutput(deps, job.jobId, customId, finish), progress ? { progress } : {});
 }
 
 /** Keeps DynamoDB items under 400 KB: a large output is stored in S3 and referenced. */
@@ -79,6 +81,7 @@ export async function endItemsWithError(
   items: readonly { customId: string; providerId?: string; index?: number; batchId?: string }[],
   status: 'FAILED' | 'CANCELLED',
   error: ProviderErrorBody,
+  progress?: JobProgress,
 ): Promise<number> {
   const ended = await pMap(
     items,
@@ -87,7 +90,10 @@ export async function endItemsWithError(
         jobId,
         item.customId,
         { status, error, output: errorOutputLine(item.customId, error, item.providerId) },
-        item.index !== undefined && item.batchId !== undefined ? { index: item.index, batchId: item.batchId } : undefined,
+        {
+          ...(item.index !== undefined && item.batchId !== undefined && { create: { index: item.index, batchId: item.batchId } }),
+          ...(progress && { progress }),
+        },
       ),
     { concurrency: STORE_CONCURRENCY },
   );

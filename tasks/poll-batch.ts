@@ -3,8 +3,10 @@ import type { TaskDeps } from '../shared/deps.js';
 import type { Provider } from '../shared/provider/provider.js';
 import { endItemsWithError, finishWithResult } from '../shared/item-outcomes.js';
 import { median, nextWaitSeconds, observedLatencySeconds, pollLimitReached, type BatchState } from '../shared/polling.js';
+import { JobProgress } from '../shared/store/job-progress.js';
+import { STATUS_FIELDS, type BatchRecord } from '../shared/store/job-store.js';
 import type { ItemRecord, JobRecord, ProviderErrorBody } from '../shared/types.js';
-import { CANCELLED_BY_USER, loadJob } from './submit-batch.js';
+import { CANCELLED_BY_USER, loadJob, recordProgress } from './submit-batch.js';
 
 /** Background responses polled at once by one poll task. */
 export const POLL_CONCURRENCY = 8;
@@ -15,18 +17,19 @@ export const POLL_CONCURRENCY = 8;
  * turn. A cancelled job, the poll-turn bound or the batch deadline ends the rest.
  */
 export async function pollBatch(state: BatchState, deps: TaskDeps): Promise<BatchState> {
-  const counted = countingProvider(deps);
-  const result = await pollBatchTurn(state, counted.deps);
-  await deps.store.addProviderCalls(state.jobId, { poll: counted.calls() });
-  return result;
+  const progress = new JobProgress();
+  try {
+    return await pollBatchTurn(state, countingProvider(deps, progress), progress);
+  } finally {
+    await recordProgress(deps, state.jobId, progress);
+  }
 }
 
 /** The provider calls a poll turn makes: the job counts them (provider calls per item). */
 const COUNTED_CALLS = new Set<PropertyKey>(['pollRequest', 'cancelRequest', 'pollBatch', 'cancelBatch']);
 
-/** The task's deps with a provider that counts its polls and cancels. */
-function countingProvider(deps: TaskDeps): { deps: TaskDeps; calls: () => number } {
-  let calls = 0;
+/** The task's deps with a provider that counts its polls and cancels into the turn's progress. */
+function countingProvider(deps: TaskDeps, progress: JobProgress): TaskDeps {
   const provider = async (): Promise<Provider> => {
     const real = await deps.provider();
     return new Proxy(real, {
@@ -35,33 +38,37 @@ function countingProvider(deps: TaskDeps): { deps: TaskDeps; calls: () => number
         if (typeof value !== 'function') return value;
         const method = value as (...args: unknown[]) => unknown;
         return (...args: unknown[]) => {
-          if (COUNTED_CALLS.has(property)) calls++;
+          if (COUNTED_CALLS.has(property)) progress.calls.poll++;
           return method.apply(target, args);
         };
       },
     });
   };
-  return { deps: { ...deps, provider }, calls: () => calls };
+  return { ...deps, provider };
 }
 
-async function pollBatchTurn(state: BatchState, deps: TaskDeps): Promise<BatchState> {
+/** What a poll reads of an item. */
+type ItemState = Pick<ItemRecord, 'customId' | 'status' | 'providerId'>;
+
+async function pollBatchTurn(state: BatchState, deps: TaskDeps, progress: JobProgress): Promise<BatchState> {
   const job = await loadJob(deps, state.jobId);
   const batch = await deps.store.getBatch(state.jobId, state.batchId);
   if (!batch) throw new Error(`batch ${state.batchId} of job ${state.jobId} has no record; was it submitted?`);
-  const records = await deps.store.getItems(state.jobId, batch.customIds);
+  const records = await deps.store.getItems(state.jobId, batch.customIds, STATUS_FIELDS);
   const unfinished = [...records.values()].filter((r) => r.status === 'QUEUED' || r.status === 'SUBMITTED');
   const stopReason = job.cancelRequested ? CANCELLED_BY_USER : pollLimitReached(state, deps.clock());
 
   let turn: PollOutcome;
   if (stopReason) {
-    await stopBatch(job, state, unfinished, stopReason, job.cancelRequested ? 'CANCELLED' : 'FAILED', deps);
+    await stopBatch(job, state, batch, unfinished, stopReason, job.cancelRequested ? 'CANCELLED' : 'FAILED', deps, progress);
     turn = { left: 0, progressed: true };
   } else if (state.mode === 'batch') {
-    turn = await pollProviderBatch(job, state, unfinished, deps);
+    turn = await pollProviderBatch(job, batch, unfinished, deps, progress);
   } else {
-    turn = await pollResponses(job, unfinished, deps);
+    turn = await pollResponses(job, unfinished, deps, progress);
   }
-  if (turn.latencySeconds !== undefined && turn.left > 0) await deps.store.setLatencyEstimate(job.jobId, turn.latencySeconds);
+  // Later batches of the job make their first poll after this latency.
+  if (turn.latencySeconds !== undefined) progress.latencySeconds = turn.latencySeconds;
   return {
     ...state,
     pending: turn.left,
@@ -77,7 +84,7 @@ interface PollOutcome {
   latencySeconds?: number;
 }
 
-async function pollResponses(job: JobRecord, unfinished: ItemRecord[], deps: TaskDeps): Promise<PollOutcome> {
+async function pollResponses(job: JobRecord, unfinished: ItemState[], deps: TaskDeps, progress: JobProgress): Promise<PollOutcome> {
   const provider = await deps.provider();
   // The submit task succeeds only once every item is past QUEUED, so one still QUEUED here was
   // never sent: end it now rather than poll for it until the turn bound.
@@ -85,16 +92,16 @@ async function pollResponses(job: JobRecord, unfinished: ItemRecord[], deps: Tas
   let finished = await endItemsWithError(deps, job.jobId, queued, 'FAILED', {
     code: 'not_submitted',
     message: 'the item was never submitted to the provider',
-  });
+  }, progress);
   const latencies: number[] = [];
   await pMap(
     unfinished.filter((r) => r.status === 'SUBMITTED' && r.providerId),
     async (record) => {
-      const progress = await provider.pollRequest(record.providerId as string, record.customId);
-      if (!progress.done) return;
-      const latency = observedLatencySeconds(progress.output);
+      const result = await provider.pollRequest(record.providerId as string, record.customId);
+      if (!result.done) return;
+      const latency = observedLatencySeconds(result.output);
       if (latency !== undefined) latencies.push(latency);
-      if (await finishWithResult(deps, job, record.customId, progress)) finished++;
+      if (await finishWithResult(deps, job, record.customId, result, progress)) finished++;
     },
     { concurrency: POLL_CONCURRENCY },
   );
@@ -102,21 +109,20 @@ async function pollResponses(job: JobRecord, unfinished: ItemRecord[], deps: Tas
   return { left: unfinished.length - finished, progressed: finished > 0, ...(latencySeconds !== undefined ? { latencySeconds } : {}) };
 }
 
-async function pollProviderBatch(job: JobRecord, state: BatchState, unfinished: ItemRecord[], deps: TaskDeps): Promise<PollOutcome> {
-  const batch = await deps.store.getBatch(state.jobId, state.batchId);
-  if (!batch?.providerBatchId || unfinished.length === 0) return { left: 0, progressed: true };
+async function pollProviderBatch(job: JobRecord, batch: BatchRecord, unfinished: ItemState[], deps: TaskDeps, progress: JobProgress): Promise<PollOutcome> {
+  if (!batch.providerBatchId || unfinished.length === 0) return { left: 0, progressed: true };
   const provider = await deps.provider();
-  const progress = await provider.pollBatch(batch.providerBatchId);
-  if (!progress.done) return { left: unfinished.length, progressed: progress.status === 'finalizing' };
+  const polled = await provider.pollBatch(batch.providerBatchId);
+  if (!polled.done) return { left: unfinished.length, progressed: polled.status === 'finalizing' };
   await pMap(
     unfinished,
     async (record) => {
-      const result = progress.results.get(record.customId);
+      const result = polled.results.get(record.customId);
       if (result) {
-        await finishWithResult(deps, job, record.customId, result);
+        await finishWithResult(deps, job, record.customId, result, progress);
       } else {
-        const { outcome, code, message } = progress.missing;
-        await endItemsWithError(deps, job.jobId, [record], outcome === 'cancelled' ? 'CANCELLED' : 'FAILED', { code, message });
+        const { outcome, code, message } = polled.missing;
+        await endItemsWithError(deps, job.jobId, [record], outcome === 'cancelled' ? 'CANCELLED' : 'FAILED', { code, message }, progress);
       }
     },
     { concurrency: 16 },
@@ -128,16 +134,17 @@ async function pollProviderBatch(job: JobRecord, state: BatchState, unfinished: 
 async function stopBatch(
   job: JobRecord,
   state: BatchState,
-  unfinished: ItemRecord[],
+  batch: BatchRecord,
+  unfinished: ItemState[],
   reason: ProviderErrorBody,
   status: 'FAILED' | 'CANCELLED',
   deps: TaskDeps,
+  progress: JobProgress,
 ): Promise<void> {
   if (unfinished.length === 0) return;
   const provider = await deps.provider();
   if (state.mode === 'batch') {
-    const batch = await deps.store.getBatch(state.jobId, state.batchId);
-    if (batch?.providerBatchId && !batch.cancelSent) {
+    if (batch.providerBatchId && !batch.cancelSent) {
       await provider.cancelBatch(batch.providerBatchId);
       await deps.store.markBatchCancelSent(state.jobId, state.batchId);
     }
@@ -148,6 +155,6 @@ async function stopBatch(
       { concurrency: POLL_CONCURRENCY },
     );
   }
-  await endItemsWithError(deps, job.jobId, unfinished, status, reason);
+  await endItemsWithError(deps, job.jobId, unfinished, status, reason, progress);
   await deps.store.appendLog(job.jobId, status === 'CANCELLED' ? 'INFO' : 'WARN', `batch ${state.batchId}: ${unfinished.length} item(s) ended ${status}: ${reason.message}`);
 }

@@ -14,7 +14,9 @@ import { batchDeadline, initialWaitSeconds, type BatchState } from '../shared/po
 import { estimateRequestTokens } from '../shared/rate-limit/estimate.js';
 import type { Demand, RateLimiter } from '../shared/rate-limit/rate-limiter.js';
 import type { ManifestLine } from '../shared/store/object-store.js';
-import type { ItemRecord, JobRecord, ProviderCallCounts } from '../shared/types.js';
+import { JobProgress } from '../shared/store/job-progress.js';
+import { STATUS_FIELDS } from '../shared/store/job-store.js';
+import type { ItemRecord, ItemStatus, JobRecord } from '../shared/types.js';
 
 /** Requests in flight at once from one submit task. */
 export const SUBMIT_CONCURRENCY = 8;
@@ -67,60 +69,64 @@ export async function submitBatch(input: SubmitBatchInput, deps: TaskDeps, optio
   const job = await loadJob(deps, input.BatchInput.jobId);
   const batchId = batchIdOf(input.Items);
   const mode = job.options.mode;
-  const calls: ProviderCallCounts = { submit: 0, poll: 0, rateLimited: 0 };
+  const run: SubmitRun = { deadline, progress: new JobProgress() };
   let pending: number;
   try {
     pending =
       mode === 'batch'
-        ? await submitAsProviderBatch(job, batchId, input.Items, deps, { deadline, calls })
-        : await submitAsResponses(job, batchId, input.Items, deps, { deadline, calls });
+        ? await submitAsProviderBatch(job, batchId, input.Items, deps, run)
+        : await submitAsResponses(job, batchId, input.Items, deps, run);
   } finally {
-    await recordProviderCalls(deps, job.jobId, calls);
+    await recordProgress(deps, job.jobId, run.progress);
   }
   return {
     jobId: job.jobId,
     batchId,
     mode,
     pending,
-    waitSeconds: initialWaitSeconds(mode),
+    waitSeconds: initialWaitSeconds(mode, job),
     pollTurn: 0,
     deadline: batchDeadline(mode, deps.clock()),
   };
 }
 
-/** The time budget and call counters of one submit invocation. */
+/** The time budget and the job progress of one submit invocation. */
 export interface SubmitRun {
   /** Epoch ms after which no new request starts. */
   deadline: number;
-  calls: ProviderCallCounts;
+  /** Items submitted and ended, and provider calls made: written to the job once, at the end. */
+  progress: JobProgress;
 }
 
-/** One ADD on the job for the whole invocation; a failure to count never fails the task. */
-async function recordProviderCalls(deps: TaskDeps, jobId: string, calls: ProviderCallCounts): Promise<void> {
+/**
+ * One ADD on the job for the whole invocation, even when it fails (what it did stays done). A
+ * failure to count never fails the task: a retry would not count those items again, and the
+ * reducer's final counts come from the items.
+ */
+export async function recordProgress(deps: TaskDeps, jobId: string, progress: JobProgress): Promise<void> {
   try {
-    await deps.store.addProviderCalls(jobId, calls);
+    await deps.store.addProgress(jobId, progress);
   } catch (error) {
-    deps.logger.warn('could not add the provider call counters to the job', { jobId, error: errorMessage(error) });
+    deps.logger.warn('could not add the task\'s progress to the job counters', { jobId, error: errorMessage(error) });
   }
 }
 
-async function ensureItemRecords(job: JobRecord, batchId: string, items: readonly ManifestLine[], deps: TaskDeps) {
-  const ids = items.map((item) => item.customId);
-  let records = await deps.store.getItems(job.jobId, ids);
-  const missing = items.filter((item) => !records.has(item.customId));
-  if (missing.length > 0) {
-    await pMap(missing, (item) => deps.store.putQueuedItem(job.jobId, item.customId, item.index, batchId), {
-      concurrency: STORE_CONCURRENCY,
-    });
-    records = await deps.store.getItems(job.jobId, ids);
-  }
-  return records;
+function isPending(status: ItemStatus | undefined): boolean {
+  return status === 'QUEUED' || status === 'SUBMITTED';
 }
 
-function countPending(records: Map<string, ItemRecord>): number {
+function countPending(records: Map<string, Pick<ItemRecord, 'status'>>): number {
   let pending = 0;
-  for (const record of records.values()) if (record.status === 'QUEUED' || record.status === 'SUBMITTED') pending++;
+  for (const record of records.values()) if (isPending(record.status)) pending++;
   return pending;
+}
+
+/** Items with no record yet or still QUEUED: what this invocation has to send. */
+function notYetSubmitted(items: readonly ManifestLine[], records: Map<string, Pick<ItemRecord, 'status'>>): ManifestLine[] {
+  return items.filter((item) => {
+    const status = records.get(item.customId)?.status;
+    return status === undefined || status === 'QUEUED';
+  });
 }
 
 async function submitAsResponses(
@@ -130,15 +136,16 @@ async function submitAsResponses(
   deps: TaskDeps,
   run: SubmitRun,
 ): Promise<number> {
-  await deps.store.putBatch({ jobId: job.jobId, batchId, mode: 'responses', customIds: items.map((i) => i.customId) });
-  const records = await ensureItemRecords(job, batchId, items, deps);
-  const queued = items.filter((item) => records.get(item.customId)?.status === 'QUEUED');
+  const customIds = items.map((i) => i.customId);
+  await deps.store.putBatch({ jobId: job.jobId, batchId, mode: 'responses', customIds });
+  // A first run finds no records (each claim creates its item); a retry skips what went out.
+  const toSend = notYetSubmitted(items, await deps.store.getItems(job.jobId, customIds, STATUS_FIELDS));
   if (job.cancelRequested) {
-    await endItemsWithError(deps, job.jobId, queued, 'CANCELLED', CANCELLED_BY_USER);
+    await endItemsWithError(deps, job.jobId, toSend.map((item) => ({ ...item, batchId })), 'CANCELLED', CANCELLED_BY_USER, run.progress);
   } else {
-    await submitQueuedRequests(job, queued, deps, run);
+    await submitQueuedRequests(job, batchId, toSend, deps, run);
   }
-  return countPending(await deps.store.getItems(job.jobId, items.map((i) => i.customId)));
+  return countPending(await deps.store.getItems(job.jobId, customIds, STATUS_FIELDS));
 }
 
 /**
@@ -152,9 +159,10 @@ async function submitAsResponses(
  */
 export async function submitQueuedRequests(
   job: JobRecord,
-  items: readonly { customId: string; line: Record<string, unknown> }[],
+  batchId: string,
+  items: readonly ManifestLine[],
   deps: TaskDeps,
-  run: SubmitRun = { deadline: deps.clock().getTime() + SUBMIT_TIME_BUDGET_MS, calls: { submit: 0, poll: 0, rateLimited: 0 } },
+  run: SubmitRun = { deadline: deps.clock().getTime() + SUBMIT_TIME_BUDGET_MS, progress: new JobProgress() },
 ): Promise<void> {
   if (items.length === 0) return;
   const provider = await deps.provider();
@@ -174,7 +182,7 @@ export async function submitQueuedRequests(
       items,
       async (item) => {
         if (stop) return demand.took();
-        const lease = await deps.store.claimItem(job.jobId, item.customId, SUBMIT_LEASE_MS);
+        const lease = await deps.store.claimItem(job.jobId, item.customId, SUBMIT_LEASE_MS, { index: item.index, batchId });
         if (lease === 'done') return demand.took(); // submitted already
         if (lease === 'busy') {
           busy++; // another invocation holds it (or died holding it: its lease runs out)
@@ -186,17 +194,17 @@ export async function submitQueuedRequests(
             () => provider.submitRequest(request, `${job.jobId}:${item.customId}`),
             { tokens: estimateRequestTokens(request), limiter, demand, run, deps, signal: stopping.signal },
           );
-          const ours = await deps.store.markItemSubmitted(job.jobId, item.customId, progress.providerId, lease);
+          const ours = await deps.store.markItemSubmitted(job.jobId, item.customId, progress.providerId, { lease, progress: run.progress });
           if (!ours) {
             // Our lease expired and another invocation took the item over: withdraw our copy.
             deps.logger.warn('lost the submit claim; cancelling the duplicate request', { jobId: job.jobId, customId: item.customId });
             if (!progress.done) await provider.cancelRequest(progress.providerId);
             return;
           }
-          if (progress.done) await finishWithResult(deps, job, item.customId, progress);
+          if (progress.done) await finishWithResult(deps, job, item.customId, progress, run.progress);
         } catch (error) {
           if (error instanceof InvalidRequestError) {
-            await endItemsWithError(deps, job.jobId, [item], 'FAILED', { code: error.code, message: error.message });
+            await endItemsWithError(deps, job.jobId, [item], 'FAILED', { code: error.code, message: error.message }, run.progress);
             return;
           }
           // Stop the loop before the release's round trip, so no other item is sent meanwhile.
@@ -260,12 +268,12 @@ export async function sendWithinBudget<T>(call: () => Promise<T>, context: SendC
     if (turn === undefined) {
       throw new RateLimitedError('no turn in the provider rate limit before the task ran out of time; retry later');
     }
-    run.calls.submit++;
+    run.progress.calls.submit++;
     try {
       return await call();
     } catch (error) {
       if (error instanceof RateLimitedError) {
-        run.calls.rateLimited++;
+        run.progress.calls.rateLimited++;
         await limiter.penalize(error.retryAfterMs);
         if (++rateLimited >= MAX_RATE_LIMITED_ATTEMPTS) throw error;
         continue;
@@ -295,13 +303,16 @@ async function submitAsProviderBatch(
     if (!batch?.providerBatchId && batch?.leaseUntil !== undefined) {
       throw new SubmissionInProgressError(`batch ${batchId} of job ${job.jobId} is being submitted by another invocation`);
     }
-    // Submitted already (this is a retry): carry on polling.
-    return countPending(await deps.store.getItems(job.jobId, customIds));
+    // Submitted already (this is a retry): record the items an earlier holder did not get to, then poll.
+    const records = await deps.store.getItems(job.jobId, customIds, STATUS_FIELDS);
+    const unrecorded = items.filter((item) => !records.has(item.customId));
+    if (batch?.providerBatchId) await markBatchItemsSubmitted(job, batchId, unrecorded, batch.providerBatchId, deps, run);
+    return countPending(records) + (batch?.providerBatchId ? unrecorded.length : 0);
   }
-  const records = await ensureItemRecords(job, batchId, items, deps);
-  const queued = items.filter((item) => records.get(item.customId)?.status === 'QUEUED');
+  // Records exist only if an earlier holder got this far: a first run finds none.
+  const queued = notYetSubmitted(items, await deps.store.getItems(job.jobId, customIds, STATUS_FIELDS)).map((item) => ({ ...item, batchId }));
   if (job.cancelRequested || queued.length === 0) {
-    await endItemsWithError(deps, job.jobId, queued, 'CANCELLED', CANCELLED_BY_USER);
+    await endItemsWithError(deps, job.jobId, queued, 'CANCELLED', CANCELLED_BY_USER, run.progress);
     await deps.store.releaseBatch(job.jobId, batchId, claim.lease);
     return 0;
   }
@@ -314,7 +325,7 @@ async function submitAsProviderBatch(
   try {
     // A takeover means an earlier holder died mid-submission: its batch may exist already.
     if (claim.takeover) {
-      run.calls.submit++;
+      run.progress.calls.submit++;
       providerBatchId = await provider.findBatch(metadata);
     }
     if (providerBatchId === undefined) {
@@ -326,7 +337,7 @@ async function submitAsProviderBatch(
     }
   } catch (error) {
     if (error instanceof InvalidRequestError) {
-      await endItemsWithError(deps, job.jobId, queued, 'FAILED', { code: error.code, message: error.message });
+      await endItemsWithError(deps, job.jobId, queued, 'FAILED', { code: error.code, message: error.message }, run.progress);
       await deps.store.releaseBatch(job.jobId, batchId, claim.lease);
       return 0;
     }
@@ -338,15 +349,26 @@ async function submitAsProviderBatch(
     await provider.cancelBatch(providerBatchId);
     throw new SubmissionInProgressError(`lost the claim on batch ${batchId} of job ${job.jobId}; its duplicate was cancelled`);
   }
-  let submitted = 0;
-  const recorded = providerBatchId;
+  await markBatchItemsSubmitted(job, batchId, queued, providerBatchId, deps, run);
+  return queued.length;
+}
+
+/**
+ * Records the items of a provider batch SUBMITTED with the batch's id, creating the records in
+ * the same write (a batch-mode item gets its record only once its batch exists: two writes an
+ * item, with its end).
+ */
+async function markBatchItemsSubmitted(
+  job: JobRecord,
+  batchId: string,
+  items: readonly ManifestLine[],
+  providerBatchId: string,
+  deps: TaskDeps,
+  run: SubmitRun,
+): Promise<void> {
   await pMap(
-    queued,
-    async (item) => {
-      if (await deps.store.markItemSubmitted(job.jobId, item.customId, recorded, undefined, false)) submitted++;
-    },
+    items,
+    (item) => deps.store.markItemSubmitted(job.jobId, item.customId, providerBatchId, { create: { index: item.index, batchId }, progress: run.progress }),
     { concurrency: STORE_CONCURRENCY },
   );
-  await deps.store.addSubmitted(job.jobId, submitted);
-  return queued.length;
 }

@@ -17,13 +17,13 @@ import type {
   JobStatus,
   LogEntry,
   OutputLine,
-  ProviderCallCounts,
   ProviderErrorBody,
   ProviderMode,
   S3Location,
   TerminalItemStatus,
   TokenUsage,
 } from '../types.js';
+import { JobProgress } from './job-progress.js';
 import { keys } from './keys.js';
 
 /** A child batch of the Distributed Map, as recorded by its submit task. */
@@ -52,6 +52,15 @@ export interface FinishItem {
   costUsd?: number;
 }
 
+/** What the submit and poll tasks read of their items: enough to know what is left to do. */
+export const STATUS_FIELDS = ['status', 'providerId'] as const satisfies readonly (keyof ItemRecord)[];
+
+/** Where an item sits in its job: what a record created by an update is given. */
+export interface ItemPlacement {
+  index: number;
+  batchId: string;
+}
+
 export interface FinalJobState {
   status: JobStatus;
   counts: JobCounts;
@@ -68,11 +77,6 @@ export interface Page<T> {
 
 const NON_TERMINAL_ITEM: ItemStatus[] = ['QUEUED', 'SUBMITTED'];
 const TERMINAL_JOB: JobStatus[] = ['COMPLETED', 'COMPLETED_WITH_ERRORS', 'FAILED', 'CANCELLED'];
-const COUNTER_OF: Record<TerminalItemStatus, keyof JobCounts> = {
-  SUCCEEDED: 'succeeded',
-  FAILED: 'failed',
-  CANCELLED: 'cancelled',
-};
 
 function isConditionFailure(error: unknown): boolean {
   return (
@@ -297,58 +301,55 @@ export class JobStore {
     }
   }
 
-  private async addToJob(jobId: string, counter: keyof JobCounts, by: number, usage?: TokenUsage, costUsd?: number) {
-    const adds = [`counts.${counter} :by`];
-    const values: Record<string, unknown> = { ':by': by };
-    if (usage) {
-      adds.push('#usage.inputTokens :in', '#usage.outputTokens :out');
-      values[':in'] = usage.inputTokens;
-      values[':out'] = usage.outputTokens;
-    }
-    if (costUsd) {
-      adds.push('estimatedCostUsd :cost');
-      values[':cost'] = costUsd;
+  /**
+   * Adds what one task invocation gathered (JobProgress: item counts, token usage, cost, provider
+   * calls) to the job's live counters with one ADD, and sets the provider latency it saw. Writes
+   * nothing when there is nothing to add.
+   */
+  async addProgress(jobId: string, progress: JobProgress): Promise<void> {
+    if (progress.isEmpty()) return;
+    const adds: string[] = [];
+    const sets = ['updatedAt = :now'];
+    const names: Record<string, string> = {};
+    const values: Record<string, unknown> = { ':now': this.now() };
+    const add = (attribute: string, placeholder: string, by: number) => {
+      if (by === 0) return;
+      adds.push(`${attribute} :${placeholder}`);
+      values[`:${placeholder}`] = by;
+    };
+    for (const [counter, by] of Object.entries(progress.counts)) add(`counts.${counter}`, counter, by);
+    if (progress.usage.inputTokens || progress.usage.outputTokens) names['#usage'] = 'usage';
+    add('#usage.inputTokens', 'in', progress.usage.inputTokens);
+    add('#usage.outputTokens', 'out', progress.usage.outputTokens);
+    add('estimatedCostUsd', 'cost', progress.costUsd);
+    add('providerSubmitCalls', 'submitCalls', progress.calls.submit);
+    add('providerPollCalls', 'pollCalls', progress.calls.poll);
+    add('providerRateLimited', 'rateLimited', progress.calls.rateLimited);
+    if (progress.latencySeconds !== undefined) {
+      sets.push('latencyEstimateSeconds = :latency');
+      values[':latency'] = progress.latencySeconds;
     }
     await this.dynamo.send(
       new UpdateCommand({
         TableName: this.tableName,
         Key: keys.job(jobId),
-        UpdateExpression: `ADD ${adds.join(', ')} SET updatedAt = :now`,
+        UpdateExpression: `${adds.length > 0 ? `ADD ${adds.join(', ')} ` : ''}SET ${sets.join(', ')}`,
         ConditionExpression: 'attribute_exists(pk)',
-        ...(usage ? { ExpressionAttributeNames: { '#usage': 'usage' } } : {}),
-        ExpressionAttributeValues: { ...values, ':now': this.now() },
+        ...(Object.keys(names).length > 0 ? { ExpressionAttributeNames: names } : {}),
+        ExpressionAttributeValues: values,
       }),
     );
   }
 
-  /**
-   * Adds one task invocation's provider calls to the job's counters (providerSubmitCalls,
-   * providerPollCalls, providerRateLimited) with one ADD; nothing is written when all are 0.
-   */
-  async addProviderCalls(jobId: string, calls: Partial<ProviderCallCounts>): Promise<void> {
-    const fields: [keyof ProviderCallCounts, string][] = [
-      ['submit', 'providerSubmitCalls'],
-      ['poll', 'providerPollCalls'],
-      ['rateLimited', 'providerRateLimited'],
-    ];
-    const adds: string[] = [];
-    const values: Record<string, unknown> = {};
-    for (const [counter, attribute] of fields) {
-      const by = calls[counter] ?? 0;
-      if (by <= 0) continue;
-      adds.push(`${attribute} :${counter}`);
-      values[`:${counter}`] = by;
+  /** Counts one item change on the job: into the caller's progress, else with an ADD of its own. */
+  private async count(jobId: string, progress: JobProgress | undefined, change: (progress: JobProgress) => void): Promise<void> {
+    if (progress) {
+      change(progress);
+      return;
     }
-    if (adds.length === 0) return;
-    await this.dynamo.send(
-      new UpdateCommand({
-        TableName: this.tableName,
-        Key: keys.job(jobId),
-        UpdateExpression: `ADD ${adds.join(', ')}`,
-        ConditionExpression: 'attribute_exists(pk)',
-        ExpressionAttributeValues: values,
-      }),
-    );
+    const own = new JobProgress();
+    change(own);
+    await this.addProgress(jobId, own);
   }
 
   /** One page of jobs, newest first, optionally only those with a status. */
@@ -373,19 +374,6 @@ export class JobStore {
     };
   }
 
-  /** Records the provider latency the job's polls see, for the first wait of later batches. */
-  async setLatencyEstimate(jobId: string, seconds: number): Promise<void> {
-    await this.dynamo.send(
-      new UpdateCommand({
-        TableName: this.tableName,
-        Key: keys.job(jobId),
-        UpdateExpression: 'SET latencyEstimateSeconds = :seconds',
-        ConditionExpression: 'attribute_exists(pk)',
-        ExpressionAttributeValues: { ':seconds': seconds },
-      }),
-    );
-  }
-
   /** Records the execution that runs the job (set by the API when it starts one). */
   async setExecutionArn(jobId: string, executionArn: string): Promise<void> {
     await this.dynamo.send(
@@ -408,9 +396,18 @@ export class JobStore {
     return stripKeys<ItemRecord>(Item);
   }
 
-  /** Reads items by custom id (BatchGet, 100 a call, unprocessed keys retried). */
-  async getItems(jobId: string, customIds: readonly string[]): Promise<Map<string, ItemRecord>> {
-    const found = new Map<string, ItemRecord>();
+  /**
+   * Reads items by custom id (BatchGet, 100 a call, unprocessed keys retried). With `fields`,
+   * only those attributes are read back (a finished item's output is most of its size).
+   */
+  async getItems(jobId: string, customIds: readonly string[]): Promise<Map<string, ItemRecord>>;
+  async getItems<K extends keyof ItemRecord>(jobId: string, customIds: readonly string[], fields: readonly K[]): Promise<Map<string, Pick<ItemRecord, K | 'customId'>>>;
+  async getItems(jobId: string, customIds: readonly string[], fields?: readonly (keyof ItemRecord)[]): Promise<Map<string, Partial<ItemRecord>>> {
+    const found = new Map<string, Partial<ItemRecord>>();
+    const projection = fields && {
+      ProjectionExpression: [...new Set(['customId', ...fields])].map((_, i) => `#f${i}`).join(', '),
+      ExpressionAttributeNames: Object.fromEntries([...new Set(['customId', ...fields])].map((field, i) => [`#f${i}`, field])),
+    };
     for (let start = 0; start < customIds.length; start += 100) {
       let pending: Record<string, unknown>[] | undefined = customIds
         .slice(start, start + 100)
@@ -419,7 +416,7 @@ export class JobStore {
         if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt)));
         const response: BatchGetCommandOutput = await this.dynamo.send(
           new BatchGetCommand({
-            RequestItems: { [this.tableName]: { Keys: pending, ConsistentRead: true } },
+            RequestItems: { [this.tableName]: { Keys: pending, ConsistentRead: true, ...projection } },
           }),
         );
         for (const raw of response.Responses?.[this.tableName] ?? []) {
@@ -452,27 +449,30 @@ export class JobStore {
   /**
    * Takes the right to submit a QUEUED item for `leaseMs`. Only the holder submits, so a task
    * retried by Step Functions (or run twice) never sends the same item twice; an expired lease
-   * means the holder died and the item may be taken over. Returns the lease, 'done' if the item
-   * is past QUEUED, or 'busy' if another invocation holds a live lease on it.
+   * means the holder died and the item may be taken over. With `create`, an item with no record
+   * yet is created QUEUED and claimed in the same write. Returns the lease, 'done' if the item is
+   * past QUEUED, or 'busy' if another invocation holds a live lease on it.
    */
-  async claimItem(jobId: string, customId: string, leaseMs: number): Promise<number | 'done' | 'busy'> {
+  async claimItem(jobId: string, customId: string, leaseMs: number, create?: ItemPlacement): Promise<number | 'done' | 'busy'> {
     const now = this.clock().getTime();
     const leaseUntil = now + leaseMs;
+    const claimable = '#status = :queued AND (attribute_not_exists(leaseUntil) OR leaseUntil < :now)';
+    const identity = create ? this.identityOf(jobId, customId, create) : undefined;
     try {
       await this.dynamo.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: keys.item(jobId, customId),
-          UpdateExpression: 'SET leaseUntil = :lease, updatedAt = :at ADD attempts :one',
-          ConditionExpression:
-            '#status = :queued AND (attribute_not_exists(leaseUntil) OR leaseUntil < :now)',
-          ExpressionAttributeNames: { '#status': 'status' },
+          UpdateExpression: `SET leaseUntil = :lease, updatedAt = :at${identity ? `, #status = :queued, ${identity.sets}` : ''} ADD attempts :one`,
+          ConditionExpression: identity ? `attribute_not_exists(pk) OR (${claimable})` : claimable,
+          ExpressionAttributeNames: { '#status': 'status', ...identity?.names },
           ExpressionAttributeValues: {
             ':lease': leaseUntil,
             ':queued': 'QUEUED',
             ':now': now,
             ':one': 1,
             ':at': this.now(),
+            ...identity?.values,
           },
         }),
       );
@@ -482,6 +482,15 @@ export class JobStore {
       const item = await this.getItem(jobId, customId);
       return item?.status === 'QUEUED' ? 'busy' : 'done';
     }
+  }
+
+  /** The attributes an item record is created with by an update (kept as they are when it exists). */
+  private identityOf(jobId: string, customId: string, placement: ItemPlacement) {
+    return {
+      sets: 'jobId = :jobId, customId = :customId, #index = :index, batchId = if_not_exists(batchId, :batchId), createdAt = if_not_exists(createdAt, :at)',
+      names: { '#index': 'index' },
+      values: { ':jobId': jobId, ':customId': customId, ':index': placement.index, ':batchId': placement.batchId },
+    };
   }
 
   /** Gives a claim back without submitting (the provider refused for now). */
@@ -502,31 +511,36 @@ export class JobStore {
   }
 
   /**
-   * QUEUED -> SUBMITTED with the provider id, only for the lease holder (or, with no lease,
-   * for batch mode where the batch record is the claim). Returns false if the item was not ours.
+   * QUEUED -> SUBMITTED with the provider id, only for the lease holder (or, with no lease, for
+   * batch mode where the batch record is the claim). With `create` (batch mode), an item with no
+   * record yet is created SUBMITTED. The change is counted into `progress` when given, else on the
+   * job at once. Returns false if the item was not ours.
    */
   async markItemSubmitted(
     jobId: string,
     customId: string,
     providerId: string,
-    lease?: number,
-    countOnJob = true,
+    options: { lease?: number; create?: ItemPlacement; progress?: JobProgress } = {},
   ): Promise<boolean> {
+    const { lease, create, progress } = options;
+    const identity = create ? this.identityOf(jobId, customId, create) : undefined;
+    let condition = lease === undefined ? '#status = :queued' : '#status = :queued AND leaseUntil = :lease';
+    if (identity) condition = `attribute_not_exists(pk) OR (${condition})`;
     try {
       await this.dynamo.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: keys.item(jobId, customId),
-          UpdateExpression: 'SET #status = :submitted, providerId = :pid, updatedAt = :at REMOVE leaseUntil',
-          ConditionExpression:
-            lease === undefined ? '#status = :queued' : '#status = :queued AND leaseUntil = :lease',
-          ExpressionAttributeNames: { '#status': 'status' },
+          UpdateExpression: `SET #status = :submitted, providerId = :pid, updatedAt = :at${identity ? `, ${identity.sets}, attempts = if_not_exists(attempts, :zero) + :one` : ''} REMOVE leaseUntil`,
+          ConditionExpression: condition,
+          ExpressionAttributeNames: { '#status': 'status', ...identity?.names },
           ExpressionAttributeValues: {
             ':submitted': 'SUBMITTED',
             ':queued': 'QUEUED',
             ':pid': providerId,
             ':at': this.now(),
             ...(lease === undefined ? {} : { ':lease': lease }),
+            ...(identity ? { ...identity.values, ':zero': 0, ':one': 1 } : {}),
           },
         }),
       );
@@ -534,26 +548,23 @@ export class JobStore {
       if (isConditionFailure(error)) return false;
       throw error;
     }
-    if (countOnJob) await this.addToJob(jobId, 'submitted', 1);
+    await this.count(jobId, progress, (p) => p.submitted());
     return true;
-  }
-
-  /** Adds to the job's submitted counter once for many items (batch mode). */
-  async addSubmitted(jobId: string, count: number): Promise<void> {
-    if (count > 0) await this.addToJob(jobId, 'submitted', count);
   }
 
   /**
    * Ends an item in a terminal state, once: the update is conditional on a non-terminal status,
-   * and only the call whose update went through adds to the job's counters. Creates the record
-   * if the item never had one (its batch never ran). Returns false if it was already terminal.
+   * and only the call whose update went through counts it: into `progress` when given, else on
+   * the job at once. With `create`, makes the record if the item never had one (its batch never
+   * ran). Returns false if it was already terminal.
    */
   async finishItem(
     jobId: string,
     customId: string,
     finish: FinishItem,
-    create?: { index: number; batchId: string },
+    options: { create?: ItemPlacement; progress?: JobProgress } = {},
   ): Promise<boolean> {
+    const { create, progress } = options;
     const now = this.now();
     const names: Record<string, string> = { '#status': 'status', '#ttl': 'ttl' };
     const values: Record<string, unknown> = {
@@ -581,10 +592,10 @@ export class JobStore {
     }
     let condition = '#status IN (:queued, :submitted)';
     if (create) {
-      sets.push('jobId = :jobId', 'customId = :customId', '#index = :index', 'batchId = if_not_exists(batchId, :batchId)');
-      sets.push('attempts = if_not_exists(attempts, :zero)', 'createdAt = if_not_exists(createdAt, :now)');
-      names['#index'] = 'index';
-      Object.assign(values, { ':jobId': jobId, ':customId': customId, ':index': create.index, ':batchId': create.batchId, ':zero': 0 });
+      const identity = this.identityOf(jobId, customId, create);
+      sets.push(identity.sets, 'attempts = if_not_exists(attempts, :zero)');
+      Object.assign(names, identity.names);
+      Object.assign(values, identity.values, { ':at': now, ':zero': 0 });
       condition = `attribute_not_exists(pk) OR ${condition}`;
     }
     try {
@@ -602,7 +613,7 @@ export class JobStore {
       if (isConditionFailure(error)) return false;
       throw error;
     }
-    await this.addToJob(jobId, COUNTER_OF[finish.status], 1, finish.usage, finish.costUsd);
+    await this.count(jobId, progress, (p) => p.ended(finish.status, finish.usage, finish.costUsd));
     return true;
   }
 

@@ -20,7 +20,7 @@ import { mockClient, type AwsClientStub } from 'aws-sdk-client-mock';
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { RateLimitError } from 'openai';
-import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, vi } from 'vitest';
 import type { TaskDeps, TaskLogger } from '../../shared/deps.js';
 import { validateJob, writeJob } from '../../shared/job-intake.js';
 import { createDefaultRegistry } from '../../shared/job-types/registry.js';
@@ -333,6 +333,26 @@ export async function requireItem(env: TaskTestEnv, jobId: string, customId: str
   const item = await env.store.getItem(jobId, customId);
   if (!item) throw new Error(`item ${customId} of job ${jobId} does not exist`);
   return item;
+}
+
+const WRITE_COMMANDS = new Set(['PutCommand', 'UpdateCommand', 'DeleteCommand']);
+
+/**
+ * Counts the single-record writes sent to the table from now on, by record kind: the sort key's
+ * prefix (JOB, ITEM, BATCH, LOG) or RATE for the rate-limit bucket. `stop()` ends the count.
+ */
+export function countWrites(env: TaskTestEnv): { byKind: Record<string, number>; stop: () => void } {
+  const byKind: Record<string, number> = {};
+  const send = env.dynamo.send.bind(env.dynamo) as (command: unknown) => Promise<unknown>;
+  const spy = vi.spyOn(env.dynamo, 'send').mockImplementation(((command: { constructor: { name: string }; input: { Key?: { pk?: string; sk?: string }; Item?: { pk?: string; sk?: string } } }) => {
+    if (WRITE_COMMANDS.has(command.constructor.name)) {
+      const key = command.input.Key ?? command.input.Item;
+      const kind = key?.pk?.startsWith('RATE#') ? 'RATE' : (key?.sk ?? '?').split('#')[0] ?? '?';
+      byKind[kind] = (byKind[kind] ?? 0) + 1;
+    }
+    return send(command);
+  }) as never);
+  return { byKind, stop: () => spy.mockRestore() };
 }
 
 /** The job's results file, parsed. */

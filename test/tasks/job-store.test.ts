@@ -56,7 +56,7 @@ describe('job store: errors Step Functions must see', () => {
     // Act
     const results = await Promise.allSettled([
       store.claimItem('job-1', 'item-1', 60_000),
-      store.markItemSubmitted('job-1', 'item-1', 'resp_1', 123),
+      store.markItemSubmitted('job-1', 'item-1', 'resp_1', { lease: 123 }),
       store.markJobRunning('job-1', undefined),
       store.failJob('job-1', { name: 'Error', message: 'x' }),
       store.putQueuedItem('job-1', 'item-1', 0, 'batch-0000000'),
@@ -90,8 +90,8 @@ describe('job store: each item counted once', () => {
     expect(itemUpdate?.ConditionExpression).toBe('#status IN (:queued, :submitted)');
     expect(itemUpdate?.Key).toEqual({ pk: 'JOB#job-1', sk: 'ITEM#item-1' });
     expect(counterUpdate?.Key).toEqual({ pk: 'JOB#job-1', sk: 'JOB' });
-    expect(counterUpdate?.UpdateExpression).toContain('ADD counts.succeeded :by');
-    expect(counterUpdate?.ExpressionAttributeValues).toMatchObject({ ':by': 1, ':in': 10, ':out': 2, ':cost': 0.001 });
+    expect(counterUpdate?.UpdateExpression).toMatch(/^ADD counts\.succeeded :succeeded, #usage\.inputTokens :in, #usage\.outputTokens :out, estimatedCostUsd :cost SET/);
+    expect(counterUpdate?.ExpressionAttributeValues).toMatchObject({ ':succeeded': 1, ':in': 10, ':out': 2, ':cost': 0.001 });
   });
 
   test('finishItem on an item already terminal (conditional check failed) returns false and counts nothing', async () => {
@@ -114,7 +114,7 @@ describe('job store: each item counted once', () => {
     const store = newStore();
 
     // Act
-    const submitted = await store.markItemSubmitted('job-1', 'item-1', 'resp_1', 123);
+    const submitted = await store.markItemSubmitted('job-1', 'item-1', 'resp_1', { lease: 123 });
 
     // Assert
     expect(submitted).toBe(false);

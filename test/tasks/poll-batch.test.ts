@@ -8,6 +8,7 @@ import {
   TEST_MODEL,
   advanceResponses,
   completeResponse,
+  countWrites,
   createJob,
   itemsOf,
   jsonl,
@@ -89,6 +90,53 @@ describe('poll batch: provider calls', () => {
     const retrieves = env().openai.callsOf('responses.retrieve').length - before;
     expect(retrieves).toBeGreaterThan(0);
     expect((await requireJob(env(), job.jobId)).providerPollCalls).toBe(retrieves);
+  });
+});
+
+describe('poll batch: job counters', () => {
+  test('a turn that ends several items adds them, their usage and cost and its polls to the job in one write', async () => {
+    // Arrange: every response completes before the turn
+    const { job, state } = await submitted(4);
+    advanceResponses(env().openai);
+    advanceResponses(env().openai);
+    const writes = countWrites(env());
+
+    // Act
+    let turn: BatchState;
+    try {
+      turn = await pollBatch(state, env().deps);
+    } finally {
+      writes.stop();
+    }
+
+    // Assert
+    expect(turn.pending).toBe(0);
+    expect(writes.byKind).toEqual({ ITEM: 4, JOB: 1 });
+    const stored = await requireJob(env(), job.jobId);
+    expect(stored.counts).toMatchObject({ submitted: 4, succeeded: 4, failed: 0, cancelled: 0 });
+    expect(stored.usage).toEqual({ inputTokens: 400, outputTokens: 80 });
+    expect(stored.estimatedCostUsd).toBeCloseTo(4 * RESPONSE_COST, 12);
+    expect(stored.providerPollCalls).toBe(4);
+  });
+
+  test('the latency a turn sees is kept on the job, and a later batch waits that long before its first poll', async () => {
+    // Arrange: two batches of one job; the first batch's responses took 30 s
+    const { job, items } = await createJob(env(), { lines: promptLines(8), options: { model: TEST_MODEL } });
+    const first = await submitBatch(submitInput(job.jobId, items.slice(0, 4)), env().deps);
+    for (const item of await itemsOf(env(), job.jobId)) {
+      const response = responseFor(env().openai, item);
+      completeResponse(env().openai, response.id);
+      env().openai.setResponse(response.id, { created_at: 1_000, completed_at: 1_030 });
+    }
+
+    // Act
+    await pollBatch(first, env().deps);
+    const second = await submitBatch(submitInput(job.jobId, items.slice(4)), env().deps);
+
+    // Assert
+    expect(first.waitSeconds).toBe(5); // nothing seen yet: the default
+    expect((await requireJob(env(), job.jobId)).latencyEstimateSeconds).toBe(30);
+    expect(second.waitSeconds).toBe(30);
   });
 });
 

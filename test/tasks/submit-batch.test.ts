@@ -6,6 +6,7 @@ import { badRequest } from '../provider/fake-openai.js';
 import {
   TEST_MODEL,
   chatLines,
+  countWrites,
   createJob,
   itemsOf,
   promptLines,
@@ -138,7 +139,8 @@ describe('submit batch, responses mode', () => {
     const submitted = afterFailure.filter((item) => item.status === 'SUBMITTED');
     const queued = afterFailure.filter((item) => item.status === 'QUEUED');
     expect(submitted).toHaveLength(3);
-    expect(queued).toHaveLength(9);
+    // the 9 unsent items: claimed (so created) and given back, or never reached (no record yet)
+    expect(queued.length + (12 - afterFailure.length)).toBe(9);
     expect(submitted.every((item) => item.providerId)).toBe(true);
     // every claim of an unsent item was given back, so the retry can take it at once
     for (const item of queued) expect((await requireItem(env(), job.jobId, item.customId)).leaseUntil).toBeUndefined();
@@ -185,10 +187,10 @@ describe('submit batch, responses mode', () => {
     expect(env().limiter.stats.writes).toBeLessThanOrEqual(3); // chunks of up to 10: one write each
   });
 
-  test('the provider call counters are added to the job once per invocation, not per item', async () => {
+  test('the job counters (items submitted, provider calls) are added to the job once per invocation, not per item', async () => {
     // Arrange
     const { job, items } = await createJob(env(), { lines: promptLines(6) });
-    const add = vi.spyOn(env().store, 'addProviderCalls');
+    const add = vi.spyOn(env().store, 'addProgress');
 
     // Act
     await submitBatch(submitInput(job.jobId, items), env().deps);
@@ -196,9 +198,32 @@ describe('submit batch, responses mode', () => {
 
     // Assert
     expect(add).toHaveBeenCalledTimes(2);
-    expect(add.mock.calls[0]).toEqual([job.jobId, { submit: 6, poll: 0, rateLimited: 0 }]);
-    expect(await requireJob(env(), job.jobId)).toMatchObject({ providerSubmitCalls: 6 });
+    expect(add.mock.calls[0]?.[1]).toMatchObject({ counts: { submitted: 6, succeeded: 0 }, calls: { submit: 6, poll: 0, rateLimited: 0 } });
+    expect(add.mock.calls[1]?.[1].isEmpty()).toBe(true);
+    expect(await requireJob(env(), job.jobId)).toMatchObject({ providerSubmitCalls: 6, counts: { submitted: 6 } });
     expect((await requireJob(env(), job.jobId)).providerRateLimited).toBeUndefined();
+  });
+
+  test('a first submission writes each item twice (the claim creates its record, then SUBMITTED) and the job once', async () => {
+    // Arrange
+    const { job, items } = await createJob(env(), { lines: promptLines(20) });
+    const writes = countWrites(env());
+
+    // Act
+    try {
+      await submitBatch(submitInput(job.jobId, items), env().deps);
+    } finally {
+      writes.stop();
+    }
+
+    // Assert
+    expect(writes.byKind).toMatchObject({ ITEM: 40, JOB: 1, BATCH: 1 });
+    const records = await itemsOf(env(), job.jobId);
+    expect(records.map((item) => [item.status, item.index, item.batchId, item.attempts])).toEqual(
+      items.map((item) => ['SUBMITTED', item.index, 'batch-0000000', 1]),
+    );
+    for (const item of items) expect((await requireItem(env(), job.jobId, item.customId)).leaseUntil).toBeUndefined();
+    expect((await requireJob(env(), job.jobId)).counts.submitted).toBe(20);
   });
 
   test('an item claimed by another live invocation fails the task with SubmissionInProgressError; once its claim expires it is taken over', async () => {
@@ -373,7 +398,7 @@ describe('submit batch, batch mode', () => {
 
     // Assert
     await expect(first).rejects.toBeInstanceOf(RateLimitedError);
-    expect((await itemsOf(env(), job.jobId)).map((item) => item.status)).toEqual(['QUEUED', 'QUEUED', 'QUEUED']);
+    expect(await itemsOf(env(), job.jobId)).toEqual([]); // an item's record is made once its provider batch exists
     expect((await env().store.getBatch(job.jobId, 'batch-0000000'))?.leaseUntil).toBeUndefined(); // claim released
     expect(env().openai.storedBatches.size).toBe(0);
 
@@ -389,6 +414,46 @@ describe('submit batch, batch mode', () => {
     const records = await itemsOf(env(), job.jobId);
     expect(records.every((item) => item.status === 'SUBMITTED' && item.providerId === batch?.id)).toBe(true);
     expect((await requireJob(env(), job.jobId)).counts.submitted).toBe(3);
+  });
+
+  test('a first submission writes each item once (created SUBMITTED with the batch id) and the job once', async () => {
+    // Arrange
+    const { job, items } = await createJob(env(), { options: BATCH_MODE, lines: promptLines(30) });
+    const writes = countWrites(env());
+
+    // Act
+    try {
+      await submitBatch(submitInput(job.jobId, items), env().deps);
+    } finally {
+      writes.stop();
+    }
+
+    // Assert
+    expect(writes.byKind).toMatchObject({ ITEM: 30, JOB: 1 });
+    const [batch] = [...env().openai.storedBatches.values()];
+    const records = await itemsOf(env(), job.jobId);
+    expect(records.map((item) => [item.status, item.providerId, item.index, item.batchId])).toEqual(
+      items.map((item) => ['SUBMITTED', batch?.id, item.index, 'batch-0000000']),
+    );
+    expect((await requireJob(env(), job.jobId)).counts.submitted).toBe(30);
+  });
+
+  test('a retry after a holder died between creating the batch and recording its items records them and polls the batch', async () => {
+    // Arrange: the dead holder claimed the batch, created it at the provider and recorded its id, then died
+    const { job, items } = await createJob(env(), { options: BATCH_MODE, lines: promptLines(3) });
+    const customIds = items.map((item) => item.customId);
+    const claim = await env().store.claimBatch({ jobId: job.jobId, batchId: 'batch-0000000', mode: 'batch', customIds }, SUBMIT_LEASE_MS);
+    if (!claim) throw new Error('the batch could not be claimed');
+    await env().store.recordProviderBatch(job.jobId, 'batch-0000000', 'batch_from_the_dead_holder', claim.lease);
+
+    // Act
+    const retried = await submitBatch(submitInput(job.jobId, items), env().deps);
+
+    // Assert
+    expect(retried.pending).toBe(3);
+    expect(env().openai.storedBatches.size).toBe(0); // nothing created twice
+    const records = await itemsOf(env(), job.jobId);
+    expect(records.map((item) => [item.customId, item.status, item.providerId])).toEqual(customIds.map((id) => [id, 'SUBMITTED', 'batch_from_the_dead_holder']));
   });
 
   test('a job with cancelRequested ends its items CANCELLED without creating a batch', async () => {
