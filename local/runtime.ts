@@ -114,7 +114,13 @@ export class LocalRuntime {
       });
       const logger = options.logger ?? quietLogger;
       // The mock counts its per-minute rate limits in simulated minutes: 60,000 / timeScale real ms.
-      const deps = createTaskDeps(config, logger as never, clients, mockProvider ? { rateLimit: { windowMs: 60_000 / timeScale } } : {});
+      // The tasks reach it in process (its fetch): the same answers without a socket.
+      const deps = createTaskDeps(
+        config,
+        logger as never,
+        clients,
+        { limiterPerInvocation: true, ...(mockProvider && { rateLimit: { windowMs: 60_000 / timeScale }, providerFetch: mockProvider.fetch }) },
+      );
 
       const engine = new LocalStepFunctions({
         definition: renderJobWorkflowAsl({ account: LOCAL_ACCOUNT, region: LOCAL_REGION, bucketName: LOCAL_BUCKET }),

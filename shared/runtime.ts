@@ -8,8 +8,9 @@ import { ConfigurationError, errorMessage } from './errors.js';
 import { createDefaultRegistry } from './job-types/registry.js';
 import { createOpenAIClient, OpenAIProvider } from './provider/openai-provider.js';
 import type { Provider } from './provider/provider.js';
+import type { FetchLike } from './provider/rate-limit-headers.js';
 import { providerKeyId } from './rate-limit/bucket-table.js';
-import type { RateLimiter } from './rate-limit/rate-limiter.js';
+import type { ObservedLimits, RateLimiter } from './rate-limit/rate-limiter.js';
 import { createRateLimiter, type RateLimitSettings } from './rate-limit/settings.js';
 import { JobStore } from './store/job-store.js';
 import { ObjectStore } from './store/object-store.js';
@@ -24,6 +25,14 @@ export const metrics = new Metrics({ namespace: 'LlmBatch', serviceName: 'llm-ba
 export interface TaskDepsOptions {
   /** The provider's shared rate-limit bucket (defaults: a one-minute window, 500 requests before the first answer). */
   rateLimit?: RateLimitSettings;
+  /** The fetch of the provider client (the global fetch when absent): the local runtime's in-process mock. */
+  providerFetch?: FetchLike;
+  /**
+   * Give every `rateLimiter()` call a limiter of its own, as every concurrent Lambda invocation
+   * has one in its own process. The local runtime runs many invocations in one process: sharing
+   * one limiter would pool their reservations and hand them out interleaved.
+   */
+  limiterPerInvocation?: boolean;
 }
 
 export function createTaskDeps(
@@ -34,7 +43,7 @@ export function createTaskDeps(
 ): TaskDeps {
   const { dynamo, s3 } = clients;
   let provider: Promise<ProviderWithLimiter> | undefined;
-  const resolve = () => (provider ??= createProvider(config, clients, log, options.rateLimit));
+  const resolve = () => (provider ??= createProvider(config, clients, log, options));
   return {
     store: new JobStore(dynamo, config.tableName, config.recordTtlDays),
     objects: new ObjectStore(s3, config.bucketName),
@@ -44,13 +53,19 @@ export function createTaskDeps(
     sleep: (ms) => new Promise((done) => setTimeout(done, ms)),
     logger: log,
     provider: async () => (await resolve()).provider,
-    rateLimiter: async () => (await resolve()).limiter,
+    rateLimiter: async () => {
+      const resolved = await resolve();
+      return options.limiterPerInvocation ? resolved.newLimiter() : resolved.limiter;
+    },
   };
 }
 
 interface ProviderWithLimiter {
   provider: Provider;
+  /** The process's limiter: it also learns the limits from every answer's headers. */
   limiter: RateLimiter;
+  /** Another limiter of the same key (the same shared bucket). */
+  newLimiter: () => RateLimiter;
 }
 
 /**
@@ -62,24 +77,30 @@ async function createProvider(
   config: Config,
   clients: ReturnType<typeof createAwsClients>,
   log: Pick<Logger, 'warn'>,
-  settings: RateLimitSettings | undefined,
+  options: TaskDepsOptions,
 ): Promise<ProviderWithLimiter> {
+  const settings = options.rateLimit;
   const apiKey = config.openai.apiKey ?? (await readApiKeySecret(config.openai.apiKeySecretArn));
-  const limiter = createRateLimiter({
-    dynamo: clients.dynamo,
-    tableName: config.tableName,
-    keyId: providerKeyId(config.openai.baseURL, apiKey),
-    ...(settings && { settings }),
-    onError: (message, error) => log.warn(message, { error: errorMessage(error) }),
-  });
+  const observed: ObservedLimits = {};
+  const newLimiter = () =>
+    createRateLimiter({
+      observed,
+      dynamo: clients.dynamo,
+      tableName: config.tableName,
+      keyId: providerKeyId(config.openai.baseURL, apiKey),
+      ...(settings && { settings }),
+      onError: (message, error) => log.warn(message, { error: errorMessage(error) }),
+    });
+  const limiter = newLimiter();
   const client = createOpenAIClient({
     apiKey,
     ...(config.openai.baseURL ? { baseURL: config.openai.baseURL } : {}),
     maxRetries: config.openai.maxRetries,
     timeoutMs: config.openai.timeoutMs,
     onAnswer: (answer) => limiter.observe(answer),
+    ...(options.providerFetch && { fetch: options.providerFetch }),
   });
-  return { provider: new OpenAIProvider({ client, createMaxRetries: 0 }), limiter };
+  return { provider: new OpenAIProvider({ client, createMaxRetries: 0 }), limiter, newLimiter };
 }
 
 async function readApiKeySecret(secretArn: string | undefined): Promise<string> {

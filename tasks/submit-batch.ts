@@ -19,7 +19,7 @@ import { STATUS_FIELDS } from '../shared/store/job-store.js';
 import type { ItemRecord, ItemStatus, JobRecord } from '../shared/types.js';
 
 /** Requests in flight at once from one submit task. */
-export const SUBMIT_CONCURRENCY = 8;
+export const SUBMIT_CONCURRENCY = 64;
 
 /**
  * How long one submit invocation starts new requests: the Lambda timeout less room for the
@@ -87,6 +87,7 @@ export async function submitBatch(input: SubmitBatchInput, deps: TaskDeps, optio
     waitSeconds: initialWaitSeconds(mode, job),
     pollTurn: 0,
     deadline: batchDeadline(mode, deps.clock()),
+    sentAt: deps.clock().toISOString(),
   };
 }
 
@@ -182,18 +183,26 @@ export async function submitQueuedRequests(
       items,
       async (item) => {
         if (stop) return demand.took();
-        const lease = await deps.store.claimItem(job.jobId, item.customId, SUBMIT_LEASE_MS, { index: item.index, batchId });
-        if (lease === 'done') return demand.took(); // submitted already
-        if (lease === 'busy') {
-          busy++; // another invocation holds it (or died holding it: its lease runs out)
-          return demand.took();
-        }
+        let lease: number | undefined;
         try {
           const request = jobType.toRequest(item.line, job.options);
-          const progress = await sendWithinBudget(
-            () => provider.submitRequest(request, `${job.jobId}:${item.customId}`),
-            { tokens: estimateRequestTokens(request), limiter, demand, run, deps, signal: stopping.signal },
-          );
+          const progress = await sendWithinBudget(() => provider.submitRequest(request, `${job.jobId}:${item.customId}`), {
+            tokens: estimateRequestTokens(request),
+            limiter,
+            demand,
+            run,
+            deps,
+            signal: stopping.signal,
+            // Claimed on its turn, not before: the task holds claims only on what it is sending.
+            claim: async () => {
+              const claimed = await deps.store.claimItem(job.jobId, item.customId, SUBMIT_LEASE_MS, { index: item.index, batchId });
+              if (claimed === 'busy') busy++; // another invocation holds it (or died holding it: its lease runs out)
+              if (typeof claimed !== 'number') return false; // 'done': submitted already
+              lease = claimed;
+              return true;
+            },
+          });
+          if (progress === undefined || lease === undefined) return;
           const ours = await deps.store.markItemSubmitted(job.jobId, item.customId, progress.providerId, { lease, progress: run.progress });
           if (!ours) {
             // Our lease expired and another invocation took the item over: withdraw our copy.
@@ -204,12 +213,12 @@ export async function submitQueuedRequests(
           if (progress.done) await finishWithResult(deps, job, item.customId, progress, run.progress);
         } catch (error) {
           if (error instanceof InvalidRequestError) {
-            await endItemsWithError(deps, job.jobId, [item], 'FAILED', { code: error.code, message: error.message }, run.progress);
+            await endItemsWithError(deps, job.jobId, [{ ...item, batchId }], 'FAILED', { code: error.code, message: error.message }, run.progress);
             return;
           }
           // Stop the loop before the release's round trip, so no other item is sent meanwhile.
           if (!(error instanceof StoppedError)) stopWith(error);
-          await deps.store.releaseItem(job.jobId, item.customId, lease);
+          if (lease !== undefined) await deps.store.releaseItem(job.jobId, item.customId, lease);
         }
       },
       { concurrency: SUBMIT_CONCURRENCY },
@@ -245,6 +254,11 @@ interface SendContext {
   deps: TaskDeps;
   /** Aborted when the loop is stopping: no new call starts, and waiting for a turn ends. */
   signal?: AbortSignal;
+  /**
+   * Run once, on the first turn, before the first call (the item's claim): false means the call
+   * is not this task's to make, and sendWithinBudget returns undefined (the turn goes unused).
+   */
+  claim?: () => Promise<boolean>;
 }
 
 /**
@@ -253,10 +267,13 @@ interface SendContext {
  * a bound and within the time budget. Throws RateLimitedError when no turn comes in time, so
  * Step Functions retries the task later.
  */
-export async function sendWithinBudget<T>(call: () => Promise<T>, context: SendContext): Promise<T> {
+export async function sendWithinBudget<T>(call: () => Promise<T>, context: SendContext & { claim?: undefined }): Promise<T>;
+export async function sendWithinBudget<T>(call: () => Promise<T>, context: SendContext): Promise<T | undefined>;
+export async function sendWithinBudget<T>(call: () => Promise<T>, context: SendContext): Promise<T | undefined> {
   const { limiter, run, deps } = context;
   let rateLimited = 0;
   let unavailable = 0;
+  let claimed = context.claim === undefined;
   for (;;) {
     const turn = await limiter.take({
       tokens: context.tokens,
@@ -267,6 +284,10 @@ export async function sendWithinBudget<T>(call: () => Promise<T>, context: SendC
     if (context.signal?.aborted) throw new StoppedError();
     if (turn === undefined) {
       throw new RateLimitedError('no turn in the provider rate limit before the task ran out of time; retry later');
+    }
+    if (!claimed) {
+      if (!(await context.claim?.())) return undefined;
+      claimed = true;
     }
     run.progress.calls.submit++;
     try {

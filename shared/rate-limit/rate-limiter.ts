@@ -1,5 +1,6 @@
 import type { ProviderAnswer } from '../provider/rate-limit-headers.js';
 import {
+  factorAt,
   grant,
   initialState,
   learn,
@@ -10,8 +11,16 @@ import {
 } from './bucket.js';
 import type { RateBucketTable } from './bucket-table.js';
 
-/** Requests taken from the shared bucket at once, at most: one DynamoDB write per chunk. */
-export const DEFAULT_CHUNK_SIZE = 10;
+/**
+ * Requests taken from the shared bucket at once, at most: one DynamoDB write per chunk. A
+ * submit task reserves its whole batch in one chunk, so the batches' turns queue one after the
+ * other instead of interleaving: each batch is sent in B/R seconds and starts polling while the
+ * next is sent, rather than all of them finishing their sends together and polling with none
+ * sending.
+ */
+export const DEFAULT_CHUNK_SIZE = 100;
+/** Until the provider's headers have told the limit, and while the pace grows back after a 429, chunks stay this small. */
+export const PROBE_CHUNK_SIZE = 10;
 /** Conditional writes lost to other writers before a refill gives up for a moment. */
 const MAX_CONFLICTS = 8;
 
@@ -23,8 +32,20 @@ export interface RateLimiterOptions {
   clock?: () => number;
   sleep?: (ms: number) => Promise<void>;
   random?: () => number;
+  /**
+   * The limits this process has seen in the provider's headers, shared by every limiter of the
+   * key in the process (the local runtime runs one per task invocation); a limiter of its own
+   * when absent.
+   */
+  observed?: ObservedLimits;
   /** Told about a failed background write (learning a limit); the limiter carries on. */
   onError?: (message: string, error: unknown) => void;
+}
+
+/** The latest limits read from the provider's x-ratelimit-limit-* headers in this process. */
+export interface ObservedLimits {
+  requests?: number;
+  tokens?: number;
 }
 
 /** Counters for tests and benchmarks. */
@@ -122,6 +143,7 @@ export class RateLimiter {
   private penalties: Promise<void> = Promise.resolve();
   private sharedPauseUntil = 0;
   private learning: string | undefined;
+  private readonly observed: ObservedLimits;
   private readonly background = new Set<Promise<void>>();
 
   constructor(
@@ -136,6 +158,7 @@ export class RateLimiter {
     this.sleepFor = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
     this.random = options.random ?? Math.random;
     this.onError = options.onError ?? (() => undefined);
+    this.observed = options.observed ?? {};
   }
 
   /** The id of the provider key whose budget this is. */
@@ -251,6 +274,8 @@ export class RateLimiter {
   observe(answer: ProviderAnswer): void {
     const { limitRequests, limitTokens } = answer.rateLimit;
     if (limitRequests === undefined && limitTokens === undefined) return;
+    if (limitRequests !== undefined) this.observed.requests = limitRequests;
+    if (limitTokens !== undefined) this.observed.tokens = limitTokens;
     const known = this.cached;
     if (
       known?.learned &&
@@ -282,18 +307,34 @@ export class RateLimiter {
 
   /** Reserves the next chunk of slots, as far ahead as the deadline allows: one conditional write. */
   private async refill(tokensEach: number, deadline: number): Promise<void> {
-    const want = Math.max(1, Math.min(this.chunkSize, this.demanded - this.slots.length - this.assigned));
     for (let attempt = 0; attempt < MAX_CONFLICTS; attempt++) {
       if (attempt > 0) await this.sleepFor(this.random() * Math.min(this.params.burstMs, 5 * 2 ** attempt));
-      const state = await this.current();
+      const stored = await this.current();
       const now = this.clock();
+      // A limit seen in this process but not in the bucket yet goes in with this write: a
+      // background learn write can lose every race to the refills of many submitters.
+      const state = this.withObservedLimits(stored, now);
+      // At the full pace a caller books as far ahead as its time budget, its whole demand at once
+      // (up to a chunk) once the limit is known: the batches' turns then queue one after the
+      // other. A pace cut by a 429 and growing back is booked at most maxAheadMs ahead, so the
+      // growth reaches the next bookings instead of a deep queue booked at the cut pace. (A
+      // guessed limit may be booked deep, in small chunks: learning the real one voids them.)
+      const fullPace = factorAt(state, now, this.params) >= 1;
+      const chunkSize = fullPace && state.learned ? this.chunkSize : Math.min(this.chunkSize, PROBE_CHUNK_SIZE);
+      const horizon = fullPace ? deadline : Math.min(deadline, now + this.params.maxAheadMs);
+      const want = Math.max(1, Math.min(chunkSize, this.demanded - this.slots.length - this.assigned));
       const owed = Math.max(0, -this.tokenBalance);
-      const granted = grant(state, now, { count: want, tokensEach, extraTokens: owed, horizon: deadline }, this.params);
+      const granted = grant(state, now, { count: want, tokensEach, extraTokens: owed, horizon }, this.params);
       if (granted.slots.length === 0) {
         this.nextAt = { at: granted.firstAt, seenAt: now };
+        if (granted.firstAt <= deadline) {
+          // Not within maxAheadMs yet: look again (a read: others book meanwhile) when it is.
+          this.notBefore = Math.max(this.notBefore, granted.firstAt - this.params.maxAheadMs);
+          this.cached = undefined;
+        }
         return;
       }
-      const written = await this.write(granted.state, state.version);
+      const written = await this.write(granted.state, stored.version);
       if (!written) continue;
       this.tokenBalance += owed;
       const chunk: Chunk = { epoch: written.epoch, checkedAt: now, void: false };
@@ -303,6 +344,13 @@ export class RateLimiter {
       return;
     }
     this.notBefore = this.clock() + this.jitter(this.params.burstMs / 10);
+  }
+
+  private withObservedLimits(state: BucketState, now: number): BucketState {
+    const { requests, tokens } = this.observed;
+    if (requests === undefined && tokens === undefined) return state;
+    const limits = { ...(requests !== undefined && { requests }), ...(tokens !== undefined && { tokens }) };
+    return learn(state, now, limits, this.params) ?? state;
   }
 
   /**

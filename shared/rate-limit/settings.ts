@@ -1,7 +1,7 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { bucketParams } from './bucket.js';
 import { RateBucketTable } from './bucket-table.js';
-import { DEFAULT_CHUNK_SIZE, RateLimiter } from './rate-limiter.js';
+import { DEFAULT_CHUNK_SIZE, RateLimiter, type ObservedLimits } from './rate-limiter.js';
 
 /** How a process's rate limiter is set up; every field has a default. */
 export interface RateLimitSettings {
@@ -31,6 +31,8 @@ export interface RateLimiterWiring {
   sleep?: (ms: number) => Promise<void>;
   random?: () => number;
   onError?: (message: string, error: unknown) => void;
+  /** Shared by the limiters of one key in one process (see RateLimiterOptions.observed). */
+  observed?: ObservedLimits;
 }
 
 /** The rate limiter of one provider key, on its bucket in the job table. */
@@ -47,5 +49,6 @@ export function createRateLimiter(wiring: RateLimiterWiring): RateLimiter {
     ...(wiring.sleep && { sleep: wiring.sleep }),
     ...(wiring.random && { random: wiring.random }),
     ...(wiring.onError && { onError: wiring.onError }),
+    ...(wiring.observed && { observed: wiring.observed }),
   });
 }

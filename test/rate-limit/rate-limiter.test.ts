@@ -51,14 +51,14 @@ function submitters(time: VirtualTime, count: number, settings: RateLimitSetting
   );
 }
 
-/** One submit task: `requests` requests, 8 at a time, each waiting for its turn. */
+/** One submit task: `requests` requests, 8 at a time (or `concurrency`), each waiting for its turn. */
 async function submit(
   limiter: RateLimiter,
   submitter: number,
   requests: number,
   turns: Turn[],
   time: VirtualTime,
-  options: { tokens?: number; deadline?: number; onTurn?: (turn: Turn) => Promise<void> } = {},
+  options: { tokens?: number; deadline?: number; concurrency?: number; onTurn?: (turn: Turn) => Promise<void> } = {},
 ): Promise<number> {
   const demand = limiter.expect(requests);
   let refused = 0;
@@ -74,7 +74,7 @@ async function submit(
       turns.push(turn);
       await options.onTurn?.(turn);
     },
-    { concurrency: 8 },
+    { concurrency: options.concurrency ?? 8 },
   );
   demand.done();
   return refused;
@@ -151,6 +151,56 @@ describe('the shared rate limiter', () => {
     const last = Math.max(...turns.map((turn) => turn.sentAt));
     expect(last - start).toBeGreaterThanOrEqual((24 - 2) * 500 - 1);
     expect(last - start).toBeLessThanOrEqual((24 - 2) * 500 * 1.05);
+  });
+
+  test('at the full, known pace each submit task books its whole batch in one write: the batches take their turns one after the other', async () => {
+    // Arrange: three submit tasks of 40 requests, each with a limiter of its own; the limit is known (600 a minute)
+    const time = new VirtualTime();
+    const keyId = `key-${randomUUID().slice(0, 8)}`;
+    const limiters = submitters(time, 3, { defaultRequestsPerWindow: 600 }, keyId);
+    limiters[0]?.observe({ status: 200, method: 'POST', path: '/v1/responses', rateLimit: { limitRequests: 600 } });
+    await time.run([limiters[0]?.settled() ?? Promise.resolve()]);
+    const turns: Turn[] = [];
+
+    // Act
+    await time.run(limiters.map((limiter, i) => submit(limiter, i, 40, turns, time, { tokens: 0 })));
+
+    // Assert: no interleaving, each batch's sends end before the next batch's start
+    const spans = [0, 1, 2].map((i) => {
+      const sent = turns.filter((turn) => turn.submitter === i).map((turn) => turn.sentAt);
+      return { first: Math.min(...sent), last: Math.max(...sent) };
+    });
+    spans.sort((a, b) => a.first - b.first);
+    expect(spans[0]?.last).toBeLessThanOrEqual(spans[1]?.first ?? 0);
+    expect(spans[1]?.last).toBeLessThanOrEqual(spans[2]?.first ?? 0);
+    expect(limiters.map((limiter) => limiter.stats.writes)).toEqual([1 + 1, 1, 1]); // the first also wrote the learned limit
+    expect(busiest(turns, 1000)).toBeLessThanOrEqual(10 + 10 + 1);
+  });
+
+  test('while the pace grows back after a 429, bookings reach at most maxAheadMs ahead', async () => {
+    // Arrange: a known limit of 600 a minute, cut by a 429 with retry-after 1 s
+    const time = new VirtualTime();
+    const keyId = `key-${randomUUID().slice(0, 8)}`;
+    const [watcher, ...limiters] = submitters(time, 4, { defaultRequestsPerWindow: 600 }, keyId);
+    if (!watcher) throw new Error('a limiter expected');
+    watcher.observe({ status: 200, method: 'POST', path: '/v1/responses', rateLimit: { limitRequests: 600 } });
+    await time.run([watcher.settled()]);
+    await time.run([watcher.penalize(1_000)]);
+    const bucket = new RateBucketTable(table.dynamo, table.tableName, keyId);
+    let deepest = 0;
+    const turns: Turn[] = [];
+    const onTurn = async (turn: Turn) => {
+      const state = await bucket.read();
+      if (state && factorAt(state, turn.sentAt, PARAMS) < 1) deepest = Math.max(deepest, state.tatRequests - turn.sentAt);
+    };
+
+    // Act: three tasks of 100 requests each, all waiting for their turns at once
+    await time.run(limiters.map((limiter, i) => submit(limiter, i, 100, turns, time, { tokens: 0, concurrency: 100, onTurn })));
+
+    // Assert: the cut pace never booked the queue deep (1 s of burst, maxAheadMs and one chunk of slack)
+    expect(turns).toHaveLength(300);
+    expect(deepest).toBeGreaterThan(0);
+    expect(deepest).toBeLessThanOrEqual(PARAMS.burstMs + PARAMS.maxAheadMs + 10 * (WINDOW_MS / 600) * 1.25);
   });
 
   test('an answer with the same limits writes nothing', async () => {

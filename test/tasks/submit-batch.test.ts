@@ -38,6 +38,7 @@ describe('submit batch, responses mode', () => {
       waitSeconds: 5,
       pollTurn: 0,
       deadline: new Date(env().clock.now().getTime() + 6 * 3600 * 1000).toISOString(),
+      sentAt: env().clock.now().toISOString(),
     });
     const creates = env().openai.callsOf('responses.create') as [Record<string, unknown>, { idempotencyKey?: string }][];
     expect(creates).toHaveLength(5);
