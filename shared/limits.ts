@@ -33,7 +33,7 @@ export const HISTORY_EVENT_LIMIT = 25_000;
 
 /** Adaptive poll intervals (seconds): start, cap, growth when nothing moved. */
 export const POLL_INTERVALS = {
-  responses: { initial: 5, min: 2, max: 60, growth: 1.5 },
+  responses: { initial: 5, min: 1, max: 60, growth: 1.5 },
   batch: { initial: 60, min: 30, max: 600, growth: 1.5 },
 } as const;
 

@@ -14,7 +14,22 @@ export interface BatchState {
   pollTurn: number;
   /** When the batch gives up on the provider (ISO time). */
   deadline: string;
+  /** When the submit task sent the batch's last request (ISO time): the age of its requests. */
+  sentAt: string;
 }
+
+/**
+ * What a poll knows at the end of a job: every item of the job has been sent, so the batches
+ * still waiting are the job's last, and their wait is the job's. Their requests are due about
+ * `expectedSeconds` after they were sent.
+ */
+export interface JobTail {
+  ageSeconds: number;
+  expectedSeconds: number;
+}
+
+/** At the end of a job, polls come often until the requests are this many times their expected latency old. */
+export const TAIL_EAGER_UNTIL_LATENCIES = 3;
 
 /**
  * The first wait after submitting: the provider latency this job has seen so far (so later batches
@@ -34,11 +49,15 @@ export function batchDeadline(mode: ProviderMode, now: Date): string {
  * The next wait adapts to what the last poll saw. Nothing moved: back off geometrically up to the
  * mode's cap. Requests finished: the rest were submitted about as long ago, so poll again after
  * half the latency those requests took (when it is known), else a little sooner than last time.
+ * At the end of a job (`tail`), the stragglers' wait is the job's: poll every quarter of the
+ * expected latency until the requests are overdue, then back off as usual. Only the last
+ * batches pay those extra turns.
  */
-export function nextWaitSeconds(mode: ProviderMode, previous: number, progressed: boolean, observedLatencySeconds?: number): number {
+export function nextWaitSeconds(mode: ProviderMode, previous: number, progressed: boolean, observedLatencySeconds?: number, tail?: JobTail): number {
   const { min, max, growth } = POLL_INTERVALS[mode];
   let next: number;
-  if (!progressed) next = previous * growth;
+  if (tail && tail.ageSeconds < TAIL_EAGER_UNTIL_LATENCIES * tail.expectedSeconds) next = tail.expectedSeconds / 4;
+  else if (!progressed) next = previous * growth;
   else if (observedLatencySeconds !== undefined) next = observedLatencySeconds / 2;
   else next = previous / growth;
   return Math.round(Math.min(max, Math.max(min, next)));

@@ -2,7 +2,7 @@ import pMap from 'p-map';
 import type { TaskDeps } from '../shared/deps.js';
 import type { Provider } from '../shared/provider/provider.js';
 import { endItemsWithError, finishWithResult } from '../shared/item-outcomes.js';
-import { median, nextWaitSeconds, observedLatencySeconds, pollLimitReached, type BatchState } from '../shared/polling.js';
+import { initialWaitSeconds, median, nextWaitSeconds, observedLatencySeconds, pollLimitReached, type BatchState, type JobTail } from '../shared/polling.js';
 import { JobProgress } from '../shared/store/job-progress.js';
 import { STATUS_FIELDS, type BatchRecord } from '../shared/store/job-store.js';
 import type { ItemRecord, JobRecord, ProviderErrorBody } from '../shared/types.js';
@@ -72,9 +72,22 @@ async function pollBatchTurn(state: BatchState, deps: TaskDeps, progress: JobPro
   return {
     ...state,
     pending: turn.left,
-    waitSeconds: nextWaitSeconds(state.mode, state.waitSeconds, turn.progressed, turn.latencySeconds),
+    waitSeconds: nextWaitSeconds(state.mode, state.waitSeconds, turn.progressed, turn.latencySeconds, jobTail(job, state, deps.clock())),
     pollTurn: state.pollTurn + 1,
   };
+}
+
+/**
+ * The end of the job, once every item has been sent or has ended (see JobTail); undefined
+ * before. An item sent and then failed counts twice here, so the tail may be seen a little
+ * early: a few more turns, never a late one.
+ */
+function jobTail(job: JobRecord, state: BatchState, now: Date): JobTail | undefined {
+  const { total, submitted, failed, cancelled } = job.counts;
+  if (submitted + failed + cancelled < total) return undefined;
+  const sentAt = Date.parse(state.sentAt);
+  if (Number.isNaN(sentAt)) return undefined;
+  return { ageSeconds: (now.getTime() - sentAt) / 1000, expectedSeconds: initialWaitSeconds(state.mode, job) };
 }
 
 /** What one poll turn saw: items still unfinished, whether any finished, and how long they took. */

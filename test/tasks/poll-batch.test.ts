@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { MAX_POLL_TURNS } from '../../shared/limits.js';
 import type { BatchState } from '../../shared/polling.js';
+import { JobProgress } from '../../shared/store/job-progress.js';
 import { pollBatch } from '../../tasks/poll-batch.js';
 import { submitBatch } from '../../tasks/submit-batch.js';
 import {
@@ -24,11 +25,15 @@ const env = useTaskTestEnv();
 /** gpt-5-mini list price per 1M tokens: 0.25 in, 2 out. */
 const RESPONSE_COST = (RESPONSE_USAGE.input_tokens * 0.25 + RESPONSE_USAGE.output_tokens * 2) / 1e6;
 
-async function submitted(count: number, options: Record<string, unknown> = { model: TEST_MODEL }) {
-  const { job, items } = await createJob(env(), { lines: promptLines(count), options });
-  const state = await submitBatch(submitInput(job.jobId, items), env().deps);
+/** A job of `count` items (and `unsent` more that no batch has sent yet), its first `count` submitted as one batch. */
+async function submitted(count: number, options: Record<string, unknown> = { model: TEST_MODEL }, unsent = 0) {
+  const { job, items } = await createJob(env(), { lines: promptLines(count + unsent), options });
+  const state = await submitBatch(submitInput(job.jobId, items.slice(0, count)), env().deps);
   return { job, items, state };
 }
+
+/** Mid-job: other items of the job are still to be sent, so the polls follow the usual intervals. */
+const MID_JOB = 1;
 
 /** The Step Functions loop of one child: Wait (skipped), Poll batch, Choice pending > 0. */
 async function pollUntilDone(state: BatchState, beforeEachTurn: () => void): Promise<BatchState[]> {
@@ -166,7 +171,7 @@ describe('poll batch, responses mode', () => {
 
   test('the wait grows while nothing finishes and shrinks when something did', async () => {
     // Arrange
-    const { job, state } = await submitted(3);
+    const { job, state } = await submitted(3, { model: TEST_MODEL }, MID_JOB);
     const [target] = await itemsOf(env(), job.jobId);
     if (!target) throw new Error('no item');
 
@@ -180,6 +185,25 @@ describe('poll batch, responses mode', () => {
     expect([state.waitSeconds, quiet1.waitSeconds, quiet2.waitSeconds, moved.waitSeconds]).toEqual([5, 8, 12, 8]);
     expect([quiet1.pending, quiet2.pending, moved.pending]).toEqual([3, 3, 2]);
     expect([quiet1.pollTurn, quiet2.pollTurn, moved.pollTurn]).toEqual([1, 2, 3]);
+  });
+
+  test('at the end of a job (every item sent) stragglers are polled every quarter latency until overdue, then the waits grow', async () => {
+    // Arrange: the whole job is this batch; the job has seen 8 s latencies
+    const { job, state } = await submitted(3);
+    await env().store.addProgress(job.jobId, Object.assign(new JobProgress(), { latencySeconds: 8 }));
+
+    // Act: nothing finishes; the clock moves with each wait
+    const waits: number[] = [];
+    let current = state;
+    for (let turn = 0; turn < 12; turn++) {
+      env().clock.advance(current.waitSeconds * 1000);
+      current = await pollBatch(current, env().deps);
+      waits.push(current.waitSeconds);
+    }
+
+    // Assert: every 2 s while the requests are under 3 x 8 s old (polls at 5, 7, ... 23 s), then 1.5x more each turn
+    expect(waits).toEqual([...Array<number>(10).fill(2), 3, 5]);
+    expect(current.pending).toBe(3);
   });
 
   test('failed and cancelled responses end FAILED and CANCELLED with their errors', async () => {
@@ -272,7 +296,7 @@ describe('poll batch, batch mode', () => {
 
   test('a completed batch ends each item from the output and error files, matched by custom_id whatever their order', async () => {
     // Arrange
-    const { job, state } = await submitted(5, BATCH_MODE);
+    const { job, state } = await submitted(5, BATCH_MODE, MID_JOB);
     const [batch] = [...env().openai.storedBatches.values()];
     if (!batch) throw new Error('no batch');
     env().openai.setBatch(batch.id, { status: 'in_progress' });

@@ -27,6 +27,14 @@ describe('adaptive polling', () => {
     expect(nextWaitSeconds('responses', 30, true)).toBe(20);
   });
 
+  test('at the end of a job, a quarter of the expected latency until the requests are 3 latencies old, then as usual', () => {
+    expect(nextWaitSeconds('responses', 10, false, undefined, { ageSeconds: 5, expectedSeconds: 8 })).toBe(2);
+    expect(nextWaitSeconds('responses', 10, false, undefined, { ageSeconds: 23, expectedSeconds: 8 })).toBe(2);
+    expect(nextWaitSeconds('responses', 10, false, undefined, { ageSeconds: 24, expectedSeconds: 8 })).toBe(15);
+    expect(nextWaitSeconds('responses', 10, true, 8, { ageSeconds: 30, expectedSeconds: 8 })).toBe(4);
+    expect(nextWaitSeconds('responses', 10, false, undefined, { ageSeconds: 0, expectedSeconds: 2 })).toBe(POLL_INTERVALS.responses.min);
+  });
+
   test('observed latency comes from the response body; none without both times', () => {
     expect(observedLatencySeconds(completed(100, 107))).toBe(7);
     expect(observedLatencySeconds({ id: 'x', custom_id: 'a', response: null, error: { code: 'e', message: 'm' } })).toBeUndefined();
