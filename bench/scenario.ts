@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { LocalRuntime } from '../local/runtime.js';
+import { STATE } from '../workflows/state-names.js';
 import { startMockProvider } from '../local/mock-provider/server.js';
 import { validateJob, writeJob } from '../shared/job-intake.js';
 import { createDefaultRegistry } from '../shared/job-types/registry.js';
@@ -23,6 +24,8 @@ const { values } = parseArgs({
     'batch-size': { type: 'string' },
     'max-concurrency': { type: 'string' },
     baseline: { type: 'boolean', default: false },
+    /** Simulated seconds between progress lines on stderr (0: none). */
+    'progress-every': { type: 'string', default: '0' },
   },
 });
 
@@ -50,7 +53,15 @@ async function baseline(): Promise<Record<string, unknown>> {
 
 async function scenario(): Promise<Record<string, unknown>> {
   const taskMs: number[] = [];
-  const runtime = await LocalRuntime.start({ timeScale, mock: mockOptions, onTask: (_state, ms) => taskMs.push(ms) });
+  let finalizeMs = 0;
+  const runtime = await LocalRuntime.start({
+    timeScale,
+    mock: mockOptions,
+    onTask: (state, ms) => {
+      taskMs.push(ms);
+      if (state === STATE.finalizeJob) finalizeMs += ms;
+    },
+  });
   const counts = { dynamoWrites: 0, dynamoReads: 0, s3Puts: 0, s3Gets: 0 };
   const WRITES = new Set(['PutCommand', 'UpdateCommand', 'DeleteCommand', 'BatchWriteCommand', 'PutItemCommand', 'UpdateItemCommand']);
   runtime.clients.dynamo.middlewareStack.add(
@@ -81,9 +92,30 @@ async function scenario(): Promise<Record<string, unknown>> {
     const jobId = `bench-${mode}-${items}`;
     await writeJob({ jobId, jobType: 'prompt', options, source: 'api' }, validated, runtime.deps);
     const started = performance.now();
-    const execution = await runtime.engine.waitForExecution(await runtime.startJob(jobId));
+    const startedAt = Date.now();
+    // When the provider saw the first and the last create call, sampled every 10 simulated ms.
+    const creates = { first: Number.NaN, last: Number.NaN, seen: 0 };
+    const sampleCreates = setInterval(() => {
+      const stats = runtime.mockProvider?.stats();
+      const seen = (stats?.calls['POST /v1/responses'] ?? 0) + (stats?.calls['POST /v1/batches'] ?? 0);
+      if (seen === creates.seen) return;
+      const at = ((performance.now() - started) / 1000) * timeScale;
+      if (creates.seen === 0) creates.first = at;
+      creates.last = at;
+      creates.seen = seen;
+    }, 10 / timeScale);
+    const progressEvery = Number(values['progress-every']);
+    const progress = progressEvery > 0 ? setInterval(() => void reportProgress(runtime, jobId, started), (progressEvery * 1000) / timeScale) : undefined;
+    const execution = await runtime.engine.waitForExecution(await runtime.startJob(jobId)).finally(() => {
+      clearInterval(progress);
+      clearInterval(sampleCreates);
+    });
     const wallSeconds = (performance.now() - started) / 1000;
     const job = await runtime.deps.store.getJob(jobId);
+    let lastFinished = 0;
+    for await (const page of runtime.deps.store.allItems(jobId)) {
+      for (const item of page) if (item.finishedAt) lastFinished = Math.max(lastFinished, Date.parse(item.finishedAt));
+    }
     const engine = runtime.engine.stats();
     const provider = runtime.mockProvider?.stats();
     const providerCalls = provider ? Object.values(provider.calls).reduce((a, b) => a + b, 0) : 0;
@@ -105,6 +137,13 @@ async function scenario(): Promise<Record<string, unknown>> {
       wallSeconds,
       simSeconds: wallSeconds * timeScale,
       idealSimSeconds: items / (rpm / 60),
+      // Where the time went (simulated seconds from the start of the execution).
+      phases: {
+        firstCreate: creates.first,
+        lastCreate: creates.last,
+        lastItemFinished: ((lastFinished - startedAt) / 1000) * timeScale,
+        finalize: (finalizeMs / 1000) * timeScale,
+      },
       rateLimited: provider?.rateLimited ?? 0,
       createCalls,
       providerCalls,
@@ -117,6 +156,21 @@ async function scenario(): Promise<Record<string, unknown>> {
   } finally {
     await runtime.stop();
   }
+}
+
+/** One line on stderr: simulated time, creates sent, items finished, 429s, CPU use of this process. */
+let lastCpu = { at: performance.now(), usage: process.cpuUsage() };
+async function reportProgress(runtime: LocalRuntime, jobId: string, started: number): Promise<void> {
+  const job = await runtime.deps.store.getJob(jobId);
+  const stats = runtime.mockProvider?.stats();
+  const now = { at: performance.now(), usage: process.cpuUsage() };
+  const cpu = (now.usage.user + now.usage.system - lastCpu.usage.user - lastCpu.usage.system) / 1000 / (now.at - lastCpu.at);
+  lastCpu = now;
+  const counts = job?.counts;
+  const finished = counts ? counts.succeeded + counts.failed + counts.cancelled : 0;
+  process.stderr.write(
+    `  t=${(((now.at - started) / 1000) * timeScale).toFixed(0)}s creates=${(stats?.calls['POST /v1/responses'] ?? 0) + (stats?.calls['POST /v1/batches'] ?? 0)} submitted=${counts?.submitted ?? 0} finished=${finished} 429s=${stats?.rateLimited ?? 0} cpu=${(cpu * 100).toFixed(0)}%\n`,
+  );
 }
 
 try {
