@@ -34,7 +34,7 @@ export const HISTORY_EVENT_LIMIT = 25_000;
 /** Adaptive poll intervals (seconds): start, cap, growth when nothing moved. */
 export const POLL_INTERVALS = {
   responses: { initial: 5, min: 1, max: 60, growth: 1.5 },
-  batch: { initial: 60, min: 30, max: 600, growth: 1.5 },
+  batch: { initial: 60, min: 15, max: 600, growth: 1.5 },
 } as const;
 
 /** How long a child batch may wait for the provider before its unfinished items fail. */

@@ -45,22 +45,49 @@ export function batchDeadline(mode: ProviderMode, now: Date): string {
   return new Date(now.getTime() + BATCH_DEADLINE_SECONDS[mode] * 1000).toISOString();
 }
 
+/** What a poll turn saw, for the next wait. */
+export interface PollSight {
+  /** Whether any request finished (or the batch moved to finalizing). */
+  progressed: boolean;
+  /** How long the requests that finished took (median), when known. */
+  latencySeconds?: number;
+  /** When the provider batch should be done, projected from its request counts. */
+  etaSeconds?: number;
+  /** The end of the job, once every item has been sent. */
+  tail?: JobTail;
+}
+
 /**
- * The next wait adapts to what the last poll saw. Nothing moved: back off geometrically up to the
- * mode's cap. Requests finished: the rest were submitted about as long ago, so poll again after
- * half the latency those requests took (when it is known), else a little sooner than last time.
- * At the end of a job (`tail`), the stragglers' wait is the job's: poll every quarter of the
- * expected latency until the requests are overdue, then back off as usual. Only the last
- * batches pay those extra turns.
+ * The next wait adapts to what the last poll saw. A provider batch that reports its progress is
+ * polled when, at the rate its requests have been finishing, it should be done. Nothing moved:
+ * back off geometrically up to the mode's cap. Requests finished: the rest were submitted about
+ * as long ago, so poll again after half the latency those requests took (when it is known), else
+ * a little sooner than last time. At the end of a job (`tail`), the stragglers' wait is the
+ * job's: poll every quarter of the expected latency until the requests are overdue, then back off
+ * as usual. Only the last batches pay those extra turns.
  */
-export function nextWaitSeconds(mode: ProviderMode, previous: number, progressed: boolean, observedLatencySeconds?: number, tail?: JobTail): number {
+export function nextWaitSeconds(mode: ProviderMode, previous: number, sight: PollSight): number {
   const { min, max, growth } = POLL_INTERVALS[mode];
+  const { progressed, latencySeconds, etaSeconds, tail } = sight;
   let next: number;
-  if (tail && tail.ageSeconds < TAIL_EAGER_UNTIL_LATENCIES * tail.expectedSeconds) next = tail.expectedSeconds / 4;
+  if (etaSeconds !== undefined) next = etaSeconds;
+  else if (tail && tail.ageSeconds < TAIL_EAGER_UNTIL_LATENCIES * tail.expectedSeconds) next = tail.expectedSeconds / 4;
   else if (!progressed) next = previous * growth;
-  else if (observedLatencySeconds !== undefined) next = observedLatencySeconds / 2;
+  else if (latencySeconds !== undefined) next = latencySeconds / 2;
   else next = previous / growth;
   return Math.round(Math.min(max, Math.max(min, next)));
+}
+
+/**
+ * When a running provider batch should be done, from how long it has run and the share of its
+ * requests finished so far (linear); undefined before any has finished. All finished: it is
+ * finalizing, so look again soon (0: the mode's minimum wait).
+ */
+export function batchEtaSeconds(ageSeconds: number, counts: { total: number; completed: number; failed: number }): number | undefined {
+  const finished = counts.completed + counts.failed;
+  if (counts.total <= 0 || finished <= 0) return undefined;
+  if (finished >= counts.total) return 0;
+  return (ageSeconds * (counts.total - finished)) / finished;
 }
 
 /** How long the provider took for a finished request, when its body records it (Responses: created_at, completed_at). */

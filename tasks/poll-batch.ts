@@ -2,7 +2,7 @@ import pMap from 'p-map';
 import type { TaskDeps } from '../shared/deps.js';
 import type { Provider } from '../shared/provider/provider.js';
 import { endItemsWithError, finishWithResult } from '../shared/item-outcomes.js';
-import { initialWaitSeconds, median, nextWaitSeconds, observedLatencySeconds, pollLimitReached, type BatchState, type JobTail } from '../shared/polling.js';
+import { batchEtaSeconds, initialWaitSeconds, median, nextWaitSeconds, observedLatencySeconds, pollLimitReached, type BatchState, type JobTail } from '../shared/polling.js';
 import { JobProgress } from '../shared/store/job-progress.js';
 import { STATUS_FIELDS, type BatchRecord } from '../shared/store/job-store.js';
 import type { ItemRecord, JobRecord, ProviderErrorBody } from '../shared/types.js';
@@ -63,7 +63,7 @@ async function pollBatchTurn(state: BatchState, deps: TaskDeps, progress: JobPro
     await stopBatch(job, state, batch, unfinished, stopReason, job.cancelRequested ? 'CANCELLED' : 'FAILED', deps, progress);
     turn = { left: 0, progressed: true };
   } else if (state.mode === 'batch') {
-    turn = await pollProviderBatch(job, batch, unfinished, deps, progress);
+    turn = await pollProviderBatch(job, batch, unfinished, ageSeconds(state, deps.clock()), deps, progress);
   } else {
     turn = await pollResponses(job, unfinished, deps, progress);
   }
@@ -72,7 +72,7 @@ async function pollBatchTurn(state: BatchState, deps: TaskDeps, progress: JobPro
   return {
     ...state,
     pending: turn.left,
-    waitSeconds: nextWaitSeconds(state.mode, state.waitSeconds, turn.progressed, turn.latencySeconds, jobTail(job, state, deps.clock())),
+    waitSeconds: nextWaitSeconds(state.mode, state.waitSeconds, { ...turn, ...optional('tail', jobTail(job, state, deps.clock())) }),
     pollTurn: state.pollTurn + 1,
   };
 }
@@ -84,17 +84,26 @@ async function pollBatchTurn(state: BatchState, deps: TaskDeps, progress: JobPro
  */
 function jobTail(job: JobRecord, state: BatchState, now: Date): JobTail | undefined {
   const { total, submitted, failed, cancelled } = job.counts;
-  if (submitted + failed + cancelled < total) return undefined;
-  const sentAt = Date.parse(state.sentAt);
-  if (Number.isNaN(sentAt)) return undefined;
-  return { ageSeconds: (now.getTime() - sentAt) / 1000, expectedSeconds: initialWaitSeconds(state.mode, job) };
+  const age = ageSeconds(state, now);
+  if (submitted + failed + cancelled < total || age === undefined) return undefined;
+  return { ageSeconds: age, expectedSeconds: initialWaitSeconds(state.mode, job) };
 }
 
-/** What one poll turn saw: items still unfinished, whether any finished, and how long they took. */
+/** What one poll turn saw: items still unfinished, whether any finished, how long they took, when a provider batch should be done. */
 interface PollOutcome {
   left: number;
   progressed: boolean;
   latencySeconds?: number;
+  etaSeconds?: number;
+}
+
+function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
+}
+
+function ageSeconds(state: BatchState, now: Date): number | undefined {
+  const sentAt = Date.parse(state.sentAt);
+  return Number.isNaN(sentAt) ? undefined : Math.max(0, (now.getTime() - sentAt) / 1000);
 }
 
 async function pollResponses(job: JobRecord, unfinished: ItemState[], deps: TaskDeps, progress: JobProgress): Promise<PollOutcome> {
@@ -122,11 +131,21 @@ async function pollResponses(job: JobRecord, unfinished: ItemState[], deps: Task
   return { left: unfinished.length - finished, progressed: finished > 0, ...(latencySeconds !== undefined ? { latencySeconds } : {}) };
 }
 
-async function pollProviderBatch(job: JobRecord, batch: BatchRecord, unfinished: ItemState[], deps: TaskDeps, progress: JobProgress): Promise<PollOutcome> {
+async function pollProviderBatch(
+  job: JobRecord,
+  batch: BatchRecord,
+  unfinished: ItemState[],
+  age: number | undefined,
+  deps: TaskDeps,
+  progress: JobProgress,
+): Promise<PollOutcome> {
   if (!batch.providerBatchId || unfinished.length === 0) return { left: 0, progressed: true };
   const provider = await deps.provider();
   const polled = await provider.pollBatch(batch.providerBatchId);
-  if (!polled.done) return { left: unfinished.length, progressed: polled.status === 'finalizing' };
+  if (!polled.done) {
+    const eta = age === undefined ? undefined : batchEtaSeconds(age, polled.counts);
+    return { left: unfinished.length, progressed: polled.status === 'finalizing', ...optional('etaSeconds', eta) };
+  }
   await pMap(
     unfinished,
     async (record) => {
@@ -140,7 +159,8 @@ async function pollProviderBatch(job: JobRecord, batch: BatchRecord, unfinished:
     },
     { concurrency: 16 },
   );
-  return { left: 0, progressed: true };
+  // Later batches of the job make their first poll about this long after they are sent.
+  return { left: 0, progressed: true, ...optional('latencySeconds', age) };
 }
 
 /** Withdraws the batch's work from the provider and ends its unfinished items with the reason. */

@@ -643,13 +643,16 @@ export class JobStore {
   }
 
   /** Every item of a job, page by page (for the reducer). */
+  /** Every item of the job, a page at a time; the next page is read while the caller works on this one. */
   async *allItems(jobId: string): AsyncGenerator<ItemRecord[]> {
-    let cursor: string | undefined;
-    do {
-      const page = await this.listItems(jobId, { cursor });
+    let next: Promise<Page<ItemRecord>> | undefined = this.listItems(jobId);
+    while (next) {
+      const page: Page<ItemRecord> = await next;
+      next = page.cursor ? this.listItems(jobId, { cursor: page.cursor }) : undefined;
+      // A consumer that stops early leaves the read ahead unawaited: its failure is not one.
+      next?.catch(() => undefined);
       yield page.items;
-      cursor = page.cursor;
-    } while (cursor);
+    }
   }
 
   // ---------------------------------------------------------------- batches

@@ -328,6 +328,29 @@ describe('poll batch, batch mode', () => {
     expect((await requireJob(env(), job.jobId)).counts).toMatchObject({ submitted: 5, succeeded: 3, failed: 2 });
   });
 
+  test('a running batch is polled next when its request counts say it should be done; its duration becomes the job\'s first wait', async () => {
+    // Arrange: a quarter of the requests finished in the first 60 s
+    const { job, state } = await submitted(4, BATCH_MODE, MID_JOB);
+    const [batch] = [...env().openai.storedBatches.values()];
+    if (!batch) throw new Error('no batch');
+    env().clock.advance(60_000);
+    env().openai.setBatch(batch.id, { status: 'in_progress', request_counts: { total: 4, completed: 1, failed: 0 } });
+
+    // Act
+    const running = await pollBatch(state, env().deps);
+    env().clock.advance(running.waitSeconds * 1000);
+    env().openai.setBatch(batch.id, {
+      status: 'completed',
+      output_file_id: env().openai.addFile(jsonl(['item-000', 'item-001', 'item-002', 'item-003'].map(batchOutputLine))),
+      request_counts: { total: 4, completed: 4, failed: 0 },
+    });
+    await pollBatch(running, env().deps);
+
+    // Assert: 3 more quarters at 60 s a quarter; the job remembers the 240 s the batch took
+    expect(running).toMatchObject({ pending: 4, waitSeconds: 180 });
+    expect((await requireJob(env(), job.jobId)).latencyEstimateSeconds).toBe(240);
+  });
+
   test('an expired batch keeps the finished results and fails the rest with batch_expired', async () => {
     // Arrange
     const { job, state } = await submitted(4, BATCH_MODE);

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { BATCH_DEADLINE_SECONDS, EVENTS_PER_POLL_TURN_WORST_CASE, HISTORY_EVENT_LIMIT, MAX_POLL_TURNS, POLL_INTERVALS } from '../../shared/limits.js';
-import { initialWaitSeconds, median, nextWaitSeconds, observedLatencySeconds, pollLimitReached } from '../../shared/polling.js';
+import { batchEtaSeconds, initialWaitSeconds, median, nextWaitSeconds, observedLatencySeconds, pollLimitReached } from '../../shared/polling.js';
 import type { OutputLine } from '../../shared/types.js';
 
 function completed(createdAt: number, completedAt: number): OutputLine {
@@ -16,23 +16,32 @@ describe('adaptive polling', () => {
   });
 
   test('nothing moved: the wait grows by the growth factor up to the cap', () => {
-    expect(nextWaitSeconds('responses', 10, false)).toBe(15);
-    expect(nextWaitSeconds('responses', POLL_INTERVALS.responses.max, false)).toBe(POLL_INTERVALS.responses.max);
+    expect(nextWaitSeconds('responses', 10, { progressed: false })).toBe(15);
+    expect(nextWaitSeconds('responses', POLL_INTERVALS.responses.max, { progressed: false })).toBe(POLL_INTERVALS.responses.max);
   });
 
   test('requests finished: the next poll comes after half their observed latency', () => {
-    expect(nextWaitSeconds('responses', 30, true, 8)).toBe(4);
-    expect(nextWaitSeconds('responses', 30, true, 1)).toBe(POLL_INTERVALS.responses.min);
+    expect(nextWaitSeconds('responses', 30, { progressed: true, latencySeconds: 8 })).toBe(4);
+    expect(nextWaitSeconds('responses', 30, { progressed: true, latencySeconds: 1 })).toBe(POLL_INTERVALS.responses.min);
     // Latency unknown: a little sooner than last time.
-    expect(nextWaitSeconds('responses', 30, true)).toBe(20);
+    expect(nextWaitSeconds('responses', 30, { progressed: true })).toBe(20);
   });
 
   test('at the end of a job, a quarter of the expected latency until the requests are 3 latencies old, then as usual', () => {
-    expect(nextWaitSeconds('responses', 10, false, undefined, { ageSeconds: 5, expectedSeconds: 8 })).toBe(2);
-    expect(nextWaitSeconds('responses', 10, false, undefined, { ageSeconds: 23, expectedSeconds: 8 })).toBe(2);
-    expect(nextWaitSeconds('responses', 10, false, undefined, { ageSeconds: 24, expectedSeconds: 8 })).toBe(15);
-    expect(nextWaitSeconds('responses', 10, true, 8, { ageSeconds: 30, expectedSeconds: 8 })).toBe(4);
-    expect(nextWaitSeconds('responses', 10, false, undefined, { ageSeconds: 0, expectedSeconds: 2 })).toBe(POLL_INTERVALS.responses.min);
+    expect(nextWaitSeconds('responses', 10, { progressed: false, tail: { ageSeconds: 5, expectedSeconds: 8 } })).toBe(2);
+    expect(nextWaitSeconds('responses', 10, { progressed: false, tail: { ageSeconds: 23, expectedSeconds: 8 } })).toBe(2);
+    expect(nextWaitSeconds('responses', 10, { progressed: false, tail: { ageSeconds: 24, expectedSeconds: 8 } })).toBe(15);
+    expect(nextWaitSeconds('responses', 10, { progressed: true, latencySeconds: 8, tail: { ageSeconds: 30, expectedSeconds: 8 } })).toBe(4);
+    expect(nextWaitSeconds('responses', 10, { progressed: false, tail: { ageSeconds: 0, expectedSeconds: 2 } })).toBe(POLL_INTERVALS.responses.min);
+  });
+
+  test('a provider batch that reports progress is polled when it should be done, at the rate its requests finish', () => {
+    expect(batchEtaSeconds(120, { total: 1000, completed: 250, failed: 0 })).toBe(360);
+    expect(batchEtaSeconds(120, { total: 1000, completed: 0, failed: 0 })).toBeUndefined();
+    expect(batchEtaSeconds(120, { total: 1000, completed: 990, failed: 10 })).toBe(0);
+    expect(nextWaitSeconds('batch', 60, { progressed: false, etaSeconds: 360 })).toBe(360);
+    expect(nextWaitSeconds('batch', 60, { progressed: true, etaSeconds: 0 })).toBe(POLL_INTERVALS.batch.min);
+    expect(nextWaitSeconds('batch', 60, { progressed: false, etaSeconds: 100_000 })).toBe(POLL_INTERVALS.batch.max);
   });
 
   test('observed latency comes from the response body; none without both times', () => {
@@ -58,7 +67,7 @@ describe('adaptive polling', () => {
       let waited = 0;
       for (let turn = 0; turn < MAX_POLL_TURNS; turn++) {
         waited += wait;
-        wait = nextWaitSeconds(mode, wait, false);
+        wait = nextWaitSeconds(mode, wait, { progressed: false });
       }
       expect(waited, mode).toBeGreaterThan(BATCH_DEADLINE_SECONDS[mode]);
     }
