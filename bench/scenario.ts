@@ -38,6 +38,13 @@ const model = 'gpt-4.1-mini';
 const mockOptions = { rateLimitRpm: rpm, latencyMs, timeScale, seed: 42, batchCompletionMs: Number(values['batch-completion-ms']) };
 
 let peakRss = process.memoryUsage().rss;
+const cpuAtStart = process.cpuUsage();
+const wallAtStart = performance.now();
+/** CPU time of this process (every thread) over wall time since it started. */
+function cpuBusy(): number {
+  const used = process.cpuUsage(cpuAtStart);
+  return (used.user + used.system) / 1000 / (performance.now() - wallAtStart);
+}
 const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 100);
 
 async function baseline(): Promise<Record<string, unknown>> {
@@ -45,7 +52,7 @@ async function baseline(): Promise<Record<string, unknown>> {
   try {
     const result = await runBaseline({ items, providerUrl: mock.url, timeScale, model });
     const stats = mock.stats();
-    return { kind: 'baseline', items, simSeconds: result.simSeconds, runs: result.runs, rateLimited: stats.rateLimited };
+    return { kind: 'baseline', items, simSeconds: result.simSeconds, runs: result.runs, lateRuns: result.lateRuns, rateLimited: stats.rateLimited, cpuBusy: cpuBusy() };
   } finally {
     await mock.close();
   }
@@ -152,6 +159,7 @@ async function scenario(): Promise<Record<string, unknown>> {
       childExecutions: engine.childExecutions,
       orchestration,
       costPerMillion: costPerMillionItems(orchestration),
+      cpuBusy: cpuBusy(),
     };
   } finally {
     await runtime.stop();
