@@ -113,14 +113,13 @@ export class LocalRuntime {
         return Promise.resolve();
       });
       const logger = options.logger ?? quietLogger;
-      // The mock counts its per-minute rate limits in simulated minutes: 60,000 / timeScale real ms.
-      // The tasks reach it in process (its fetch): the same answers without a socket.
-      const deps = createTaskDeps(
-        config,
-        logger as never,
-        clients,
-        { limiterPerInvocation: true, ...(mockProvider && { rateLimit: { windowMs: 60_000 / timeScale }, providerFetch: mockProvider.fetch }) },
-      );
+      // With the mock, the tasks keep simulated time, as the engine and the mock do (a one-minute
+      // rate-limit window is a simulated minute), and reach the mock in process (its fetch): the
+      // same answers without a socket. A real provider's limits and latencies are in wall time.
+      const deps = createTaskDeps(config, logger as never, clients, {
+        limiterPerInvocation: true,
+        ...(mockProvider && { timeScale, providerFetch: mockProvider.fetch }),
+      });
 
       const engine = new LocalStepFunctions({
         definition: renderJobWorkflowAsl({ account: LOCAL_ACCOUNT, region: LOCAL_REGION, bucketName: LOCAL_BUCKET }),

@@ -33,6 +33,20 @@ export interface TaskDepsOptions {
    * one limiter would pool their reservations and hand them out interleaved.
    */
   limiterPerInvocation?: boolean;
+  /**
+   * The tasks' clock and sleeps run this many times faster than the wall clock: the local
+   * runtime's simulated time, the one its engine (Waits, retries) and mock provider keep, so the
+   * waits a task computes (polls, rate-limit turns) mean the same there as on AWS. Default 1.
+   */
+  timeScale?: number;
+}
+
+/** A clock and a sleep `timeScale` times faster than the wall clock, from now on. */
+function scaledTime(timeScale: number): Pick<TaskDeps, 'clock' | 'sleep'> {
+  const sleep = (ms: number) => new Promise<void>((done) => setTimeout(done, ms / timeScale));
+  if (timeScale === 1) return { clock: () => new Date(), sleep };
+  const realStart = Date.now();
+  return { clock: () => new Date(realStart + (Date.now() - realStart) * timeScale), sleep };
 }
 
 export function createTaskDeps(
@@ -42,15 +56,15 @@ export function createTaskDeps(
   options: TaskDepsOptions = {},
 ): TaskDeps {
   const { dynamo, s3 } = clients;
+  const time = scaledTime(options.timeScale ?? 1);
   let provider: Promise<ProviderWithLimiter> | undefined;
-  const resolve = () => (provider ??= createProvider(config, clients, log, options));
+  const resolve = () => (provider ??= createProvider(config, clients, log, options, time));
   return {
     store: new JobStore(dynamo, config.tableName, config.recordTtlDays),
     objects: new ObjectStore(s3, config.bucketName),
     jobTypes: createDefaultRegistry(),
     dynamo,
-    clock: () => new Date(),
-    sleep: (ms) => new Promise((done) => setTimeout(done, ms)),
+    ...time,
     logger: log,
     provider: async () => (await resolve()).provider,
     rateLimiter: async () => {
@@ -78,6 +92,7 @@ async function createProvider(
   clients: ReturnType<typeof createAwsClients>,
   log: Pick<Logger, 'warn'>,
   options: TaskDepsOptions,
+  time: Pick<TaskDeps, 'clock' | 'sleep'>,
 ): Promise<ProviderWithLimiter> {
   const settings = options.rateLimit;
   const apiKey = config.openai.apiKey ?? (await readApiKeySecret(config.openai.apiKeySecretArn));
@@ -89,6 +104,8 @@ async function createProvider(
       tableName: config.tableName,
       keyId: providerKeyId(config.openai.baseURL, apiKey),
       ...(settings && { settings }),
+      clock: () => time.clock().getTime(),
+      sleep: time.sleep,
       onError: (message, error) => log.warn(message, { error: errorMessage(error) }),
     });
   const limiter = newLimiter();
