@@ -12,7 +12,7 @@ import { endItemsWithError, finishWithResult, STORE_CONCURRENCY } from '../share
 import { SUBMIT_LEASE_MS, TASK_TIMEOUT_SECONDS } from '../shared/limits.js';
 import { batchDeadline, initialWaitSeconds, type BatchState } from '../shared/polling.js';
 import { estimateRequestTokens } from '../shared/rate-limit/estimate.js';
-import type { Demand, RateLimiter } from '../shared/rate-limit/rate-limiter.js';
+import { TURN_LATER, type Demand, type RateLimiter, type Reservation } from '../shared/rate-limit/rate-limiter.js';
 import type { ManifestLine } from '../shared/store/object-store.js';
 import { JobProgress } from '../shared/store/job-progress.js';
 import { STATUS_FIELDS } from '../shared/store/job-store.js';
@@ -27,6 +27,17 @@ export const SUBMIT_CONCURRENCY = 64;
  * the task fails with RateLimitedError and Step Functions' Retry resumes it.
  */
 export const SUBMIT_TIME_BUDGET_MS = (TASK_TIMEOUT_SECONDS - 90) * 1000;
+/**
+ * How long a submit task sits waiting for its next rate-limit turn, at most. Turns booked
+ * further off stay booked and the child waits for them in a Step Functions Wait, then runs the
+ * submit task again on them: a Wait and a second invocation (three transitions, $0.000075) cost
+ * about what a 1 GB Lambda waiting 6 s does. A batch's own turns follow each other closely, so
+ * one invocation sends them all.
+ */
+export const SEND_AHEAD_MS = 6_000;
+/** The child comes back this long before its first booked turn (a Wait and an invocation take a moment). */
+export const TURN_LEAD_MS = 2_000;
+
 /** 429s one request may meet within one invocation before the task gives up. */
 export const MAX_RATE_LIMITED_ATTEMPTS = 10;
 /** Outages (5xx, timeouts) retried per request within one invocation (the SDK does not retry creates). */
@@ -36,6 +47,22 @@ export const MAX_UNAVAILABLE_RETRIES = 2;
 export interface SubmitBatchInput {
   Items: ManifestLine[];
   BatchInput: { jobId: string };
+  /** Turns an earlier submit of this batch booked for its unsent items (see TurnWait). */
+  reservation?: Reservation;
+}
+
+/**
+ * A submit that left items for turns booked later: the batch state, plus the child's input again
+ * (the next submit needs it) and the booked turns. The child waits `waitSeconds` for them in
+ * Step Functions ("Wait for rate-limit turn"), then submits again.
+ */
+export interface TurnWait extends BatchState, SubmitBatchInput {
+  /** Items not sent yet. The Choice goes back to the submit task while this is present. */
+  unsent: number;
+}
+
+export function isTurnWait(state: BatchState | TurnWait): state is TurnWait {
+  return 'unsent' in state;
 }
 
 export const CANCELLED_BY_USER = { code: 'job_cancelled', message: 'the job was cancelled before this item finished' };
@@ -64,12 +91,19 @@ export interface SubmitOptions {
  * and sends one provider Batch. Every create call waits for a turn from the provider key's
  * shared rate limiter; the provider calls made are added to the job's counters once, at the end.
  */
-export async function submitBatch(input: SubmitBatchInput, deps: TaskDeps, options: SubmitOptions = {}): Promise<BatchState> {
-  const deadline = deps.clock().getTime() + (options.timeBudgetMs ?? SUBMIT_TIME_BUDGET_MS);
+export async function submitBatch(input: SubmitBatchInput, deps: TaskDeps, options: SubmitOptions = {}): Promise<BatchState | TurnWait> {
+  const now = deps.clock().getTime();
+  const deadline = now + (options.timeBudgetMs ?? SUBMIT_TIME_BUDGET_MS);
   const job = await loadJob(deps, input.BatchInput.jobId);
   const batchId = batchIdOf(input.Items);
   const mode = job.options.mode;
-  const run: SubmitRun = { deadline, progress: new JobProgress() };
+  const run: SubmitRun = {
+    deadline,
+    progress: new JobProgress(),
+    // Responses mode sends one request per item, so its turns can be booked far ahead; a batch creation is one turn.
+    ...(mode === 'responses' && { sendAheadMs: SEND_AHEAD_MS }),
+    ...(input.reservation && { reservation: input.reservation }),
+  };
   let pending: number;
   try {
     pending =
@@ -79,7 +113,7 @@ export async function submitBatch(input: SubmitBatchInput, deps: TaskDeps, optio
   } finally {
     await recordProgress(deps, job.jobId, run.progress);
   }
-  return {
+  const state: BatchState = {
     jobId: job.jobId,
     batchId,
     mode,
@@ -89,6 +123,21 @@ export async function submitBatch(input: SubmitBatchInput, deps: TaskDeps, optio
     deadline: batchDeadline(mode, deps.clock()),
     sentAt: deps.clock().toISOString(),
   };
+  if (!run.later) return state;
+  return { ...state, ...turnWait(run.later, deps.clock().getTime()), Items: input.Items, BatchInput: input.BatchInput };
+}
+
+function turnWait(later: Later, now: number): Pick<TurnWait, 'unsent' | 'waitSeconds' | 'reservation'> {
+  const first = later.reservation?.at[0] ?? later.nextTurnAt;
+  const waitSeconds = Math.max(0, Math.floor((first - TURN_LEAD_MS - now) / 1000));
+  return { unsent: later.unsent, waitSeconds, ...(later.reservation && { reservation: later.reservation }) };
+}
+
+/** Items left for later turns: how many, the turns booked for them, and when a new turn is likely (when none are). */
+interface Later {
+  unsent: number;
+  reservation?: Reservation;
+  nextTurnAt: number;
 }
 
 /** The time budget and the job progress of one submit invocation. */
@@ -97,6 +146,15 @@ export interface SubmitRun {
   deadline: number;
   /** Items submitted and ended, and provider calls made: written to the job once, at the end. */
   progress: JobProgress;
+  /**
+   * The longest this invocation waits for its next turn (after now, or after the last turn it
+   * was given); an item whose turn comes later is left for it. Unset: any turn before the deadline.
+   */
+  sendAheadMs?: number;
+  /** Turns booked by an earlier invocation for this batch, used first. */
+  reservation?: Reservation;
+  /** Set when items were left for later turns. */
+  later?: Later;
 }
 
 /**
@@ -120,6 +178,11 @@ function countPending(records: Map<string, Pick<ItemRecord, 'status'>>): number 
   let pending = 0;
   for (const record of records.values()) if (isPending(record.status)) pending++;
   return pending;
+}
+
+/** Items of the batch not ended: pending records, and items with no record yet (not sent). */
+function countUnended(customIds: readonly string[], records: Map<string, Pick<ItemRecord, 'status'>>): number {
+  return countPending(records) + customIds.filter((id) => !records.has(id)).length;
 }
 
 /** Items with no record yet or still QUEUED: what this invocation has to send. */
@@ -146,17 +209,18 @@ async function submitAsResponses(
   } else {
     await submitQueuedRequests(job, batchId, toSend, deps, run);
   }
-  return countPending(await deps.store.getItems(job.jobId, customIds, STATUS_FIELDS));
+  return countUnended(customIds, await deps.store.getItems(job.jobId, customIds, STATUS_FIELDS));
 }
 
 /**
  * Sends QUEUED items one request each. An item is claimed before it is sent and recorded with
  * its provider id after, both conditionally, so no item is sent twice. Each send waits for a turn
  * from the shared rate limiter; a 429 pauses the shared bucket and the item is sent again on a
- * later turn (after retry-after). A provider refusal of one request fails that item. When the
- * time budget runs out, or the provider keeps refusing or is down, the loop stops and the task
- * fails with a retryable error: claims not used are released, items sent stay recorded, and the
- * Step Functions retry submits only the rest.
+ * later turn (after retry-after). A provider refusal of one request fails that item. Items whose
+ * turn is further off than `run.sendAheadMs` are left unclaimed, and `run.later` says how many
+ * and hands over their turns. When the time budget runs out, or the provider keeps refusing or is down, the
+ * loop stops and the task fails with a retryable error: claims not used are released, items sent
+ * stay recorded, and the Step Functions retry submits only the rest.
  */
 export async function submitQueuedRequests(
   job: JobRecord,
@@ -169,7 +233,9 @@ export async function submitQueuedRequests(
   const provider = await deps.provider();
   const limiter = await deps.rateLimiter();
   const jobType = deps.jobTypes.get(job.jobType);
+  limiter.adopt(run.reservation);
   const demand = limiter.expect(items.length);
+  let unsent = 0;
   // Set once: stops new claims and sends, and wakes the items waiting for a turn.
   let stop: Error | undefined;
   const stopping = new AbortController();
@@ -216,6 +282,11 @@ export async function submitQueuedRequests(
             await endItemsWithError(deps, job.jobId, [{ ...item, batchId }], 'FAILED', { code: error.code, message: error.message }, run.progress);
             return;
           }
+          if (error instanceof TurnLaterError) {
+            unsent++;
+            if (lease !== undefined) await deps.store.releaseItem(job.jobId, item.customId, lease);
+            return;
+          }
           // Stop the loop before the release's round trip, so no other item is sent meanwhile.
           if (!(error instanceof StoppedError)) stopWith(error);
           if (lease !== undefined) await deps.store.releaseItem(job.jobId, item.customId, lease);
@@ -225,6 +296,10 @@ export async function submitQueuedRequests(
     );
   } finally {
     demand.done();
+  }
+  if (unsent > 0 && !stop) {
+    const reservation = limiter.handOver();
+    run.later = { unsent, nextTurnAt: limiter.nextTurnAt(), ...(reservation && { reservation }) };
   }
   if (stop) {
     if (stop instanceof RateLimitedError || stop instanceof ProviderUnavailableError) {
@@ -242,6 +317,14 @@ class StoppedError extends Error {
   constructor() {
     super('the submit loop stopped');
     this.name = 'StoppedError';
+  }
+}
+
+/** The item's turn is booked after the invocation's sendBy: it is sent by a later invocation. */
+class TurnLaterError extends Error {
+  constructor() {
+    super('the next rate-limit turn is booked for later');
+    this.name = 'TurnLaterError';
   }
 }
 
@@ -280,8 +363,10 @@ export async function sendWithinBudget<T>(call: () => Promise<T>, context: SendC
       deadline: run.deadline,
       ...(context.demand && { demand: context.demand }),
       ...(context.signal && { signal: context.signal }),
+      ...(run.sendAheadMs !== undefined && { maxWaitMs: run.sendAheadMs }),
     });
     if (context.signal?.aborted) throw new StoppedError();
+    if (turn === TURN_LATER) throw new TurnLaterError();
     if (turn === undefined) {
       throw new RateLimitedError('no turn in the provider rate limit before the task ran out of time; retry later');
     }

@@ -49,6 +49,7 @@ export const MAP_RESULTS_PREFIX = 'map-runs';
  *
  *   Prepare job -> Started twice? -> Process items in batches (Distributed Map over the manifest)
  *     each child: Submit batch -> Items still pending? -> Wait for provider -> Poll batch -> (loop)
+ *                                                  \-> Wait for rate-limit turn -> Submit batch (items left for later turns)
  *   -> Finalize job (the reducer) -> Job finished | Job failed
  *
  * Every task retries transient errors by name; the batch tasks' Catch records the batch's items
@@ -102,7 +103,13 @@ export class JobWorkflow extends Construct {
       stateName: STATE.waitForProvider,
       time: WaitTime.secondsPath('$.waitSeconds'),
     });
+    // Items whose rate-limit turns are booked later: wait for them here, not in a Lambda.
+    const waitForTurn = new Wait(this, STATE.waitForTurn, {
+      stateName: STATE.waitForTurn,
+      time: WaitTime.secondsPath('$.waitSeconds'),
+    });
     const itemsPending = new Choice(this, STATE.itemsPending, { stateName: STATE.itemsPending })
+      .when(Condition.isPresent('$.unsent'), waitForTurn.next(submitBatch))
       .when(Condition.numberGreaterThan('$.pending', 0), waitForProvider.next(pollBatch))
       .otherwise(new Succeed(this, STATE.batchDone, { stateName: STATE.batchDone }));
     pollBatch.next(itemsPending);

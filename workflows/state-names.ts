@@ -7,6 +7,7 @@ export const STATE = {
   submitBatch: 'Submit batch',
   itemsPending: 'Items still pending?',
   waitForProvider: 'Wait for provider',
+  waitForTurn: 'Wait for rate-limit turn',
   pollBatch: 'Poll batch',
   batchDone: 'Batch done',
   recordBatchFailure: 'Record batch failure',

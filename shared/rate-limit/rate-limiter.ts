@@ -68,6 +68,10 @@ export interface Demand {
   took(): void;
   /** Gives back the turns not taken. */
   done(): void;
+  /** The latest turn handed to this demand so far (epoch ms), once one was. */
+  readonly latestAt: number | undefined;
+  /** Notes a turn handed out (take() calls it when it assigns a slot, before waiting for it). */
+  assigned(at: number): void;
 }
 
 /** One chunk of slots taken from the shared bucket in one write. */
@@ -97,6 +101,37 @@ export interface TakeTurn {
   demand?: Demand;
   /** Ends the wait early (the caller is stopping): take() returns undefined, the slot goes back to the pool. */
   signal?: AbortSignal;
+  /**
+   * The longest the caller waits for its turn, counted from now or from the latest turn handed to
+   * its demand, whichever is later: a turn booked further off (and before the deadline) stays
+   * booked and take() returns TURN_LATER; handOver() then gives the booked turns to a later
+   * invocation, which adopts them. So a batch's closely spaced turns are all waited for.
+   */
+  maxWaitMs?: number;
+}
+
+/** take()'s answer when the caller's next turn is further off than its maxWaitMs. */
+export const TURN_LATER = 'later';
+
+/** Most turns one reservation carries (it travels in the Step Functions state). */
+export const MAX_RESERVED_TURNS = 200;
+
+/**
+ * Turns booked in the shared bucket and not used yet, handed from one invocation to a later one
+ * (through the Step Functions state) so a caller whose turns are far off waits for them in a
+ * Wait state rather than in a Lambda. Valid while the bucket's epoch is the same (no 429 since).
+ */
+export interface Reservation {
+  /** The provider key whose bucket the turns were booked in. */
+  keyId: string;
+  /** The bucket's epoch when they were booked. */
+  epoch: number;
+  /** When the epoch was last seen current (epoch ms). */
+  checkedAt: number;
+  /** Start of each turn (epoch ms), ascending. */
+  at: number[];
+  /** Tokens each turn was booked with. */
+  tokens: number;
 }
 
 /**
@@ -175,7 +210,14 @@ export class RateLimiter {
   expect(count: number): Demand {
     let left = Math.max(0, count);
     this.demanded += left;
+    let latestAt: number | undefined;
     return {
+      get latestAt() {
+        return latestAt;
+      },
+      assigned: (at) => {
+        latestAt = Math.max(latestAt ?? at, at);
+      },
       took: () => {
         if (left > 0) {
           left--;
@@ -195,7 +237,12 @@ export class RateLimiter {
    * exact, which paces the requests; a slot reserved long before is checked against the bucket's
    * epoch first (one read), so a 429 elsewhere voids it.
    */
-  async take({ tokens, deadline, demand, signal }: TakeTurn): Promise<number | undefined> {
+  async take(turn: TakeTurn & { maxWaitMs?: undefined }): Promise<number | undefined>;
+  async take(turn: TakeTurn): Promise<number | typeof TURN_LATER | undefined>;
+  async take({ tokens, deadline, demand, signal, maxWaitMs }: TakeTurn): Promise<number | typeof TURN_LATER | undefined> {
+    const calledAt = this.clock();
+    // The latest turn this caller waits for; it moves on with the turns handed to its demand.
+    const horizon = () => (maxWaitMs === undefined ? Number.POSITIVE_INFINITY : Math.max(calledAt, demand?.latestAt ?? calledAt) + maxWaitMs);
     for (;;) {
       if (signal?.aborted) return undefined;
       const now = this.clock();
@@ -203,8 +250,10 @@ export class RateLimiter {
       const slot = this.slots[0];
       if (slot !== undefined) {
         if (slot.at > deadline) return undefined;
+        if (slot.at > horizon()) return TURN_LATER;
         this.slots.shift();
         this.assigned++;
+        demand?.assigned(slot.at);
         try {
           if (!(await this.stillValid(slot, signal))) continue;
           const wait = slot.at - this.clock();
@@ -223,7 +272,11 @@ export class RateLimiter {
         return slot.at;
       }
       if (now >= deadline) return undefined;
-      if (this.nextAt.at > deadline && now - this.nextAt.seenAt < this.params.burstMs) return undefined;
+      const seenLately = now - this.nextAt.seenAt < this.params.burstMs;
+      if (this.nextAt.at > deadline && seenLately) return undefined;
+      if ((this.nextAt.at > horizon() && seenLately) || this.notBefore > horizon()) {
+        return this.notBefore >= deadline ? undefined : TURN_LATER;
+      }
       if (this.notBefore > now) {
         const wait = this.jitter(this.notBefore - now);
         if (now + wait >= deadline) return undefined;
@@ -298,6 +351,39 @@ export class RateLimiter {
         this.background.delete(work);
       });
     this.background.add(work);
+  }
+
+  /** The earliest this process expects a new turn to start (epoch ms), as its last refused booking or a 429's pause said. */
+  nextTurnAt(): number {
+    return Math.max(this.notBefore, this.nextAt.at, this.clock());
+  }
+
+  /**
+   * Gives up the turns this process holds and has not handed to a caller, for a later invocation
+   * to adopt (at most MAX_RESERVED_TURNS, of the earliest chunk's epoch); undefined when none.
+   */
+  handOver(): Reservation | undefined {
+    this.dropStale(this.clock());
+    const first = this.slots[0];
+    if (!first) return undefined;
+    const kept = this.slots.filter((slot) => slot.chunk === first.chunk || slot.chunk.epoch === first.chunk.epoch).slice(0, MAX_RESERVED_TURNS);
+    this.slots = [];
+    const checkedAt = Math.max(...kept.map((slot) => slot.chunk.checkedAt));
+    return { keyId: this.keyId, epoch: first.chunk.epoch, checkedAt, at: kept.map((slot) => slot.at), tokens: first.tokens };
+  }
+
+  /**
+   * Takes over turns an earlier invocation booked (handOver): they are handed out before any new
+   * booking. A turn already past is dropped; one reserved long ago is checked against the bucket's
+   * epoch before it is used (a 429 since voids it), as every slot is.
+   */
+  adopt(reservation: Reservation | undefined): void {
+    if (!reservation || reservation.keyId !== this.keyId || reservation.at.length === 0) return;
+    const chunk: Chunk = { epoch: reservation.epoch, checkedAt: reservation.checkedAt, void: false };
+    const localEpoch = this.localEpoch;
+    this.slots.push(...reservation.at.map((at) => ({ at, tokens: reservation.tokens, localEpoch, chunk })));
+    this.slots.sort((a, b) => a.at - b.at);
+    this.dropStale(this.clock());
   }
 
   /** Resolves once the background writes started so far have ended. */

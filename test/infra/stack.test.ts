@@ -136,7 +136,7 @@ describe('job state machine', () => {
     expect(map.ResultPath).toBe('$.mapRun');
   });
 
-  test('polls in a loop: pending items wait (SecondsPath), then Poll batch, then the check again', () => {
+  test('polls in a loop: pending items wait (SecondsPath), then Poll batch, then the check again; items left for later rate-limit turns are submitted first', () => {
     const pending = stateNamed(states, STATE.itemsPending);
     const wait = stateNamed(states, STATE.waitForProvider);
     const poll = stateNamed(states, STATE.pollBatch);
@@ -144,9 +144,13 @@ describe('job state machine', () => {
     expect(stateNamed(states, STATE.submitBatch).Next).toBe(STATE.itemsPending);
     expect(pending).toMatchObject({
       Type: 'Choice',
-      Choices: [{ Variable: '$.pending', NumericGreaterThan: 0, Next: STATE.waitForProvider }],
+      Choices: [
+        { Variable: '$.unsent', IsPresent: true, Next: STATE.waitForTurn },
+        { Variable: '$.pending', NumericGreaterThan: 0, Next: STATE.waitForProvider },
+      ],
       Default: STATE.batchDone,
     });
+    expect(stateNamed(states, STATE.waitForTurn)).toMatchObject({ Type: 'Wait', SecondsPath: '$.waitSeconds', Next: STATE.submitBatch });
     expect(wait).toMatchObject({ Type: 'Wait', SecondsPath: '$.waitSeconds', Next: STATE.pollBatch });
     expect(wait.Seconds).toBeUndefined();
     expect(poll.Next).toBe(STATE.itemsPending);

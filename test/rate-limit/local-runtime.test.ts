@@ -3,6 +3,7 @@ import { LocalRuntime } from '../../local/runtime.js';
 import { validateJob, writeJob } from '../../shared/job-intake.js';
 import { createDefaultRegistry } from '../../shared/job-types/registry.js';
 import type { ItemRecord, JobRecord, OutputLine } from '../../shared/types.js';
+import { STATE } from '../../workflows/state-names.js';
 
 /** 600 requests a simulated minute, time running 3x faster: 30 requests a real second. */
 const RPM = 600;
@@ -10,6 +11,7 @@ const TIME_SCALE = 3;
 const LIMIT_PER_SECOND = (RPM * TIME_SCALE) / 60;
 const ITEMS_PER_JOB = 150;
 const JOBS = 2;
+const BATCH_SIZE = 20;
 const CREATE = 'POST /v1/responses';
 
 interface Sample {
@@ -22,7 +24,7 @@ interface Sample {
 async function createJob(runtime: LocalRuntime, jobId: string): Promise<JobRecord> {
   const lines = Array.from({ length: ITEMS_PER_JOB }, (_, i) => ({ id: `${jobId}-${String(i).padStart(3, '0')}`, prompt: `Tell me about ${i}` }));
   const validated = await validateJob(
-    { jobType: 'prompt', options: { model: 'gpt-4.1-mini', batchSize: 20, maxConcurrency: 10 } },
+    { jobType: 'prompt', options: { model: 'gpt-4.1-mini', batchSize: BATCH_SIZE, maxConcurrency: 10 } },
     lines.map((value, i) => ({ lineNumber: i + 1, value })),
     createDefaultRegistry(),
   );
@@ -44,10 +46,15 @@ async function resultsOf(runtime: LocalRuntime, job: JobRecord | undefined): Pro
 
 describe('draining jobs at the provider rate limit, on the local runtime with the mock provider', () => {
   let runtime: LocalRuntime;
+  /** Submit task invocations, over both jobs. */
+  let submits = 0;
 
   beforeAll(async () => {
     runtime = await LocalRuntime.start({
       timeScale: TIME_SCALE,
+      onTask: (state) => {
+        if (state === STATE.submitBatch) submits++;
+      },
       mock: { rateLimitRpm: RPM, latencyMs: 2000, latencySpread: 0.3, seed: 11 },
     });
   });
@@ -130,5 +137,9 @@ describe('draining jobs at the provider rate limit, on the local runtime with th
     expect(steady).toBeGreaterThan(LIMIT_PER_SECOND * 0.9);
     expect(steady).toBeLessThan(LIMIT_PER_SECOND * 1.03);
     expect(drained).toBeLessThan(ideal * 1.25);
+
+    // 20 batches share 10 requests a second, 2 s each: those queued further back than SEND_AHEAD_MS
+    // waited for their turns in Step Functions and were submitted again
+    expect(submits).toBeGreaterThan(JOBS * Math.ceil(ITEMS_PER_JOB / BATCH_SIZE));
   }, 90_000);
 });

@@ -3,7 +3,7 @@ import pMap from 'p-map';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { bucketParams, factorAt } from '../../shared/rate-limit/bucket.js';
 import { RateBucketTable, providerKeyId, rateBucketKey } from '../../shared/rate-limit/bucket-table.js';
-import type { RateLimiter } from '../../shared/rate-limit/rate-limiter.js';
+import { TURN_LATER, type RateLimiter } from '../../shared/rate-limit/rate-limiter.js';
 import { createRateLimiter, type RateLimitSettings } from '../../shared/rate-limit/settings.js';
 import { startTestTable, type TestTable } from '../support/dynamo.js';
 import { VirtualTime } from '../support/virtual-time.js';
@@ -315,6 +315,55 @@ describe('the shared rate limiter', () => {
     expect(refused).toBe(5);
     expect(turns).toEqual([]);
     expect(limiter.stats.writes).toBe(before);
+  });
+
+  test('turns further off than maxWaitMs stay booked; handed over, another process uses them as booked, unless a 429 voided them', async () => {
+    // Arrange: 60 a minute, a burst of 1. Process A books a chunk, takes the turn due now and hands over the rest
+    const time = new VirtualTime();
+    const [a, b, c] = submitters(time, 3, { defaultRequestsPerWindow: 60 });
+    if (!a || !b || !c) throw new Error('three limiters expected');
+    const bookAndHandOver = async () => {
+      const demand = a.expect(10);
+      const first = await a.take({ tokens: 0, deadline: Number.MAX_SAFE_INTEGER, demand, maxWaitMs: 0 });
+      const later = await a.take({ tokens: 0, deadline: Number.MAX_SAFE_INTEGER, demand, maxWaitMs: 0 });
+      demand.done();
+      return { first, later, reservation: a.handOver() };
+    };
+    const useAll = async (limiter: RateLimiter, count: number) => {
+      const demand = limiter.expect(count);
+      const turns = await pMap(Array.from({ length: count }), () => limiter.take({ tokens: 0, deadline: Number.MAX_SAFE_INTEGER, demand }));
+      demand.done();
+      return turns;
+    };
+    const [booked] = await time.run([bookAndHandOver()]);
+    if (!booked) throw new Error('a booking expected');
+
+    // Act: B adopts the reservation
+    b.adopt(booked.reservation);
+    const writes = b.stats.writes;
+    const [used] = await time.run([useAll(b, 9)]);
+
+    // Assert
+    expect(booked.first).toBe((booked.reservation?.at[0] ?? 0) - 1000);
+    expect(booked.later).toBe(TURN_LATER);
+    expect(booked.reservation?.at).toHaveLength(9);
+    expect(used).toEqual(booked.reservation?.at);
+    expect(b.stats.writes).toBe(writes); // no booking of its own
+
+    // Act: booked again, then a 429 elsewhere voids every reservation before B adopts it
+    const [again] = await time.run([bookAndHandOver()]);
+    await time.run([c.penalize(5_000)]);
+    const resumeAt = time.now() + 5_000;
+    b.adopt(again?.reservation);
+    const [afterPause] = await time.run([useAll(b, 9)]);
+
+    // Assert: turns within maxAheadMs of the booking stand (as for every process); later ones
+    // were checked against the bucket, found void, and booked anew after the pause
+    const reserved = again?.reservation;
+    if (!reserved || !afterPause) throw new Error('a reservation and turns expected');
+    const kept = (at: number) => at <= reserved.checkedAt + PARAMS.maxAheadMs && reserved.at.includes(at);
+    expect(afterPause.every((at) => typeof at === 'number' && (kept(at) || at >= resumeAt))).toBe(true);
+    expect(afterPause.filter((at) => typeof at === 'number' && at >= resumeAt).length).toBeGreaterThan(0);
   });
 
   test('a caller that stops waiting returns at once and gives its slot back to the others of the process', async () => {

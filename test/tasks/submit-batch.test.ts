@@ -1,7 +1,8 @@
 import { describe, expect, test, vi } from 'vitest';
 import { RateLimitedError, SubmissionInProgressError } from '../../shared/errors.js';
 import { SUBMIT_LEASE_MS } from '../../shared/limits.js';
-import { submitBatch } from '../../tasks/submit-batch.js';
+import { TURN_LATER } from '../../shared/rate-limit/rate-limiter.js';
+import { isTurnWait, SEND_AHEAD_MS, submitBatch, TURN_LEAD_MS } from '../../tasks/submit-batch.js';
 import { badRequest } from '../provider/fake-openai.js';
 import {
   TEST_MODEL,
@@ -130,8 +131,8 @@ describe('submit batch, responses mode', () => {
     let limited = true;
     const provider = refuseResponseCreates(env().openai, (_body, call) => (limited && call >= 4 ? rateLimitError(20_000) : undefined));
 
-    // Act
-    const first = submitBatch(submitInput(job.jobId, items), env().deps, { timeBudgetMs: 45_000 });
+    // Act: a budget shorter than SEND_AHEAD_MS (else the pause's turns would be left booked for later, see below)
+    const first = submitBatch(submitInput(job.jobId, items), env().deps, { timeBudgetMs: SEND_AHEAD_MS - 2_000 });
 
     // Assert: the task fails with the name Step Functions retries on
     await expect(first).rejects.toBeInstanceOf(RateLimitedError);
@@ -165,6 +166,67 @@ describe('submit batch, responses mode', () => {
     expect(env().openai.callsOf('responses.create')).toHaveLength(12); // every item created exactly once
     expect(new Set(afterRetry.map((item) => item.providerId)).size).toBe(12);
     expect((await requireJob(env(), job.jobId)).counts.submitted).toBe(12);
+  });
+
+  test('turns further off than SEND_AHEAD_MS are left for a later invocation: the child waits for them in Step Functions, and the next submit sends on them', async () => {
+    // Arrange: one request a second; another process has booked the next 20 s of turns
+    const other = env().useRateLimit({ defaultRequestsPerWindow: 60 });
+    const start = env().clock.now().getTime();
+    for (let chunk = 0; chunk < 2; chunk++) {
+      // books a chunk of 10 turns; a turn due now is taken, the first later one is not waited for
+      const demand = other.expect(10);
+      let turn;
+      do turn = await other.take({ tokens: 0, deadline: start + 60_000, demand, maxWaitMs: 0 });
+      while (turn !== TURN_LATER);
+      demand.done();
+      expect(other.handOver()?.at.length).toBeGreaterThan(0);
+    }
+    env().useRateLimit({ defaultRequestsPerWindow: 60 });
+    const { job, items } = await createJob(env(), { lines: promptLines(25) });
+    const sentAt: number[] = [];
+    refuseResponseCreates(env().openai, () => {
+      sentAt.push(env().clock.now().getTime());
+      return undefined;
+    });
+
+    // Act
+    const first = await submitBatch(submitInput(job.jobId, items), env().deps);
+
+    // Assert: nothing sent, nothing claimed; the batch's turns are booked after the other's and handed over
+    if (!isTurnWait(first)) throw new Error('expected a turn wait');
+    expect(sentAt).toHaveLength(0);
+    expect(await itemsOf(env(), job.jobId)).toHaveLength(0);
+    expect(first).toMatchObject({ unsent: 25, pending: 25, Items: items, BatchInput: { jobId: job.jobId } });
+    const turns = first.reservation?.at ?? [];
+    const firstTurn = turns[0] ?? Number.NaN;
+    expect(firstTurn).toBeGreaterThanOrEqual(start + 19_000);
+    expect(env().clock.now().getTime() - start).toBeLessThan(1_000); // the task did not wait for them
+    expect(first.waitSeconds).toBe(Math.floor((firstTurn - TURN_LEAD_MS - env().clock.now().getTime()) / 1000));
+
+    // Act: the Wait state, then the submit task again on the state it returned
+    env().clock.advance(first.waitSeconds * 1000);
+    const limiter = env().limiter;
+    const take = limiter.take.bind(limiter);
+    const given: unknown[] = [];
+    vi.spyOn(limiter, 'take').mockImplementation(async (turn) => {
+      const at = await take(turn);
+      given.push(at);
+      return at;
+    });
+    const writesBefore = limiter.stats.writes;
+    const second = await submitBatch(first, env().deps);
+
+    // Assert: requests went out on the booked turns, the rest on turns booked right after (chunks of 10); each item once
+    expect(isTurnWait(second)).toBe(false);
+    expect(second.pending).toBe(25);
+    expect(given).toEqual(expect.arrayContaining(turns));
+    expect(given.every((at) => typeof at === 'number')).toBe(true);
+    expect(limiter.stats.writes - writesBefore).toBe(Math.ceil((25 - turns.length) / 10));
+    expect(env().openai.callsOf('responses.create')).toHaveLength(25);
+    const after = await itemsOf(env(), job.jobId);
+    expect(after.map((item) => item.status)).toEqual(Array(25).fill('SUBMITTED'));
+    expect(new Set(after.map((item) => item.providerId)).size).toBe(25);
+    expect((await requireJob(env(), job.jobId)).counts.submitted).toBe(25);
   });
 
   test('requests wait for turns of the shared budget: 25 requests at 600 a minute take 1.5 s after the burst', async () => {

@@ -112,12 +112,13 @@ describe('the rewrite', () => {
       itemReader: { inputType: 'JSONL' },
       itemBatcher: { maxItemsPerBatchPath: '$.job.batchSize', maxInputBytesPerBatch: 250_000 },
     });
-    expect(map?.processor.handlerStates.sort()).toEqual([STATE.pollBatch, STATE.recordBatchFailure, STATE.submitBatch, STATE.waitForProvider].sort());
+    expect(map?.processor.handlerStates.sort()).toEqual([STATE.pollBatch, STATE.recordBatchFailure, STATE.submitBatch, STATE.waitForProvider, STATE.waitForTurn].sort());
   });
 
   test('the Wait becomes a local Task with the same name and transitions', () => {
     expect(processorStates[STATE.waitForProvider]).toEqual({ Type: 'Task', Resource: LOCAL_WAIT_RESOURCE, TimeoutSeconds: MAX_TIMER_SECONDS, Next: STATE.pollBatch });
     expect(waits.get(STATE.waitForProvider)).toEqual({ stateName: STATE.waitForProvider, secondsPath: '$.waitSeconds' });
+    expect(processorStates[STATE.waitForTurn]).toMatchObject({ Type: 'Task', Resource: LOCAL_WAIT_RESOURCE, Next: STATE.submitBatch });
   });
 
   test('retry intervals and delay caps are divided by timeScale; backoff and jitter stay', () => {
