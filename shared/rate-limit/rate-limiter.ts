@@ -369,7 +369,8 @@ export class RateLimiter {
     const kept = this.slots.filter((slot) => slot.chunk === first.chunk || slot.chunk.epoch === first.chunk.epoch).slice(0, MAX_RESERVED_TURNS);
     this.slots = [];
     const checkedAt = Math.max(...kept.map((slot) => slot.chunk.checkedAt));
-    return { keyId: this.keyId, epoch: first.chunk.epoch, checkedAt, at: kept.map((slot) => slot.at), tokens: first.tokens };
+    // Whole milliseconds, rounded up (never earlier than booked): it travels in the state.
+    return { keyId: this.keyId, epoch: first.chunk.epoch, checkedAt, at: kept.map((slot) => Math.ceil(slot.at)), tokens: first.tokens };
   }
 
   /**
