@@ -366,7 +366,7 @@ export class RateLimiter {
     this.dropStale(this.clock());
     const first = this.slots[0];
     if (!first) return undefined;
-    const kept = this.slots.filter((slot) => slot.chunk === first.chunk || slot.chunk.epoch === first.chunk.epoch).slice(0, MAX_RESERVED_TURNS);
+    const kept = this.slots.filter((slot) => slot.chunk.epoch === first.chunk.epoch).slice(0, MAX_RESERVED_TURNS);
     this.slots = [];
     const checkedAt = Math.max(...kept.map((slot) => slot.chunk.checkedAt));
     // Whole milliseconds, rounded up (never earlier than booked): it travels in the state.
