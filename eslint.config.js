@@ -1,7 +1,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'cdk.out/**', 'coverage/**', '*.config.js', '*.config.ts', 'bin/**'] },
+  { ignores: ['node_modules/**', 'cdk.out/**', 'coverage/**', '*.config.js', 'bin/**'] },
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {

@@ -1,4 +1,4 @@
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test } from '@jest/globals';
 import type { ManifestLine } from '../../shared/store/object-store.js';
 import type { ItemRecord, LogEntry } from '../../shared/types.js';
 import { finalizeJob } from '../../tasks/finalize-job.js';

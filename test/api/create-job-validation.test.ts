@@ -1,6 +1,6 @@
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { StartExecutionCommand } from '@aws-sdk/client-sfn';
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test } from '@jest/globals';
 import { MAX_ITEM_BYTES, MAX_ITEMS_PER_REQUEST } from '../../shared/limits.js';
 import { errorOf, promptJobBody, useApiTestEnv, type ApiTestEnv } from '../support/api.js';
 import { TEST_BUCKET, TEST_MODEL, chatLines, promptLines } from '../support/deps.js';

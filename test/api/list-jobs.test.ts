@@ -1,4 +1,4 @@
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test } from '@jest/globals';
 import type { JobStatus } from '../../shared/types.js';
 import { errorOf, postJob, promptJobBody, useApiTestEnv, type ApiTestEnv, type JobView } from '../support/api.js';
 

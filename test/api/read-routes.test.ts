@@ -1,4 +1,4 @@
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test } from '@jest/globals';
 import { INLINE_RESULTS_MAX_BYTES } from '../../tasks/api/jobs-api.js';
 import { errorOf, jobOf, postJob, promptJobBody, useApiTestEnv, type ApiTestEnv } from '../support/api.js';
 import { TEST_BUCKET, jsonl } from '../support/deps.js';

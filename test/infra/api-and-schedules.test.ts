@@ -1,5 +1,5 @@
 import { Match } from 'aws-cdk-lib/assertions';
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test } from '@jest/globals';
 import { CORS_ALLOWED_HEADERS } from '../../infra/job-api.js';
 import { MAX_SCHEDULE_NAME_LENGTH, SCHEDULE_MAX_EVENT_AGE, SCHEDULE_RETRY_ATTEMPTS } from '../../infra/job-schedules.js';
 import type { LlmBatchStack, TaskFunctions } from '../../infra/llm-batch-stack.js';
@@ -66,7 +66,7 @@ describe('HTTP API', () => {
 
     expect(routes['GET /health']?.AuthorizationType).toBe('NONE');
     for (const key of routeKeys.filter((k) => !isPublic(k))) {
-      expect(routes[key]?.AuthorizationType, key).toBe('AWS_IAM');
+      expect(routes[key]?.AuthorizationType).toBe('AWS_IAM');
     }
     template.resourceCountIs('AWS::ApiGatewayV2::Authorizer', 0);
   });
@@ -82,7 +82,7 @@ describe('HTTP API', () => {
       JwtConfiguration: { Issuer: 'https://issuer.example.com/pool', Audience: ['client-1', 'client-2'] },
     });
     for (const key of routeKeys.filter((k) => !isPublic(k))) {
-      expect(routes[key], key).toMatchObject({ AuthorizationType: 'JWT', AuthorizerId: { Ref: authorizerId } });
+      expect(routes[key]).toMatchObject({ AuthorizationType: 'JWT', AuthorizerId: { Ref: authorizerId } });
     }
     expect(routes['GET /health']?.AuthorizationType).toBe('NONE');
     expect(routes['GET /health']?.AuthorizerId).toBeUndefined();
@@ -97,8 +97,8 @@ describe('HTTP API', () => {
       IntegrationUri: { 'Fn::GetAtt': [apiFunctionId, 'Arn'] },
       PayloadFormatVersion: '2.0',
     });
-    for (const [key, route] of Object.entries(routesByKey(template))) {
-      expect(route.Target, key).toEqual({ 'Fn::Join': ['', ['integrations/', { Ref: integrationId }]] });
+    for (const [_key, route] of Object.entries(routesByKey(template))) {
+      expect(route.Target).toEqual({ 'Fn::Join': ['', ['integrations/', { Ref: integrationId }]] });
     }
     const invokers = Object.values(resources(template, 'AWS::Lambda::Permission')).filter((p) => p.Properties.Principal === 'apigateway.amazonaws.com');
     expect(invokers.length).toBeGreaterThan(0);
@@ -250,7 +250,7 @@ describe('scheduled starts', () => {
 
   test('each starts the job state machine directly, through the scheduler role, with a retry policy', () => {
     for (const name of ['nightly-moderation', 'hourly_digest']) {
-      expect(named(name).Target, name).toMatchObject({
+      expect(named(name).Target).toMatchObject({
         Arn: machine,
         RoleArn: { 'Fn::GetAtt': [roleId, 'Arn'] },
         RetryPolicy: { MaximumRetryAttempts: SCHEDULE_RETRY_ATTEMPTS, MaximumEventAgeInSeconds: SCHEDULE_MAX_EVENT_AGE.toSeconds() },
@@ -352,13 +352,13 @@ describe('alarms', () => {
     alarms.filter((a) => a.MetricName === metric && JSON.stringify(a.Dimensions) === JSON.stringify([{ Name: dimension, Value: value }]));
   const one = (metric: string, dimension: string, value: unknown) => {
     const found = on(metric, dimension, value);
-    expect(found, `${metric} on ${JSON.stringify(value)}`).toHaveLength(1);
+    expect(found).toHaveLength(1);
     return found[0] ?? {};
   };
 
   test('on the state machine: failed, timed out, aborted executions and throttling, any one of them', () => {
     for (const metric of ['ExecutionsFailed', 'ExecutionsTimedOut', 'ExecutionsAborted', 'ExecutionThrottled']) {
-      expect(one(metric, 'StateMachineArn', { Ref: machineId }), metric).toMatchObject({
+      expect(one(metric, 'StateMachineArn', { Ref: machineId })).toMatchObject({
         Namespace: 'AWS/States',
         Statistic: 'Sum',
         Period: 300,
@@ -379,7 +379,7 @@ describe('alarms', () => {
       const fn = { Ref: logicalId(stack, stack.functions[name].fn.node.defaultChild) };
       const periods = workflowTasks.includes(name) ? 3 : 1;
       for (const metric of ['Errors', 'Throttles']) {
-        expect(one(metric, 'FunctionName', fn), `${name} ${metric}`).toMatchObject({
+        expect(one(metric, 'FunctionName', fn)).toMatchObject({
           Namespace: 'AWS/Lambda',
           Threshold: 0,
           ComparisonOperator: 'GreaterThanThreshold',
@@ -400,7 +400,7 @@ describe('alarms', () => {
 
   test('every alarm notifies the alarm topic', () => {
     expect(alarms).toHaveLength(4 + 2 * 8 + 1);
-    for (const alarm of alarms) expect(alarm.AlarmActions, String(alarm.MetricName)).toEqual([{ Ref: topicId }]);
+    for (const alarm of alarms) expect(alarm.AlarmActions).toEqual([{ Ref: topicId }]);
   });
 
   test('with schedules, dropped scheduled starts alarm too', () => {

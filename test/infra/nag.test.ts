@@ -1,7 +1,7 @@
 import { Stack, Validations, type App } from 'aws-cdk-lib';
 import { Bucket } from 'aws-cdk-lib/aws-s3';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test } from '@jest/globals';
 import { acknowledge, acknowledgmentsUnder, MIN_REASON_LENGTH } from '../../infra/nag.js';
 import type { JobSchedule } from '../../infra/schedules.js';
 import { actionsOf, buildStack, synth, testApp, type Statement } from './support.js';
@@ -52,16 +52,14 @@ describe.each(VARIANTS)('cdk-nag AwsSolutions on %s', (_name, context, schedules
   test('reports no error and no warning', () => {
     const found = violations(app);
 
-    expect(found.filter((v) => v.severity === 'error'), describeViolations(found)).toEqual([]);
-    expect(found.filter((v) => v.severity === 'warning'), describeViolations(found)).toEqual([]);
-    expect(found, describeViolations(found)).toEqual([]);
+    expect(describeViolations(found)).toBe('');
   });
 
   test(`every acknowledgment gives a reason of at least ${MIN_REASON_LENGTH} characters`, () => {
     expect(acknowledged.length).toBeGreaterThan(0);
-    for (const { path, rule, reason } of acknowledged) {
-      expect(rule, path).toMatch(/^AwsSolutions-[A-Z]+\d+(\[.+\])?$/);
-      expect(reason.trim().length, `${rule} at ${path}: "${reason}"`).toBeGreaterThanOrEqual(MIN_REASON_LENGTH);
+    for (const { rule, reason } of acknowledged) {
+      expect(rule).toMatch(/^AwsSolutions-[A-Z]+\d+(\[.+\])?$/);
+      expect(reason.trim().length).toBeGreaterThanOrEqual(MIN_REASON_LENGTH);
     }
   });
 
@@ -70,7 +68,7 @@ describe.each(VARIANTS)('cdk-nag AwsSolutions on %s', (_name, context, schedules
 
     for (const { path, rule } of acknowledged) {
       const hides = all.some((v) => v.ruleName === rule && v.violatingResources.some((r) => r.constructPath === path || r.constructPath.startsWith(`${path}/`)));
-      expect(hides, `${rule} at ${path} acknowledges nothing`).toBe(true);
+      expect(hides).toBe(true);
     }
   });
 

@@ -2,9 +2,9 @@ import { Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { Table } from 'aws-cdk-lib/aws-dynamodb';
 import { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test } from '@jest/globals';
 import type { LlmBatchStack, TaskFunctions } from '../../infra/llm-batch-stack.js';
-import { readStackConfig, type StackConfig } from '../../infra/stack-config.js';
+import { readStackConfig } from '../../infra/stack-config.js';
 import { projectPath, TaskFunction } from '../../infra/task-function.js';
 import { RETRYABLE_ERROR_NAMES } from '../../shared/errors.js';
 import { MAX_BATCH_INPUT_BYTES, STATE_PAYLOAD_LIMIT_BYTES, TASK_TIMEOUT_SECONDS } from '../../shared/limits.js';
@@ -162,16 +162,16 @@ describe('job state machine', () => {
       [STATE.prepareJob, STATE.submitBatch, STATE.pollBatch, STATE.recordBatchFailure, STATE.finalizeJob, STATE.markJobFailed].sort(),
     );
 
-    for (const [name, task] of tasks) {
+    for (const [_name, task] of tasks) {
       const retries = task.Retry ?? [];
       const rateLimited = retries.find((r) => r.ErrorEquals.includes(RETRYABLE_ERROR_NAMES.rateLimited));
       const retried = retries.flatMap((r) => r.ErrorEquals);
 
-      expect(rateLimited?.JitterStrategy, `${name} retries ${RETRYABLE_ERROR_NAMES.rateLimited} with full jitter`).toBe('FULL');
-      expect(retried, `${name} retries the Lambda service errors`).toEqual(
+      expect(rateLimited?.JitterStrategy).toBe('FULL');
+      expect(retried).toEqual(
         expect.arrayContaining(['Lambda.ServiceException', 'Lambda.AWSLambdaException', 'Lambda.SdkClientException', 'Lambda.TooManyRequestsException']),
       );
-      expect(task.TimeoutSeconds, `${name} outlasts its function`).toBeGreaterThan(TASK_TIMEOUT_SECONDS);
+      expect(task.TimeoutSeconds).toBeGreaterThan(TASK_TIMEOUT_SECONDS);
     }
   });
 
@@ -186,13 +186,13 @@ describe('job state machine', () => {
     ];
 
     for (const [stateName, fn] of expected) {
-      expect(stateNamed(states, stateName).Resource, stateName).toBe(`{{GetAtt:${functionId(fn)}.Arn}}`);
+      expect(stateNamed(states, stateName).Resource).toBe(`{{GetAtt:${functionId(fn)}.Arn}}`);
     }
   });
 
   test('a batch task that fails for good records the batch failure, keeping its input', () => {
     for (const name of [STATE.submitBatch, STATE.pollBatch]) {
-      expect(stateNamed(states, name).Catch, name).toEqual([
+      expect(stateNamed(states, name).Catch).toEqual([
         { ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: STATE.recordBatchFailure },
       ]);
     }
@@ -203,7 +203,7 @@ describe('job state machine', () => {
   test('a failed map still finalizes the job; a failed Prepare or Finalize marks the job failed', () => {
     expect(map.Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.mapError', Next: STATE.finalizeJob }]);
     for (const name of [STATE.prepareJob, STATE.finalizeJob]) {
-      expect(stateNamed(states, name).Catch, name).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: STATE.markJobFailed }]);
+      expect(stateNamed(states, name).Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: STATE.markJobFailed }]);
     }
     expect(stateNamed(states, STATE.markJobFailed).Next).toBe(STATE.workflowFailed);
   });
@@ -226,8 +226,8 @@ describe('job state machine', () => {
 describe('task functions', () => {
   test('one function per task, Node.js 24 on arm64 with active tracing and the project defaults', () => {
     template.resourceCountIs('AWS::Lambda::Function', FUNCTION_NAMES.length);
-    for (const [id, fn] of Object.entries(resources(template, 'AWS::Lambda::Function'))) {
-      expect(fn.Properties, id).toMatchObject({
+    for (const [_id, fn] of Object.entries(resources(template, 'AWS::Lambda::Function'))) {
+      expect(fn.Properties).toMatchObject({
         Runtime: 'nodejs24.x',
         Architectures: ['arm64'],
         TracingConfig: { Mode: 'Active' },
@@ -252,7 +252,7 @@ describe('task functions', () => {
     for (const name of FUNCTION_NAMES) {
       const fn = stack.functions[name];
       const id = logicalId(stack, fn.logGroup.node.defaultChild);
-      expect(resources(template, 'AWS::Logs::LogGroup')[id]?.Properties, name).toEqual({ RetentionInDays: 30 });
+      expect(resources(template, 'AWS::Logs::LogGroup')[id]?.Properties).toEqual({ RetentionInDays: 30 });
     }
   });
 
@@ -265,8 +265,8 @@ describe('task functions', () => {
     expect(readers.sort()).toEqual([...PROVIDER_FUNCTIONS].sort());
     for (const name of FUNCTION_NAMES) {
       const env = environmentOf(stack, template, name);
-      expect(env.OPENAI_API_KEY, name).toBeUndefined();
-      expect(env.OPENAI_API_KEY_SECRET_ARN, name).toEqual(PROVIDER_FUNCTIONS.includes(name) ? { Ref: secretId } : undefined);
+      expect(env.OPENAI_API_KEY).toBeUndefined();
+      expect(env.OPENAI_API_KEY_SECRET_ARN).toEqual(PROVIDER_FUNCTIONS.includes(name) ? { Ref: secretId } : undefined);
     }
   });
 
@@ -280,23 +280,23 @@ describe('task functions', () => {
 
     expect(FUNCTION_NAMES.filter((name) => s3(name).length > 0).sort()).toEqual(['api', 'finalizeJob', 'pollBatch', 'prepareJob', 'submitBatch']);
     for (const name of ['prepareJob', 'submitBatch', 'pollBatch', 'finalizeJob', 'api'] as const) {
-      expect(actionsOf(s3(name)), name).toContain('s3:PutObject');
-      expect(writesOnlyJobFiles(name), `${name} writes only under jobs/`).toBe(true);
+      expect(actionsOf(s3(name))).toContain('s3:PutObject');
+      expect(writesOnlyJobFiles(name)).toBe(true);
     }
     expect(actionsOf(s3('prepareJob'))).toContain('s3:GetObject*');
     expect(actionsOf(s3('finalizeJob'))).toContain('s3:GetObject*');
     expect(actionsOf(s3('api'))).toContain('s3:GetObject*');
     expect(actionsOf(s3('submitBatch'))).not.toContain('s3:GetObject*');
     for (const name of FUNCTION_NAMES) {
-      expect(actionsOf(statements[name]).filter((a) => a.startsWith('s3:Delete')), name).toEqual([]);
+      expect(actionsOf(statements[name]).filter((a) => a.startsWith('s3:Delete'))).toEqual([]);
     }
   });
 
   test('every function reads and writes the table and its index', () => {
     const statements = statementsByFunction(stack, template);
     for (const name of FUNCTION_NAMES) {
-      expect(actionsOf(statements[name]), name).toEqual(expect.arrayContaining(['dynamodb:Query', 'dynamodb:UpdateItem', 'dynamodb:PutItem']));
-      expect(JSON.stringify(statements[name]), name).toContain('/index/*');
+      expect(actionsOf(statements[name])).toEqual(expect.arrayContaining(['dynamodb:Query', 'dynamodb:UpdateItem', 'dynamodb:PutItem']));
+      expect(JSON.stringify(statements[name])).toContain('/index/*');
     }
   });
 });
@@ -415,7 +415,7 @@ describe('stack options (context)', () => {
 
     t.resourceCountIs('AWS::SecretsManager::Secret', 0);
     for (const name of PROVIDER_FUNCTIONS) {
-      expect(JSON.stringify(environmentOf(imported, t, name).OPENAI_API_KEY_SECRET_ARN), name).toContain(':secret:prod/openai-key');
+      expect(JSON.stringify(environmentOf(imported, t, name).OPENAI_API_KEY_SECRET_ARN)).toContain(':secret:prod/openai-key');
     }
   });
 
@@ -424,7 +424,7 @@ describe('stack options (context)', () => {
 
     for (const name of FUNCTION_NAMES) {
       const expected = PROVIDER_FUNCTIONS.includes(name) ? 'https://llm.example.com/v1' : undefined;
-      expect(environmentOf(s, t, name).OPENAI_BASE_URL, name).toBe(expected);
+      expect(environmentOf(s, t, name).OPENAI_BASE_URL).toBe(expected);
     }
   });
 
@@ -478,7 +478,7 @@ describe('readStackConfig', () => {
   test('defaults: a created secret, api.openai.com, records kept 7 days, IAM auth, no CORS, 50/100 rps, no email', () => {
     const config = readStackConfig({});
 
-    expect(config).toEqual<StackConfig>({
+    expect(config).toEqual({
       recordTtlDays: 7,
       applyTableNames: [],
       inputBucketNames: [],

@@ -1,7 +1,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterEach, describe, expect, test, vi } from 'vitest';
+import { afterEach, describe, expect, test, jest } from '@jest/globals';
 import { ValidationError } from '../../shared/errors.js';
 import { classifyJobType } from '../../shared/job-types/classify.js';
 import type { JobOptions, OutputLine } from '../../shared/types.js';
@@ -182,11 +182,11 @@ describe('classify job type', () => {
 
     afterEach(() => {
       dynamoMock.reset();
-      vi.useRealTimers();
+      jest.useRealTimers();
     });
 
     test('writes the label and its time onto the entity keyed by the custom id', async () => {
-      vi.useFakeTimers({ now: new Date('2025-03-04T05:06:07.000Z'), toFake: ['Date'] });
+      jest.useFakeTimers({ now: new Date('2025-03-04T05:06:07.000Z'), doNotFake: ['nextTick', 'setImmediate', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'queueMicrotask', 'hrtime', 'performance'] });
       dynamoMock.on(UpdateCommand).resolves({});
       const output = responseWithText('{"label":"spam"}');
 

@@ -1,4 +1,4 @@
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test } from '@jest/globals';
 import { ValidationError } from '../../shared/errors.js';
 import { openaiBatchJobType } from '../../shared/job-types/openai-batch.js';
 import type { JobOptions, OutputLine } from '../../shared/types.js';

@@ -1,4 +1,4 @@
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test } from '@jest/globals';
 import { ValidationError } from '../../shared/errors.js';
 import { promptJobType } from '../../shared/job-types/prompt.js';
 import type { JobOptions, OutputLine } from '../../shared/types.js';

@@ -1,4 +1,4 @@
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test } from '@jest/globals';
 import { UnknownJobTypeError } from '../../shared/errors.js';
 import type { JobType } from '../../shared/job-types/job-type.js';
 import { JobTypeRegistry, createDefaultRegistry } from '../../shared/job-types/registry.js';

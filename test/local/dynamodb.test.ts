@@ -1,7 +1,7 @@
 import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { BatchGetCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { createRequire } from 'node:module';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { DEFLATE_FROM_BYTES, memoizeParse, ownBuffer, UNPOOLED_JSON, UNPOOLED_UTF8 } from '../../local/services/dynamodb-worker.js';
 import { LOCAL_CREDENTIALS, startLocalDynamo, type LocalDynamo } from '../../local/services/dynamodb.js';
 

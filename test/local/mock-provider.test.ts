@@ -1,6 +1,6 @@
 import OpenAI, { APIConnectionError, APIUserAbortError, BadRequestError, ConflictError, InternalServerError, RateLimitError, toFile } from 'openai';
 import type { Batch } from 'openai/resources/batches';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { LatencyModel, logNormalMs } from '../../local/mock-provider/latency.js';
 import { IdMaker } from '../../local/mock-provider/outcomes.js';
 import { formatDuration } from '../../local/mock-provider/rate-limiter.js';

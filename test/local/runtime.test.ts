@@ -1,7 +1,7 @@
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { writeJob, validateJob } from '../../shared/job-intake.js';
 import { createDefaultRegistry } from '../../shared/job-types/registry.js';
 import type { ItemRecord, JobRecord, OutputLine } from '../../shared/types.js';

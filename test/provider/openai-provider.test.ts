@@ -11,7 +11,7 @@ import OpenAI, {
   RateLimitError,
   UnprocessableEntityError,
 } from 'openai';
-import { beforeEach, describe, expect, test } from 'vitest';
+import { beforeEach, describe, expect, test } from '@jest/globals';
 import {
   InvalidRequestError,
   ProviderAuthError,

@@ -1,5 +1,5 @@
 import { RateLimitError } from 'openai';
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test } from '@jest/globals';
 import { RateLimitedError } from '../../shared/errors.js';
 import { OpenAIProvider, createOpenAIClient } from '../../shared/provider/openai-provider.js';
 import {

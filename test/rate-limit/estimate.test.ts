@@ -1,4 +1,4 @@
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test } from '@jest/globals';
 import { DEFAULT_OUTPUT_TOKENS, estimateRequestTokens } from '../../shared/rate-limit/estimate.js';
 
 describe('the token estimate of a request', () => {

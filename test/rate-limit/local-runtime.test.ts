@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { LocalRuntime } from '../../local/runtime.js';
 import { validateJob, writeJob } from '../../shared/job-intake.js';
 import { createDefaultRegistry } from '../../shared/job-types/registry.js';

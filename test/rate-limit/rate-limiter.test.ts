@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import pMap from 'p-map';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { bucketParams, factorAt } from '../../shared/rate-limit/bucket.js';
 import { RateBucketTable, providerKeyId, rateBucketKey } from '../../shared/rate-limit/bucket-table.js';
 import { TURN_LATER, type RateLimiter } from '../../shared/rate-limit/rate-limiter.js';

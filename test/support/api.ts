@@ -2,7 +2,7 @@ import { SFNClient, StartExecutionCommand, type StartExecutionCommandInput } fro
 import { mockClient, type AwsClientStub } from 'aws-sdk-client-mock';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { createHash, randomUUID } from 'node:crypto';
-import { afterAll, afterEach, beforeEach } from 'vitest';
+import { afterAll, afterEach, beforeEach } from '@jest/globals';
 import type { ApiDeps } from '../../tasks/api/api-deps.js';
 import type { HttpResult } from '../../tasks/api/http.js';
 import { executionArnOf } from '../../tasks/api/jobs-api.js';
@@ -124,7 +124,7 @@ export function httpEvent(method: string, path: string, options: RequestOptions 
   const text = options.body === undefined ? undefined : typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
   const headers: Record<string, string> = {
     host: 'api.example.test',
-    'user-agent': 'vitest',
+    'user-agent': 'jest',
     ...(text !== undefined ? { 'content-type': 'application/json' } : {}),
     ...options.headers,
   };
@@ -141,7 +141,7 @@ export function httpEvent(method: string, path: string, options: RequestOptions 
       apiId: 'api123',
       domainName: 'api.example.test',
       domainPrefix: 'api',
-      http: { method, path, protocol: 'HTTP/1.1', sourceIp: '203.0.113.7', userAgent: 'vitest' },
+      http: { method, path, protocol: 'HTTP/1.1', sourceIp: '203.0.113.7', userAgent: 'jest' },
       requestId: randomUUID(),
       routeKey,
       stage: '$default',

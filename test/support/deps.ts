@@ -20,7 +20,7 @@ import { mockClient, type AwsClientStub } from 'aws-sdk-client-mock';
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { RateLimitError } from 'openai';
-import { afterAll, afterEach, beforeAll, beforeEach, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, jest } from '@jest/globals';
 import type { TaskDeps, TaskLogger } from '../../shared/deps.js';
 import { validateJob, writeJob } from '../../shared/job-intake.js';
 import { createDefaultRegistry } from '../../shared/job-types/registry.js';
@@ -344,7 +344,7 @@ const WRITE_COMMANDS = new Set(['PutCommand', 'UpdateCommand', 'DeleteCommand'])
 export function countWrites(env: TaskTestEnv): { byKind: Record<string, number>; stop: () => void } {
   const byKind: Record<string, number> = {};
   const send = env.dynamo.send.bind(env.dynamo) as (command: unknown) => Promise<unknown>;
-  const spy = vi.spyOn(env.dynamo, 'send').mockImplementation(((command: { constructor: { name: string }; input: { Key?: { pk?: string; sk?: string }; Item?: { pk?: string; sk?: string } } }) => {
+  const spy = jest.spyOn(env.dynamo, 'send').mockImplementation(((command: { constructor: { name: string }; input: { Key?: { pk?: string; sk?: string }; Item?: { pk?: string; sk?: string } } }) => {
     if (WRITE_COMMANDS.has(command.constructor.name)) {
       const key = command.input.Key ?? command.input.Item;
       const kind = key?.pk?.startsWith('RATE#') ? 'RATE' : (key?.sk ?? '?').split('#')[0] ?? '?';

@@ -1,4 +1,4 @@
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test } from '@jest/globals';
 import { scheduledJobId } from '../../shared/execution-input.js';
 import { onExecutionEnded, type ExecutionStatusChange } from '../../tasks/execution-ended.js';
 import { finalizeJob } from '../../tasks/finalize-job.js';

@@ -1,6 +1,6 @@
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test } from '@jest/globals';
 import { keys } from '../../shared/store/keys.js';
 import { finalizeJob, type JobSummary } from '../../tasks/finalize-job.js';
 import { pollBatch } from '../../tasks/poll-batch.js';

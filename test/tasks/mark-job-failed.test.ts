@@ -1,4 +1,4 @@
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test } from '@jest/globals';
 import { finalizeJob } from '../../tasks/finalize-job.js';
 import { markJobFailed } from '../../tasks/mark-job-failed.js';
 import { pollBatch } from '../../tasks/poll-batch.js';

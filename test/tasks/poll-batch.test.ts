@@ -1,4 +1,4 @@
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test } from '@jest/globals';
 import { MAX_POLL_TURNS } from '../../shared/limits.js';
 import type { BatchState } from '../../shared/polling.js';
 import { JobProgress } from '../../shared/store/job-progress.js';

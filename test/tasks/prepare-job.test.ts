@@ -1,5 +1,5 @@
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test } from '@jest/globals';
 import { JobNotFoundError, ValidationError } from '../../shared/errors.js';
 import { scheduledJobId } from '../../shared/execution-input.js';
 import { prepareJob } from '../../tasks/prepare-job.js';

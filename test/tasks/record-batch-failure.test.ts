@@ -1,4 +1,4 @@
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test } from '@jest/globals';
 import { pollBatch } from '../../tasks/poll-batch.js';
 import { recordBatchFailure } from '../../tasks/record-batch-failure.js';
 import { submitBatch } from '../../tasks/submit-batch.js';

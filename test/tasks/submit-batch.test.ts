@@ -1,4 +1,4 @@
-import { describe, expect, test, vi } from 'vitest';
+import { describe, expect, test, jest } from '@jest/globals';
 import { RateLimitedError, SubmissionInProgressError } from '../../shared/errors.js';
 import { SUBMIT_LEASE_MS } from '../../shared/limits.js';
 import { TURN_LATER } from '../../shared/rate-limit/rate-limiter.js';
@@ -208,7 +208,7 @@ describe('submit batch, responses mode', () => {
     const limiter = env().limiter;
     const take = limiter.take.bind(limiter);
     const given: unknown[] = [];
-    vi.spyOn(limiter, 'take').mockImplementation(async (turn) => {
+    jest.spyOn(limiter, 'take').mockImplementation(async (turn) => {
       const at = await take(turn);
       given.push(at);
       return at;
@@ -253,7 +253,7 @@ describe('submit batch, responses mode', () => {
   test('the job counters (items submitted, provider calls) are added to the job once per invocation, not per item', async () => {
     // Arrange
     const { job, items } = await createJob(env(), { lines: promptLines(6) });
-    const add = vi.spyOn(env().store, 'addProgress');
+    const add = jest.spyOn(env().store, 'addProgress');
 
     // Act
     await submitBatch(submitInput(job.jobId, items), env().deps);

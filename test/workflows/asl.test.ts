@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test } from '@jest/globals';
 import { renderJobWorkflowAsl } from '../../workflows/render-asl.js';
 import { STATE } from '../../workflows/state-names.js';
 
@@ -107,10 +107,10 @@ describe('rendered job workflow ASL', () => {
     );
 
     expect(retries.length).toBeGreaterThan(0);
-    for (const { name, retry } of retries) {
-      if (retry.JitterStrategy !== undefined) expect(['FULL', 'NONE'], name).toContain(retry.JitterStrategy);
+    for (const { retry } of retries) {
+      if (retry.JitterStrategy !== undefined) expect(['FULL', 'NONE']).toContain(retry.JitterStrategy);
       if (retry.MaxDelaySeconds !== undefined) {
-        expect(Number.isInteger(retry.MaxDelaySeconds) && (retry.MaxDelaySeconds as number) > 0, `${name} MaxDelaySeconds`).toBe(true);
+        expect(Number.isInteger(retry.MaxDelaySeconds) && (retry.MaxDelaySeconds as number) > 0).toBe(true);
       }
     }
   });

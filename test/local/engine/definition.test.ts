@@ -1,4 +1,4 @@
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test } from '@jest/globals';
 import { LOCAL_MAP_RESOURCE, LOCAL_WAIT_RESOURCE, MAX_TIMER_SECONDS, prepareDefinition } from '../../../local/engine/definition.js';
 import { LocalRuntimeError } from '../../../local/engine/errors.js';
 import { STATE } from '../../../workflows/state-names.js';

@@ -1,4 +1,4 @@
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test } from '@jest/globals';
 import { LocalStepFunctions, type TaskImplementation } from '../../../local/engine/local-step-functions.js';
 
 /** Paths of the runtime the job workflow does not take: top-level waits, inline maps, maps over the input, timeouts. */

@@ -1,4 +1,4 @@
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test } from '@jest/globals';
 import type { MapRunChildResult } from '../../../local/engine/local-step-functions.js';
 import { InvalidRequestError, ProviderUnavailableError, RateLimitedError } from '../../../shared/errors.js';
 import { STATE } from '../../../workflows/state-names.js';

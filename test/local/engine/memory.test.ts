@@ -1,4 +1,4 @@
-import { expect, test } from 'vitest';
+import { expect, test } from '@jest/globals';
 import { STATE } from '../../../workflows/state-names.js';
 import { Harness, makeItems, type ChildInput } from './harness.js';
 

@@ -10,7 +10,7 @@ import {
   type DescribeExecutionCommandOutput,
 } from '@aws-sdk/client-sfn';
 import { setTimeout as delay } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import type { ExecutionDescription } from '../../../local/engine/local-step-functions.js';
 import { startStepFunctionsApi, type StepFunctionsApi } from '../../../local/engine/sfn-api-server.js';
 import { STATE } from '../../../workflows/state-names.js';
