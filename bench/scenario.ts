@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { LocalRuntime } from '../local/runtime.js';
+import { LocalRuntime } from '../local/local-stack.js';
 import { STATE } from '../workflows/state-names.js';
 import { startMockProvider } from '../local/mock-provider/server.js';
 import { validateJob, writeJob } from '../shared/job-intake.js';

@@ -1,4 +1,5 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { Clock } from './clock.js';
 import type { JobTypeRegistry } from './job-types/registry.js';
 import type { Provider } from './provider/provider.js';
 import type { RateLimiter } from './rate-limit/rate-limiter.js';
@@ -26,8 +27,7 @@ export interface TaskDeps {
   jobTypes: JobTypeRegistry;
   /** The document client job types use to apply results elsewhere. */
   dynamo: DynamoDBDocumentClient;
-  clock: () => Date;
-  /** Waits; tests pass one that moves their clock instead. */
-  sleep: (ms: number) => Promise<void>;
+  /** The process's one clock: tests pass one they move by hand. */
+  clock: Clock;
   logger: TaskLogger;
 }

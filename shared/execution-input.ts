@@ -1,4 +1,5 @@
 import { ValidationError } from './errors.js';
+import { isRecord } from './is-record.js';
 
 /** A job template, as a schedule carries it: what to run and which S3 object holds the items. */
 export interface JobTemplate {
@@ -16,10 +17,6 @@ export interface JobTemplate {
 export type ExecutionInput =
   | { jobId: string }
   | { schedule: { name: string; time: string }; template: JobTemplate };
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 export function parseExecutionInput(raw: unknown): ExecutionInput {
   if (isRecord(raw) && typeof raw.jobId === 'string' && raw.jobId) return { jobId: raw.jobId };

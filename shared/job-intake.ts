@@ -1,3 +1,4 @@
+import type { Clock } from './clock.js';
 import { ValidationError, type ValidationIssue } from './errors.js';
 import { resolveJobOptions } from './job-options.js';
 import type { JobTypeRegistry } from './job-types/registry.js';
@@ -22,7 +23,7 @@ export interface IntakeDeps {
   store: JobStore;
   objects: ObjectStore;
   jobTypes: JobTypeRegistry;
-  clock: () => Date;
+  clock: Clock;
 }
 
 export interface ValidatedJob {
@@ -106,7 +107,7 @@ export async function writeJob(request: NewJob, validated: ValidatedJob, deps: I
   const existing = await deps.store.getJob(request.jobId);
   if (existing) return { job: existing, created: false };
   const manifest = await deps.objects.putManifest(request.jobId, validated.items);
-  const now = deps.clock().toISOString();
+  const now = deps.clock.now().toISOString();
   const job: JobRecord = {
     jobId: request.jobId,
     jobType: validated.jobType,

@@ -7,10 +7,7 @@ import {
   MODE_DEFAULTS,
 } from './limits.js';
 import { PROVIDER_MODES, type JobOptions, type ProviderMode } from './types.js';
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
+import { isRecord } from './is-record.js';
 
 function integerIn(value: unknown, where: string, min: number, max: number): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {

@@ -23,7 +23,7 @@ export interface BatchState {
  * still waiting are the job's last, and their wait is the job's. Their requests are due about
  * `expectedSeconds` after they were sent.
  */
-export interface JobTail {
+export interface JobEndWindow {
   ageSeconds: number;
   expectedSeconds: number;
 }
@@ -46,7 +46,7 @@ export function batchDeadline(mode: ProviderMode, now: Date): string {
 }
 
 /** What a poll turn saw, for the next wait. */
-export interface PollSight {
+export interface PollObservation {
   /** Whether any request finished (or the batch moved to finalizing). */
   progressed: boolean;
   /** How long the requests that finished took (median), when known. */
@@ -54,7 +54,7 @@ export interface PollSight {
   /** When the provider batch should be done, projected from its request counts. */
   etaSeconds?: number;
   /** The end of the job, once every item has been sent. */
-  tail?: JobTail;
+  tail?: JobEndWindow;
 }
 
 /**
@@ -66,7 +66,7 @@ export interface PollSight {
  * job's: poll every quarter of the expected latency until the requests are overdue, then back off
  * as usual. Only the last batches pay those extra turns.
  */
-export function nextWaitSeconds(mode: ProviderMode, previous: number, sight: PollSight): number {
+export function nextWaitSeconds(mode: ProviderMode, previous: number, sight: PollObservation): number {
   const { min, max, growth } = POLL_INTERVALS[mode];
   const { progressed, latencySeconds, etaSeconds, tail } = sight;
   let next: number;

@@ -43,7 +43,7 @@ export async function finalizeJob(input: FinalizeJobInput, deps: TaskDeps): Prom
           : { code: 'not_finished', message: 'the workflow ended before this item finished' },
       };
 
-  const tally = new Tally();
+  const counter = new StatusCounter();
   const seen = new Set<string>();
   const withdrawn = new Set<string>();
   const writer = deps.objects.openResultsWriter(job.jobId);
@@ -52,7 +52,7 @@ export async function finalizeJob(input: FinalizeJobInput, deps: TaskDeps): Prom
       for (const item of page) {
         seen.add(item.customId);
         const ended = await endIfUnfinished(deps, job, item, straggler, withdrawn);
-        tally.add(ended);
+        counter.add(ended);
         await writer.write(ended.output ?? (await outputOf(deps, ended)));
       }
     }
@@ -60,7 +60,7 @@ export async function finalizeJob(input: FinalizeJobInput, deps: TaskDeps): Prom
     for await (const line of deps.objects.readManifest(job.manifest)) {
       if (seen.has(line.customId)) continue;
       await endItemsWithError(deps, job.jobId, [{ customId: line.customId, index: line.index, batchId: NEVER_BATCHED }], straggler.status, straggler.error);
-      tally.add({ status: straggler.status });
+      counter.add({ status: straggler.status });
       await writer.write(errorOutputLine(line.customId, straggler.error));
     }
   } catch (error) {
@@ -69,18 +69,18 @@ export async function finalizeJob(input: FinalizeJobInput, deps: TaskDeps): Prom
   }
   const results = await writer.close();
 
-  const counts = tally.counts();
+  const counts = counter.counts();
   const status = decideStatus(job, counts, mapError !== undefined);
   const final: FinalJobState = {
     status,
     counts,
-    usage: tally.usage,
+    usage: counter.usage,
     results,
-    estimatedCostUsd: roundCost(tally.costUsd),
+    estimatedCostUsd: roundCost(counter.costUsd),
     ...(mapError ? { error: mapError } : status === 'FAILED' ? { error: { name: 'AllItemsFailed', message: `all ${counts.total} item(s) failed` } } : {}),
   };
   await deps.store.finishJob(job.jobId, final);
-  await deps.store.appendLog(job.jobId, status === 'FAILED' ? 'ERROR' : 'INFO', `job ended ${status}`, { counts, usage: tally.usage });
+  await deps.store.appendLog(job.jobId, status === 'FAILED' ? 'ERROR' : 'INFO', `job ended ${status}`, { counts, usage: counter.usage });
   return { jobId: job.jobId, ...final };
 }
 
@@ -135,7 +135,7 @@ function roundCost(usd: number): number {
   return Math.round(usd * 1e6) / 1e6;
 }
 
-class Tally {
+class StatusCounter {
   private readonly byStatus = { SUCCEEDED: 0, FAILED: 0, CANCELLED: 0 };
   private submitted = 0;
   readonly usage: TokenUsage = { inputTokens: 0, outputTokens: 0 };

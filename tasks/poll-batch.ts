@@ -2,7 +2,7 @@ import pMap from 'p-map';
 import type { TaskDeps } from '../shared/deps.js';
 import type { Provider } from '../shared/provider/provider.js';
 import { endItemsWithError, finishWithResult } from '../shared/item-outcomes.js';
-import { batchEtaSeconds, initialWaitSeconds, median, nextWaitSeconds, observedLatencySeconds, pollLimitReached, type BatchState, type JobTail } from '../shared/polling.js';
+import { batchEtaSeconds, initialWaitSeconds, median, nextWaitSeconds, observedLatencySeconds, pollLimitReached, type BatchState, type JobEndWindow } from '../shared/polling.js';
 import { JobProgress } from '../shared/store/job-progress.js';
 import { STATUS_FIELDS, type BatchRecord } from '../shared/store/job-store.js';
 import type { ItemRecord, JobRecord, ProviderErrorBody } from '../shared/types.js';
@@ -56,14 +56,14 @@ async function pollBatchTurn(state: BatchState, deps: TaskDeps, progress: JobPro
   if (!batch) throw new Error(`batch ${state.batchId} of job ${state.jobId} has no record; was it submitted?`);
   const records = await deps.store.getItems(state.jobId, batch.customIds, STATUS_FIELDS);
   const unfinished = [...records.values()].filter((r) => r.status === 'QUEUED' || r.status === 'SUBMITTED');
-  const stopReason = job.cancelRequested ? CANCELLED_BY_USER : pollLimitReached(state, deps.clock());
+  const stopReason = job.cancelRequested ? CANCELLED_BY_USER : pollLimitReached(state, deps.clock.now());
 
   let turn: PollOutcome;
   if (stopReason) {
     await stopBatch(job, state, batch, unfinished, stopReason, job.cancelRequested ? 'CANCELLED' : 'FAILED', deps, progress);
     turn = { left: 0, progressed: true };
   } else if (state.mode === 'batch') {
-    turn = await pollProviderBatch(job, batch, unfinished, ageSeconds(state, deps.clock()), deps, progress);
+    turn = await pollProviderBatch(job, batch, unfinished, ageSeconds(state, deps.clock.now()), deps, progress);
   } else {
     turn = await pollResponses(job, unfinished, deps, progress);
   }
@@ -72,17 +72,17 @@ async function pollBatchTurn(state: BatchState, deps: TaskDeps, progress: JobPro
   return {
     ...state,
     pending: turn.left,
-    waitSeconds: nextWaitSeconds(state.mode, state.waitSeconds, { ...turn, ...optional('tail', jobTail(job, state, deps.clock())) }),
+    waitSeconds: nextWaitSeconds(state.mode, state.waitSeconds, { ...turn, ...optional('tail', jobEndWindow(job, state, deps.clock.now())) }),
     pollTurn: state.pollTurn + 1,
   };
 }
 
 /**
- * The end of the job, once every item has been sent or has ended (see JobTail); undefined
+ * The end of the job, once every item has been sent or has ended (see JobEndWindow); undefined
  * before. An item sent and then failed counts twice here, so the tail may be seen a little
  * early: a few more turns, never a late one.
  */
-function jobTail(job: JobRecord, state: BatchState, now: Date): JobTail | undefined {
+function jobEndWindow(job: JobRecord, state: BatchState, now: Date): JobEndWindow | undefined {
   const { total, submitted, failed, cancelled } = job.counts;
   const age = ageSeconds(state, now);
   if (submitted + failed + cancelled < total || age === undefined) return undefined;

@@ -47,7 +47,7 @@ export const MAX_UNAVAILABLE_RETRIES = 2;
 export interface SubmitBatchInput {
   Items: ManifestLine[];
   BatchInput: { jobId: string };
-  /** Turns an earlier submit of this batch booked for its unsent items (see TurnWait). */
+  /** Turns an earlier submit of this batch booked for its unsent items (see RateLimitWait). */
   reservation?: Reservation;
 }
 
@@ -56,12 +56,12 @@ export interface SubmitBatchInput {
  * (the next submit needs it) and the booked turns. The child waits `waitSeconds` for them in
  * Step Functions ("Wait for rate-limit turn"), then submits again.
  */
-export interface TurnWait extends BatchState, SubmitBatchInput {
+export interface RateLimitWait extends BatchState, SubmitBatchInput {
   /** Items not sent yet. The Choice goes back to the submit task while this is present. */
   unsent: number;
 }
 
-export function isTurnWait(state: BatchState | TurnWait): state is TurnWait {
+export function isRateLimitWait(state: BatchState | RateLimitWait): state is RateLimitWait {
   return 'unsent' in state;
 }
 
@@ -91,8 +91,8 @@ export interface SubmitOptions {
  * and sends one provider Batch. Every create call waits for a turn from the provider key's
  * shared rate limiter; the provider calls made are added to the job's counters once, at the end.
  */
-export async function submitBatch(input: SubmitBatchInput, deps: TaskDeps, options: SubmitOptions = {}): Promise<BatchState | TurnWait> {
-  const now = deps.clock().getTime();
+export async function submitBatch(input: SubmitBatchInput, deps: TaskDeps, options: SubmitOptions = {}): Promise<BatchState | RateLimitWait> {
+  const now = deps.clock.now().getTime();
   const deadline = now + (options.timeBudgetMs ?? SUBMIT_TIME_BUDGET_MS);
   const job = await loadJob(deps, input.BatchInput.jobId);
   const batchId = batchIdOf(input.Items);
@@ -120,21 +120,21 @@ export async function submitBatch(input: SubmitBatchInput, deps: TaskDeps, optio
     pending,
     waitSeconds: initialWaitSeconds(mode, job),
     pollTurn: 0,
-    deadline: batchDeadline(mode, deps.clock()),
-    sentAt: deps.clock().toISOString(),
+    deadline: batchDeadline(mode, deps.clock.now()),
+    sentAt: deps.clock.now().toISOString(),
   };
   if (!run.later) return state;
-  return { ...state, ...turnWait(run.later, deps.clock().getTime()), Items: input.Items, BatchInput: input.BatchInput };
+  return { ...state, ...rateLimitWait(run.later, deps.clock.now().getTime()), Items: input.Items, BatchInput: input.BatchInput };
 }
 
-function turnWait(later: Later, now: number): Pick<TurnWait, 'unsent' | 'waitSeconds' | 'reservation'> {
+function rateLimitWait(later: BookedTurnsLeft, now: number): Pick<RateLimitWait, 'unsent' | 'waitSeconds' | 'reservation'> {
   const first = later.reservation?.at[0] ?? later.nextTurnAt;
   const waitSeconds = Math.max(0, Math.floor((first - TURN_LEAD_MS - now) / 1000));
   return { unsent: later.unsent, waitSeconds, ...(later.reservation && { reservation: later.reservation }) };
 }
 
 /** Items left for later turns: how many, the turns booked for them, and when a new turn is likely (when none are). */
-interface Later {
+interface BookedTurnsLeft {
   unsent: number;
   reservation?: Reservation;
   nextTurnAt: number;
@@ -154,7 +154,7 @@ export interface SubmitRun {
   /** Turns booked by an earlier invocation for this batch, used first. */
   reservation?: Reservation;
   /** Set when items were left for later turns. */
-  later?: Later;
+  later?: BookedTurnsLeft;
 }
 
 /**
@@ -227,13 +227,13 @@ export async function submitQueuedRequests(
   batchId: string,
   items: readonly ManifestLine[],
   deps: TaskDeps,
-  run: SubmitRun = { deadline: deps.clock().getTime() + SUBMIT_TIME_BUDGET_MS, progress: new JobProgress() },
+  run: SubmitRun = { deadline: deps.clock.now().getTime() + SUBMIT_TIME_BUDGET_MS, progress: new JobProgress() },
 ): Promise<void> {
   if (items.length === 0) return;
   const provider = await deps.provider();
   const limiter = await deps.rateLimiter();
   const jobType = deps.jobTypes.get(job.jobType);
-  limiter.adopt(run.reservation);
+  limiter.takeBookedTurns(run.reservation);
   const demand = limiter.expect(items.length);
   let unsent = 0;
   // Set once: stops new claims and sends, and wakes the items waiting for a turn.
@@ -298,7 +298,7 @@ export async function submitQueuedRequests(
     demand.done();
   }
   if (unsent > 0 && !stop) {
-    const reservation = limiter.handOver();
+    const reservation = limiter.releaseBookedTurns();
     run.later = { unsent, nextTurnAt: limiter.nextTurnAt(), ...(reservation && { reservation }) };
   }
   if (stop) {
@@ -386,8 +386,8 @@ export async function sendWithinBudget<T>(call: () => Promise<T>, context: SendC
       }
       if (error instanceof ProviderUnavailableError && ++unavailable <= MAX_UNAVAILABLE_RETRIES) {
         const wait = Math.min(8_000, 500 * 2 ** (unavailable - 1)) * (0.5 + Math.random() / 2);
-        if (deps.clock().getTime() + wait >= run.deadline) throw error;
-        await deps.sleep(wait);
+        if (deps.clock.now().getTime() + wait >= run.deadline) throw error;
+        await deps.clock.sleep(wait);
         continue;
       }
       throw error;

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { renderJobWorkflowAsl } from '../../workflows/render-asl.js';
 import type { MockProviderOptions } from '../mock-provider/options.js';
-import { DEFAULT_TIME_SCALE, LocalRuntime, type LocalRuntimeOptions } from '../runtime.js';
+import { DEFAULT_TIME_SCALE, LocalRuntime, type LocalRuntimeOptions } from '../local-stack.js';
 import { EXIT, UsageError } from './exit-codes.js';
 import { toMermaid } from './graph.js';
 import { apiCall, runJob } from './run.js';

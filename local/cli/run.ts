@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { writeJob, type ValidatedJob } from '../../shared/job-intake.js';
 import { createDefaultRegistry } from '../../shared/job-types/registry.js';
 import { TERMINAL_JOB_STATUSES, type JobCounts, type JobRecord, type JobStatus } from '../../shared/types.js';
-import { LocalRuntime, type LocalRuntimeOptions } from '../runtime.js';
+import { LocalRuntime, type LocalRuntimeOptions } from '../local-stack.js';
 import { EXIT } from './exit-codes.js';
 import { readJobInput, type JobRequestOptions } from './input.js';
 import { createProgressReporter } from './progress.js';

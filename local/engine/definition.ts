@@ -1,5 +1,6 @@
 import { LocalRuntimeError } from './errors.js';
 import { isReferencePath, unsupportedTemplateValue } from './json-path.js';
+import { isRecord } from '../../shared/is-record.js';
 
 /**
  * Loads a state machine definition for the local runtime: refuses what the engine
@@ -143,10 +144,6 @@ const REFUSED: Record<string, string> = {
 const TOP_LEVEL = ['StartAt', 'States', 'Comment', 'Version', 'TimeoutSeconds', 'QueryLanguage'];
 const RETRIER = ['ErrorEquals', 'IntervalSeconds', 'MaxAttempts', 'BackoffRate', 'MaxDelaySeconds', 'JitterStrategy', 'Comment'];
 const CATCHER = ['ErrorEquals', 'Next', 'ResultPath', 'Comment'];
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 interface Scope {
   /** "" for the root, else e.g. ` (in the ItemProcessor of "Process items in batches")`. */

@@ -1,5 +1,6 @@
 import { StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
 import { statesRuntimeError } from './errors.js';
+import { isRecord } from '../../shared/is-record.js';
 
 /**
  * JSONPath for the fields the local runtime evaluates itself (the Distributed Map's ItemReader,
@@ -100,10 +101,6 @@ export function evaluateNumberPath(path: string, input: unknown, context: unknow
     throw statesRuntimeError(`the JSONPath '${path}' evaluated to ${JSON.stringify(value)}, but a number in [${min}, ${max}] was expected`);
   }
   return value;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /**

@@ -14,6 +14,7 @@ import { errorMessageOf, executionStoppedError, LocalRuntimeError, StepFunctions
 import { ExecutionHistory, type EngineEvent, type HistoryEvent } from './history.js';
 import { evaluateIntegerPath, evaluatePath, type Json } from './json-path.js';
 import { sleep, tick } from './time.js';
+import { isRecord } from '../../shared/is-record.js';
 
 export { LocalRuntimeError } from './errors.js';
 export type { HistoryEvent } from './history.js';
@@ -125,10 +126,6 @@ class RunScope {
 const DEFAULT_STATE_MACHINE_ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:local';
 /** Definitions already checked by the engine's validator (about 0.5 s per check). */
 const validated = new Set<string>();
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /** A task result as Lambda would hand it on: JSON (undefined becomes null). */
 function toJson(value: unknown): Json {

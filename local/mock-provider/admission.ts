@@ -1,6 +1,6 @@
 import { HttpError } from './http-error.js';
 import type { Outcomes } from './outcomes.js';
-import type { RateLimiter } from './rate-limiter.js';
+import type { RateLimiter } from './request-limits.js';
 import { apiError, permanentErrorBody, serverErrorBody } from './shapes.js';
 
 export interface AdmissionRequest {

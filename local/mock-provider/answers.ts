@@ -1,3 +1,4 @@
+import { isRecord } from '../../shared/is-record.js';
 /**
  * What the mock answers and what a request costs: deterministic text or a structured-output
  * label, and token counts estimated from characters (about 4 characters per token).
@@ -113,6 +114,3 @@ function structuredFormat(
   };
 }
 
-export function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}

@@ -1,4 +1,5 @@
-import { isRecord, type RequestEndpoint } from './answers.js';
+import { isRecord } from '../../shared/is-record.js';
+import type { RequestEndpoint } from './answers.js';
 import { badRequest } from './http-error.js';
 
 /** Checking a batch create call and parsing its JSONL input file. */

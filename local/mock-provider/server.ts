@@ -2,7 +2,8 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { admit } from './admission.js';
-import { answerFor, estimateTokens, isRecord, type RequestEndpoint } from './answers.js';
+import { isRecord } from '../../shared/is-record.js';
+import { answerFor, estimateTokens, type RequestEndpoint } from './answers.js';
 import { BatchStore } from './batches.js';
 import { SimClock } from './clock.js';
 import { FileStore } from './files.js';
@@ -10,7 +11,7 @@ import { HttpError, badRequest, notFound } from './http-error.js';
 import { LatencyModel } from './latency.js';
 import { IdMaker, Outcomes, contentKey } from './outcomes.js';
 import { resolveOptions, type MockProviderOptions } from './options.js';
-import { RateLimiter } from './rate-limiter.js';
+import { RateLimiter } from './request-limits.js';
 import { ResponseStore } from './responses.js';
 import { apiError, chatCompletionObject } from './shapes.js';
 import { StatsCounter, type MockProviderStats } from './stats.js';

@@ -27,6 +27,7 @@ import type {
 import { toProviderError } from './provider-errors.js';
 import { observingFetch, type FetchLike, type ProviderAnswerObserver } from './rate-limit-headers.js';
 import { usageFromBody } from './usage.js';
+import { isRecord } from '../is-record.js';
 
 /** Per-call options we hand the SDK. */
 export interface OpenAIRequestOptions {
@@ -579,6 +580,3 @@ function missingResult(
   }
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}

@@ -1,14 +1,14 @@
 import type { OutputLine, ProviderRequest, TokenUsage } from '../types.js';
 
 /**
- * What the tasks need from an LLM provider. `OpenAIProvider` implements it with the official
+ * What the tasks need from an LLM provider, one interface per provider mode. `OpenAIProvider` implements it with the official
  * SDK against any OpenAI-compatible base URL; tests hand in a fake OpenAI client to it.
  *
  * Errors: methods throw RateLimitedError / ProviderUnavailableError (transient: the task fails
  * and Step Functions retries it), ProviderAuthError / ProviderError (permanent for the task),
  * and InvalidRequestError (permanent for the one request: the caller records that item FAILED).
  */
-export interface Provider {
+export interface ResponsesProvider {
   /**
    * Responses mode: start one request. /v1/responses runs as a background Response;
    * /v1/chat/completions has no background mode, so it runs synchronously and comes back finished.
@@ -19,7 +19,10 @@ export interface Provider {
   pollRequest(providerId: string, customId: string): Promise<RequestProgress>;
   /** Responses mode: cancel a background response; a finished one is left as it is. */
   cancelRequest(providerId: string): Promise<void>;
+}
 
+/** What batch mode needs: one OpenAI Batch per child batch of the job. */
+export interface BatchProvider {
   /** Batch mode: upload the requests as a JSONL file (purpose=batch) and create one Batch (24h window). */
   submitBatch(requests: ProviderRequest[], metadata: BatchMetadata): Promise<{ providerBatchId: string }>;
   /** Batch mode: a batch created earlier with this metadata, if any (recovers a submit whose task died before recording it). */
@@ -29,6 +32,9 @@ export interface Provider {
   /** Batch mode: cancel a batch; requests already finished keep their results. */
   cancelBatch(providerBatchId: string): Promise<void>;
 }
+
+/** Both modes: what one provider key offers. */
+export interface Provider extends ResponsesProvider, BatchProvider {}
 
 export interface BatchMetadata {
   jobId: string;

@@ -1,4 +1,5 @@
 import type { TokenUsage } from '../types.js';
+import { isRecord } from '../is-record.js';
 
 /**
  * Token usage of a response body: Responses API (`usage.input_tokens` / `usage.output_tokens`)
@@ -24,6 +25,3 @@ function tokenCount(value: unknown): number | undefined {
   return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : undefined;
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}

@@ -104,7 +104,7 @@ export interface TakeTurn {
   /**
    * The longest the caller waits for its turn, counted from now or from the latest turn handed to
    * its demand, whichever is later: a turn booked further off (and before the deadline) stays
-   * booked and take() returns TURN_LATER; handOver() then gives the booked turns to a later
+   * booked and take() returns TURN_LATER; releaseBookedTurns() then gives the booked turns to a later
    * invocation, which adopts them. So a batch's closely spaced turns are all waited for.
    */
   maxWaitMs?: number;
@@ -362,7 +362,7 @@ export class RateLimiter {
    * Gives up the turns this process holds and has not handed to a caller, for a later invocation
    * to adopt (at most MAX_RESERVED_TURNS, of the earliest chunk's epoch); undefined when none.
    */
-  handOver(): Reservation | undefined {
+  releaseBookedTurns(): Reservation | undefined {
     this.dropStale(this.clock());
     const first = this.slots[0];
     if (!first) return undefined;
@@ -374,11 +374,11 @@ export class RateLimiter {
   }
 
   /**
-   * Takes over turns an earlier invocation booked (handOver): they are handed out before any new
+   * Takes over turns an earlier invocation booked (releaseBookedTurns): they are handed out before any new
    * booking. A turn already past is dropped; one reserved long ago is checked against the bucket's
    * epoch before it is used (a 429 since voids it), as every slot is.
    */
-  adopt(reservation: Reservation | undefined): void {
+  takeBookedTurns(reservation: Reservation | undefined): void {
     if (!reservation || reservation.keyId !== this.keyId || reservation.at.length === 0) return;
     const chunk: Chunk = { epoch: reservation.epoch, checkedAt: reservation.checkedAt, void: false };
     const localEpoch = this.localEpoch;

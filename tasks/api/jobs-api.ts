@@ -7,6 +7,7 @@ import type { JsonlLine } from '../../shared/store/object-store.js';
 import { ITEM_STATUSES, JOB_STATUSES, TERMINAL_JOB_STATUSES, type ItemStatus, type JobRecord } from '../../shared/types.js';
 import type { ApiDeps } from './api-deps.js';
 import { header, HttpError, json, parseJsonBody, pathParam, type HttpEvent, type HttpResult } from './http.js';
+import { isRecord } from '../../shared/is-record.js';
 
 /** Where API callers put input files in the job bucket: the only prefix the API may read. */
 export const API_INPUT_PREFIX = 'inputs/';
@@ -18,10 +19,6 @@ export const API_INPUT_PREFIX = 'inputs/';
 export const INLINE_RESULTS_MAX_BYTES = 5 * 1024 * 1024;
 const DEFAULT_PAGE = 50;
 const MAX_PAGE = 1000;
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 function invalid(where: string, message: string): HttpError {
   return new HttpError(400, 'ValidationError', `${where}: ${message}`, [{ where, message }]);

@@ -3,7 +3,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { requireSetting } from '../../shared/config.js';
-import { logger, metrics, runtimeClients, runtimeConfig, runtimeDeps } from '../../shared/runtime.js';
+import { logger, metrics, runtimeClients, runtimeConfig, runtimeDeps } from '../../shared/task-wiring.js';
 import type { HttpEvent, HttpResult } from '../api/http.js';
 import { createApiHandler } from '../api/router.js';
 

@@ -3,7 +3,7 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import type { TaskDeps } from '../../shared/deps.js';
-import { logger, metrics, runtimeDeps } from '../../shared/runtime.js';
+import { logger, metrics, runtimeDeps } from '../../shared/task-wiring.js';
 
 /**
  * Wraps task logic as a Lambda handler: Powertools logger context and metrics via middy, deps

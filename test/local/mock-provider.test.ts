@@ -3,7 +3,7 @@ import type { Batch } from 'openai/resources/batches';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { LatencyModel, logNormalMs } from '../../local/mock-provider/latency.js';
 import { IdMaker } from '../../local/mock-provider/outcomes.js';
-import { formatDuration } from '../../local/mock-provider/rate-limiter.js';
+import { formatDuration } from '../../local/mock-provider/request-limits.js';
 import { ResponseStore } from '../../local/mock-provider/responses.js';
 import { SimClock } from '../../local/mock-provider/clock.js';
 import {

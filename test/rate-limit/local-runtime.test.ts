@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { LocalRuntime } from '../../local/runtime.js';
+import { LocalRuntime } from '../../local/local-stack.js';
 import { validateJob, writeJob } from '../../shared/job-intake.js';
 import { createDefaultRegistry } from '../../shared/job-types/registry.js';
 import type { ItemRecord, JobRecord, OutputLine } from '../../shared/types.js';

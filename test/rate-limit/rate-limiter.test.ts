@@ -327,7 +327,7 @@ describe('the shared rate limiter', () => {
       const first = await a.take({ tokens: 0, deadline: Number.MAX_SAFE_INTEGER, demand, maxWaitMs: 0 });
       const later = await a.take({ tokens: 0, deadline: Number.MAX_SAFE_INTEGER, demand, maxWaitMs: 0 });
       demand.done();
-      return { first, later, reservation: a.handOver() };
+      return { first, later, reservation: a.releaseBookedTurns() };
     };
     const useAll = async (limiter: RateLimiter, count: number) => {
       const demand = limiter.expect(count);
@@ -339,7 +339,7 @@ describe('the shared rate limiter', () => {
     if (!booked) throw new Error('a booking expected');
 
     // Act: B adopts the reservation
-    b.adopt(booked.reservation);
+    b.takeBookedTurns(booked.reservation);
     const writes = b.stats.writes;
     const [used] = await time.run([useAll(b, 9)]);
 
@@ -354,7 +354,7 @@ describe('the shared rate limiter', () => {
     const [again] = await time.run([bookAndHandOver()]);
     await time.run([c.penalize(5_000)]);
     const resumeAt = time.now() + 5_000;
-    b.adopt(again?.reservation);
+    b.takeBookedTurns(again?.reservation);
     const [afterPause] = await time.run([useAll(b, 9)]);
 
     // Assert: turns within maxAheadMs of the booking stand (as for every process); later ones

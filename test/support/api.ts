@@ -67,7 +67,7 @@ export function useApiTestEnv(): () => ApiTestEnv {
       store: env.store,
       objects: env.objects,
       jobTypes: env.deps.jobTypes,
-      clock: env.clock.now,
+      clock: env.clock,
       logger: env.logger,
       sfn: new SFNClient({ region: TEST_REGION, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } }),
       stateMachineArn: TEST_STATE_MACHINE_ARN,

@@ -241,8 +241,7 @@ export function useTaskTestEnv(): () => TaskTestEnv {
       rateLimiter: () => Promise.resolve(limiter),
       jobTypes: createDefaultRegistry(),
       dynamo,
-      clock: clock.now,
-      sleep: clock.sleep,
+      clock,
       logger,
     };
     const env: TaskTestEnv = {

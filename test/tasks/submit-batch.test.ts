@@ -2,7 +2,7 @@ import { describe, expect, test, jest } from '@jest/globals';
 import { RateLimitedError, SubmissionInProgressError } from '../../shared/errors.js';
 import { SUBMIT_LEASE_MS } from '../../shared/limits.js';
 import { TURN_LATER } from '../../shared/rate-limit/rate-limiter.js';
-import { isTurnWait, SEND_AHEAD_MS, submitBatch, TURN_LEAD_MS } from '../../tasks/submit-batch.js';
+import { isRateLimitWait, SEND_AHEAD_MS, submitBatch, TURN_LEAD_MS } from '../../tasks/submit-batch.js';
 import { badRequest } from '../provider/fake-openai.js';
 import {
   TEST_MODEL,
@@ -179,7 +179,7 @@ describe('submit batch, responses mode', () => {
       do turn = await other.take({ tokens: 0, deadline: start + 60_000, demand, maxWaitMs: 0 });
       while (turn !== TURN_LATER);
       demand.done();
-      expect(other.handOver()?.at.length).toBeGreaterThan(0);
+      expect(other.releaseBookedTurns()?.at.length).toBeGreaterThan(0);
     }
     env().useRateLimit({ defaultRequestsPerWindow: 60 });
     const { job, items } = await createJob(env(), { lines: promptLines(25) });
@@ -193,7 +193,7 @@ describe('submit batch, responses mode', () => {
     const first = await submitBatch(submitInput(job.jobId, items), env().deps);
 
     // Assert: nothing sent, nothing claimed; the batch's turns are booked after the other's and handed over
-    if (!isTurnWait(first)) throw new Error('expected a turn wait');
+    if (!isRateLimitWait(first)) throw new Error('expected a turn wait');
     expect(sentAt).toHaveLength(0);
     expect(await itemsOf(env(), job.jobId)).toHaveLength(0);
     expect(first).toMatchObject({ unsent: 25, pending: 25, Items: items, BatchInput: { jobId: job.jobId } });
@@ -217,7 +217,7 @@ describe('submit batch, responses mode', () => {
     const second = await submitBatch(first, env().deps);
 
     // Assert: requests went out on the booked turns, the rest on turns booked right after (chunks of 10); each item once
-    expect(isTurnWait(second)).toBe(false);
+    expect(isRateLimitWait(second)).toBe(false);
     expect(second.pending).toBe(25);
     expect(given).toEqual(expect.arrayContaining(turns));
     expect(given.every((at) => typeof at === 'number')).toBe(true);

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { writeJob, validateJob } from '../../shared/job-intake.js';
 import { createDefaultRegistry } from '../../shared/job-types/registry.js';
 import type { ItemRecord, JobRecord, OutputLine } from '../../shared/types.js';
-import { LocalRuntime } from '../../local/runtime.js';
+import { LocalRuntime } from '../../local/local-stack.js';
 import { cli } from '../support/cli.js';
 
 function promptLines(count: number, prefix = 'item'): Record<string, unknown>[] {

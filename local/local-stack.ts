@@ -4,7 +4,8 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { createAwsClients, type AwsClients } from '../shared/clients.js';
 import type { Config } from '../shared/config.js';
 import type { TaskDeps, TaskLogger } from '../shared/deps.js';
-import { createTaskDeps } from '../shared/runtime.js';
+import { scaledClock } from '../shared/clock.js';
+import { createTaskDeps } from '../shared/task-wiring.js';
 import type { ApiDeps } from '../tasks/api/api-deps.js';
 import { createApiHandler } from '../tasks/api/router.js';
 import { onExecutionEnded } from '../tasks/execution-ended.js';
@@ -118,7 +119,7 @@ export class LocalRuntime {
       // same answers without a socket. A real provider's limits and latencies are in wall time.
       const deps = createTaskDeps(config, logger as never, clients, {
         limiterPerInvocation: true,
-        ...(mockProvider && { timeScale, providerFetch: mockProvider.fetch }),
+        ...(mockProvider && { clock: scaledClock(timeScale), providerFetch: mockProvider.fetch }),
       });
 
       const engine = new LocalStepFunctions({

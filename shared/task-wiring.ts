@@ -2,6 +2,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { getSecret } from '@aws-lambda-powertools/parameters/secrets';
 import { createAwsClients } from './clients.js';
+import { systemClock, type Clock } from './clock.js';
 import { loadConfig, type Config } from './config.js';
 import type { TaskDeps } from './deps.js';
 import { ConfigurationError, errorMessage } from './errors.js';
@@ -34,19 +35,11 @@ export interface TaskDepsOptions {
    */
   limiterPerInvocation?: boolean;
   /**
-   * The tasks' clock and sleeps run this many times faster than the wall clock: the local
-   * runtime's simulated time, the one its engine (Waits, retries) and mock provider keep, so the
-   * waits a task computes (polls, rate-limit turns) mean the same there as on AWS. Default 1.
+   * The process's one clock (default: the wall clock). The local runtime passes its own, the one
+   * its engine (Waits, retries), mock provider and store keep, so the waits a task computes
+   * (polls, rate-limit turns) mean the same there as on AWS.
    */
-  timeScale?: number;
-}
-
-/** A clock and a sleep `timeScale` times faster than the wall clock, from now on. */
-function scaledTime(timeScale: number): Pick<TaskDeps, 'clock' | 'sleep'> {
-  const sleep = (ms: number) => new Promise<void>((done) => setTimeout(done, ms / timeScale));
-  if (timeScale === 1) return { clock: () => new Date(), sleep };
-  const realStart = Date.now();
-  return { clock: () => new Date(realStart + (Date.now() - realStart) * timeScale), sleep };
+  clock?: Clock;
 }
 
 export function createTaskDeps(
@@ -56,15 +49,15 @@ export function createTaskDeps(
   options: TaskDepsOptions = {},
 ): TaskDeps {
   const { dynamo, s3 } = clients;
-  const time = scaledTime(options.timeScale ?? 1);
+  const clock = options.clock ?? systemClock;
   let provider: Promise<ProviderWithLimiter> | undefined;
-  const resolve = () => (provider ??= createProvider(config, clients, log, options, time));
+  const resolve = () => (provider ??= createProvider(config, clients, log, options, clock));
   return {
-    store: new JobStore(dynamo, config.tableName, config.recordTtlDays),
+    store: new JobStore(dynamo, config.tableName, config.recordTtlDays, () => clock.now()),
     objects: new ObjectStore(s3, config.bucketName),
     jobTypes: createDefaultRegistry(),
     dynamo,
-    ...time,
+    clock,
     logger: log,
     provider: async () => (await resolve()).provider,
     rateLimiter: async () => {
@@ -92,7 +85,7 @@ async function createProvider(
   clients: ReturnType<typeof createAwsClients>,
   log: Pick<Logger, 'warn'>,
   options: TaskDepsOptions,
-  time: Pick<TaskDeps, 'clock' | 'sleep'>,
+  clock: Clock,
 ): Promise<ProviderWithLimiter> {
   const settings = options.rateLimit;
   const apiKey = config.openai.apiKey ?? (await readApiKeySecret(config.openai.apiKeySecretArn));
@@ -104,8 +97,8 @@ async function createProvider(
       tableName: config.tableName,
       keyId: providerKeyId(config.openai.baseURL, apiKey),
       ...(settings && { settings }),
-      clock: () => time.clock().getTime(),
-      sleep: time.sleep,
+      clock: () => clock.now().getTime(),
+      sleep: (ms) => clock.sleep(ms),
       onError: (message, error) => log.warn(message, { error: errorMessage(error) }),
     });
   const limiter = newLimiter();
