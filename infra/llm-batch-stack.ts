@@ -6,7 +6,7 @@ import { BlockPublicAccess, Bucket, BucketEncryption, type IBucket } from 'aws-c
 import { Secret, type ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
-import { keys } from '../shared/store/keys.js';
+import { JOBS_INDEX, TABLE_KEY, TTL_ATTRIBUTE } from '../shared/store/table-schema.js';
 import { MAP_RESULTS_PREFIX } from '../workflows/job-workflow.js';
 import { JobStateMachine } from '../workflows/job-state-machine.js';
 import { JobAlarms, type AlarmedFunction } from './job-alarms.js';
@@ -68,18 +68,18 @@ export class LlmBatchStack extends Stack {
     const { config } = props;
 
     this.table = new Table(this, 'Table', {
-      partitionKey: { name: 'pk', type: AttributeType.STRING },
-      sortKey: { name: 'sk', type: AttributeType.STRING },
+      partitionKey: { name: TABLE_KEY.partition, type: AttributeType.STRING },
+      sortKey: { name: TABLE_KEY.sort, type: AttributeType.STRING },
       billingMode: BillingMode.PAY_PER_REQUEST,
-      timeToLiveAttribute: 'ttl',
+      timeToLiveAttribute: TTL_ATTRIBUTE,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       encryption: TableEncryption.AWS_MANAGED,
       removalPolicy: RemovalPolicy.RETAIN,
     });
     this.table.addGlobalSecondaryIndex({
-      indexName: keys.jobsIndex.name,
-      partitionKey: { name: 'gsi1pk', type: AttributeType.STRING },
-      sortKey: { name: 'gsi1sk', type: AttributeType.STRING },
+      indexName: JOBS_INDEX.name,
+      partitionKey: { name: JOBS_INDEX.partition, type: AttributeType.STRING },
+      sortKey: { name: JOBS_INDEX.sort, type: AttributeType.STRING },
       projectionType: ProjectionType.ALL,
     });
 

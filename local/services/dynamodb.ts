@@ -1,5 +1,6 @@
 import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, ResourceInUseException, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
 import { Worker } from 'node:worker_threads';
+import { jobTableDefinition } from '../../shared/store/table-schema.js';
 import { ANSWER_FIELDS, CALL_FIELDS, WORKER_ROLE, type DynamoWorkerData, type DynamoWorkerInbound, type DynamoWorkerMessage } from './dynamodb-worker.js';
 
 const WORKER_YOUNG_GENERATION_MB = 16;
@@ -181,32 +182,7 @@ function bodyText(body: unknown): string {
 async function createJobTable(client: DynamoDBClient, tableName: string): Promise<void> {
   try {
     try {
-      await client.send(
-        new CreateTableCommand({
-          TableName: tableName,
-          BillingMode: 'PAY_PER_REQUEST',
-          AttributeDefinitions: [
-            { AttributeName: 'pk', AttributeType: 'S' },
-            { AttributeName: 'sk', AttributeType: 'S' },
-            { AttributeName: 'gsi1pk', AttributeType: 'S' },
-            { AttributeName: 'gsi1sk', AttributeType: 'S' },
-          ],
-          KeySchema: [
-            { AttributeName: 'pk', KeyType: 'HASH' },
-            { AttributeName: 'sk', KeyType: 'RANGE' },
-          ],
-          GlobalSecondaryIndexes: [
-            {
-              IndexName: 'gsi1',
-              KeySchema: [
-                { AttributeName: 'gsi1pk', KeyType: 'HASH' },
-                { AttributeName: 'gsi1sk', KeyType: 'RANGE' },
-              ],
-              Projection: { ProjectionType: 'ALL' },
-            },
-          ],
-        }),
-      );
+      await client.send(new CreateTableCommand(jobTableDefinition(tableName)));
     } catch (error) {
       if (!(error instanceof ResourceInUseException)) throw error; // kept from an earlier run (--data-dir)
     }

@@ -1,3 +1,8 @@
+import { JOBS_INDEX, TABLE_KEY } from './table-schema.js';
+
+const PK = TABLE_KEY.partition;
+const SK = TABLE_KEY.sort;
+
 /**
  * Single-table layout. Every record of a job shares its partition, so one Query reads a job's
  * items, batches or log entries.
@@ -10,12 +15,14 @@
  *   RATE#<keyId>  BUCKET                the shared rate-limit budget of one provider key (shared/rate-limit/)
  */
 export const keys = {
-  job: (jobId: string) => ({ pk: `JOB#${jobId}`, sk: 'JOB' }),
-  item: (jobId: string, customId: string) => ({ pk: `JOB#${jobId}`, sk: `ITEM#${customId}` }),
-  batch: (jobId: string, batchId: string) => ({ pk: `JOB#${jobId}`, sk: `BATCH#${batchId}` }),
-  log: (jobId: string, at: string, seq: string) => ({ pk: `JOB#${jobId}`, sk: `LOG#${at}#${seq}` }),
+  job: (jobId: string) => ({ [PK]: `JOB#${jobId}`, [SK]: 'JOB' }),
+  item: (jobId: string, customId: string) => ({ [PK]: `JOB#${jobId}`, [SK]: `ITEM#${customId}` }),
+  batch: (jobId: string, batchId: string) => ({ [PK]: `JOB#${jobId}`, [SK]: `BATCH#${batchId}` }),
+  log: (jobId: string, at: string, seq: string) => ({ [PK]: `JOB#${jobId}`, [SK]: `LOG#${at}#${seq}` }),
   partition: (jobId: string) => `JOB#${jobId}`,
   itemPrefix: 'ITEM#',
   logPrefix: 'LOG#',
-  jobsIndex: { name: 'gsi1', pk: 'JOBS' },
+  jobsIndex: { name: JOBS_INDEX.name, pk: 'JOBS' },
+  /** A job's entry in the jobs index: newest last by creation time. */
+  jobsIndexEntry: (job: { jobId: string; createdAt: string }) => ({ [JOBS_INDEX.partition]: 'JOBS', [JOBS_INDEX.sort]: `${job.createdAt}#${job.jobId}` }),
 } as const;

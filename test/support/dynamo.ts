@@ -3,6 +3,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { createRequire } from 'node:module';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { jobTableDefinition } from '../../shared/store/table-schema.js';
 
 /** dynalite ships no types: the factory returns an http.Server that also closes its store. */
 type DynaliteFactory = (options: { createTableMs?: number; deleteTableMs?: number; updateTableMs?: number }) => Server;
@@ -18,9 +19,9 @@ export interface TestTable {
 }
 
 /**
- * Starts dynalite in memory on 127.0.0.1 (a free port) and creates the single table the job
- * store uses: pk/sk strings and the gsi1 index (gsi1pk/gsi1sk) for listing jobs. Each caller gets
- * its own server, so test files never share data.
+ * Starts dynalite in memory on 127.0.0.1 (a free port) and creates the job table from its one
+ * schema (shared/store/table-schema.ts). Each caller gets its own server, so test files never
+ * share data.
  */
 export async function startTestTable(tableName = 'llm-batch-test'): Promise<TestTable> {
   const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
@@ -45,32 +46,7 @@ export async function startTestTable(tableName = 'llm-batch-test'): Promise<Test
     await new Promise<void>((resolve, reject) => server.close((error?: Error) => (error ? reject(error) : resolve())));
   };
   try {
-    await client.send(
-      new CreateTableCommand({
-        TableName: tableName,
-        BillingMode: 'PAY_PER_REQUEST',
-        AttributeDefinitions: [
-          { AttributeName: 'pk', AttributeType: 'S' },
-          { AttributeName: 'sk', AttributeType: 'S' },
-          { AttributeName: 'gsi1pk', AttributeType: 'S' },
-          { AttributeName: 'gsi1sk', AttributeType: 'S' },
-        ],
-        KeySchema: [
-          { AttributeName: 'pk', KeyType: 'HASH' },
-          { AttributeName: 'sk', KeyType: 'RANGE' },
-        ],
-        GlobalSecondaryIndexes: [
-          {
-            IndexName: 'gsi1',
-            KeySchema: [
-              { AttributeName: 'gsi1pk', KeyType: 'HASH' },
-              { AttributeName: 'gsi1sk', KeyType: 'RANGE' },
-            ],
-            Projection: { ProjectionType: 'ALL' },
-          },
-        ],
-      }),
-    );
+    await client.send(new CreateTableCommand(jobTableDefinition(tableName)));
     // dynalite flips the table to ACTIVE on a timer, even with createTableMs: 0.
     for (let attempt = 0; ; attempt++) {
       const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
