@@ -2,6 +2,7 @@ import { JOBS_INDEX, TABLE_KEY } from './table-schema.js';
 
 const PK = TABLE_KEY.partition;
 const SK = TABLE_KEY.sort;
+const JOBS = 'JOBS';
 
 /**
  * Single-table layout. Every record of a job shares its partition, so one Query reads a job's
@@ -22,7 +23,15 @@ export const keys = {
   partition: (jobId: string) => `JOB#${jobId}`,
   itemPrefix: 'ITEM#',
   logPrefix: 'LOG#',
-  jobsIndex: { name: JOBS_INDEX.name, pk: 'JOBS' },
-  /** A job's entry in the jobs index: newest last by creation time. */
-  jobsIndexEntry: (job: { jobId: string; createdAt: string }) => ({ [JOBS_INDEX.partition]: 'JOBS', [JOBS_INDEX.sort]: `${job.createdAt}#${job.jobId}` }),
+  jobsIndex: { name: JOBS_INDEX.name, pk: JOBS },
+  /** A job's entry in the jobs index, sorted by creation time. */
+  jobsIndexEntry: (job: { jobId: string; createdAt: string }) => ({ [JOBS_INDEX.partition]: JOBS, [JOBS_INDEX.sort]: `${job.createdAt}#${job.jobId}` }),
 } as const;
+
+/** The key condition of a Query for one kind of a job's records: its partition, sort keys starting with `prefix`. */
+export function jobRecordsQuery(jobId: string, prefix: string) {
+  return {
+    KeyConditionExpression: `${PK} = :pk AND begins_with(${SK}, :prefix)`,
+    values: { ':pk': keys.partition(jobId), ':prefix': prefix },
+  };
+}

@@ -16,8 +16,9 @@ async function jobWithItems(e: ApiTestEnv, total: number, succeeded: number) {
   const job = await postJob(e, promptJobBody(total));
   for (let index = 0; index < total; index++) {
     const customId = `item-${String(index).padStart(3, '0')}`;
-    await e.store.putQueuedItem(job.jobId, customId, index, 'batch-0000000');
-    if (index < succeeded) await e.store.finishItem(job.jobId, customId, { status: 'SUCCEEDED', result: `answer ${index}` });
+    const placement = { index, batchId: 'batch-0000000' };
+    if (index < succeeded) await e.store.finishItem(job.jobId, customId, { status: 'SUCCEEDED', result: `answer ${index}` }, { create: placement });
+    else await e.store.claimItem(job.jobId, customId, 60_000, placement); // QUEUED, claimed by a submit task
   }
   return job;
 }

@@ -1,4 +1,5 @@
 import {
+  type AttributeValue,
   ConditionalCheckFailedException,
   DynamoDBClient,
   ProvisionedThroughputExceededException,
@@ -8,7 +9,7 @@ import { DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, describe, expect, test } from '@jest/globals';
 import { JobStore } from '../../shared/store/job-store.js';
-import type { OutputLine } from '../../shared/types.js';
+import type { JobRecord, OutputLine } from '../../shared/types.js';
 
 /**
  * What a real table cannot be made to do on demand: throttle, or lose a condition between a
@@ -31,6 +32,23 @@ function newStore(): JobStore {
 }
 
 const metadata = { $metadata: { httpStatusCode: 400 } };
+const queuedJob: JobRecord = {
+  jobId: 'job-1',
+  jobType: 'prompt',
+  status: 'QUEUED',
+  options: { model: 'gpt-4.1-mini' } as JobRecord['options'],
+  manifest: { bucket: 'jobs-bucket', key: 'jobs/job-1/manifest.jsonl' },
+  counts: { total: 1, submitted: 0, succeeded: 0, failed: 0, cancelled: 0 },
+  usage: { inputTokens: 0, outputTokens: 0 },
+  source: 'api',
+  createdAt: NOW.toISOString(),
+  updatedAt: NOW.toISOString(),
+};
+
+/** A failed condition as DynamoDB answers a write that asked for ReturnValuesOnConditionCheckFailure: the record it met, as attribute values. */
+function conditionFailedMeeting(item: Record<string, AttributeValue> | undefined) {
+  return new ConditionalCheckFailedException({ message: 'The conditional request failed', ...metadata, ...(item && { Item: item }) });
+}
 const failedOutput: OutputLine = { id: 'llmb_1', custom_id: 'item-1', response: null, error: { code: 'boom', message: 'it broke' } };
 
 describe('job store: errors Step Functions must see', () => {
@@ -59,11 +77,12 @@ describe('job store: errors Step Functions must see', () => {
       store.markItemSubmitted('job-1', 'item-1', 'resp_1', { lease: 123 }),
       store.markJobRunning('job-1', undefined),
       store.failJob('job-1', { name: 'Error', message: 'x' }),
-      store.putQueuedItem('job-1', 'item-1', 0, 'batch-0000000'),
+      store.createJob(queuedJob),
+      store.claimBatch({ jobId: 'job-1', batchId: 'batch-0000000', mode: 'batch', customIds: ['item-1'] }, 60_000),
     ]);
 
     // Assert
-    expect(results.map((result) => result.status)).toEqual(Array(5).fill('rejected'));
+    expect(results.map((result) => result.status)).toEqual(Array(6).fill('rejected'));
     for (const result of results) {
       if (result.status === 'rejected') expect(result.reason).toMatchObject({ name: 'ThrottlingException' });
     }
@@ -119,5 +138,102 @@ describe('job store: each item counted once', () => {
     // Assert
     expect(submitted).toBe(false);
     expect(dynamoMock.commandCalls(UpdateCommand)).toHaveLength(1);
+  });
+});
+
+describe('job store: a failed condition reports the record it met', () => {
+  test('GIVEN DynamoDB returns the job a start met WHEN markJobRunning fails its condition THEN that job is returned, not owned, without a read', async () => {
+    // Arrange
+    dynamoMock.on(UpdateCommand).rejects(
+      conditionFailedMeeting({
+        pk: { S: 'JOB#job-1' },
+        sk: { S: 'JOB' },
+        jobId: { S: 'job-1' },
+        status: { S: 'RUNNING' },
+        executionArn: { S: 'arn:other' },
+        counts: { M: { total: { N: '2' }, submitted: { N: '1' } } },
+        cancelRequested: { BOOL: false },
+      }),
+    );
+    const store = newStore();
+
+    // Act
+    const started = await store.markJobRunning('job-1', 'arn:mine');
+
+    // Assert
+    expect(started).toEqual({
+      owned: false,
+      job: { jobId: 'job-1', status: 'RUNNING', executionArn: 'arn:other', counts: { total: 2, submitted: 1 }, cancelRequested: false },
+    });
+    expect(dynamoMock.commandCalls(UpdateCommand)[0]?.args[0].input.ReturnValuesOnConditionCheckFailure).toBe('ALL_OLD');
+    expect(dynamoMock.commandCalls(GetCommand)).toHaveLength(0);
+  });
+
+  test('GIVEN a failure without the record (dynalite never returns it) WHEN createJob meets an existing job THEN it reads the job once', async () => {
+    // Arrange
+    dynamoMock.on(PutCommand).rejects(conditionFailedMeeting(undefined));
+    dynamoMock.on(GetCommand).resolves({ Item: { pk: 'JOB#job-1', sk: 'JOB', ...queuedJob, status: 'RUNNING' } });
+    const store = newStore();
+
+    // Act
+    const created = await store.createJob(queuedJob);
+
+    // Assert
+    expect(created).toEqual({ created: false, job: { ...queuedJob, status: 'RUNNING' } });
+    expect(dynamoMock.commandCalls(GetCommand)).toHaveLength(1);
+  });
+
+  test.each([
+    ['QUEUED', 'busy'],
+    ['SUBMITTED', 'done'],
+    ['SUCCEEDED', 'done'],
+  ])('GIVEN the claim of an item met it %s THEN claimItem answers %s without a read', async (status, answer) => {
+    // Arrange
+    dynamoMock.on(UpdateCommand).rejects(conditionFailedMeeting({ customId: { S: 'item-1' }, status: { S: status }, leaseUntil: { N: '1' } }));
+    const store = newStore();
+
+    // Act
+    const claim = await store.claimItem('job-1', 'item-1', 60_000);
+
+    // Assert
+    expect(claim).toBe(answer);
+    expect(dynamoMock.commandCalls(GetCommand)).toHaveLength(0);
+  });
+
+  test('GIVEN a batch already submitted WHEN the batch lease is claimed THEN LeaseUnavailableError carries the batch it met', async () => {
+    // Arrange
+    dynamoMock.on(UpdateCommand).rejects(conditionFailedMeeting({ batchId: { S: 'batch-0000000' }, providerBatchId: { S: 'batch_abc' }, customIds: { L: [{ S: 'item-1' }] } }));
+    const store = newStore();
+
+    // Act
+    const claiming = store.batchLease.claim({ jobId: 'job-1', batchId: 'batch-0000000', mode: 'batch', customIds: ['item-1'] }, 60_000);
+
+    // Assert
+    await expect(claiming).rejects.toMatchObject({
+      name: 'LeaseUnavailableError',
+      message: 'batch batch-0000000 of job job-1 is submitted as batch_abc',
+      record: { batchId: 'batch-0000000', providerBatchId: 'batch_abc', customIds: ['item-1'] },
+    });
+  });
+});
+
+describe('job store: one condition for a job that has not ended', () => {
+  test('finishJob, failJob and requestCancel each require the job to exist and not be terminal', async () => {
+    // Arrange
+    dynamoMock.on(UpdateCommand).resolves({});
+    const store = newStore();
+
+    // Act
+    await store.finishJob('job-1', { status: 'COMPLETED', counts: queuedJob.counts, usage: queuedJob.usage });
+    await store.failJob('job-1', { name: 'Error', message: 'x' });
+    await store.requestCancel('job-1');
+
+    // Assert
+    const updates = dynamoMock.commandCalls(UpdateCommand).map((call) => call.args[0].input);
+    for (const update of updates) {
+      expect(update.ConditionExpression).toBe('attribute_exists(pk) AND NOT #status IN (:t0, :t1, :t2, :t3)');
+      expect(update.ExpressionAttributeValues).toMatchObject({ ':t0': 'COMPLETED', ':t1': 'COMPLETED_WITH_ERRORS', ':t2': 'FAILED', ':t3': 'CANCELLED' });
+    }
+    expect(updates).toHaveLength(3);
   });
 });

@@ -292,8 +292,7 @@ describe('submit batch, responses mode', () => {
   test('an item claimed by another live invocation fails the task with SubmissionInProgressError; once its claim expires it is taken over', async () => {
     // Arrange
     const { job, items } = await createJob(env(), { lines: promptLines(3) });
-    await env().store.putQueuedItem(job.jobId, 'item-001', 1, 'batch-0000000');
-    const otherLease = await env().store.claimItem(job.jobId, 'item-001', SUBMIT_LEASE_MS);
+    const otherLease = await env().store.claimItem(job.jobId, 'item-001', SUBMIT_LEASE_MS, { index: 1, batchId: 'batch-0000000' });
     expect(typeof otherLease).toBe('number');
 
     // Act

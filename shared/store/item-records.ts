@@ -1,0 +1,171 @@
+import { BatchGetCommand, UpdateCommand, type BatchGetCommandOutput } from '@aws-sdk/lib-dynamodb';
+import type { ItemRecord, ItemStatus, OutputLine, ProviderErrorBody, TerminalItemStatus, TokenUsage } from '../types.js';
+import { ConditionNotMet, RECORD_ABSENT, anyOf, conditionFields, tryConditional, type Condition } from './conditions.js';
+import type { JobProgress } from './job-progress.js';
+import type { JobRecords } from './job-records.js';
+import { jobRecordsQuery, keys } from './keys.js';
+import { fromStored, type Page, type StoreTable } from './store-table.js';
+import { TTL_ATTRIBUTE } from './table-schema.js';
+
+export interface FinishItem {
+  status: TerminalItemStatus;
+  output?: OutputLine;
+  /** Where the output lives when it was too large for the item record. */
+  outputKey?: string;
+  error?: ProviderErrorBody;
+  usage?: TokenUsage;
+  result?: unknown;
+  /** The job-level estimated cost of this item, added to the job's running total. */
+  costUsd?: number;
+}
+
+/** What the submit and poll tasks read of their items: enough to know what is left to do. */
+export const STATUS_FIELDS = ['status', 'providerId'] as const satisfies readonly (keyof ItemRecord)[];
+
+/** Where an item sits in its job: what a record created by an update is given. */
+export interface ItemPlacement {
+  index: number;
+  batchId: string;
+}
+
+export const ITEM_QUEUED: Condition = { expression: '#status = :queued', names: { '#status': 'status' }, values: { ':queued': 'QUEUED' } };
+
+/** Queued or submitted: the item may still end, and the update that ends it is the one that counts it. */
+const ITEM_NOT_TERMINAL: Condition = {
+  expression: '#status IN (:queued, :submitted)',
+  names: { '#status': 'status' },
+  values: { ':queued': 'QUEUED', ':submitted': 'SUBMITTED' },
+};
+
+/**
+ * The attributes an item record is created with by an update (kept as they are when it exists).
+ * Items have no record until a task first writes them, so each first write may be the creating one.
+ */
+export function itemIdentity(jobId: string, customId: string, placement: ItemPlacement, at: string) {
+  return {
+    sets: 'jobId = :jobId, customId = :customId, #index = :index, batchId = if_not_exists(batchId, :batchId), createdAt = if_not_exists(createdAt, :at)',
+    names: { '#index': 'index' },
+    values: { ':jobId': jobId, ':customId': customId, ':index': placement.index, ':batchId': placement.batchId, ':at': at },
+  };
+}
+
+const BATCH_GET_LIMIT = 100;
+
+/** Item records: one per input line that a task has written, ended once. */
+export class ItemRecords {
+  constructor(
+    private readonly table: StoreTable,
+    private readonly jobs: JobRecords,
+  ) {}
+
+  get(jobId: string, customId: string): Promise<ItemRecord | undefined> {
+    return this.table.read<ItemRecord>(keys.item(jobId, customId));
+  }
+
+  /**
+   * Reads items by custom id (BatchGet, 100 a call, unprocessed keys retried). With `fields`,
+   * only those attributes are read back (a finished item's output is most of its size).
+   */
+  async getMany(jobId: string, customIds: readonly string[]): Promise<Map<string, ItemRecord>>;
+  async getMany<K extends keyof ItemRecord>(jobId: string, customIds: readonly string[], fields: readonly K[]): Promise<Map<string, Pick<ItemRecord, K | 'customId'>>>;
+  async getMany(jobId: string, customIds: readonly string[], fields?: readonly (keyof ItemRecord)[]): Promise<Map<string, Partial<ItemRecord>>> {
+    const found = new Map<string, Partial<ItemRecord>>();
+    const projected = fields && [...new Set(['customId', ...fields])];
+    const projection = projected && {
+      ProjectionExpression: projected.map((_, i) => `#f${i}`).join(', '),
+      ExpressionAttributeNames: Object.fromEntries(projected.map((field, i) => [`#f${i}`, field])),
+    };
+    for (let start = 0; start < customIds.length; start += BATCH_GET_LIMIT) {
+      let pending: Record<string, unknown>[] | undefined = customIds.slice(start, start + BATCH_GET_LIMIT).map((id) => keys.item(jobId, id));
+      for (let attempt = 0; pending && pending.length > 0; attempt++) {
+        if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt)));
+        const response: BatchGetCommandOutput = await this.table.dynamo.send(
+          new BatchGetCommand({ RequestItems: { [this.table.name]: { Keys: pending, ConsistentRead: true, ...projection } } }),
+        );
+        for (const raw of response.Responses?.[this.table.name] ?? []) {
+          const item = fromStored<ItemRecord>(raw);
+          if (item) found.set(item.customId, item);
+        }
+        pending = response.UnprocessedKeys?.[this.table.name]?.Keys;
+      }
+    }
+    return found;
+  }
+
+  /**
+   * Ends an item in a terminal state, once: the update is conditional on a non-terminal status,
+   * and only the call whose update went through counts it: into `progress` when given, else on
+   * the job at once. With `create`, makes the record if the item never had one (its batch never
+   * ran). Returns false if it was already terminal.
+   */
+  async finish(jobId: string, customId: string, finish: FinishItem, options: { create?: ItemPlacement; progress?: JobProgress } = {}): Promise<boolean> {
+    const { create, progress } = options;
+    const now = this.table.nowIso();
+    const names: Record<string, string> = { '#ttl': TTL_ATTRIBUTE };
+    const values: Record<string, unknown> = { ':status': finish.status, ':now': now, ':ttl': this.table.ttlFromNow() };
+    const sets = ['#status = :status', 'finishedAt = :now', 'updatedAt = :now', '#ttl = :ttl'];
+    const optional: [string, unknown][] = [
+      ['#output', finish.output], // OUTPUT is a DynamoDB reserved word
+      ['outputKey', finish.outputKey],
+      ['#error', finish.error],
+      ['#usage', finish.usage],
+      ['#result', finish.result],
+      ['costUsd', finish.costUsd],
+    ];
+    for (const [field, value] of optional) {
+      if (value === undefined) continue;
+      const placeholder = `:${field.replace('#', '')}`;
+      if (field.startsWith('#')) names[field] = field.slice(1);
+      sets.push(`${field} = ${placeholder}`);
+      values[placeholder] = value;
+    }
+    let condition = ITEM_NOT_TERMINAL;
+    if (create) {
+      const identity = itemIdentity(jobId, customId, create, now);
+      sets.push(identity.sets, 'attempts = if_not_exists(attempts, :zero)');
+      Object.assign(names, identity.names);
+      Object.assign(values, identity.values, { ':zero': 0 });
+      condition = anyOf(RECORD_ABSENT, ITEM_NOT_TERMINAL);
+    }
+    const result = await tryConditional(
+      this.table.dynamo.send(
+        new UpdateCommand({
+          TableName: this.table.name,
+          Key: keys.item(jobId, customId),
+          UpdateExpression: `SET ${sets.join(', ')} REMOVE leaseUntil`,
+          ...conditionFields(condition, { names, values }),
+        }),
+      ),
+    );
+    if (result instanceof ConditionNotMet) return false;
+    await this.jobs.count(jobId, progress, (p) => p.ended(finish.status, finish.usage, finish.costUsd));
+    return true;
+  }
+
+  /** One page of a job's items, in custom id order, optionally only those with a status. */
+  list(jobId: string, options: { status?: ItemStatus; limit?: number; cursor?: string } = {}): Promise<Page<ItemRecord>> {
+    const query = jobRecordsQuery(jobId, keys.itemPrefix);
+    return this.table.queryPage<ItemRecord>(
+      {
+        KeyConditionExpression: query.KeyConditionExpression,
+        ...(options.status ? { FilterExpression: '#status = :status', ExpressionAttributeNames: { '#status': 'status' } } : {}),
+        ExpressionAttributeValues: { ...query.values, ...(options.status ? { ':status': options.status } : {}) },
+        Limit: options.limit,
+        ConsistentRead: true,
+      },
+      options.cursor,
+    );
+  }
+
+  /** Every item of the job, a page at a time; the next page is read while the caller works on this one. */
+  async *all(jobId: string): AsyncGenerator<ItemRecord[]> {
+    let next: Promise<Page<ItemRecord>> | undefined = this.list(jobId);
+    while (next) {
+      const page: Page<ItemRecord> = await next;
+      next = page.cursor ? this.list(jobId, { cursor: page.cursor }) : undefined;
+      // A consumer that stops early leaves the read ahead unawaited: its failure is not one.
+      next?.catch(() => undefined);
+      yield page.items;
+    }
+  }
+}
