@@ -8,7 +8,10 @@ import {
 import { DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, describe, expect, test } from '@jest/globals';
+import { RECORD_ABSENT, allOf, anyOf, conditionFields } from '../../shared/store/conditions.js';
+import { ITEM_QUEUED } from '../../shared/store/item-records.js';
 import { JobStore } from '../../shared/store/job-store.js';
+import { leaseFree, leaseHeld } from '../../shared/store/lease.js';
 import type { JobRecord, OutputLine } from '../../shared/types.js';
 
 /**
@@ -235,5 +238,24 @@ describe('job store: one condition for a job that has not ended', () => {
       expect(update.ExpressionAttributeValues).toMatchObject({ ':t0': 'COMPLETED', ':t1': 'COMPLETED_WITH_ERRORS', ':t2': 'FAILED', ':t3': 'CANCELLED' });
     }
     expect(updates).toHaveLength(3);
+  });
+});
+
+describe('job store: condition fragments', () => {
+  test('fragments combine into one expression with the names and values of each', () => {
+    // Act
+    const condition = anyOf(RECORD_ABSENT, allOf(ITEM_QUEUED, leaseFree(5)));
+
+    // Assert
+    expect(conditionFields(condition, { values: { ':at': 'now' } })).toEqual({
+      ConditionExpression: '(attribute_not_exists(pk) OR (#status = :queued AND (attribute_not_exists(leaseUntil) OR leaseUntil < :nowMs)))',
+      ExpressionAttributeNames: { '#status': 'status' },
+      ExpressionAttributeValues: { ':queued': 'QUEUED', ':nowMs': 5, ':at': 'now' },
+    });
+  });
+
+  test('a placeholder given two different values is refused, not silently overwritten', () => {
+    // Act / Assert
+    expect(() => allOf(leaseHeld(1), leaseHeld(2))).toThrow('expression placeholder :lease is given two values');
   });
 });
