@@ -162,6 +162,7 @@ export class RateLimiter {
         this.stats.turns++;
         return slot.at;
       }
+      // No turn held: give up, answer TURN_LATER, sit out a pause, or book a chunk.
       if (now >= deadline) return undefined;
       const refusedLately = now - this.refusedBooking.seenAt < this.params.burstMs;
       if (this.refusedBooking.firstAt > deadline && refusedLately) return undefined;
