@@ -53,6 +53,34 @@ export function toProviderError(error: unknown): Error {
   return new ProviderError(message, options);
 }
 
+/** Runs one SDK call and maps its failure to our named errors. */
+export async function callOpenAI<T>(fn: () => PromiseLike<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (error) {
+    throw toProviderError(error);
+  }
+}
+
+/**
+ * Cancels, treating "it already finished" as success: a 400/404/422 answer, or a 409 (what some
+ * OpenAI-compatible servers answer) when the object is indeed no longer running. Transient
+ * failures propagate.
+ */
+export async function cancelUnlessFinished(
+  cancel: () => PromiseLike<unknown>,
+  isFinished: () => Promise<boolean>,
+): Promise<void> {
+  try {
+    await cancel();
+  } catch (error) {
+    const mapped = toProviderError(error);
+    if (mapped instanceof InvalidRequestError) return;
+    if (error instanceof APIError && error.status === 409 && (await isFinished())) return;
+    throw mapped;
+  }
+}
+
 /** Milliseconds to wait after a 429, from `retry-after-ms`, else `retry-after` (seconds or an HTTP date). */
 export function retryAfterMs(headers: Headers | undefined, now = Date.now()): number | undefined {
   const ms = nonNegative(headers?.get('retry-after-ms'));

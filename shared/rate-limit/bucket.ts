@@ -1,6 +1,6 @@
 /**
  * The arithmetic of the shared token bucket, as pure functions of a state and a time, so the
- * DynamoDB item (bucket-table.ts) and the process-local pool (rate-limiter.ts) stay thin.
+ * DynamoDB item (bucket-table.ts) and the process-local limiter (rate-limiter.ts, booked-turns.ts) stay thin.
  *
  * Two buckets in one state: requests and tokens per window (a minute at OpenAI). Each is kept in
  * the GCRA form of a token bucket: instead of a level and a refill time it stores `tat`, the time

@@ -8,7 +8,7 @@ import type {
   OpenAIClientLike,
   OpenAIRequestOptions,
   OpenAIResponseLike,
-} from '../../shared/provider/openai-provider.js';
+} from '../../shared/provider/openai-client.js';
 
 export type FakeMethod =
   | 'responses.create'
