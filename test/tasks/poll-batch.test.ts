@@ -1,6 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
 import { MAX_POLL_TURNS } from '../../shared/limits.js';
-import type { BatchState } from '../../shared/polling.js';
+import type { BatchState } from '../../shared/workflow-state.js';
 import { JobProgress } from '../../shared/store/job-progress.js';
 import { pollBatch } from '../../tasks/poll-batch.js';
 import { submitBatch } from '../../tasks/submit-batch.js';
