@@ -42,6 +42,8 @@ export interface JobState {
   summary?: JobSummary;
   /** Set by a job-level Catch. */
   error?: CaughtError;
+  /** What Mark job failed returns, before the Fail state. */
+  marked?: { jobId?: string; marked: boolean };
 }
 
 /** The ItemBatcher's BatchInput: what every child gets beside its items. */
@@ -87,5 +89,13 @@ export function isRateLimitWait(state: BatchState | RateLimitWait): state is Rat
   return 'unsent' in state;
 }
 
+/** What Record batch failure returns at `$.recorded`, before the child fails. */
+export interface BatchFailureRecord {
+  jobId: string;
+  batchId: string;
+  failed: number;
+  error: { name: string; message: string };
+}
+
 /** What a child's Catch hands Record batch failure: the failed task's input with the error. */
-export type BatchFailureState = (SubmitBatchInput | BatchState) & { error?: CaughtError };
+export type BatchFailureState = (SubmitBatchInput | BatchState) & { error?: CaughtError; recorded?: BatchFailureRecord };

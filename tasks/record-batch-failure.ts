@@ -2,17 +2,12 @@ import type { TaskDeps } from '../shared/deps.js';
 import { describeCaught } from '../shared/execution-input.js';
 import { batchIdOf, endUnfinishedItems, loadJob, type EndableItem } from '../shared/job-lifecycle.js';
 import { modeOf } from '../shared/modes/index.js';
-import type { BatchFailureState } from '../shared/workflow-state.js';
+import type { BatchFailureRecord, BatchFailureState } from '../shared/workflow-state.js';
 
 /** The state a child's Catch hands over: the failed task's input with the error at `error`. */
 export type RecordBatchFailureInput = BatchFailureState;
 
-export interface BatchFailureRecord {
-  jobId: string;
-  batchId: string;
-  failed: number;
-  error: { name: string; message: string };
-}
+export type { BatchFailureRecord } from '../shared/workflow-state.js';
 
 /**
  * A batch task ran out of retries: withdraw what the batch has at the provider (best effort:
