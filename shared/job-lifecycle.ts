@@ -118,8 +118,8 @@ export async function* endUnfinishedJob(deps: TaskDeps, job: JobRecord, mode: Pr
     const unfinished = page.filter((item) => isUnfinished(item.status));
     await endUnfinishedItems(deps, job, mode, unfinished, ending, { withdrawn });
     // Read back: if an item finished concurrently, its real outcome wins.
-    const now = unfinished.length > 0 ? await deps.store.getItems(job.jobId, unfinished.map((item) => item.customId)) : new Map<string, ItemRecord>();
-    yield page.map((item) => now.get(item.customId) ?? item);
+    const current = unfinished.length > 0 ? await deps.store.getItems(job.jobId, unfinished.map((item) => item.customId)) : new Map<string, ItemRecord>();
+    yield page.map((item) => current.get(item.customId) ?? item);
   }
   let neverRan: SweptItem[] = [];
   const endNeverRan = async (): Promise<SweptItem[]> => {
