@@ -32,19 +32,27 @@ function modelOf(output: OutputLine, job: JobRecord): string | undefined {
   return typeof body?.model === 'string' ? body.model : job.options.model;
 }
 
+/** How a result is booked: the mode's share of the list price, and where the change is counted. */
+export interface Booking {
+  /** The share of the list price the provider bills in the job's mode (ProviderModeStrategy.priceFactor). */
+  priceFactor: number;
+  /** Counted here when given (the task writes it once), else on the job. */
+  progress?: JobProgress;
+}
+
 /**
  * Ends one item with the provider's result: the job type derives its result and may apply it
- * elsewhere; a result it rejects, or an apply that fails, fails the item with the reason. The
- * change is counted into `progress` when given (the task writes it once), else on the job.
+ * elsewhere; a result it rejects, or an apply that fails, fails the item with the reason.
  */
-export async function finishWithResult(deps: TaskDeps, job: JobRecord, customId: string, result: RequestResult, progress?: JobProgress): Promise<boolean> {
+export async function finishWithResult(deps: TaskDeps, job: JobRecord, customId: string, result: RequestResult, booking: Booking): Promise<boolean> {
+  const { progress } = booking;
   let finish: FinishItem = {
     status: STATUS_OF[result.outcome],
     output: result.output,
     ...(result.output.error ? { error: result.output.error } : {}),
     ...(result.usage ? { usage: result.usage } : {}),
   };
-  const cost = estimateCostUsd(modelOf(result.output, job), result.usage, job.options.mode);
+  const cost = estimateCostUsd(modelOf(result.output, job), result.usage, booking.priceFactor);
   if (cost !== undefined) finish.costUsd = cost;
 
   if (result.outcome === 'succeeded') {

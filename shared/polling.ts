@@ -1,22 +1,6 @@
 import { BATCH_DEADLINE_SECONDS, MAX_POLL_TURNS, POLL_INTERVALS } from './limits.js';
 import type { JobRecord, OutputLine, ProviderMode } from './types.js';
-
-/** What a child execution carries between its submit, wait and poll states. Kept small. */
-export interface BatchState {
-  jobId: string;
-  batchId: string;
-  mode: ProviderMode;
-  /** Items of the batch not yet in a terminal state; the Choice loops while it is above 0. */
-  pending: number;
-  /** The next Wait, in seconds. */
-  waitSeconds: number;
-  /** Poll turns taken so far (bounded by MAX_POLL_TURNS). */
-  pollTurn: number;
-  /** When the batch gives up on the provider (ISO time). */
-  deadline: string;
-  /** When the submit task sent the batch's last request (ISO time): the age of its requests. */
-  sentAt: string;
-}
+import type { BatchState } from './workflow-state.js';
 
 /**
  * What a poll knows at the end of a job: every item of the job has been sent, so the batches

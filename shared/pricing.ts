@@ -1,4 +1,4 @@
-import type { ProviderMode, TokenUsage } from './types.js';
+import type { TokenUsage } from './types.js';
 
 /**
  * Public list prices in USD per 1M tokens (input, output) for the standard tier, late 2026.
@@ -17,9 +17,6 @@ const PRICES_PER_MILLION: Record<string, { input: number; output: number }> = {
   'o4-mini': { input: 1.1, output: 4.4 },
 };
 
-/** The Batch API bills half the standard price. */
-const BATCH_DISCOUNT = 0.5;
-
 export function priceOf(model: string): { input: number; output: number } | undefined {
   let best: string | undefined;
   for (const name of Object.keys(PRICES_PER_MILLION)) {
@@ -28,11 +25,14 @@ export function priceOf(model: string): { input: number; output: number } | unde
   return best ? PRICES_PER_MILLION[best] : undefined;
 }
 
-/** Estimated cost of one request, or undefined for a model without a known price. */
-export function estimateCostUsd(model: string | undefined, usage: TokenUsage | undefined, mode: ProviderMode): number | undefined {
+/**
+ * Estimated cost of one request, or undefined for a model without a known price. `priceFactor`
+ * is the share of the list price the provider mode bills (see ProviderModeStrategy).
+ */
+export function estimateCostUsd(model: string | undefined, usage: TokenUsage | undefined, priceFactor = 1): number | undefined {
   if (!model || !usage) return undefined;
   const price = priceOf(model);
   if (!price) return undefined;
   const full = (usage.inputTokens * price.input + usage.outputTokens * price.output) / 1_000_000;
-  return mode === 'batch' ? full * BATCH_DISCOUNT : full;
+  return full * priceFactor;
 }

@@ -1,7 +1,8 @@
 import type { TaskDeps } from '../shared/deps.js';
 import { errorMessage } from '../shared/errors.js';
 import { describeCaught, jobIdOf, parseExecutionInput } from '../shared/execution-input.js';
-import { failUnfinishedItems } from './mark-job-failed.js';
+import { endAllUnfinished, jobFailedEnding } from '../shared/job-lifecycle.js';
+import { modeOf } from '../shared/modes/index.js';
 
 /** The EventBridge "Step Functions Execution Status Change" event, the fields we read. */
 export interface ExecutionStatusChange {
@@ -37,7 +38,7 @@ export async function onExecutionEnded(event: ExecutionStatusChange, deps: TaskD
   if (marked) {
     try {
       // No Catch ran, so nothing else ends the items: a FAILED job keeps no item QUEUED or SUBMITTED.
-      await failUnfinishedItems(deps, jobId, failure);
+      await endAllUnfinished(deps, job, modeOf(job), jobFailedEnding(failure));
     } catch (sweepError) {
       deps.logger.error('could not end the failed job\'s items', { jobId, error: errorMessage(sweepError) });
     }

@@ -1,27 +1,16 @@
 import type { TaskDeps } from '../shared/deps.js';
-import { describeCaught, type CaughtError } from '../shared/execution-input.js';
-import { endItemsWithError, errorOutputLine, NEVER_BATCHED } from '../shared/item-outcomes.js';
-import { withdrawFromProvider } from '../shared/withdraw.js';
+import { describeCaught } from '../shared/execution-input.js';
+import { errorOutputLine } from '../shared/item-outcomes.js';
+import { CANCELLED_BY_USER, endUnfinishedJob, isTerminalJob, loadJob, type Ending, type SweptItem } from '../shared/job-lifecycle.js';
+import { modeOf } from '../shared/modes/index.js';
 import type { FinalJobState } from '../shared/store/job-store.js';
-import type { ItemRecord, JobCounts, JobRecord, JobStatus, OutputLine, ProviderErrorBody, S3Location, TokenUsage } from '../shared/types.js';
-import { CANCELLED_BY_USER, loadJob } from './submit-batch.js';
-import type { JobContext } from './prepare-job.js';
+import type { ItemRecord, JobCounts, JobRecord, JobStatus, OutputLine, TokenUsage } from '../shared/types.js';
+import type { JobState, JobSummary } from '../shared/workflow-state.js';
 
-export interface FinalizeJobInput {
-  job: JobContext;
-  /** Set when the Distributed Map itself failed (Catch on the map). */
-  mapError?: CaughtError;
-}
+export type { JobSummary } from '../shared/workflow-state.js';
 
-export interface JobSummary {
-  jobId: string;
-  status: JobStatus;
-  results?: S3Location;
-  counts: JobCounts;
-  usage: TokenUsage;
-  estimatedCostUsd?: number;
-  error?: { name: string; message: string };
-}
+/** What Finalize job reads of the job's state. */
+export type FinalizeJobInput = Pick<JobState, 'job' | 'mapError'>;
 
 /**
  * The reducer. Reads every item once: ends any still unfinished (the map failed or was cut
@@ -31,37 +20,26 @@ export interface JobSummary {
  */
 export async function finalizeJob(input: FinalizeJobInput, deps: TaskDeps): Promise<JobSummary> {
   const job = await loadJob(deps, input.job.jobId);
-  if (isTerminal(job.status)) return summaryOf(job);
+  if (isTerminalJob(job.status)) return summaryOf(job);
 
   const mapError = input.mapError ? describeCaught(input.mapError) : undefined;
-  const straggler: { status: 'FAILED' | 'CANCELLED'; error: ProviderErrorBody } = job.cancelRequested
-    ? { status: 'CANCELLED', error: CANCELLED_BY_USER }
+  const straggler: Ending = job.cancelRequested
+    ? { status: 'CANCELLED', reason: CANCELLED_BY_USER }
     : {
         status: 'FAILED',
-        error: mapError
+        reason: mapError
           ? { code: 'workflow_failed', message: `the job's workflow failed before this item finished: ${mapError.name}: ${mapError.message}` }
           : { code: 'not_finished', message: 'the workflow ended before this item finished' },
       };
 
   const counter = new StatusCounter();
-  const seen = new Set<string>();
-  const withdrawn = new Set<string>();
   const writer = deps.objects.openResultsWriter(job.jobId);
   try {
-    for await (const page of deps.store.allItems(job.jobId)) {
+    for await (const page of endUnfinishedJob(deps, job, modeOf(job), straggler)) {
       for (const item of page) {
-        seen.add(item.customId);
-        const ended = await endIfUnfinished(deps, job, item, straggler, withdrawn);
-        counter.add(ended);
-        await writer.write(ended.output ?? (await outputOf(deps, ended)));
+        counter.add(item);
+        await writer.write(item.output ?? (await outputOf(deps, item)));
       }
-    }
-    // Items whose batch never ran have no record: the manifest is the list of what was asked.
-    for await (const line of deps.objects.readManifest(job.manifest)) {
-      if (seen.has(line.customId)) continue;
-      await endItemsWithError(deps, job.jobId, [{ customId: line.customId, index: line.index, batchId: NEVER_BATCHED }], straggler.status, straggler.error);
-      counter.add({ status: straggler.status });
-      await writer.write(errorOutputLine(line.customId, straggler.error));
     }
   } catch (error) {
     await writer.abort();
@@ -84,10 +62,6 @@ export async function finalizeJob(input: FinalizeJobInput, deps: TaskDeps): Prom
   return { jobId: job.jobId, ...final };
 }
 
-export function isTerminal(status: JobStatus): boolean {
-  return status === 'COMPLETED' || status === 'COMPLETED_WITH_ERRORS' || status === 'FAILED' || status === 'CANCELLED';
-}
-
 /**
  * CANCELLED if the user cancelled; FAILED if the map failed or no item succeeded;
  * COMPLETED if every item succeeded; COMPLETED_WITH_ERRORS otherwise.
@@ -100,21 +74,7 @@ export function decideStatus(job: Pick<JobRecord, 'cancelRequested'>, counts: Jo
   return 'COMPLETED_WITH_ERRORS';
 }
 
-async function endIfUnfinished(
-  deps: TaskDeps,
-  job: JobRecord,
-  item: ItemRecord,
-  straggler: { status: 'FAILED' | 'CANCELLED'; error: ProviderErrorBody },
-  withdrawn: Set<string>,
-): Promise<ItemRecord> {
-  if (item.status !== 'QUEUED' && item.status !== 'SUBMITTED') return item;
-  await withdrawFromProvider(deps, job.jobId, job.options.mode, [item], withdrawn);
-  await endItemsWithError(deps, job.jobId, [item], straggler.status, straggler.error);
-  // Read back: if the item finished concurrently, its real outcome wins.
-  return (await deps.store.getItem(job.jobId, item.customId)) ?? item;
-}
-
-async function outputOf(deps: TaskDeps, item: ItemRecord): Promise<OutputLine> {
+async function outputOf(deps: TaskDeps, item: SweptItem): Promise<OutputLine> {
   if (item.outputKey) return deps.objects.getItemOutput(item.outputKey);
   return errorOutputLine(item.customId, item.error ?? { code: 'no_output', message: 'the item has no recorded output' }, item.providerId);
 }

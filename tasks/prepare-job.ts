@@ -2,7 +2,8 @@ import type { TaskDeps } from '../shared/deps.js';
 import { JobNotFoundError, ValidationError } from '../shared/errors.js';
 import { jobIdOf, parseExecutionInput } from '../shared/execution-input.js';
 import { validateJob, writeJob } from '../shared/job-intake.js';
-import type { JobRecord, ProviderMode, S3Location } from '../shared/types.js';
+import type { JobRecord } from '../shared/types.js';
+import type { JobContext } from '../shared/workflow-state.js';
 
 export interface PrepareJobInput {
   /** The execution's input, as started by the API or a schedule. */
@@ -10,18 +11,7 @@ export interface PrepareJobInput {
   executionArn?: string;
 }
 
-/** What the rest of the workflow reads from `$.job`: the map's item source and settings. */
-export interface JobContext {
-  jobId: string;
-  jobType: string;
-  mode: ProviderMode;
-  manifest: S3Location;
-  batchSize: number;
-  maxConcurrency: number;
-  toleratedFailurePercentage: number;
-  /** True when another execution already runs this job, or it has ended: this start does nothing. */
-  duplicate: boolean;
-}
+export type { JobContext } from '../shared/workflow-state.js';
 
 /**
  * Makes sure the job record and its manifest exist, then marks the job RUNNING.
@@ -79,8 +69,6 @@ async function createScheduledJob(
 function toContext(job: JobRecord, duplicate: boolean): JobContext {
   return {
     jobId: job.jobId,
-    jobType: job.jobType,
-    mode: job.options.mode,
     manifest: job.manifest,
     batchSize: job.options.batchSize,
     maxConcurrency: job.options.maxConcurrency,

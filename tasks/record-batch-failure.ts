@@ -1,25 +1,13 @@
 import type { TaskDeps } from '../shared/deps.js';
-import { describeCaught, type CaughtError } from '../shared/execution-input.js';
-import { endItemsWithError } from '../shared/item-outcomes.js';
-import { withdrawFromProvider } from '../shared/withdraw.js';
-import type { BatchState } from '../shared/polling.js';
-import type { ManifestLine } from '../shared/store/object-store.js';
-import { batchIdOf } from './submit-batch.js';
+import { describeCaught } from '../shared/execution-input.js';
+import { batchIdOf, endUnfinishedItems, loadJob, type EndableItem } from '../shared/job-lifecycle.js';
+import { modeOf } from '../shared/modes/index.js';
+import type { BatchFailureRecord, BatchFailureState } from '../shared/workflow-state.js';
 
-/**
- * The state a child's Catch hands over: the failed task's input (the submit task's batch of
- * items, or the poll loop's BatchState) with the error at `error`.
- */
-export type RecordBatchFailureInput = ({ Items: ManifestLine[]; BatchInput: { jobId: string } } | BatchState) & {
-  error?: CaughtError;
-};
+/** The state a child's Catch hands over: the failed task's input with the error at `error`. */
+export type RecordBatchFailureInput = BatchFailureState;
 
-export interface BatchFailureRecord {
-  jobId: string;
-  batchId: string;
-  failed: number;
-  error: { name: string; message: string };
-}
+export type { BatchFailureRecord } from '../shared/workflow-state.js';
 
 /**
  * A batch task ran out of retries: withdraw what the batch has at the provider (best effort:
@@ -32,24 +20,19 @@ export async function recordBatchFailure(input: RecordBatchFailureInput, deps: T
   const fromSubmit = 'Items' in input;
   const jobId = fromSubmit ? input.BatchInput.jobId : input.jobId;
   const batchId = fromSubmit ? batchIdOf(input.Items) : input.batchId;
+  const job = await loadJob(deps, jobId);
   const batch = await deps.store.getBatch(jobId, batchId);
-  const members: { customId: string; index?: number }[] = fromSubmit
-    ? input.Items.map((item) => ({ customId: item.customId, index: item.index }))
+  // From the submit task an item may have no record yet: its manifest place creates it.
+  const members: EndableItem[] = fromSubmit
+    ? input.Items.map((item) => ({ customId: item.customId, index: item.index, batchId }))
     : (batch?.customIds ?? []).map((customId) => ({ customId }));
   const records = await deps.store.getItems(jobId, members.map((m) => m.customId));
+  const items = members.map((m) => ({ ...m, status: records.get(m.customId)?.status, providerId: records.get(m.customId)?.providerId }));
 
-  const unfinished = members
-    .filter((m) => {
-      const status = records.get(m.customId)?.status;
-      return status === undefined || status === 'QUEUED' || status === 'SUBMITTED';
-    })
-    .map((m) => ({ ...m, batchId, providerId: records.get(m.customId)?.providerId }));
-
-  await withdrawFromProvider(deps, jobId, batch?.mode ?? (batch?.providerBatchId ? 'batch' : 'responses'), batch?.providerBatchId ? [{ providerId: batch.providerBatchId }] : unfinished);
-  const failed = await endItemsWithError(deps, jobId, unfinished, 'FAILED', {
-    code: 'batch_failed',
-    message: `${error.name}: ${error.message}`,
-  });
+  const failed = await endUnfinishedItems(deps, job, modeOf(job), items, {
+    status: 'FAILED',
+    reason: { code: 'batch_failed', message: `${error.name}: ${error.message}` },
+  }, { batch });
   await deps.store.appendLog(jobId, 'ERROR', `batch ${batchId} failed: ${failed} item(s) ended FAILED`, { error });
   return { jobId, batchId, failed, error };
 }

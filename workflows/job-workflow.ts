@@ -125,7 +125,7 @@ export class JobWorkflow extends Construct {
       itemBatcher: new ItemBatcher({
         maxItemsPerBatchPath: '$.job.batchSize',
         maxInputBytesPerBatch: MAX_BATCH_INPUT_BYTES,
-        batchInput: { 'jobId.$': '$.job.jobId', 'jobType.$': '$.job.jobType', 'mode.$': '$.job.mode' },
+        batchInput: { 'jobId.$': '$.job.jobId' },
       }),
       maxConcurrencyPath: '$.job.maxConcurrency',
       toleratedFailurePercentagePath: '$.job.toleratedFailurePercentage',

@@ -1,6 +1,7 @@
 import { describe, expect, test } from '@jest/globals';
+import { InternalServerError } from 'openai';
 import { MAX_POLL_TURNS } from '../../shared/limits.js';
-import type { BatchState } from '../../shared/polling.js';
+import type { BatchState } from '../../shared/workflow-state.js';
 import { JobProgress } from '../../shared/store/job-progress.js';
 import { pollBatch } from '../../tasks/poll-batch.js';
 import { submitBatch } from '../../tasks/submit-batch.js';
@@ -271,6 +272,20 @@ describe('poll batch, responses mode', () => {
       ['FAILED', 'deadline_exceeded'],
     ]);
     expect(env().openai.callsOf('responses.cancel')).toHaveLength(2);
+  });
+
+  test('GIVEN the provider refuses the cancel WHEN the deadline stops the batch THEN its items end FAILED all the same and the refusal is logged', async () => {
+    // Arrange
+    const { job, state } = await submitted(2);
+    env().openai.failNext('responses.cancel', new InternalServerError(502, { message: 'bad gateway' }, 'bad gateway', new Headers()));
+
+    // Act
+    const last = await pollBatch({ ...state, deadline: env().clock.now().toISOString() }, env().deps);
+
+    // Assert
+    expect(last.pending).toBe(0);
+    expect((await itemsOf(env(), job.jobId)).map((item) => [item.status, item.error?.code])).toEqual(Array(2).fill(['FAILED', 'deadline_exceeded']));
+    expect(env().logger.lines.filter((line) => line.message === 'could not withdraw work from the provider')).toHaveLength(1);
   });
 
   test('a cancel request cancels the responses at the provider and ends the items CANCELLED', async () => {

@@ -32,8 +32,6 @@ describe('prepare job: a job started by the API', () => {
     // Assert
     expect(context).toEqual({
       jobId: job.jobId,
-      jobType: 'prompt',
-      mode: 'responses',
       manifest: { bucket: TEST_BUCKET, key: `jobs/${job.jobId}/manifest.jsonl` },
       batchSize: 2,
       maxConcurrency: 4,
@@ -88,9 +86,9 @@ describe('prepare job: a scheduled start', () => {
 
     // Assert
     const jobId = scheduledJobId(name, '2026-03-02T09:00:00Z');
-    expect(context).toMatchObject({ jobId, jobType: 'prompt', mode: 'responses', batchSize: 5 });
+    expect(context).toMatchObject({ jobId, batchSize: 5 });
     const job = await requireJob(env(), jobId);
-    expect(job).toMatchObject({ status: 'RUNNING', source: 'schedule', scheduleName: name, executionArn: EXECUTION_ARN });
+    expect(job).toMatchObject({ jobType: 'prompt', status: 'RUNNING', source: 'schedule', scheduleName: name, executionArn: EXECUTION_ARN });
     expect(job.counts.total).toBe(4);
     const manifest = [];
     for await (const line of env().objects.readManifest(job.manifest)) manifest.push(line);

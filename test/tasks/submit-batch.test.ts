@@ -2,7 +2,9 @@ import { describe, expect, test, jest } from '@jest/globals';
 import { RateLimitedError, SubmissionInProgressError } from '../../shared/errors.js';
 import { SUBMIT_LEASE_MS } from '../../shared/limits.js';
 import { TURN_LATER } from '../../shared/rate-limit/rate-limiter.js';
-import { isRateLimitWait, SEND_AHEAD_MS, submitBatch, TURN_LEAD_MS } from '../../tasks/submit-batch.js';
+import { SEND_AHEAD_MS } from '../../shared/modes/responses.js';
+import { isRateLimitWait } from '../../shared/workflow-state.js';
+import { submitBatch, TURN_LEAD_MS } from '../../tasks/submit-batch.js';
 import { badRequest } from '../provider/fake-openai.js';
 import {
   TEST_MODEL,
@@ -34,7 +36,6 @@ describe('submit batch, responses mode', () => {
     expect(state).toEqual({
       jobId: job.jobId,
       batchId: 'batch-0000000',
-      mode: 'responses',
       pending: 5,
       waitSeconds: 5,
       pollTurn: 0,
@@ -362,7 +363,7 @@ describe('submit batch, batch mode', () => {
     const state = await submitBatch(submitInput(job.jobId, items), env().deps);
 
     // Assert
-    expect(state).toMatchObject({ mode: 'batch', pending: 4, waitSeconds: 60, pollTurn: 0 });
+    expect(state).toMatchObject({ pending: 4, waitSeconds: 60, pollTurn: 0 });
     const [upload] = [...env().openai.storedFiles.values()];
     expect(upload?.purpose).toBe('batch');
     const uploaded = (upload?.content ?? '').trim().split('\n').map((line) => JSON.parse(line) as unknown);

@@ -1,0 +1,101 @@
+import type { CaughtError } from './execution-input.js';
+import type { Reservation } from './rate-limit/rate-limiter.js';
+import type { ManifestLine } from './store/object-store.js';
+import type { JobCounts, JobStatus, S3Location, TokenUsage } from './types.js';
+
+/**
+ * The state the job workflow carries between its states: one typed contract for what each task
+ * returns and what the next state reads by JSONPath. test/workflows/state-contract.test.ts
+ * resolves every path the rendered workflow reads in an example of these types, so renaming a
+ * field here without the workflow (or the reverse) fails there.
+ */
+
+/** What Prepare job returns at `$.job`: the map's item source and settings. */
+export interface JobContext {
+  jobId: string;
+  manifest: S3Location;
+  batchSize: number;
+  maxConcurrency: number;
+  toleratedFailurePercentage: number;
+  /** True when another execution already runs this job, or it has ended: this start does nothing. */
+  duplicate: boolean;
+}
+
+/** What Finalize job returns at `$.summary`. */
+export interface JobSummary {
+  jobId: string;
+  status: JobStatus;
+  results?: S3Location;
+  counts: JobCounts;
+  usage: TokenUsage;
+  estimatedCostUsd?: number;
+  error?: { name: string; message: string };
+}
+
+/** The execution's state at the job level, after the execution input's own fields. */
+export interface JobState {
+  job: JobContext;
+  /** The Distributed Map's result writer details. */
+  mapRun?: unknown;
+  /** Set when the Distributed Map itself failed (its Catch). */
+  mapError?: CaughtError;
+  summary?: JobSummary;
+  /** Set by a job-level Catch. */
+  error?: CaughtError;
+  /** What Mark job failed returns, before the Fail state. */
+  marked?: { jobId?: string; marked: boolean };
+}
+
+/** The ItemBatcher's BatchInput: what every child gets beside its items. */
+export interface BatchInput {
+  jobId: string;
+}
+
+/** A Distributed Map child's input: its batch of manifest lines and the job context. */
+export interface SubmitBatchInput {
+  Items: ManifestLine[];
+  BatchInput: BatchInput;
+  /** Turns an earlier submit of this batch booked for its unsent items (see RateLimitWait). */
+  reservation?: Reservation;
+}
+
+/** What a child execution carries between its submit, wait and poll states. Kept small. */
+export interface BatchState {
+  jobId: string;
+  batchId: string;
+  /** Items of the batch not yet in a terminal state; the Choice loops while it is above 0. */
+  pending: number;
+  /** The next Wait, in seconds. */
+  waitSeconds: number;
+  /** Poll turns taken so far (bounded by MAX_POLL_TURNS). */
+  pollTurn: number;
+  /** When the batch gives up on the provider (ISO time). */
+  deadline: string;
+  /** When the submit task sent the batch's last request (ISO time): the age of its requests. */
+  sentAt: string;
+}
+
+/**
+ * A submit that left items for turns booked later: the batch state, plus the child's input again
+ * (the next submit needs it) and the booked turns. The child waits `waitSeconds` for them in
+ * Step Functions ("Wait for rate-limit turn"), then submits again.
+ */
+export interface RateLimitWait extends BatchState, SubmitBatchInput {
+  /** Items not sent yet. The Choice goes back to the submit task while this is present. */
+  unsent: number;
+}
+
+export function isRateLimitWait(state: BatchState | RateLimitWait): state is RateLimitWait {
+  return 'unsent' in state;
+}
+
+/** What Record batch failure returns at `$.recorded`, before the child fails. */
+export interface BatchFailureRecord {
+  jobId: string;
+  batchId: string;
+  failed: number;
+  error: { name: string; message: string };
+}
+
+/** What a child's Catch hands Record batch failure: the failed task's input with the error. */
+export type BatchFailureState = (SubmitBatchInput | BatchState) & { error?: CaughtError; recorded?: BatchFailureRecord };
