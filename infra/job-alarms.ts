@@ -10,6 +10,7 @@ import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
+import { TASK_NAMES, TASKS, taskConstructId, type TaskName } from '../workflows/task-registry.js';
 
 /** Every alarm looks at sums over this period. */
 export const ALARM_PERIOD = Duration.minutes(5);
@@ -24,16 +25,18 @@ export const SUSTAINED_PERIODS = 3;
  */
 export type ErrorSensitivity = 'any' | 'sustained';
 
-export interface AlarmedFunction {
-  /** A short name for the alarm descriptions, e.g. 'SubmitBatch'. */
-  name: string;
-  fn: IFunction;
-  errors: ErrorSensitivity;
+/**
+ * Workflow tasks are retried by the state machine, so one error is routine there; the other
+ * functions (the API, execution-ended) are not: an error is a failed request, or a job left unmarked.
+ */
+export function errorSensitivityOf(name: TaskName): ErrorSensitivity {
+  return 'state' in TASKS[name] ? 'sustained' : 'any';
 }
 
 export interface JobAlarmsProps {
   stateMachine: IStateMachine;
-  functions: readonly AlarmedFunction[];
+  /** Every task's function (workflows/task-registry.ts); each gets Errors and Throttles alarms. */
+  functions: Readonly<Record<TaskName, IFunction>>;
   httpApi: IHttpApi;
   /** The schedules' group; its dropped invocations (starts given up after retries) alarm. */
   scheduleGroup?: IScheduleGroup;
@@ -104,7 +107,10 @@ export class JobAlarms extends Construct {
       'Step Functions throttled state transitions or starts of the job state machine; jobs slow down. Lower job concurrency or raise the quota.',
     );
 
-    for (const { name, fn, errors } of props.functions) {
+    for (const task of TASK_NAMES) {
+      const name = taskConstructId(task);
+      const fn = props.functions[task];
+      const errors = errorSensitivityOf(task);
       this.alarm(
         `${name}Errors`,
         fn.metricErrors(),

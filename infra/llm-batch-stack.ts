@@ -9,7 +9,18 @@ import type { Construct } from 'constructs';
 import { JOBS_INDEX, TABLE_KEY, TTL_ATTRIBUTE } from '../shared/store/table-schema.js';
 import { MAP_RESULTS_PREFIX } from '../workflows/job-workflow.js';
 import { JobStateMachine } from '../workflows/job-state-machine.js';
-import { JobAlarms, type AlarmedFunction } from './job-alarms.js';
+import {
+  TASK_NAMES,
+  TASKS,
+  taskConstructId,
+  taskHandlerPath,
+  taskRecord,
+  WORKFLOW_TASK_NAMES,
+  type BucketKeys,
+  type TaskAccess,
+  type TaskName,
+} from '../workflows/task-registry.js';
+import { JobAlarms } from './job-alarms.js';
 import { JobApi } from './job-api.js';
 import { JobSchedules } from './job-schedules.js';
 import { acknowledge, acknowledgeWildcard, nagResource } from './nag.js';
@@ -33,17 +44,8 @@ export interface LlmBatchStackProps extends StackProps {
   schedules?: readonly JobSchedule[];
 }
 
-/** The task functions, one per Lambda entry point in tasks/handlers/. */
-export interface TaskFunctions {
-  prepareJob: TaskFunction;
-  submitBatch: TaskFunction;
-  pollBatch: TaskFunction;
-  recordBatchFailure: TaskFunction;
-  finalizeJob: TaskFunction;
-  markJobFailed: TaskFunction;
-  executionEnded: TaskFunction;
-  api: TaskFunction;
-}
+/** The task functions, one per task of the registry (workflows/task-registry.ts). */
+export type TaskFunctions = Readonly<Record<TaskName, TaskFunction>>;
 
 /**
  * Everything one deployment of llm-batch runs on: the single table, the job bucket, the OpenAI
@@ -124,21 +126,16 @@ export class LlmBatchStack extends Stack {
     const f = this.functions;
 
     this.jobs = new JobStateMachine(this, 'Jobs', {
-      tasks: {
-        prepareJob: f.prepareJob.fn,
-        submitBatch: f.submitBatch.fn,
-        pollBatch: f.pollBatch.fn,
-        recordBatchFailure: f.recordBatchFailure.fn,
-        finalizeJob: f.finalizeJob.fn,
-        markJobFailed: f.markJobFailed.fn,
-      },
+      tasks: taskRecord(WORKFLOW_TASK_NAMES, (name) => f[name].fn),
       bucket: this.bucket,
       logging: true,
       tracing: true,
     });
     this.stateMachine = this.jobs.stateMachine;
     this.acknowledgeStateMachine(f);
-    f.api.useStateMachine(this.stateMachine);
+    for (const name of TASK_NAMES) {
+      if (hasAccess(name, 'startsJobs')) f[name].useStateMachine(this.stateMachine);
+    }
 
     // The safety net: an execution stopped, timed out or failed past every Catch. Only this state
     // machine's own executions match, not the map's child executions (a failed batch is not a
@@ -169,21 +166,9 @@ export class LlmBatchStack extends Stack {
       inputBucketNames: config.inputBucketNames,
     });
 
-    // Workflow tasks are retried by the state machine, so one error is routine there; the API and
-    // execution-ended are not (an error is a failed request, or a job left unmarked).
-    const alarmed: AlarmedFunction[] = [
-      { name: 'PrepareJob', fn: f.prepareJob.fn, errors: 'sustained' },
-      { name: 'SubmitBatch', fn: f.submitBatch.fn, errors: 'sustained' },
-      { name: 'PollBatch', fn: f.pollBatch.fn, errors: 'sustained' },
-      { name: 'RecordBatchFailure', fn: f.recordBatchFailure.fn, errors: 'sustained' },
-      { name: 'FinalizeJob', fn: f.finalizeJob.fn, errors: 'sustained' },
-      { name: 'MarkJobFailed', fn: f.markJobFailed.fn, errors: 'sustained' },
-      { name: 'ExecutionEnded', fn: f.executionEnded.fn, errors: 'any' },
-      { name: 'Api', fn: f.api.fn, errors: 'any' },
-    ];
     this.alarms = new JobAlarms(this, 'Alarms', {
       stateMachine: this.stateMachine,
-      functions: alarmed,
+      functions: taskRecord(TASK_NAMES, (name) => f[name].fn),
       httpApi: this.api.httpApi,
       ...(this.schedules.group ? { scheduleGroup: this.schedules.group } : {}),
       ...(config.alarmEmail ? { email: config.alarmEmail } : {}),
@@ -218,10 +203,10 @@ export class LlmBatchStack extends Stack {
       'Two statements need "*": X-Ray trace segments (no resource-level permissions) and the CloudWatch Logs delivery ' +
         'actions Step Functions uses to set up execution logging, which AWS documents as resource "*".',
     );
-    for (const task of [f.prepareJob, f.submitBatch, f.pollBatch, f.recordBatchFailure, f.finalizeJob, f.markJobFailed]) {
+    for (const name of WORKFLOW_TASK_NAMES) {
       acknowledgeWildcard(
         machine,
-        nagResource(machine, task.fn.functionArn, ':*'),
+        nagResource(machine, f[name].fn.functionArn, ':*'),
         'CDK LambdaInvoke grants the task function and its versions/aliases (<arn>:*) so a Task can invoke a ' +
           'qualified ARN; it is one function of this stack per statement.',
       );
@@ -269,61 +254,40 @@ export class LlmBatchStack extends Stack {
   }
 
   /**
-   * One function per task, each with what its code touches (tasks/*.ts):
-   * - every task reads and writes the table (jobs, items, batches, log entries);
-   * - prepare-job reads a scheduled template's items anywhere in the bucket and writes the manifest;
-   * - submit-batch and poll-batch call the provider and store large outputs under jobs/;
-   * - record-batch-failure calls the provider (to withdraw the batch) but no S3;
-   * - finalize-job reads the manifest and large outputs and writes the results file under jobs/;
-   * - mark-job-failed and execution-ended use the table only;
-   * - api writes manifests and reads results under jobs/, reads inputs/ (POST /jobs with input.key),
-   *   and starts executions; it never calls the provider.
-   * BUCKET_NAME is set everywhere because the runtime config requires it at cold start.
+   * One function per task of the registry, granted what the registry says its code touches
+   * (TASKS[name].access). BUCKET_NAME is set everywhere because the runtime config requires it at
+   * cold start.
    */
   private createFunctions(config: StackConfig): TaskFunctions {
-    const task = (id: string, file: string, description: string) => {
-      const fn = new TaskFunction(this, id, { entry: projectPath(`tasks/handlers/${file}.ts`), description });
-      return fn.useTable(this.table, 'readWrite', { recordTtlDays: config.recordTtlDays });
-    };
     const provider = { ...(config.openaiBaseUrl ? { baseUrl: config.openaiBaseUrl } : {}) };
-    const jobFiles = `${JOBS_PREFIX}/*`;
+    const keyPatterns: Record<BucketKeys, string> = { jobFiles: `${JOBS_PREFIX}/*`, inputs: `${INPUTS_PREFIX}/*`, anyKey: '*' };
 
-    const functions: TaskFunctions = {
-      prepareJob: task('PrepareJob', 'prepare-job', 'llm-batch: create a scheduled job, mark the job RUNNING')
-        .useBucket(this.bucket, 'read')
-        .useBucket(this.bucket, 'write', jobFiles),
-      submitBatch: task('SubmitBatch', 'submit-batch', 'llm-batch: submit one batch of items to the provider')
-        .useBucket(this.bucket, 'write', jobFiles)
-        .useOpenAiKey(this.openAiKey, provider),
-      pollBatch: task('PollBatch', 'poll-batch', "llm-batch: poll the provider for a batch's items")
-        .useBucket(this.bucket, 'write', jobFiles)
-        .useOpenAiKey(this.openAiKey, provider),
-      recordBatchFailure: task('RecordBatchFailure', 'record-batch-failure', "llm-batch: withdraw a failed batch, fail its items")
-        .useBucket(this.bucket, 'none')
-        .useOpenAiKey(this.openAiKey, provider),
-      finalizeJob: task('FinalizeJob', 'finalize-job', 'llm-batch: write the results file, count, end the job')
-        .useBucket(this.bucket, 'readWrite', jobFiles),
-      markJobFailed: task('MarkJobFailed', 'mark-job-failed', 'llm-batch: mark the job FAILED').useBucket(this.bucket, 'none'),
-      executionEnded: task('ExecutionEnded', 'execution-ended', 'llm-batch: mark the job FAILED when its execution ends unhandled')
-        .useBucket(this.bucket, 'none'),
-      // POST /jobs writes the manifest (or reads input.key under inputs/), GET results reads and
-      // presigns the results file; it starts executions (useStateMachine, once the machine exists).
-      // No provider calls, so no key.
-      api: task('Api', 'api', 'llm-batch: the HTTP API (create, list, read and cancel jobs)')
-        .useBucket(this.bucket, 'readWrite', jobFiles)
-        .useBucket(this.bucket, 'read', `${INPUTS_PREFIX}/*`),
-    };
+    const functions = taskRecord(TASK_NAMES, (name) => {
+      const { description, access } = TASKS[name];
+      const fn = new TaskFunction(this, taskConstructId(name), { entry: projectPath(taskHandlerPath(name)), description });
+      fn.useTable(this.table, access.table, { recordTtlDays: config.recordTtlDays });
+      if (access.bucket.length === 0) fn.useBucket(this.bucket, 'none');
+      for (const grant of access.bucket) fn.useBucket(this.bucket, grant.access, keyPatterns[grant.keys]);
+      if (hasAccess(name, 'provider')) fn.useOpenAiKey(this.openAiKey, provider);
+      return fn;
+    });
 
     // `classify` with params.apply writes labels into another table; only named tables are allowed.
-    config.applyTableNames.forEach((name, i) => {
-      const target = Table.fromTableName(this, `ApplyTable${i}`, name);
-      for (const fn of [functions.submitBatch, functions.pollBatch]) target.grant(fn.fn, 'dynamodb:UpdateItem');
+    config.applyTableNames.forEach((tableName, i) => {
+      const target = Table.fromTableName(this, `ApplyTable${i}`, tableName);
+      for (const name of TASK_NAMES) if (hasAccess(name, 'applyTables')) target.grant(functions[name].fn, 'dynamodb:UpdateItem');
     });
     // A scheduled template may read its items from another bucket (template.input.bucket).
-    config.inputBucketNames.forEach((name, i) => {
-      const input: IBucket = Bucket.fromBucketName(this, `InputBucket${i}`, name);
-      functions.prepareJob.grantObjectRead(input);
+    config.inputBucketNames.forEach((bucketName, i) => {
+      const input: IBucket = Bucket.fromBucketName(this, `InputBucket${i}`, bucketName);
+      for (const name of TASK_NAMES) if (hasAccess(name, 'inputBuckets')) functions[name].grantObjectRead(input);
     });
     return functions;
   }
+}
+
+/** Whether the registry grants the task this optional access. */
+function hasAccess(name: TaskName, what: 'provider' | 'startsJobs' | 'applyTables' | 'inputBuckets'): boolean {
+  const access: TaskAccess = TASKS[name].access;
+  return access[what] ?? false;
 }

@@ -12,6 +12,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { extname, isAbsolute, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TASK_TIMEOUT_SECONDS } from '../shared/limits.js';
+import type { ObjectAccess, TableAccess } from '../workflows/task-registry.js';
 import { acknowledgeWildcard, nagResource } from './nag.js';
 
 /** The repository root: its package-lock.json pins what the bundles contain. */
@@ -37,12 +38,12 @@ export interface TaskFunctionProps {
   environment?: Record<string, string>;
 }
 
-export type TableAccess = 'read' | 'readWrite';
+export type { TableAccess };
 /**
  * `none` sets BUCKET_NAME and grants nothing: the task runtime requires the name at cold start
  * (shared/config.ts) even in tasks that never touch S3.
  */
-export type BucketAccess = 'none' | 'read' | 'write' | 'readWrite';
+export type BucketAccess = 'none' | ObjectAccess;
 
 /** Variables only a use* method may set, and the method that sets each. */
 const BOUND_VARIABLES: Record<string, string> = {

@@ -9,14 +9,8 @@ import { createTaskDeps } from '../shared/task-wiring.js';
 import type { ApiDeps } from '../tasks/api/api-deps.js';
 import { createApiHandler } from '../tasks/api/router.js';
 import { onExecutionEnded } from '../tasks/execution-ended.js';
-import { finalizeJob } from '../tasks/finalize-job.js';
-import { markJobFailed } from '../tasks/mark-job-failed.js';
-import { pollBatch } from '../tasks/poll-batch.js';
-import { prepareJob } from '../tasks/prepare-job.js';
-import { recordBatchFailure } from '../tasks/record-batch-failure.js';
-import { submitBatch } from '../tasks/submit-batch.js';
+import { workflowStateTasks } from '../tasks/handlers/task-logic.js';
 import { renderJobWorkflowAsl } from '../workflows/render-asl.js';
-import { STATE } from '../workflows/state-names.js';
 import { LocalStepFunctions, mapRunResultFiles, type ItemReaderRequest, type MapRunResults, type ResultWriterTarget } from './engine/local-step-functions.js';
 import { startStepFunctionsApi } from './engine/sfn-api-server.js';
 import { startMockProvider, type MockProvider } from './mock-provider/server.js';
@@ -126,17 +120,7 @@ export class LocalRuntime {
         definition: renderJobWorkflowAsl({ account: LOCAL_ACCOUNT, region: LOCAL_REGION, bucketName: LOCAL_BUCKET }),
         stateMachineArn: LOCAL_STATE_MACHINE_ARN,
         timeScale,
-        tasks: timed(
-          {
-            [STATE.prepareJob]: (input) => prepareJob(input as never, deps),
-            [STATE.submitBatch]: (input) => submitBatch(input as never, deps),
-            [STATE.pollBatch]: (input) => pollBatch(input as never, deps),
-            [STATE.recordBatchFailure]: (input) => recordBatchFailure(input as never, deps),
-            [STATE.finalizeJob]: (input) => finalizeJob(input as never, deps),
-            [STATE.markJobFailed]: (input) => markJobFailed(input as never, deps),
-          },
-          options.onTask,
-        ),
+        tasks: timed(workflowStateTasks(deps), options.onTask),
         readItems: (reader) => readJsonItems(deps, reader),
         writeResults: (writer, run) => writeMapRunResults(clients, writer, run),
       });

@@ -98,6 +98,45 @@ export class JobNotFoundError extends NamedError {
   }
 }
 
+/** The job has ended (SUCCEEDED, FAILED, CANCELLED...), so it can no longer be changed, e.g. cancelled. */
+export class JobAlreadyEndedError extends NamedError {
+  constructor(
+    readonly jobId: string,
+    /** The status it ended with, when known. */
+    readonly status?: string,
+  ) {
+    super('JobAlreadyEndedError', status ? `the job already ended ${status}` : 'the job already ended');
+  }
+}
+
+/** The job's results file is written when the job ends; this job has not ended yet. */
+export class ResultsNotReadyError extends NamedError {
+  constructor(
+    readonly jobId: string,
+    readonly status: string,
+  ) {
+    super('ResultsNotReadyError', `the results file is written when the job ends; the job is ${status}`);
+  }
+}
+
+/** A job request reused the idempotency key of an earlier, different request. */
+export class IdempotencyKeyReusedError extends NamedError {
+  constructor(readonly jobId: string) {
+    super('IdempotencyKeyReusedError', 'this Idempotency-Key was used for a different request');
+  }
+}
+
+/** The job was written but its execution could not be started; the message says how to retry. */
+export class JobStartFailedError extends NamedError {
+  constructor(
+    readonly jobId: string,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super('JobStartFailedError', message, options);
+  }
+}
+
 /** A setting is missing or malformed at cold start. */
 export class ConfigurationError extends NamedError {
   constructor(message: string) {

@@ -24,16 +24,10 @@ import { Construct } from 'constructs';
 import { MAX_BATCH_INPUT_BYTES, TASK_TIMEOUT_SECONDS } from '../shared/limits.js';
 import { addTaskRetries } from './retry-policies.js';
 import { STATE } from './state-names.js';
+import { TASKS, type WorkflowTaskName } from './task-registry.js';
 
-/** The Lambda functions the workflow runs, one per task. */
-export interface JobWorkflowTasks {
-  prepareJob: IFunction;
-  submitBatch: IFunction;
-  pollBatch: IFunction;
-  recordBatchFailure: IFunction;
-  finalizeJob: IFunction;
-  markJobFailed: IFunction;
-}
+/** The Lambda functions the workflow runs, one per workflow task of the registry. */
+export type JobWorkflowTasks = Readonly<Record<WorkflowTaskName, IFunction>>;
 
 export interface JobWorkflowProps {
   tasks: JobWorkflowTasks;
@@ -62,12 +56,12 @@ export class JobWorkflow extends Construct {
 
   constructor(scope: Construct, id: string, props: JobWorkflowProps) {
     super(scope, id);
-    const { tasks } = props;
-    const invoke = (name: string, fn: IFunction, extra: { payload?: TaskInput; resultPath?: string } = {}) =>
+    // The task's Task state, named as the registry says, invoking its function.
+    const invoke = (task: WorkflowTaskName, extra: { payload?: TaskInput; resultPath?: string } = {}) =>
       addTaskRetries(
-        new LambdaInvoke(this, name, {
-          stateName: name,
-          lambdaFunction: fn,
+        new LambdaInvoke(this, TASKS[task].state, {
+          stateName: TASKS[task].state,
+          lambdaFunction: props.tasks[task],
           payloadResponseOnly: true,
           // Our retries (with jitter) cover the Lambda service errors too.
           retryOnServiceExceptions: false,
@@ -82,20 +76,20 @@ export class JobWorkflow extends Construct {
       errorPath: '$.error.Error',
       causePath: '$.error.Cause',
     });
-    const markJobFailed = invoke(STATE.markJobFailed, tasks.markJobFailed, { resultPath: '$.marked' }).next(workflowFailed);
+    const markJobFailed = invoke('markJobFailed', { resultPath: '$.marked' }).next(workflowFailed);
 
-    const prepareJob = invoke(STATE.prepareJob, tasks.prepareJob, {
+    const prepareJob = invoke('prepareJob', {
       payload: TaskInput.fromObject({ 'input.$': '$', 'executionArn.$': '$$.Execution.Id' }),
       resultPath: '$.job',
     });
     prepareJob.addCatch(markJobFailed, { errors: [Errors.ALL], resultPath: '$.error' });
 
     // ---- one child execution per batch of items
-    const recordBatchFailure = invoke(STATE.recordBatchFailure, tasks.recordBatchFailure, { resultPath: '$.recorded' }).next(
+    const recordBatchFailure = invoke('recordBatchFailure', { resultPath: '$.recorded' }).next(
       new Fail(this, STATE.batchFailed, { stateName: STATE.batchFailed, errorPath: '$.error.Error', causePath: '$.error.Cause' }),
     );
-    const submitBatch = invoke(STATE.submitBatch, tasks.submitBatch);
-    const pollBatch = invoke(STATE.pollBatch, tasks.pollBatch);
+    const submitBatch = invoke('submitBatch');
+    const pollBatch = invoke('pollBatch');
     for (const task of [submitBatch, pollBatch]) {
       task.addCatch(recordBatchFailure, { errors: [Errors.ALL], resultPath: '$.error' });
     }
@@ -138,7 +132,7 @@ export class JobWorkflow extends Construct {
     this.map.itemProcessor(child);
 
     // ---- the reducer
-    const finalizeJob = invoke(STATE.finalizeJob, tasks.finalizeJob, { resultPath: '$.summary' });
+    const finalizeJob = invoke('finalizeJob', { resultPath: '$.summary' });
     finalizeJob.addCatch(markJobFailed, { errors: [Errors.ALL], resultPath: '$.error' });
     this.map.addCatch(finalizeJob, { errors: [Errors.ALL], resultPath: '$.mapError' });
 

@@ -1,9 +1,9 @@
 import { App, Stack } from 'aws-cdk-lib';
-import { Function as LambdaFunction, type IFunction } from 'aws-cdk-lib/aws-lambda';
+import { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import { Bucket } from 'aws-cdk-lib/aws-s3';
 import { CfnStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
-import type { JobWorkflowTasks } from './job-workflow.js';
 import { JobStateMachine } from './job-state-machine.js';
+import { taskRecord, WORKFLOW_TASK_NAMES } from './task-registry.js';
 
 export interface RenderOptions {
   account?: string;
@@ -12,15 +12,6 @@ export interface RenderOptions {
   /** Function name prefix; each task's function is `<prefix>-<task>`. */
   functionPrefix?: string;
 }
-
-const TASK_NAMES: (keyof JobWorkflowTasks)[] = [
-  'prepareJob',
-  'submitBatch',
-  'pollBatch',
-  'recordBatchFailure',
-  'finalizeJob',
-  'markJobFailed',
-];
 
 /** CloudFormation intrinsics that can appear in a definition whose resources are all literal. */
 function resolveIntrinsics(value: unknown, pseudo: Record<string, string>): unknown {
@@ -54,12 +45,9 @@ export function renderJobWorkflowAsl(options: RenderOptions = {}): Record<string
   const prefix = options.functionPrefix ?? 'llm-batch';
   const app = new App({ context: { '@aws-cdk/aws-stepfunctions:useDistributedMapResultWriterV2': true } });
   const stack = new Stack(app, 'Render', { env: { account, region } });
-  const tasks = Object.fromEntries(
-    TASK_NAMES.map((name) => [
-      name,
-      LambdaFunction.fromFunctionArn(stack, name, `arn:aws:lambda:${region}:${account}:function:${prefix}-${name}`),
-    ]),
-  ) as Record<keyof JobWorkflowTasks, IFunction>;
+  const tasks = taskRecord(WORKFLOW_TASK_NAMES, (name) =>
+    LambdaFunction.fromFunctionArn(stack, name, `arn:aws:lambda:${region}:${account}:function:${prefix}-${name}`),
+  );
   const bucket = Bucket.fromBucketName(stack, 'Bucket', options.bucketName ?? 'llm-batch-local');
   const { stateMachine } = new JobStateMachine(stack, 'Jobs', { tasks, bucket });
   const cfn = stateMachine.node.defaultChild as CfnStateMachine;

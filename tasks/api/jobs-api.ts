@@ -1,12 +1,21 @@
+import { DynamoDBServiceException } from '@aws-sdk/client-dynamodb';
 import { NoSuchKey } from '@aws-sdk/client-s3';
 import { ExecutionAlreadyExists, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { createHash, randomUUID } from 'node:crypto';
+import {
+  IdempotencyKeyReusedError,
+  JobAlreadyEndedError,
+  JobNotFoundError,
+  JobStartFailedError,
+  ResultsNotReadyError,
+  ValidationError,
+} from '../../shared/errors.js';
 import { validateJob, writeJob } from '../../shared/job-intake.js';
 import { MAX_ITEMS_PER_REQUEST } from '../../shared/limits.js';
 import type { JsonlLine } from '../../shared/store/object-store.js';
 import { ITEM_STATUSES, JOB_STATUSES, TERMINAL_JOB_STATUSES, type ItemStatus, type JobRecord } from '../../shared/types.js';
 import type { ApiDeps } from './api-deps.js';
-import { header, HttpError, json, parseJsonBody, pathParam, type HttpEvent, type HttpResult } from './http.js';
+import { header, json, parseJsonBody, pathParam, type HttpEvent, type HttpResult } from './http.js';
 import { isRecord } from '../../shared/is-record.js';
 
 /** Where API callers put input files in the job bucket: the only prefix the API may read. */
@@ -20,8 +29,8 @@ export const INLINE_RESULTS_MAX_BYTES = 5 * 1024 * 1024;
 const DEFAULT_PAGE = 50;
 const MAX_PAGE = 1000;
 
-function invalid(where: string, message: string): HttpError {
-  return new HttpError(400, 'ValidationError', `${where}: ${message}`, [{ where, message }]);
+function invalid(where: string, message: string): ValidationError {
+  return new ValidationError(message, where);
 }
 
 /** POST /jobs: validate everything, then write the manifest and job, then start the execution. */
@@ -43,7 +52,7 @@ export async function createJob(event: HttpEvent, deps: ApiDeps): Promise<HttpRe
     const existing = await deps.store.getJob(jobId);
     if (existing) {
       if (existing.requestHash !== requestHash) {
-        throw new HttpError(409, 'IdempotencyKeyReused', 'this Idempotency-Key was used for a different request');
+        throw new IdempotencyKeyReusedError(jobId);
       }
       const started = await startExecution(existing, deps);
       return json(202, jobView(started, deps), { 'idempotent-replayed': 'true', location: `/jobs/${jobId}` });
@@ -62,12 +71,12 @@ export async function createJob(event: HttpEvent, deps: ApiDeps): Promise<HttpRe
       // Without a key the client cannot come back to this job: end it rather than leave it QUEUED.
       await deps.store.failJob(jobId, { name: 'StartExecutionFailed', message: 'the job could not be started; submit it again' });
     }
-    throw new HttpError(
-      503,
-      'StartFailed',
+    throw new JobStartFailedError(
+      jobId,
       idempotencyKey
         ? 'the job was created but could not be started yet; repeat the request with the same Idempotency-Key'
         : 'the job could not be started; submit it again (send an Idempotency-Key to make retries safe)',
+      { cause: error },
     );
   }
   return json(202, jobView(started, deps), { location: `/jobs/${jobId}` });
@@ -164,7 +173,7 @@ export async function listLogs(event: HttpEvent, deps: ApiDeps): Promise<HttpRes
 export async function getResults(event: HttpEvent, deps: ApiDeps): Promise<HttpResult> {
   const job = await loadJob(event, deps);
   if (!job.results) {
-    throw new HttpError(409, 'ResultsNotReady', `the results file is written when the job ends; the job is ${job.status}`);
+    throw new ResultsNotReadyError(job.jobId, job.status);
   }
   const body = await deps.objects.readIfSmall(job.results, INLINE_RESULTS_MAX_BYTES);
   // Lambda's answer (at most 6 MB) carries the body as a JSON string: quotes, backslashes and
@@ -184,11 +193,11 @@ function escapedBytes(text: string): number {
 export async function cancelJob(event: HttpEvent, deps: ApiDeps): Promise<HttpResult> {
   const job = await loadJob(event, deps);
   if (TERMINAL_JOB_STATUSES.includes(job.status)) {
-    throw new HttpError(409, 'JobAlreadyEnded', `the job already ended ${job.status}`);
+    throw new JobAlreadyEndedError(job.jobId, job.status);
   }
   const updated = await deps.store.requestCancel(job.jobId);
   // It ended between the read and the request.
-  if (!updated) throw new HttpError(409, 'JobAlreadyEnded', 'the job already ended');
+  if (!updated) throw new JobAlreadyEndedError(job.jobId);
   if (!job.cancelRequested) await deps.store.appendLog(job.jobId, 'INFO', 'cancellation requested');
   return json(202, jobView(updated, deps));
 }
@@ -200,7 +209,7 @@ export function health(): HttpResult {
 async function loadJob(event: HttpEvent, deps: ApiDeps): Promise<JobRecord> {
   const jobId = pathParam(event, 'id');
   const job = await deps.store.getJob(jobId);
-  if (!job) throw new HttpError(404, 'JobNotFound', `job ${jobId} does not exist`);
+  if (!job) throw new JobNotFoundError(jobId);
   return job;
 }
 
@@ -227,11 +236,16 @@ async function withCursor<T>(cursor: string | undefined, read: (cursor: string |
     return await read(cursor);
   } catch (error) {
     if (error instanceof RangeError) throw invalid('query.cursor', error.message);
-    if (cursor && error instanceof Error && error.name === 'ValidationException') {
+    if (cursor && isRefusedAsInvalid(error)) {
       throw invalid('query.cursor', 'cursor is not one this API returned for this listing');
     }
     throw error;
   }
+}
+
+/** DynamoDB refused the request as invalid: the SDK has no class for its ValidationException, only the name. */
+function isRefusedAsInvalid(error: unknown): boolean {
+  return error instanceof DynamoDBServiceException && error.name === 'ValidationException';
 }
 
 /** A job as the API shows it: counts, progress, timestamps, the execution and links. */

@@ -3,7 +3,8 @@ import httpHeaderNormalizer from '@middy/http-header-normalizer';
 import httpRouterHandler from '@middy/http-router';
 import type { Context } from 'aws-lambda';
 import type { ApiDeps } from './api-deps.js';
-import { errorResponse, HttpError, type HttpEvent, type HttpResult } from './http.js';
+import { internalErrorResponse, knownErrorResponse, RouteNotFoundError } from './error-responses.js';
+import type { HttpEvent, HttpResult } from './http.js';
 import { cancelJob, createJob, getJob, getResults, health, listItems, listJobs, listLogs } from './jobs-api.js';
 import { API_ROUTES, type ApiRouteName } from './routes.js';
 
@@ -25,17 +26,18 @@ export function createApiHandler(deps: ApiDeps) {
     .use(httpHeaderNormalizer())
     .use({
       onError: (request) => {
-        if (!(request.error instanceof HttpError) && errorResponse(request.error).statusCode === 500) {
+        const known = knownErrorResponse(request.error);
+        if (!known) {
           deps.logger.error('request failed', { error: request.error instanceof Error ? request.error.stack ?? request.error.message : String(request.error) });
         }
-        request.response = errorResponse(request.error);
+        request.response = known ?? internalErrorResponse();
       },
     })
     .handler(
       httpRouterHandler<HttpEvent, HttpResult>({
         routes,
         notFoundResponse: ({ method, path }) => {
-          throw new HttpError(404, 'RouteNotFound', `no route for ${method} ${path}`);
+          throw new RouteNotFoundError(method, path);
         },
       }),
     );

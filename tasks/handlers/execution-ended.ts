@@ -1,4 +1,3 @@
-import { onExecutionEnded } from '../execution-ended.js';
 import { taskHandler } from './task-handler.js';
 
-export const handler = taskHandler('execution-ended', onExecutionEnded);
+export const handler = taskHandler('executionEnded');

@@ -1,4 +1,3 @@
-import { finalizeJob } from '../finalize-job.js';
 import { taskHandler } from './task-handler.js';
 
-export const handler = taskHandler('finalize-job', finalizeJob);
+export const handler = taskHandler('finalizeJob');

@@ -1,4 +1,3 @@
-import { markJobFailed } from '../mark-job-failed.js';
 import { taskHandler } from './task-handler.js';
 
-export const handler = taskHandler('mark-job-failed', markJobFailed);
+export const handler = taskHandler('markJobFailed');

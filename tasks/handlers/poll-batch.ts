@@ -1,4 +1,3 @@
-import { pollBatch } from '../poll-batch.js';
 import { taskHandler } from './task-handler.js';
 
-export const handler = taskHandler('poll-batch', pollBatch);
+export const handler = taskHandler('pollBatch');

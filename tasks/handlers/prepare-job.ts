@@ -1,4 +1,3 @@
-import { prepareJob } from '../prepare-job.js';
 import { taskHandler } from './task-handler.js';
 
-export const handler = taskHandler('prepare-job', prepareJob);
+export const handler = taskHandler('prepareJob');

@@ -1,4 +1,3 @@
-import { recordBatchFailure } from '../record-batch-failure.js';
 import { taskHandler } from './task-handler.js';
 
-export const handler = taskHandler('record-batch-failure', recordBatchFailure);
+export const handler = taskHandler('recordBatchFailure');

@@ -1,4 +1,3 @@
-import { submitBatch } from '../submit-batch.js';
 import { taskHandler } from './task-handler.js';
 
-export const handler = taskHandler('submit-batch', submitBatch);
+export const handler = taskHandler('submitBatch');
