@@ -1,3 +1,4 @@
+import { onExecutionEnded } from '../execution-ended.js';
 import { taskHandler } from './task-handler.js';
 
-export const handler = taskHandler('executionEnded');
+export const handler = taskHandler('executionEnded', onExecutionEnded);

@@ -1,3 +1,4 @@
+import { finalizeJob } from '../finalize-job.js';
 import { taskHandler } from './task-handler.js';
 
-export const handler = taskHandler('finalizeJob');
+export const handler = taskHandler('finalizeJob', finalizeJob);

@@ -1,3 +1,4 @@
+import { markJobFailed } from '../mark-job-failed.js';
 import { taskHandler } from './task-handler.js';
 
-export const handler = taskHandler('markJobFailed');
+export const handler = taskHandler('markJobFailed', markJobFailed);

@@ -1,3 +1,4 @@
+import { pollBatch } from '../poll-batch.js';
 import { taskHandler } from './task-handler.js';
 
-export const handler = taskHandler('pollBatch');
+export const handler = taskHandler('pollBatch', pollBatch);

@@ -1,3 +1,4 @@
+import { submitBatch } from '../submit-batch.js';
 import { taskHandler } from './task-handler.js';
 
-export const handler = taskHandler('submitBatch');
+export const handler = taskHandler('submitBatch', submitBatch);

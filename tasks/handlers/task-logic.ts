@@ -23,7 +23,7 @@ function entry<In, Out>(logic: (input: In, deps: TaskDeps) => Promise<Out>): Tas
   return (event, deps) => logic(event as In, deps);
 }
 
-/** Each task's logic (tasks/*.ts), by its name in the task registry (workflows/task-registry.ts). */
+/** Each task's logic (tasks/*.ts), by its name in the task registry (workflows/task-registry.ts): the local runtime runs them all in one process; each Lambda handler imports only its own. */
 export const TASK_LOGIC: Record<LogicTaskName, TaskEntry> = {
   prepareJob: entry(prepareJob),
   submitBatch: entry(submitBatch),

@@ -27,12 +27,15 @@ describe('task registry', () => {
     expect(states).toEqual([STATE.prepareJob, STATE.submitBatch, STATE.pollBatch, STATE.recordBatchFailure, STATE.finalizeJob, STATE.markJobFailed]);
   });
 
-  test("each task's handler file runs that task's logic", () => {
-    const wiring = TASK_NAMES.filter((name) => name !== 'api').map((name) => {
+  test("each task's handler file runs that task's logic, imported from its own file only", () => {
+    const logicTasks = TASK_NAMES.filter((name) => name !== 'api');
+    const wiring = logicTasks.map((name) => {
       const source = readFileSync(projectPath(taskHandlerPath(name)), 'utf8');
-      return [name, /taskHandler\('(\w+)'\)/.exec(source)?.[1]];
+      const [, registered, logic] = /taskHandler\('(\w+)', (\w+)\)/.exec(source) ?? [];
+      const importedFrom = new RegExp(`import \\{ ${logic} \\} from '([^']+)'`).exec(source)?.[1];
+      return [name, registered, importedFrom];
     });
 
-    expect(wiring).toEqual(TASK_NAMES.filter((name) => name !== 'api').map((name) => [name, name]));
+    expect(wiring).toEqual(logicTasks.map((name) => [name, name, `../${taskFileName(name)}.js`]));
   });
 });
