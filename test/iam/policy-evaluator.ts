@@ -29,9 +29,16 @@ const asList = (value: string | string[]): string[] => (Array.isArray(value) ? v
 
 /** Does an IAM pattern (with `*` and `?`) match the whole value? */
 export function wildcardMatch(pattern: string, value: string, ignoreCase = false): boolean {
-  const source = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
-  return new RegExp(`^${source}$`, ignoreCase ? 'is' : 's').test(value);
+  const key = `${ignoreCase ? 'i' : 's'}${pattern}`;
+  let regex = compiled.get(key);
+  if (!regex) {
+    const source = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+    regex = new RegExp(`^${source}$`, ignoreCase ? 'is' : 's');
+    compiled.set(key, regex);
+  }
+  return regex.test(value);
 }
+const compiled = new Map<string, RegExp>();
 
 export const actionMatches = (pattern: string, action: string) => wildcardMatch(pattern, action, true);
 export const resourceMatches = (pattern: string, resource: string) => wildcardMatch(pattern, resource);

@@ -82,16 +82,20 @@ export class RecordedRun {
     });
   }
 
-  /** Writes a job as the API does, deletes its manifest, and starts it (not recorded). */
+  /**
+   * Writes a job as the API does, deletes its manifest, and starts it. The test's writes are not
+   * recorded; the execution is started outside them, so its calls are.
+   */
   async writeJobWithoutManifest(body: { jobType: string; options: unknown }, items: readonly unknown[]): Promise<string> {
     const jobId = `no-manifest-${randomUUID()}`;
+    const { deps, engine, clients } = this.runtime;
     await this.recorder.asTest(async () => {
-      const { deps } = this.runtime;
       const validated = await validateJob(body, items.map((value, i) => ({ lineNumber: i + 1, value })), deps.jobTypes);
       const { job } = await writeJob({ jobId, jobType: body.jobType, options: validated.options, source: 'api' }, validated, deps);
-      await this.runtime.clients.s3.send(new DeleteObjectCommand({ Bucket: job.manifest.bucket, Key: job.manifest.key }));
-      await this.runtime.startJob(jobId);
+      await clients.s3.send(new DeleteObjectCommand({ Bucket: job.manifest.bucket, Key: job.manifest.key }));
     });
+    const { executionArn } = engine.startExecution({ name: jobId, input: JSON.stringify({ jobId }) });
+    await this.recorder.asTest(() => deps.store.setExecutionArn(jobId, executionArn));
     return jobId;
   }
 
