@@ -32,7 +32,10 @@ export const ALLOWED_UNUSED: readonly AllowedUnused[] = [
     reason: 'CDK grants the table with its indexes; only the API queries the jobs index',
   },
   { grant: /^s3:(PutObjectLegalHold|PutObjectRetention|PutObjectTagging|PutObjectVersionTagging)$/, reason: CDK_PUT_GRANT },
-  { grant: 's3:Abort*', reason: 'aborts a failed multipart upload of a results file (lib-storage Upload); no run here fails one' },
+  {
+    grant: 's3:Abort*',
+    reason: "CDK's grantPut adds it; only finalize-job's results writer calls it, to abort a failed multipart upload, which no run here has",
+  },
   { grant: 's3:GetBucket*', reason: "CDK's grantRead adds bucket-level reads; the code reads objects only" },
   {
     grant: 's3:List*',
