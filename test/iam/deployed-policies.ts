@@ -11,7 +11,7 @@ import type { Statement } from './policy-evaluator.js';
 export const API_PRINCIPAL = 'Api';
 
 /** Which deployed function each principal of the local runtime is. */
-export const FUNCTION_OF: Record<string, keyof TaskFunctions> = {
+const FUNCTION_OF: Record<string, keyof TaskFunctions> = {
   [STATE.prepareJob]: 'prepareJob',
   [STATE.submitBatch]: 'submitBatch',
   [STATE.pollBatch]: 'pollBatch',

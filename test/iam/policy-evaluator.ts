@@ -28,7 +28,7 @@ export type Decision = { allowed: true; by: Statement } | { allowed: false; reas
 const asList = (value: string | string[]): string[] => (Array.isArray(value) ? value : [value]);
 
 /** Does an IAM pattern (with `*` and `?`) match the whole value? */
-export function wildcardMatch(pattern: string, value: string, ignoreCase = false): boolean {
+function wildcardMatch(pattern: string, value: string, ignoreCase = false): boolean {
   const key = `${ignoreCase ? 'i' : 's'}${pattern}`;
   let regex = compiled.get(key);
   if (!regex) {
@@ -43,7 +43,7 @@ const compiled = new Map<string, RegExp>();
 export const actionMatches = (pattern: string, action: string) => wildcardMatch(pattern, action, true);
 export const resourceMatches = (pattern: string, resource: string) => wildcardMatch(pattern, resource);
 
-export function checkSupported(statement: Statement & Record<string, unknown>): void {
+function checkSupported(statement: Statement & Record<string, unknown>): void {
   for (const key of ['NotAction', 'NotResource', 'NotPrincipal']) {
     if (key in statement) throw new Error(`the IAM evaluator does not handle ${key} (statement ${JSON.stringify(statement)})`);
   }
@@ -53,7 +53,7 @@ export function checkSupported(statement: Statement & Record<string, unknown>): 
 }
 
 /** The statement's action and resource both match the request. */
-export function statementCovers(statement: Statement, request: Request): boolean {
+function statementCovers(statement: Statement, request: Request): boolean {
   return (
     asList(statement.Action).some((pattern) => actionMatches(pattern, request.action)) &&
     asList(statement.Resource).some((pattern) => resourceMatches(pattern, request.resource))

@@ -17,7 +17,7 @@ const SHARED_TABLE_GRANT = "every task gets the same table grant (TaskFunction.u
 const CDK_PUT_GRANT = "CDK's grantPut adds it with s3:PutObject; the code never sets object locks or tags";
 
 /** Grants no recorded call uses, each with the reason it is there anyway. */
-export const ALLOWED_UNUSED: readonly AllowedUnused[] = [
+const ALLOWED_UNUSED: readonly AllowedUnused[] = [
   { grant: /^logs:(CreateLogStream|PutLogEvents)$/, reason: "the Lambda service writes the function's logs to its own log group, not the code" },
   { grant: /^xray:(PutTraceSegments|PutTelemetryRecords)$/, reason: 'active tracing: the Lambda service sends the trace segments' },
   { grant: /^dynamodb:(GetRecords|GetShardIterator)$/, reason: "CDK's grantReadData adds stream reads; the table has no stream" },
@@ -64,7 +64,7 @@ const nameOf = (grant: string | RegExp) => (typeof grant === 'string' ? grant : 
 const asList = (value: string | string[]) => (Array.isArray(value) ? value : [value]);
 
 /** The grants of one role's statements that no allowed request of the principal uses. */
-export function unusedGrantsOf(statements: readonly Statement[], requests: readonly IamRequest[]): string[] {
+function unusedGrantsOf(statements: readonly Statement[], requests: readonly IamRequest[]): string[] {
   const allowed = requests.filter((request) => evaluate(statements, request).allowed);
   return statements
     .filter((s) => s.Effect === 'Allow')
