@@ -5,6 +5,7 @@ import { createAwsClients, type AwsClients } from '../shared/clients.js';
 import type { Config } from '../shared/config.js';
 import type { TaskDeps, TaskLogger } from '../shared/deps.js';
 import { scaledClock } from '../shared/clock.js';
+import type { JsonlLine } from '../shared/store/object-store.js';
 import { createTaskDeps } from '../shared/task-wiring.js';
 import type { ApiDeps } from '../tasks/api/api-deps.js';
 import { createApiHandler } from '../tasks/api/router.js';
@@ -42,7 +43,19 @@ export interface LocalRuntimeOptions {
   logger?: TaskLogger;
   /** Told how long each task invocation took (benchmarks use it as a proxy for Lambda duration). */
   onTask?: (stateName: string, milliseconds: number) => void;
+  /**
+   * Runs each piece of work as the deployed role that does it on AWS: a task (by its state name),
+   * LOCAL_PRINCIPALS.executionEnded or LOCAL_PRINCIPALS.stateMachine (the Distributed Map's item
+   * reads and result writes). test/iam checks the AWS calls made inside against that role's policy.
+   */
+  runAs?: RunAs;
 }
+
+/** Runs `work` on behalf of `principal` (see LocalRuntimeOptions.runAs). */
+export type RunAs = <T>(principal: string, work: () => Promise<T>) => Promise<T>;
+/** The principals that are not tasks: the EventBridge rule's function and the state machine itself. */
+export const LOCAL_PRINCIPALS = { executionEnded: 'Execution ended', stateMachine: 'State machine' } as const;
+const runDirectly: RunAs = (_principal, work) => work();
 
 const quietLogger: TaskLogger = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
@@ -116,21 +129,22 @@ export class LocalRuntime {
         ...(mockProvider && { clock: scaledClock(timeScale), providerFetch: mockProvider.fetch }),
       });
 
+      const runAs = options.runAs ?? runDirectly;
       const engine = new LocalStepFunctions({
         definition: renderJobWorkflowAsl({ account: LOCAL_ACCOUNT, region: LOCAL_REGION, bucketName: LOCAL_BUCKET }),
         stateMachineArn: LOCAL_STATE_MACHINE_ARN,
         timeScale,
-        tasks: timed(workflowStateTasks(deps), options.onTask),
-        readItems: (reader) => readJsonItems(deps, reader),
-        writeResults: (writer, run) => writeMapRunResults(clients, writer, run),
+        tasks: timed(workflowStateTasks(deps), options.onTask, runAs),
+        readItems: (reader) => readJsonItems(deps, reader, runAs),
+        writeResults: (writer, run) => runAs(LOCAL_PRINCIPALS.stateMachine, () => writeMapRunResults(clients, writer, run)),
       });
       // The deployed stack's EventBridge rule on execution status changes, emulated.
       engine.onExecutionEnded((execution) => {
         if (execution.status === 'SUCCEEDED') return;
-        void onExecutionEnded(
+        void runAs(LOCAL_PRINCIPALS.executionEnded, () => onExecutionEnded(
           { detail: { executionArn: execution.executionArn, name: execution.name, status: execution.status, input: execution.input, error: execution.error ?? null, cause: execution.cause ?? null } },
           deps,
-        ).catch((error: unknown) => logger.error('execution-ended handler failed', { error: String(error) }));
+        )).catch((error: unknown) => logger.error('execution-ended handler failed', { error: String(error) }));
       });
 
       // The HTTP API reaches Step Functions the way it does on AWS: an SFNClient over the endpoint.
@@ -183,11 +197,19 @@ function localClients(config: Config, dynamo: LocalDynamo): AwsClients {
   return { ...clients, dynamo: DynamoDBDocumentClient.from(dynamo.client({ region: config.region }), translateConfig) };
 }
 
-async function* readJsonItems(deps: TaskDeps, reader: ItemReaderRequest): AsyncGenerator<unknown> {
+async function* readJsonItems(deps: TaskDeps, reader: ItemReaderRequest, runAs: RunAs): AsyncGenerator<unknown> {
   if (reader.inputType !== 'JSONL') throw new Error(`the local runtime reads JSONL items only, not ${reader.inputType}`);
-  for await (const line of deps.objects.readJsonl({ bucket: reader.bucket, key: reader.key })) {
-    if (line.error !== undefined) throw new Error(`s3://${reader.bucket}/${reader.key} line ${line.lineNumber}: ${line.error}`);
-    yield line.value;
+  const lines: AsyncGenerator<JsonlLine, unknown> = deps.objects.readJsonl({ bucket: reader.bucket, key: reader.key });
+  try {
+    // Each read runs as the state machine's role (the ItemReader's), not the caller's.
+    for (;;) {
+      const { done, value: line } = await runAs(LOCAL_PRINCIPALS.stateMachine, () => lines.next());
+      if (done) return;
+      if (line.error !== undefined) throw new Error(`s3://${reader.bucket}/${reader.key} line ${line.lineNumber}: ${line.error}`);
+      yield line.value;
+    }
+  } finally {
+    await lines.return(undefined);
   }
 }
 
@@ -202,18 +224,17 @@ async function writeMapRunResults(clients: AwsClients, writer: ResultWriterTarge
 
 type TaskImplementations = Record<string, (input: unknown) => Promise<unknown>>;
 
-/** The tasks, each timed for `onTask` when it is given. */
-function timed(tasks: TaskImplementations, onTask: LocalRuntimeOptions['onTask']): TaskImplementations {
-  if (!onTask) return tasks;
+/** The tasks, each run as its state (`runAs`) and timed for `onTask` when it is given. */
+function timed(tasks: TaskImplementations, onTask: LocalRuntimeOptions['onTask'], runAs: RunAs): TaskImplementations {
   return Object.fromEntries(
     Object.entries(tasks).map(([state, task]) => [
       state,
       async (input: unknown) => {
         const started = performance.now();
         try {
-          return await task(input);
+          return await runAs(state, () => task(input));
         } finally {
-          onTask(state, performance.now() - started);
+          onTask?.(state, performance.now() - started);
         }
       },
     ]),
