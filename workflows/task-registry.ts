@@ -78,12 +78,14 @@ export const TASKS = {
   markJobFailed: {
     description: 'llm-batch: mark the job FAILED',
     state: STATE.markJobFailed,
-    access: { table: 'readWrite', bucket: [] },
+    // Ending the unfinished items reads the manifest (items never recorded) and withdraws submitted work.
+    access: { table: 'readWrite', bucket: [{ access: 'read', keys: 'jobFiles' }], provider: true },
   },
   /** The target of the rule on execution status changes (an execution ended past every Catch). */
   executionEnded: {
     description: 'llm-batch: mark the job FAILED when its execution ends unhandled',
-    access: { table: 'readWrite', bucket: [] },
+    // Ends the unfinished items as Mark job failed does: the manifest and the provider.
+    access: { table: 'readWrite', bucket: [{ access: 'read', keys: 'jobFiles' }], provider: true },
   },
   /**
    * The HTTP API (tasks/api/router.ts): POST /jobs writes the manifest or reads input.key under

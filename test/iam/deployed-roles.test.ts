@@ -189,21 +189,8 @@ describe('the deployed roles allow every AWS call the code makes, and grant litt
 });
 
 /**
- * Calls the deployed roles refuse today: each is an AccessDenied on AWS. Remove a line once
- * infra/llm-batch-stack.ts grants it (the test fails until the line is gone).
- *
- * MISSING GRANTS, to fix in infra: mark-job-failed and execution-ended end a failed job's items
- * through failUnfinishedItems (tasks/mark-job-failed.ts), which reads the job's manifest
- * (jobs/<jobId>/manifest.jsonl) and withdraws submitted work from the provider (the API key's
- * secret), but both functions are bound with useBucket(bucket, 'none') and no useOpenAiKey. On
- * AWS the sweep's error is caught and logged: items that never got a record stay unended, and
- * submitted provider work keeps running. Fix: `.useBucket(this.bucket, 'read', jobFiles)` and
- * `.useOpenAiKey(this.openAiKey, provider)` on both (the ListBucket line below is the read grant's
- * s3:List*, which a manifest that is gone needs to answer NoSuchKey).
+ * Calls the deployed roles refuse today: each is an AccessDenied on AWS. Empty: this test found
+ * that Mark job failed and Execution ended could neither read the manifest nor the provider key
+ * their sweep of unfinished items needs; the task registry grants both now.
  */
-const KNOWN_MISSING_GRANTS: string[] = [
-  'Execution ended: s3:GetObject on arn:aws:s3:::llm-batch-local/jobs/<jobId>/manifest.jsonl (GetObjectCommand): no statement allows it (implicit deny)',
-  'Execution ended: secretsmanager:GetSecretValue on arn:aws:secretsmanager:us-east-1:000000000000:secret:llm-batch/openai-api-key-AbCdEf (GetSecretValueCommand): no statement allows it (implicit deny)',
-  'Mark job failed: s3:GetObject on arn:aws:s3:::llm-batch-local/jobs/<jobId>/manifest.jsonl (GetObjectCommand): no statement allows it (implicit deny)',
-  'Mark job failed: s3:ListBucket on arn:aws:s3:::llm-batch-local (GetObjectCommand (NoSuchKey)): no statement allows it (implicit deny)',
-];
+const KNOWN_MISSING_GRANTS: string[] = [];

@@ -39,12 +39,12 @@ const ALLOWED_UNUSED: readonly AllowedUnused[] = [
   { grant: 's3:GetBucket*', reason: "CDK's grantRead adds bucket-level reads; the code reads objects only" },
   {
     grant: 's3:List*',
-    only: [STATE.prepareJob, STATE.finalizeJob],
+    only: [STATE.prepareJob, STATE.finalizeJob, LOCAL_PRINCIPALS.executionEnded],
     reason: 'lets a read of a missing key answer NoSuchKey (a clear error) instead of AccessDenied; no run here reads a missing key as these',
   },
   {
     grant: `resource arn:aws:s3:::${LOCAL_BUCKET}`,
-    only: [STATE.prepareJob, STATE.finalizeJob],
+    only: [STATE.prepareJob, STATE.finalizeJob, LOCAL_PRINCIPALS.executionEnded],
     reason: 'the bucket itself, for s3:List* above',
   },
   {
@@ -54,8 +54,8 @@ const ALLOWED_UNUSED: readonly AllowedUnused[] = [
   },
   {
     grant: 'secretsmanager:GetSecretValue',
-    only: [STATE.recordBatchFailure],
-    reason: 'withdraws the failed batch from the provider when it got that far; here the provider is down before anything is submitted',
+    only: [STATE.recordBatchFailure, STATE.markJobFailed],
+    reason: 'withdraws submitted work from the provider when the job got that far; no run here fails a job with items still at the provider',
   },
   { grant: 'secretsmanager:DescribeSecret', reason: "CDK's Secret.grantRead adds it; the code only reads the value" },
 ];

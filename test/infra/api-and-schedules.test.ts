@@ -206,7 +206,7 @@ describe('the OpenAI key secret', () => {
       .filter((p) => JSON.stringify(p.Properties.PolicyDocument).includes('secretsmanager:'))
       .flatMap((p) => (p.Properties.Roles as { Ref: string }[]).map((r) => r.Ref))
       .sort();
-    const providerRoles = (['submitBatch', 'pollBatch', 'recordBatchFailure'] as const).map((name) => logicalId(s, s.functions[name].role.node.defaultChild)).sort();
+    const providerRoles = (['submitBatch', 'pollBatch', 'recordBatchFailure', 'markJobFailed', 'executionEnded'] as const).map((name) => logicalId(s, s.functions[name].role.node.defaultChild)).sort();
 
     expect(readers).toEqual(providerRoles);
   });

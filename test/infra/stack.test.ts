@@ -68,7 +68,7 @@ const FUNCTION_NAMES = [
   'api',
 ] as const satisfies readonly (keyof TaskFunctions)[];
 type FunctionName = (typeof FUNCTION_NAMES)[number];
-const PROVIDER_FUNCTIONS: FunctionName[] = ['submitBatch', 'pollBatch', 'recordBatchFailure'];
+const PROVIDER_FUNCTIONS: FunctionName[] = ['submitBatch', 'pollBatch', 'recordBatchFailure', 'markJobFailed', 'executionEnded'];
 
 /** The IAM statements attached to each task function's role. */
 function statementsByFunction(stack: LlmBatchStack, template: Template): Record<FunctionName, Statement[]> {
@@ -278,7 +278,9 @@ describe('task functions', () => {
         .filter((s) => actionsOf([s]).includes('s3:PutObject'))
         .every((s) => JSON.stringify(s.Resource).includes('/jobs/*') && !JSON.stringify(s.Resource).includes('"/*"'));
 
-    expect(FUNCTION_NAMES.filter((name) => s3(name).length > 0).sort()).toEqual(['api', 'finalizeJob', 'pollBatch', 'prepareJob', 'submitBatch']);
+    expect(FUNCTION_NAMES.filter((name) => s3(name).length > 0).sort()).toEqual([
+      'api', 'executionEnded', 'finalizeJob', 'markJobFailed', 'pollBatch', 'prepareJob', 'submitBatch',
+    ]);
     for (const name of ['prepareJob', 'submitBatch', 'pollBatch', 'finalizeJob', 'api'] as const) {
       expect(actionsOf(s3(name))).toContain('s3:PutObject');
       expect(writesOnlyJobFiles(name)).toBe(true);
@@ -287,6 +289,11 @@ describe('task functions', () => {
     expect(actionsOf(s3('finalizeJob'))).toContain('s3:GetObject*');
     expect(actionsOf(s3('api'))).toContain('s3:GetObject*');
     expect(actionsOf(s3('submitBatch'))).not.toContain('s3:GetObject*');
+    // Ending a failed job's unfinished items reads its manifest, and writes nothing.
+    for (const name of ['markJobFailed', 'executionEnded'] as const) {
+      expect(actionsOf(s3(name))).toContain('s3:GetObject*');
+      expect(actionsOf(s3(name))).not.toContain('s3:PutObject');
+    }
     for (const name of FUNCTION_NAMES) {
       expect(actionsOf(statements[name]).filter((a) => a.startsWith('s3:Delete'))).toEqual([]);
     }
