@@ -1,4 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
+import { scaledClock, type Clock } from '../../../shared/clock.js';
 import { LocalStepFunctions, type TaskImplementation } from '../../../local/engine/local-step-functions.js';
 
 /** Paths of the runtime the job workflow does not take: top-level waits, inline maps, maps over the input, timeouts. */
@@ -7,11 +8,11 @@ const fn = (name: string) => `arn:aws:lambda:us-east-1:000000000000:function:${n
 const ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:features';
 
 function engine(definition: Record<string, unknown>, tasks: Record<string, TaskImplementation>, timeScale = 100): LocalStepFunctions {
-  return new LocalStepFunctions({ definition, stateMachineArn: ARN, tasks, timeScale });
+  return new LocalStepFunctions({ definition, stateMachineArn: ARN, tasks, clock: scaledClock(timeScale) });
 }
 
 describe('the local runtime beyond the job workflow', () => {
-  test('Waits (Seconds, TimestampPath) sleep duration / timeScale and show as waits in the history', async () => {
+  test('Waits (Seconds, TimestampPath) sleep on the runtime clock and show as waits in the history', async () => {
     const sfn = engine(
       {
         StartAt: 'Wait a second',
@@ -41,6 +42,35 @@ describe('the local runtime beyond the job workflow', () => {
       ['WaitStateEntered', expect.objectContaining({ name: 'Wait until' })],
       ['WaitStateExited', expect.objectContaining({ name: 'Wait until' })],
     ]);
+  });
+
+  test('GIVEN a clock of its own WHEN Waits run THEN the engine sleeps their full durations on that clock and dates executions by it', async () => {
+    // Arrange: a clock that stands still at a fixed instant and records what it is asked to sleep
+    const at = Date.parse('2030-01-01T00:00:00.000Z');
+    const slept: number[] = [];
+    const clock: Clock = { now: () => new Date(at), sleep: (ms) => (slept.push(ms), Promise.resolve()), timeScale: 1_000 };
+    const sfn = new LocalStepFunctions({
+      definition: {
+        StartAt: 'Wait',
+        States: {
+          Wait: { Type: 'Wait', Seconds: 90, Next: 'Wait until' },
+          'Wait until': { Type: 'Wait', TimestampPath: '$.until', End: true },
+        },
+      },
+      stateMachineArn: ARN,
+      tasks: {},
+      clock,
+    });
+
+    // Act
+    const { executionArn, startDate } = sfn.startExecution({ input: { until: new Date(at + 5_000).toISOString() } });
+    const description = await sfn.waitForExecution(executionArn);
+
+    // Assert
+    expect(description.status).toBe('SUCCEEDED');
+    expect(slept).toEqual([90_000, 5_000]);
+    expect(startDate.getTime()).toBe(at);
+    expect(description.stopDate?.getTime()).toBe(at);
   });
 
   test('a Distributed Map over ItemsPath with an ItemSelector returns the child outputs in item order', async () => {
