@@ -247,7 +247,7 @@ export class LocalStepFunctions {
       Execution: { Id: executionArn, Name: name, Input: value, StartTime: startDate.toISOString(), RoleArn: this.roleArn },
       StateMachine: { Id: this.stateMachineArn, Name: smName },
     };
-    const history = new ExecutionHistory(this.prepared, this.region, this.roleArn);
+    const history = new ExecutionHistory(this.prepared, this.region, this.roleArn, this.clock);
     const scope = new RunScope(this.prepared.root, context, this.stateMachineArn, history);
     const description: ExecutionDescription = { executionArn, stateMachineArn: this.stateMachineArn, name, status: 'RUNNING', startDate, input: text };
     const execution = this.rootMachine.run(value, { overrides: { taskResourceLocalHandlers: this.handlersFor(scope) }, context, noThrowOnAbort: true });

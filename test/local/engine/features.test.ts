@@ -24,7 +24,8 @@ describe('the local runtime beyond the job workflow', () => {
       },
       { Done: (input) => ({ ...(input as object), done: true }) },
     );
-    const until = new Date(Date.now() + 3000).toISOString();
+    // A timestamp on the runtime's clock, which runs 100 times faster than the wall clock.
+    const until = new Date(sfn.clock.now().getTime() + 3000).toISOString();
     const started = Date.now();
     const { executionArn } = sfn.startExecution({ input: { until } });
     const description = await sfn.waitForExecution(executionArn);
@@ -32,8 +33,9 @@ describe('the local runtime beyond the job workflow', () => {
 
     expect(description.status).toBe('SUCCEEDED');
     expect(JSON.parse(description.output ?? '{}')).toEqual({ until, done: true });
-    // 2 s / 100 + about 3 s / 100.
-    expect(elapsed).toBeGreaterThanOrEqual(45);
+    // The second Wait ends 3 s of the clock after the start (the first one's 2 s included): 30 ms.
+    expect(elapsed).toBeGreaterThanOrEqual(29);
+    expect(sfn.clock.now().getTime()).toBeGreaterThanOrEqual(Date.parse(until));
     expect(elapsed).toBeLessThan(1000);
     const { events } = sfn.getExecutionHistory(executionArn);
     expect(events.filter((e) => e.type.startsWith('Wait')).map((e) => [e.type, e.stateEnteredEventDetails ?? e.stateExitedEventDetails])).toEqual([
