@@ -186,7 +186,7 @@ export class LocalRuntime {
         const sfn = new SFNClient({ region: LOCAL_REGION, endpoint: stepFunctionsUrl, credentials: LOCAL_CREDENTIALS });
         closers.push(() => Promise.resolve(sfn.destroy()));
         const apiDeps: ApiDeps = { ...deps, sfn, stateMachineArn: LOCAL_STATE_MACHINE_ARN, region: LOCAL_REGION };
-        const api = await startLocalHttpApi(createApiHandler(apiDeps), { port: options.apiPort });
+        const api = await startLocalHttpApi(createApiHandler(apiDeps), { port: options.apiPort, clock });
         closers.push(() => api.close());
         apiUrl = api.url;
       }
