@@ -1,5 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
-import { scaledClock, type Clock } from '../../../shared/clock.js';
+import { scaledClock, systemClock, type Clock } from '../../../shared/clock.js';
 import { LocalStepFunctions, type TaskImplementation } from '../../../local/engine/local-step-functions.js';
 
 /** Paths of the runtime the job workflow does not take: top-level waits, inline maps, maps over the input, timeouts. */
@@ -177,18 +177,33 @@ describe('the local runtime beyond the job workflow', () => {
   });
 
   test('a definition TimeoutSeconds ends the execution TIMED_OUT and stops its waits', async () => {
-    const sfn = engine(
-      { StartAt: 'Long wait', TimeoutSeconds: 1, States: { 'Long wait': { Type: 'Wait', Seconds: 3600, End: true } } },
-      {},
-      1,
-    );
-    const timers = () => process.getActiveResourcesInfo().filter((resource) => resource === 'Timeout').length;
-    const timersBefore = timers();
+    // Arrange: the wall clock, watched: each sleep's signal, and whether the sleep has ended
+    const sleeps: { signal: AbortSignal | undefined; ended: boolean }[] = [];
+    const clock: Clock = {
+      now: () => systemClock.now(),
+      sleep: (ms, signal) => {
+        const sleep = { signal, ended: false };
+        sleeps.push(sleep);
+        return systemClock.sleep(ms, signal).then(() => void (sleep.ended = true));
+      },
+    };
+    const sfn = new LocalStepFunctions({
+      definition: { StartAt: 'Long wait', TimeoutSeconds: 1, States: { 'Long wait': { Type: 'Wait', Seconds: 3600, End: true } } },
+      stateMachineArn: ARN,
+      tasks: {},
+      clock,
+    });
+
+    // Act
     const { executionArn } = sfn.startExecution({ name: 'times-out' });
     const description = await sfn.waitForExecution(executionArn);
-    expect(description).toMatchObject({ status: 'TIMED_OUT', error: 'States.Timeout' });
     await new Promise((resolve) => setImmediate(resolve));
-    expect(timers()).toBeLessThanOrEqual(timersBefore); // the hour-long sleep is gone
+
+    // Assert
+    expect(description).toMatchObject({ status: 'TIMED_OUT', error: 'States.Timeout' });
+    expect(sleeps).toHaveLength(1);
+    expect(sleeps[0]?.signal?.aborted).toBe(true);
+    expect(sleeps[0]?.ended).toBe(true); // the hour-long sleep is gone
     expect(sfn.getExecutionHistory(executionArn, { reverseOrder: true }).events[0]?.type).toBe('ExecutionTimedOut');
   });
 
