@@ -101,7 +101,8 @@ async function scenario(): Promise<Record<string, unknown>> {
     const jobId = `bench-${mode}-${items}`;
     await writeJob({ jobId, jobType: 'prompt', options, source: 'api' }, validated, runtime.deps);
     const started = performance.now();
-    const startedAt = Date.now();
+    // On the stack's clock, as the items' finishedAt are.
+    const startedAt = runtime.clock.now().getTime();
     // When the provider saw the first and the last create call, sampled every 10 simulated ms.
     const creates = { first: Number.NaN, last: Number.NaN, seen: 0 };
     const sampleCreates = setInterval(() => {
@@ -152,7 +153,7 @@ async function scenario(): Promise<Record<string, unknown>> {
       phases: {
         firstCreate: creates.first,
         lastCreate: creates.last,
-        lastItemFinished: ((lastFinished - startedAt) / 1000) * timeScale,
+        lastItemFinished: (lastFinished - startedAt) / 1000,
         finalize: (finalizeMs / 1000) * timeScale,
       },
       rateLimited: provider?.rateLimited ?? 0,

@@ -4,7 +4,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { createAwsClients, type AwsClients } from '../shared/clients.js';
 import type { Config } from '../shared/config.js';
 import type { TaskDeps, TaskLogger } from '../shared/deps.js';
-import { scaledClock } from '../shared/clock.js';
+import { scaledClock, type Clock } from '../shared/clock.js';
 import type { JsonlLine } from '../shared/store/object-store.js';
 import { createTaskDeps } from '../shared/task-wiring.js';
 import type { ApiDeps } from '../tasks/api/api-deps.js';
@@ -25,12 +25,34 @@ export const LOCAL_ACCOUNT = '000000000000';
 export const LOCAL_TABLE = 'llm-batch-local';
 export const LOCAL_BUCKET = 'llm-batch-local';
 export const LOCAL_STATE_MACHINE_ARN = `arn:aws:states:${LOCAL_REGION}:${LOCAL_ACCOUNT}:stateMachine:llm-batch-jobs`;
-/** Local time runs this many times faster by default, so a demo's waits take seconds. */
+/** With the mock provider, local time runs this many times faster by default, so a demo's waits take seconds. */
 export const DEFAULT_TIME_SCALE = 20;
+
+/** A time scale other than 1 was asked for with a real provider, whose time is the wall clock's. */
+export class RealProviderTimeScaleError extends Error {
+  override readonly name = 'RealProviderTimeScaleError';
+  constructor(readonly timeScale: number) {
+    super(
+      `time scale ${timeScale} with a real provider: its latencies, rate-limit windows and batch windows pass in wall time, ` +
+        'so the local clock must too (time scale 1); a faster clock would poll it and retry after 429s too often',
+    );
+  }
+}
+
+/**
+ * The local clock's speed: `timeScale` (default 20) with the mock provider, always 1 with a real
+ * one (a scale other than 1 is refused).
+ */
+export function localTimeScale(options: Pick<LocalRuntimeOptions, 'timeScale' | 'openai'>): number {
+  if (!options.openai?.apiKey) return options.timeScale ?? DEFAULT_TIME_SCALE;
+  if (options.timeScale !== undefined && options.timeScale !== 1) throw new RealProviderTimeScaleError(options.timeScale);
+  return 1;
+}
 
 export interface LocalRuntimeOptions {
   /** Keep DynamoDB and S3 data on disk here (default: in memory / a temporary folder). */
   dataDir?: string;
+  /** How many times faster than the wall clock local time runs, with the mock provider (default 20); 1 with a real provider. */
   timeScale?: number;
   /** Knobs of the mock provider, used when no OpenAI key is given. */
   mock?: Partial<MockProviderOptions>;
@@ -67,6 +89,8 @@ const quietLogger: TaskLogger = { info: () => undefined, warn: () => undefined, 
 export class LocalRuntime {
   private constructor(
     readonly config: Config,
+    /** The stack's one clock: the engine, the mock provider, the tasks, the store and the API read and sleep on it. */
+    readonly clock: Clock,
     readonly clients: AwsClients,
     readonly deps: TaskDeps,
     readonly engine: LocalStepFunctions,
@@ -86,14 +110,14 @@ export class LocalRuntime {
       for (const close of closers.reverse()) await close().catch(() => undefined);
     };
     try {
-      const timeScale = options.timeScale ?? DEFAULT_TIME_SCALE;
+      const clock = scaledClock(localTimeScale(options));
       const dynamo = await startLocalDynamo({ tableName: LOCAL_TABLE, ...(options.dataDir ? { dataDir: `${options.dataDir}/dynamodb` } : {}) });
       closers.push(() => dynamo.close());
       const s3 = await startLocalS3({ bucketName: LOCAL_BUCKET, ...(options.dataDir ? { dataDir: `${options.dataDir}/s3` } : {}) });
       closers.push(() => s3.close());
       let mockProvider: MockProvider | undefined;
       if (!options.openai?.apiKey) {
-        mockProvider = await startMockProvider({ timeScale, ...options.mock });
+        mockProvider = await startMockProvider({ ...options.mock, clock });
         const provider = mockProvider;
         closers.push(() => provider.close());
       }
@@ -121,19 +145,20 @@ export class LocalRuntime {
         return Promise.resolve();
       });
       const logger = options.logger ?? quietLogger;
-      // With the mock, the tasks keep simulated time, as the engine and the mock do (a one-minute
+      // The tasks keep the stack's clock, as the engine and the mock do (with the mock, a one-minute
       // rate-limit window is a simulated minute), and reach the mock in process (its fetch): the
-      // same answers without a socket. A real provider's limits and latencies are in wall time.
+      // same answers without a socket.
       const deps = createTaskDeps(config, logger as never, clients, {
         limiterPerInvocation: true,
-        ...(mockProvider && { clock: scaledClock(timeScale), providerFetch: mockProvider.fetch }),
+        clock,
+        ...(mockProvider && { providerFetch: mockProvider.fetch }),
       });
 
       const runAs = options.runAs ?? runDirectly;
       const engine = new LocalStepFunctions({
         definition: renderJobWorkflowAsl({ account: LOCAL_ACCOUNT, region: LOCAL_REGION, bucketName: LOCAL_BUCKET }),
         stateMachineArn: LOCAL_STATE_MACHINE_ARN,
-        timeScale,
+        clock,
         tasks: timed(workflowStateTasks(deps), options.onTask, runAs),
         readItems: (reader) => readJsonItems(deps, reader, runAs),
         writeResults: (writer, run) => runAs(LOCAL_PRINCIPALS.stateMachine, () => writeMapRunResults(clients, writer, run)),
@@ -159,11 +184,11 @@ export class LocalRuntime {
         const sfn = new SFNClient({ region: LOCAL_REGION, endpoint: stepFunctionsUrl, credentials: LOCAL_CREDENTIALS });
         closers.push(() => Promise.resolve(sfn.destroy()));
         const apiDeps: ApiDeps = { ...deps, sfn, stateMachineArn: LOCAL_STATE_MACHINE_ARN, region: LOCAL_REGION };
-        const api = await startLocalHttpApi(createApiHandler(apiDeps), { port: options.apiPort });
+        const api = await startLocalHttpApi(createApiHandler(apiDeps), { port: options.apiPort, clock });
         closers.push(() => api.close());
         apiUrl = api.url;
       }
-      return new LocalRuntime(config, clients, deps, engine, mockProvider, apiUrl, stepFunctionsUrl, closers);
+      return new LocalRuntime(config, clock, clients, deps, engine, mockProvider, apiUrl, stepFunctionsUrl, closers);
     } catch (error) {
       await stopAll();
       throw error;

@@ -8,6 +8,20 @@ export interface Clock {
   now(): Date;
   /** Waits `ms` of this clock's time, or until the signal aborts (never rejects). */
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
+  /**
+   * How many times faster than the wall clock this clock runs (1 when absent). Only for a
+   * duration handed to a wall-clock timer this process does not own: see `wallMs`.
+   */
+  readonly timeScale?: number;
+}
+
+/**
+ * The wall-clock milliseconds that `ms` of the clock's time take: for a timer that sleeps on the
+ * wall clock and cannot be given this clock (the engine library's Retry backoff, an HTTP client
+ * honouring retry-after).
+ */
+export function wallMs(clock: Clock, ms: number): number {
+  return ms / (clock.timeScale ?? 1);
 }
 
 const MAX_TIMER_MS = 2_147_483_647;
@@ -33,7 +47,7 @@ export async function sleepReal(realMs: number, signal?: AbortSignal): Promise<v
 }
 
 /** The wall clock. */
-export const systemClock: Clock = { now: () => new Date(), sleep: sleepReal };
+export const systemClock: Clock = { now: () => new Date(), sleep: sleepReal, timeScale: 1 };
 
 /** A clock `timeScale` times faster than the wall clock, starting at the wall clock's now. */
 export function scaledClock(timeScale: number, realNow: () => number = () => performance.now(), epochStart = Date.now()): Clock {
@@ -43,5 +57,6 @@ export function scaledClock(timeScale: number, realNow: () => number = () => per
   return {
     now: () => new Date(epochStart + (realNow() - realStart) * timeScale),
     sleep: (ms, signal) => sleepReal(ms / timeScale, signal),
+    timeScale,
   };
 }

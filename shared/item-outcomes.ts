@@ -61,7 +61,7 @@ export async function finishWithResult(deps: TaskDeps, job: JobRecord, customId:
       const derived = jobType.toResult?.(result.output, job.options);
       if (derived !== undefined) finish.result = derived;
       if (jobType.apply) {
-        await jobType.apply({ options: job.options, dynamo: deps.dynamo }, { jobId: job.jobId, customId, result: derived, output: result.output });
+        await jobType.apply({ options: job.options, dynamo: deps.dynamo, clock: deps.clock }, { jobId: job.jobId, customId, result: derived, output: result.output });
       }
     } catch (error) {
       const code = error instanceof ValidationError ? 'invalid_result' : 'apply_failed';

@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { ValidationError } from '../../shared/errors.js';
+import { UnknownJobTypeError, ValidationError } from '../../shared/errors.js';
 import { validateJob, type ValidatedJob } from '../../shared/job-intake.js';
 import type { JobTypeRegistry } from '../../shared/job-types/registry.js';
 import { parseJsonlStream } from '../../shared/store/object-store.js';
@@ -39,7 +39,7 @@ export async function readJobInput(file: string, request: JobRequestOptions, job
       const details = error.issues.length ? error.issues.map((issue) => `  ${file}: ${issue.where}: ${issue.message}`).join('\n') : `  ${error.message}`;
       throw new UsageError(`invalid input, no job was created:\n${details}`);
     }
-    if (error instanceof Error && error.name === 'UnknownJobTypeError') throw new UsageError(error.message);
+    if (error instanceof UnknownJobTypeError) throw new UsageError(error.message);
     throw error;
   }
 }

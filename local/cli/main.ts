@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { renderJobWorkflowAsl } from '../../workflows/render-asl.js';
 import type { MockProviderOptions } from '../mock-provider/options.js';
-import { DEFAULT_TIME_SCALE, LocalRuntime, type LocalRuntimeOptions } from '../local-stack.js';
+import { DEFAULT_TIME_SCALE, LocalRuntime, RealProviderTimeScaleError, type LocalRuntimeOptions } from '../local-stack.js';
 import { EXIT, UsageError } from './exit-codes.js';
 import { toMermaid } from './graph.js';
 import { apiCall, runJob } from './run.js';
@@ -31,7 +31,7 @@ Options for run:
   --api <url>                run against an HTTP API instead of the local runtime
 
 Options for run and serve (local runtime):
-  --time-scale <n>                  local time runs n times faster (default ${DEFAULT_TIME_SCALE})
+  --time-scale <n>                  local time runs n times faster (default ${DEFAULT_TIME_SCALE}; mock provider only)
   --data-dir <dir>                  keep DynamoDB and S3 data on disk (default: in memory)
   --mock-latency-ms <ms>            mock provider median latency (default 800)
   --mock-transient-error-rate <r>   share of create calls answered 5xx (retried)
@@ -99,6 +99,12 @@ export function runtimeOptions(values: Values, env: NodeJS.ProcessEnv): LocalRun
   if (seed !== undefined) mock.seed = seed;
   const timeScale = number(values, 'time-scale', positive, 'a positive number');
   const apiKey = env.OPENAI_API_KEY?.trim();
+  if (apiKey && timeScale !== undefined && timeScale !== 1) {
+    throw new UsageError(
+      `--time-scale ${timeScale} cannot be used with a real provider (OPENAI_API_KEY is set): its latencies, rate limits and ` +
+        'batch windows pass in wall time, so local time must too (time scale 1). Drop --time-scale, or unset OPENAI_API_KEY to use the mock provider.',
+    );
+  }
   return {
     ...(timeScale !== undefined ? { timeScale } : {}),
     ...(values['data-dir'] ? { dataDir: values['data-dir'] } : {}),
@@ -199,7 +205,7 @@ export async function main(argv: string[]): Promise<number> {
         throw new UsageError(`unknown command "${command}"`);
     }
   } catch (error) {
-    if (error instanceof UsageError) {
+    if (error instanceof UsageError || error instanceof RealProviderTimeScaleError) {
       process.stderr.write(`llm-batch: ${error.message}\n`);
       return EXIT.usage;
     }

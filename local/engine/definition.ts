@@ -1,6 +1,23 @@
-import { LocalRuntimeError } from './errors.js';
-import { isReferencePath, unsupportedTemplateValue } from './json-path.js';
 import { isRecord } from '../../shared/is-record.js';
+import { CATCHER, DISTRIBUTED_ONLY, FIELDS, FieldChecks, REFUSED, RETRIER, TOP_LEVEL, type Scope } from './definition-checks.js';
+import {
+  LOCAL_MAP_RESOURCE,
+  LOCAL_WAIT_RESOURCE,
+  MAX_TIMER_SECONDS,
+  type AslMachine,
+  type AslState,
+  type DistributedMapPlan,
+  type ItemBatcherPlan,
+  type ItemReaderPlan,
+  type PreparedDefinition,
+  type PreparedMachine,
+  type TaskKind,
+  type TaskPlan,
+  type WaitPlan,
+} from './definition-plans.js';
+import { LocalRuntimeError } from './errors.js';
+
+export * from './definition-plans.js';
 
 /**
  * Loads a state machine definition for the local runtime: refuses what the engine
@@ -8,159 +25,24 @@ import { isRecord } from '../../shared/is-record.js';
  * get wrong:
  *
  * - a DISTRIBUTED Map becomes a Task run by a local handler (see distributed-map.ts);
- * - a Wait becomes a Task run by a local handler that sleeps its duration / timeScale;
- * - Retry intervals (IntervalSeconds, MaxDelaySeconds) are divided by timeScale, so backoff,
- *   the delay cap and jitter stay the engine's;
+ * - a Wait becomes a Task run by a local handler that sleeps on the runtime's clock;
+ * - Retry intervals (IntervalSeconds, MaxDelaySeconds) are in the clock's time, but the engine
+ *   sleeps them on its own wall-clock timer: they are divided by the clock's timeScale (the one
+ *   place the scale is applied outside the clock), so backoff, the delay cap and jitter stay the
+ *   engine's;
  * - Task TimeoutSeconds is clamped to the engine's 32-bit timer, and set when absent (the engine's
  *   default is 60 s; Step Functions' is 99,999,999 s);
  * - the definition's TimeoutSeconds is clamped the same way.
  */
 
-/** setTimeout holds at most 2^31-1 ms; a longer timer fires at once. */
-export const MAX_TIMER_SECONDS = 2_147_483;
-
-export type AslState = Record<string, unknown> & { Type: string };
-export interface AslMachine {
-  StartAt: string;
-  States: Record<string, AslState>;
-  [field: string]: unknown;
-}
-
-export type TaskKind = 'lambda' | 'lambda-invoke' | 'other';
-
-export interface TaskPlan {
-  stateName: string;
-  resource: string;
-  kind: TaskKind;
-  timeoutSeconds: number;
-}
-
-export interface WaitPlan {
-  stateName: string;
-  seconds?: number;
-  secondsPath?: string;
-  timestamp?: string;
-  timestampPath?: string;
-}
-
-export interface ItemReaderPlan {
-  inputType: 'JSON' | 'JSONL';
-  parameters: Record<string, unknown>;
-  maxItems?: number;
-  maxItemsPath?: string;
-}
-
-export interface ItemBatcherPlan {
-  maxItemsPerBatch?: number;
-  maxItemsPerBatchPath?: string;
-  maxInputBytesPerBatch?: number;
-  maxInputBytesPerBatchPath?: string;
-  batchInput?: unknown;
-}
-
-export interface DistributedMapPlan {
-  stateName: string;
-  /** Names the map run and its children, as the Label field does on AWS. */
-  label: string;
-  itemsPath?: string;
-  itemReader?: ItemReaderPlan;
-  itemSelector?: unknown;
-  itemBatcher?: ItemBatcherPlan;
-  maxConcurrency?: number;
-  maxConcurrencyPath?: string;
-  toleratedFailurePercentage?: number;
-  toleratedFailurePercentagePath?: string;
-  toleratedFailureCount?: number;
-  toleratedFailureCountPath?: string;
-  resultWriter?: { parameters: Record<string, unknown> };
-  executionType: 'STANDARD' | 'EXPRESS';
-  /** The ItemProcessor, rewritten, run as one child execution per item or batch. */
-  processor: PreparedMachine;
-}
-
-/** One engine state machine: the root, or a Distributed Map's ItemProcessor. */
-export interface PreparedMachine {
-  definition: AslMachine;
-  /** The states of this machine (inline Maps and Parallels included) that run as local handlers. */
-  handlerStates: string[];
-}
-
-export interface PreparedDefinition {
-  root: PreparedMachine;
-  /** Task states, at any depth, by name: each needs an implementation. */
-  tasks: Map<string, TaskPlan>;
-  /** Wait states rewritten into Tasks, by name. */
-  waits: Map<string, WaitPlan>;
-  /** Distributed Maps rewritten into Tasks, by name. */
-  maps: Map<string, DistributedMapPlan>;
-}
-
-export const LOCAL_WAIT_RESOURCE = 'arn:aws:states:::local:wait';
-export const LOCAL_MAP_RESOURCE = 'arn:aws:states:::local:distributedMap';
-
-const COMMON = ['Type', 'Comment', 'QueryLanguage'];
-const IO = ['InputPath', 'OutputPath'];
-const TRANSITION = ['Next', 'End'];
-const RESULT = ['ResultPath', 'ResultSelector', 'Retry', 'Catch'];
-const INLINE_MAP = ['ItemProcessor', 'Iterator', 'ItemsPath', 'ItemSelector', 'Parameters', 'MaxConcurrency', 'MaxConcurrencyPath'];
-const DISTRIBUTED_ONLY = [
-  'ItemReader',
-  'ItemBatcher',
-  'ResultWriter',
-  'ToleratedFailurePercentage',
-  'ToleratedFailurePercentagePath',
-  'ToleratedFailureCount',
-  'ToleratedFailureCountPath',
-  'Label',
-];
-
-const FIELDS: Record<string, string[]> = {
-  Task: [...COMMON, ...IO, ...TRANSITION, ...RESULT, 'Resource', 'Parameters', 'TimeoutSeconds'],
-  Pass: [...COMMON, ...IO, ...TRANSITION, 'Result', 'Parameters', 'ResultPath'],
-  Wait: [...COMMON, ...IO, ...TRANSITION, 'Seconds', 'SecondsPath', 'Timestamp', 'TimestampPath'],
-  Choice: [...COMMON, ...IO, 'Choices', 'Default'],
-  Succeed: [...COMMON, ...IO],
-  Fail: [...COMMON, 'Error', 'ErrorPath', 'Cause', 'CausePath'],
-  Parallel: [...COMMON, ...IO, ...TRANSITION, ...RESULT, 'Branches', 'Parameters'],
-  Map: [...COMMON, ...IO, ...TRANSITION, ...RESULT, ...INLINE_MAP],
-  DistributedMap: [...COMMON, ...IO, ...TRANSITION, ...RESULT, ...INLINE_MAP, ...DISTRIBUTED_ONLY],
-};
-
-/** Why a known field is refused (fields not listed get a generic reason). */
-const REFUSED: Record<string, string> = {
-  QueryLanguage: 'JSONata is validated but not evaluated by the engine (a JSONata Choice always takes its Default)',
-  Assign: 'workflow variables (Assign) are ignored by the engine',
-  Arguments: 'a JSONata field, ignored by the engine',
-  Output: 'a JSONata field, ignored by the engine',
-  Items: 'a JSONata field, ignored by the engine',
-  Condition: 'a JSONata Choice rule, which the engine never matches',
-  HeartbeatSeconds: 'task heartbeats are not emulated',
-  HeartbeatSecondsPath: 'task heartbeats are not emulated',
-  TimeoutSecondsPath: 'a dynamic task timeout is not emulated (the engine evaluates it after Parameters, on a 32-bit timer)',
-  Credentials: 'cross-account task credentials are not emulated',
-  WriterConfig: 'ResultWriter output transformations are not emulated',
-};
-
-const TOP_LEVEL = ['StartAt', 'States', 'Comment', 'Version', 'TimeoutSeconds', 'QueryLanguage'];
-const RETRIER = ['ErrorEquals', 'IntervalSeconds', 'MaxAttempts', 'BackoffRate', 'MaxDelaySeconds', 'JitterStrategy', 'Comment'];
-const CATCHER = ['ErrorEquals', 'Next', 'ResultPath', 'Comment'];
-
-interface Scope {
-  /** "" for the root, else e.g. ` (in the ItemProcessor of "Process items in batches")`. */
-  where: string;
-}
-
-class Loader {
+class Loader extends FieldChecks {
   readonly tasks = new Map<string, TaskPlan>();
   readonly waits = new Map<string, WaitPlan>();
   readonly maps = new Map<string, DistributedMapPlan>();
   private readonly seen = new Set<string>();
 
-  constructor(private readonly timeScale: number) {}
-
-  refuse(stateName: string | undefined, field: string, reason: string, scope: Scope): never {
-    const subject = stateName === undefined ? 'The definition' : `State "${stateName}"${scope.where}`;
-    throw new LocalRuntimeError(`${subject}: field "${field}" cannot be honoured by the local runtime: ${reason}`, stateName, field);
+  constructor(private readonly timeScale: number) {
+    super();
   }
 
   /** Checks and rewrites one machine's states in place (the caller passes a copy). */
@@ -174,30 +56,6 @@ class Loader {
       }
       this.seen.add(name);
       machine.States[name] = this.state(name, state, scope, handlerStates);
-    }
-  }
-
-  private checkFields(name: string, state: AslState, allowed: string[], scope: Scope): void {
-    for (const field of Object.keys(state)) {
-      if (field === 'QueryLanguage' && state.QueryLanguage === 'JSONPath') continue;
-      if (field === 'QueryLanguage' || !allowed.includes(field)) {
-        this.refuse(name, field, REFUSED[field] ?? `the engine does not honour "${field}" on a ${state.Type} state`, scope);
-      }
-    }
-  }
-
-  private checkPath(name: string, state: Record<string, unknown>, field: string, scope: Scope, label = field): void {
-    const path = state[field];
-    if (path === undefined) return;
-    if (typeof path !== 'string' || !isReferencePath(path)) {
-      this.refuse(name, label, `only Reference Paths ($.a.b, $['a'], $.a[0], $$.x) are evaluated locally, not ${JSON.stringify(path)}`, scope);
-    }
-  }
-
-  private checkTemplate(name: string, template: unknown, field: string, scope: Scope): void {
-    const bad = unsupportedTemplateValue(template);
-    if (bad !== undefined) {
-      this.refuse(name, field, `only Reference Paths and intrinsic functions are evaluated locally, not ${JSON.stringify(bad)}`, scope);
     }
   }
 
@@ -274,7 +132,8 @@ class Loader {
   }
 
   /**
-   * Divides the retrier's interval and delay cap by timeScale. The engine then computes
+   * Divides the retrier's interval and delay cap by the clock's timeScale (wall time for the
+   * engine's timer). The engine then computes
    * interval * backoff^attempt, caps it at MaxDelaySeconds and applies FULL jitter itself. A
    * retrier without a cap gets one at the 32-bit timer limit, so a long backoff cannot overflow
    * into an immediate retry.
@@ -410,23 +269,6 @@ class Loader {
     return rewritten;
   }
 
-  private numberField(
-    name: string,
-    state: Record<string, unknown>,
-    field: string,
-    scope: Scope,
-    set: (value: number) => void,
-    integer: boolean,
-    max = Number.MAX_SAFE_INTEGER,
-  ): void {
-    const value = state[field];
-    if (value === undefined) return;
-    if (typeof value !== 'number' || value < 0 || value > max || (integer && !Number.isInteger(value))) {
-      this.refuse(name, field, `must be ${integer ? 'an integer' : 'a number'} in [0, ${max}]`, scope);
-    }
-    set(value);
-  }
-
   private itemReader(name: string, reader: unknown, scope: Scope): ItemReaderPlan {
     if (!isRecord(reader)) return this.refuse(name, 'ItemReader', 'must be an object', scope);
     for (const field of Object.keys(reader)) {
@@ -504,7 +346,8 @@ function copyFields(from: Record<string, unknown>, to: Record<string, unknown>, 
 
 /**
  * Checks a definition and returns the rewritten copy the engine runs, with what the local
- * handlers need. Throws `LocalRuntimeError` naming the state and the field it cannot honour.
+ * handlers need. `timeScale` is the runtime clock's (`Clock.timeScale`). Throws
+ * `LocalRuntimeError` naming the state and the field it cannot honour.
  */
 export function prepareDefinition(definition: unknown, timeScale: number): PreparedDefinition {
   if (!isRecord(definition)) throw new LocalRuntimeError('The definition must be a JSON object');

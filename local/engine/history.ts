@@ -1,3 +1,4 @@
+import type { Clock } from '../../shared/clock.js';
 import type { PreparedDefinition, TaskPlan } from './definition.js';
 
 /**
@@ -64,9 +65,11 @@ export class ExecutionHistory {
     private readonly prepared: PreparedDefinition,
     private readonly region: string,
     private readonly roleArn: string,
+    /** The runtime's clock: every event is dated by it, as the execution's start and stop dates are. */
+    private readonly clock: Clock,
   ) {}
 
-  add(type: string, details?: Record<string, unknown>, timestamp = Date.now()): void {
+  add(type: string, details?: Record<string, unknown>, timestamp = this.clock.now().getTime()): void {
     // Nothing follows the execution's last event (a task finishing after a stop, say).
     if (this.closed) return;
     if (/^Execution(Succeeded|Failed|Aborted|TimedOut)$/.test(type)) this.closed = true;
@@ -84,7 +87,9 @@ export class ExecutionHistory {
   }
 
   fromEngine(event: EngineEvent): void {
-    const at = event.timestamp;
+    // Dated when read (within the same turn of the event loop), on the runtime's clock rather
+    // than the engine's wall-clock stamp.
+    const at = this.clock.now().getTime();
     const state = event.state;
     switch (event.type) {
       case 'ExecutionStarted':
@@ -127,7 +132,7 @@ export class ExecutionHistory {
     }
   }
 
-  private taskEvent(task: TaskPlan, what: 'Scheduled' | 'Started' | 'Succeeded' | 'Failed' | 'TimedOut', details: Record<string, unknown> | undefined, at = Date.now()): void {
+  private taskEvent(task: TaskPlan, what: 'Scheduled' | 'Started' | 'Succeeded' | 'Failed' | 'TimedOut', details: Record<string, unknown> | undefined, at = this.clock.now().getTime()): void {
     if (task.kind === 'lambda') {
       // A Lambda ARN as the Resource: Step Functions reports LambdaFunction* events.
       return this.add(`LambdaFunction${what}`, what === 'Started' ? undefined : details, at);

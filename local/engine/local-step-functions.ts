@@ -1,23 +1,19 @@
 import { randomUUID } from 'node:crypto';
-import { ExecutionAbortedError, ExecutionError, ExecutionTimeoutError, StateMachine, type RunOptions, type StateMachineDefinition } from 'aws-local-stepfunctions';
-import { prepareDefinition, type DistributedMapPlan, type PreparedDefinition, type PreparedMachine, type TaskPlan, type WaitPlan } from './definition.js';
-import {
-  runDistributedMap,
-  type ChildIdentity,
-  type ChildOutcome,
-  type ChildRun,
-  type MapRunHost,
-  type ReadItems,
-  type WriteResults,
-} from './distributed-map.js';
-import { errorMessageOf, executionStoppedError, LocalRuntimeError, StepFunctionsApiError, statesRuntimeError } from './errors.js';
+import { StateMachine, type RunOptions, type StateMachineDefinition } from 'aws-local-stepfunctions';
+import { systemClock, type Clock } from '../../shared/clock.js';
+import { checkName, pageSize, pageToken, parseInput, readPageToken, sameInput } from './api-requests.js';
+import { prepareDefinition, type DistributedMapPlan, type PreparedDefinition, type PreparedMachine } from './definition.js';
+import { runDistributedMap, type ChildIdentity, type ChildOutcome, type ChildRun, type MapRunHost, type ReadItems, type WriteResults } from './distributed-map.js';
+import { errorMessageOf, executionStoppedError, LocalRuntimeError, StepFunctionsApiError } from './errors.js';
+import { outcomeOf, type ExecutionDescription, type ExecutionEndedListener, type ExecutionListItem, type ExecutionStatus, type LocalStepFunctionsStats } from './executions.js';
 import { ExecutionHistory, type EngineEvent, type HistoryEvent } from './history.js';
-import { evaluateIntegerPath, evaluatePath, type Json } from './json-path.js';
-import { sleep, tick } from './time.js';
-import { isRecord } from '../../shared/is-record.js';
+import type { Json } from './json-path.js';
+import { RunScope, taskHandler, waitHandler, type Handler, type TaskImplementation } from './state-handlers.js';
 
 export { LocalRuntimeError } from './errors.js';
+export type { ExecutionDescription, ExecutionEndedListener, ExecutionListItem, ExecutionStatus, LocalStepFunctionsStats } from './executions.js';
 export type { HistoryEvent } from './history.js';
+export type { TaskImplementation } from './state-handlers.js';
 export {
   mapRunResultFiles,
   type ItemReaderRequest,
@@ -28,13 +24,6 @@ export {
   type ResultWriterTarget,
   type WriteResults,
 } from './distributed-map.js';
-
-/**
- * A Task state's implementation: gets the state's input after Parameters (for
- * `arn:aws:states:::lambda:invoke`, its Payload), returns its result or a promise of it. An error
- * it throws is matched by Retry/Catch on its `name`.
- */
-export type TaskImplementation = (input: unknown) => unknown;
 
 export interface LocalStepFunctionsOptions {
   /** The plain ASL definition (an object, or its JSON text). */
@@ -47,55 +36,15 @@ export interface LocalStepFunctionsOptions {
   readItems?: ReadItems;
   /** Writes a Distributed Map's results; required when the definition has a ResultWriter. */
   writeResults?: WriteResults;
-  /** Local time runs this many times faster: Wait durations and Retry intervals are divided by it. Default 1. */
-  timeScale?: number;
+  /**
+   * The runtime's one clock (default: the wall clock): Waits sleep on it, Retry intervals are in
+   * its time, and execution dates come from it.
+   */
+  clock?: Clock;
   /** Reported as the execution role in ExecutionStarted events. */
   roleArn?: string;
 }
 
-export type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED';
-
-export interface ExecutionDescription {
-  executionArn: string;
-  stateMachineArn: string;
-  name: string;
-  status: ExecutionStatus;
-  startDate: Date;
-  stopDate?: Date;
-  /** JSON text, as Step Functions returns it. */
-  input: string;
-  /** JSON text, when SUCCEEDED. */
-  output?: string;
-  error?: string;
-  cause?: string;
-}
-
-export interface ExecutionListItem {
-  executionArn: string;
-  stateMachineArn: string;
-  name: string;
-  status: ExecutionStatus;
-  startDate: Date;
-  stopDate?: Date;
-}
-
-export interface LocalStepFunctionsStats {
-  /** Top-level executions started. */
-  executions: number;
-  /** Distributed Map child executions started. */
-  childExecutions: number;
-  /** States entered, in every execution (children and inline Map iterations included). */
-  stateTransitions: number;
-  /** Calls of the task implementations (retries included). */
-  taskInvocations: number;
-  /** Distributed Map children running now, and the most there ever were at once. */
-  runningChildren: number;
-  peakRunningChildren: number;
-}
-
-export type ExecutionEndedListener = (execution: ExecutionDescription) => void | Promise<void>;
-
-type Handler = (input: unknown) => Promise<Json>;
 type Handlers = NonNullable<NonNullable<RunOptions['overrides']>['taskResourceLocalHandlers']>;
 
 interface ExecutionRecord {
@@ -108,108 +57,9 @@ interface ExecutionRecord {
   done: Promise<ExecutionDescription>;
 }
 
-/** One engine run (a top-level execution or a map child): its context, abort signal and history. */
-class RunScope {
-  readonly controller = new AbortController();
-  constructor(
-    readonly machine: PreparedMachine,
-    readonly context: Record<string, unknown>,
-    readonly stateMachineArn: string,
-    readonly history: ExecutionHistory | undefined,
-  ) {}
-
-  get signal(): AbortSignal {
-    return this.controller.signal;
-  }
-}
-
 const DEFAULT_STATE_MACHINE_ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:local';
 /** Definitions already checked by the engine's validator (about 0.5 s per check). */
 const validated = new Set<string>();
-
-/** A task result as Lambda would hand it on: JSON (undefined becomes null). */
-function toJson(value: unknown): Json {
-  if (value === undefined) return null;
-  return JSON.parse(JSON.stringify(value)) as Json;
-}
-
-/**
- * A task implementation's error as the engine's Retry/Catch should see it: the error's name, and
- * for Lambda resources the cause Lambda reports (`{"errorType","errorMessage","trace"}`).
- */
-function taskError(error: unknown, task: TaskPlan): Error {
-  const name = error instanceof Error && error.name ? error.name : 'Error';
-  const message = errorMessageOf(error);
-  const cause =
-    task.kind === 'other'
-      ? message
-      : JSON.stringify({ errorType: name, errorMessage: message, trace: error instanceof Error ? (error.stack ?? '').split('\n') : [] });
-  const failure = new Error(cause);
-  failure.name = name;
-  return failure;
-}
-
-/** AWS: 1-80 characters, no whitespace, brackets, wildcards or special characters. */
-function checkName(name: string): void {
-  if (name.length < 1 || name.length > 80 || /[\s<>{}[\]?*"#%\\^|~`$&,;:/\u0000-\u001f\u007f-\u009f]/.test(name)) {
-    throw new StepFunctionsApiError('InvalidName', `Invalid Name: '${name}'`);
-  }
-}
-
-function parseInput(input: unknown): { text: string; value: Json } {
-  if (input === undefined || input === null) return { text: '{}', value: {} };
-  if (typeof input === 'string') {
-    try {
-      return { text: input, value: JSON.parse(input) as Json };
-    } catch {
-      throw new StepFunctionsApiError('InvalidExecutionInput', 'Invalid State Machine Execution Input: the input is not JSON');
-    }
-  }
-  const text = JSON.stringify(input);
-  return { text, value: JSON.parse(text) as Json };
-}
-
-function sameInput(a: string, b: string): boolean {
-  if (a === b) return true;
-  try {
-    return JSON.stringify(JSON.parse(a)) === JSON.stringify(JSON.parse(b));
-  } catch {
-    return false;
-  }
-}
-
-function pageToken(offset: number): string {
-  return Buffer.from(JSON.stringify({ offset })).toString('base64url');
-}
-
-function readPageToken(token: string | undefined): number {
-  if (token === undefined) return 0;
-  try {
-    const { offset } = JSON.parse(Buffer.from(token, 'base64url').toString()) as { offset?: unknown };
-    if (typeof offset === 'number' && Number.isInteger(offset) && offset >= 0) return offset;
-  } catch {
-    // fall through
-  }
-  throw new StepFunctionsApiError('InvalidToken', 'Invalid Token: the nextToken is not one this endpoint handed out');
-}
-
-function pageSize(maxResults: number | undefined, fallback: number, max: number): number {
-  if (maxResults === undefined || maxResults === 0) return fallback;
-  if (!Number.isInteger(maxResults) || maxResults < 0 || maxResults > max) {
-    throw new StepFunctionsApiError('ValidationException', `maxResults must be an integer from 0 to ${max}`);
-  }
-  return maxResults;
-}
-
-/** What a finished engine run ended as. */
-function outcomeOf(error: unknown): { status: ExecutionStatus; error?: string; cause?: string } {
-  if (error instanceof ExecutionTimeoutError) return { status: 'TIMED_OUT', error: 'States.Timeout', cause: 'The execution ran past its TimeoutSeconds' };
-  if (error instanceof ExecutionAbortedError) return { status: 'ABORTED' };
-  if (error instanceof ExecutionError && error.cause instanceof Error) {
-    return { status: 'FAILED', error: error.cause.name, cause: error.cause.message };
-  }
-  return { status: 'FAILED', error: 'States.Runtime', cause: errorMessageOf(error) };
-}
 
 /**
  * Step Functions on one machine: runs a state machine definition with aws-local-stepfunctions,
@@ -218,7 +68,7 @@ function outcomeOf(error: unknown): { status: ExecutionStatus; error?: string; c
  */
 export class LocalStepFunctions {
   readonly stateMachineArn: string;
-  readonly timeScale: number;
+  readonly clock: Clock;
   private readonly prepared: PreparedDefinition;
   private readonly tasks: Record<string, TaskImplementation>;
   private readonly readItems: ReadItems | undefined;
@@ -240,7 +90,7 @@ export class LocalStepFunctions {
     }
     this.region = this.stateMachineArn.split(':')[3] ?? 'us-east-1';
     this.roleArn = options.roleArn ?? `arn:aws:iam::${this.stateMachineArn.split(':')[4] ?? '000000000000'}:role/local-step-functions`;
-    this.timeScale = options.timeScale ?? 1;
+    this.clock = options.clock ?? systemClock;
     let definition: unknown = options.definition;
     if (typeof definition === 'string') {
       try {
@@ -249,7 +99,7 @@ export class LocalStepFunctions {
         throw new LocalRuntimeError('The definition is not JSON', undefined, undefined, { cause: error });
       }
     }
-    this.prepared = prepareDefinition(definition, this.timeScale);
+    this.prepared = prepareDefinition(definition, this.clock.timeScale ?? 1);
     this.validateWithEngine(definition);
     this.tasks = { ...options.tasks };
     this.checkImplementations();
@@ -267,6 +117,7 @@ export class LocalStepFunctions {
       },
       writeResults: this.writeResults,
       startChild: (plan, input, identity) => this.startChild(plan, input, identity),
+      now: () => this.clock.now(),
     };
   }
 
@@ -309,55 +160,11 @@ export class LocalStepFunctions {
       const task = this.prepared.tasks.get(name);
       const wait = this.prepared.waits.get(name);
       const map = this.prepared.maps.get(name);
-      if (task) handlers[name] = this.taskHandler(task, scope);
-      else if (wait) handlers[name] = this.waitHandler(wait, scope);
+      if (task) handlers[name] = taskHandler(task, this.tasks[name] as TaskImplementation, scope, () => this.counters.taskInvocations++);
+      else if (wait) handlers[name] = waitHandler(wait, scope, this.clock);
       else if (map) handlers[name] = this.mapHandler(map, scope);
     }
     return handlers;
-  }
-
-  private taskHandler(task: TaskPlan, scope: RunScope): Handler {
-    const implementation = this.tasks[task.stateName] as TaskImplementation;
-    return async (input) => {
-      if (scope.signal.aborted) throw executionStoppedError();
-      this.counters.taskInvocations++;
-      const history = scope.history;
-      // The engine races the task against TimeoutSeconds; a late answer stays out of the history.
-      const deadline = Date.now() + task.timeoutSeconds * 1000;
-      if (history) {
-        await tick(); // after the engine's TaskStateEntered
-        history.taskScheduled(task, input);
-      }
-      const payload = task.kind === 'lambda-invoke' && isRecord(input) ? input.Payload : input;
-      let output: Json;
-      try {
-        output = toJson(await implementation(payload));
-      } catch (error) {
-        const failure = taskError(error, task);
-        if (history && Date.now() < deadline) history.taskFailed(task, failure.name, failure.message);
-        throw failure;
-      }
-      if (history && Date.now() < deadline) history.taskSucceeded(task, output);
-      return task.kind === 'lambda-invoke' ? { ExecutedVersion: '$LATEST', Payload: output, StatusCode: 200 } : output;
-    };
-  }
-
-  private waitHandler(wait: WaitPlan, scope: RunScope): Handler {
-    return async (input) => {
-      if (scope.signal.aborted) throw executionStoppedError();
-      let ms: number;
-      if (wait.seconds !== undefined) ms = wait.seconds * 1000;
-      else if (wait.secondsPath !== undefined) ms = evaluateIntegerPath(wait.secondsPath, input, scope.context, 0) * 1000;
-      else {
-        const timestamp = wait.timestamp ?? evaluatePath(wait.timestampPath ?? '$', input, scope.context);
-        const at = typeof timestamp === 'string' ? Date.parse(timestamp) : Number.NaN;
-        if (Number.isNaN(at)) throw statesRuntimeError(`the Wait "${wait.stateName}" got ${JSON.stringify(timestamp)}, not a timestamp`);
-        ms = Math.max(0, at - Date.now());
-      }
-      await sleep(ms / this.timeScale, scope.signal);
-      if (scope.signal.aborted) throw executionStoppedError();
-      return input as Json;
-    };
   }
 
   private mapHandler(plan: DistributedMapPlan, scope: RunScope): Handler {
@@ -378,7 +185,7 @@ export class LocalStepFunctions {
       this.childMachines.set(plan, machine);
     }
     const context = {
-      Execution: { Id: identity.executionArn, Name: identity.name, Input: input, StartTime: new Date().toISOString(), RoleArn: this.roleArn },
+      Execution: { Id: identity.executionArn, Name: identity.name, Input: input, StartTime: this.clock.now().toISOString(), RoleArn: this.roleArn },
       StateMachine: { Id: identity.stateMachineArn, Name: identity.stateMachineArn.slice(identity.stateMachineArn.indexOf(':stateMachine:') + 14) },
     };
     const scope = new RunScope(plan.processor, context, identity.stateMachineArn, undefined);
@@ -434,13 +241,13 @@ export class LocalStepFunctions {
       if (sameInput(existing.description.input, text)) return { executionArn, startDate: existing.description.startDate };
       throw new StepFunctionsApiError('ExecutionAlreadyExists', `Execution Already Exists: '${executionArn}'`);
     }
-    const startDate = new Date();
+    const startDate = this.clock.now();
     const smName = this.stateMachineArn.slice(this.stateMachineArn.indexOf(':stateMachine:') + 14);
     const context = {
       Execution: { Id: executionArn, Name: name, Input: value, StartTime: startDate.toISOString(), RoleArn: this.roleArn },
       StateMachine: { Id: this.stateMachineArn, Name: smName },
     };
-    const history = new ExecutionHistory(this.prepared, this.region, this.roleArn);
+    const history = new ExecutionHistory(this.prepared, this.region, this.roleArn, this.clock);
     const scope = new RunScope(this.prepared.root, context, this.stateMachineArn, history);
     const description: ExecutionDescription = { executionArn, stateMachineArn: this.stateMachineArn, name, status: 'RUNNING', startDate, input: text };
     const execution = this.rootMachine.run(value, { overrides: { taskResourceLocalHandlers: this.handlersFor(scope) }, context, noThrowOnAbort: true });
@@ -458,7 +265,7 @@ export class LocalStepFunctions {
         await logged;
         if (description.status === 'RUNNING') {
           description.status = outcome.status;
-          description.stopDate = new Date();
+          description.stopDate = this.clock.now();
           if ('output' in outcome && outcome.output !== undefined) description.output = outcome.output;
           if ('error' in outcome && outcome.error !== undefined) description.error = outcome.error;
           if ('cause' in outcome && outcome.cause !== undefined) description.cause = outcome.cause;
@@ -496,9 +303,9 @@ export class LocalStepFunctions {
   stopExecution(executionArn: string, options: { error?: string; cause?: string } = {}): { stopDate: Date } {
     const record = this.record(executionArn);
     const { description } = record;
-    if (description.status !== 'RUNNING' || record.settled) return { stopDate: description.stopDate ?? new Date() };
+    if (description.status !== 'RUNNING' || record.settled) return { stopDate: description.stopDate ?? this.clock.now() };
     description.status = 'ABORTED';
-    description.stopDate = new Date();
+    description.stopDate = this.clock.now();
     if (options.error !== undefined) description.error = options.error;
     if (options.cause !== undefined) description.cause = options.cause;
     record.history.abortDetails = { ...(options.error === undefined ? {} : { error: options.error }), ...(options.cause === undefined ? {} : { cause: options.cause }) };

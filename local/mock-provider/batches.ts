@@ -1,11 +1,28 @@
-import { answerFor, type RequestEndpoint } from './answers.js';
+import { answerFor } from './answers.js';
 import {
   checkCreateBody,
   parseInput,
   type BatchCreateBody,
-  type BatchError,
   type ParsedLine,
 } from './batch-input.js';
+import {
+  FINALIZING_AT,
+  LINE_500,
+  LINE_503,
+  LINE_OK,
+  LINE_PERMANENT,
+  LINE_STATUS,
+  VALIDATED_AT,
+  countsAt,
+  cutoffAt,
+  isTerminal,
+  statusAt,
+  timeline,
+  type BatchRecord,
+  type BatchResult,
+  type BatchStatus,
+  type LinePlan,
+} from './batch-timeline.js';
 import { unixSeconds, type SimClock } from './clock.js';
 import type { FileStore } from './files.js';
 import { badRequest, conflict, notFound } from './http-error.js';
@@ -16,66 +33,6 @@ const MAX_LISTED_ERRORS = 20;
 const LIST_LIMIT_DEFAULT = 20;
 const LIST_LIMIT_MAX = 100;
 const WINDOW_24H_MS = 24 * 60 * 60 * 1000;
-
-/**
- * A batch's phases, as shares of its duration (batchCompletionMs): validating until 10%, lines
- * finish spread over in_progress until 90%, finalizing until 100%. With expireBatches the window
- * ends at 50%. A cancel takes 5% in cancelling.
- */
-const VALIDATED_AT = 0.1;
-const FINALIZING_AT = 0.9;
-const EXPIRES_AT = 0.5;
-const CANCELLING_SHARE = 0.05;
-
-/** How a line ends, stored per line as an index into LINE_STATUS (a Uint8Array keeps 50,000 lines small). */
-const LINE_OK = 0;
-const LINE_PERMANENT = 1;
-const LINE_500 = 2;
-const LINE_503 = 3;
-const LINE_STATUS = [200, 400, 500, 503] as const;
-
-type BatchStatus =
-  | 'validating'
-  | 'failed'
-  | 'in_progress'
-  | 'finalizing'
-  | 'completed'
-  | 'expired'
-  | 'cancelling'
-  | 'cancelled';
-
-/** Per line (input order): when it finishes (simulated ms) and how it ends. Dropped once the output is written. */
-interface LinePlan {
-  finishAt: Float64Array;
-  kinds: Uint8Array;
-  /** Finish times of succeeding / failing lines, sorted, for counting at any instant. */
-  okSorted: Float64Array;
-  failSorted: Float64Array;
-}
-
-interface BatchResult {
-  outputFileId: string | null;
-  errorFileId: string | null;
-  completed: number;
-  failed: number;
-}
-
-interface BatchRecord {
-  id: string;
-  createdAt: number;
-  durationMs: number;
-  endpoint: RequestEndpoint;
-  inputFileId: string;
-  completionWindow: string;
-  metadata: Record<string, string> | null;
-  model: string | null;
-  total: number;
-  expires: boolean;
-  validationErrors?: BatchError[];
-  plan?: LinePlan;
-  cancelledAt?: number;
-  result?: BatchResult;
-}
 
 export interface BatchStoreOptions {
   seed: number;
@@ -350,58 +307,6 @@ export class BatchStore {
   }
 }
 
-function timeline(record: BatchRecord) {
-  const { createdAt, durationMs } = record;
-  return {
-    validated: createdAt + durationMs * VALIDATED_AT,
-    finalizing: createdAt + durationMs * FINALIZING_AT,
-    done: createdAt + durationMs,
-    expires: createdAt + durationMs * EXPIRES_AT,
-    cancelled: record.cancelledAt !== undefined ? record.cancelledAt + durationMs * CANCELLING_SHARE : undefined,
-  };
-}
-
-function statusAt(record: BatchRecord, now: number): BatchStatus {
-  const times = timeline(record);
-  if (record.validationErrors) return now < times.validated ? 'validating' : 'failed';
-  if (times.cancelled !== undefined) return now < times.cancelled ? 'cancelling' : 'cancelled';
-  if (now < times.validated) return 'validating';
-  if (record.expires && now >= times.expires) return 'expired';
-  if (now < times.finalizing) return 'in_progress';
-  if (now < times.done) return 'finalizing';
-  return 'completed';
-}
-
-function isTerminal(status: BatchStatus): boolean {
-  return status === 'completed' || status === 'failed' || status === 'expired' || status === 'cancelled';
-}
-
-/** Lines that finished by this instant count: a cancel or the expiry freezes the set. */
-function cutoffAt(record: BatchRecord, now: number): number {
-  let cutoff = now;
-  if (record.cancelledAt !== undefined) cutoff = Math.min(cutoff, record.cancelledAt);
-  if (record.expires) cutoff = Math.min(cutoff, timeline(record).expires);
-  return cutoff;
-}
-
-function countsAt(record: BatchRecord, now: number): { completed: number; failed: number } {
-  const plan = record.plan;
-  if (!plan) return { completed: 0, failed: 0 };
-  const cutoff = cutoffAt(record, now);
-  return { completed: countAtMost(plan.okSorted, cutoff), failed: countAtMost(plan.failSorted, cutoff) };
-}
-
-/** How many sorted values are <= limit (binary search). */
-function countAtMost(sorted: Float64Array, limit: number): number {
-  let low = 0;
-  let high = sorted.length;
-  while (low < high) {
-    const middle = (low + high) >>> 1;
-    if ((sorted[middle] ?? Number.POSITIVE_INFINITY) <= limit) low = middle + 1;
-    else high = middle;
-  }
-  return low;
-}
 
 function parseLimit(value: string | null): number {
   if (value === null || value === '') return LIST_LIMIT_DEFAULT;

@@ -1,32 +1,31 @@
+import { wallMs, type Clock } from '../../shared/clock.js';
+
 /**
- * Simulated time. Everything inside the mock (latencies, batch phases, rate-limit windows,
- * timestamps in the objects it returns) is in simulated epoch milliseconds, which run
- * `timeScale` times faster than the wall clock. Only what a client waits on for real (a
- * synchronous answer's delay, retry-after, x-ratelimit-reset-*) is converted back.
+ * The mock's view of the runtime's one clock. Everything inside the mock (latencies, batch phases,
+ * rate-limit windows, timestamps in the objects it returns) is in that clock's epoch milliseconds,
+ * which may run faster than the wall clock. Only what a client waits on with its own timer
+ * (retry-after, x-ratelimit-reset-*) is converted to wall time.
  */
 export class SimClock {
-  private readonly realStart: number;
+  constructor(private readonly clock: Clock) {}
 
-  constructor(
-    private readonly timeScale: number,
-    private readonly realNow: () => number = () => performance.now(),
-    private readonly epochStart: number = Date.now(),
-  ) {
-    this.realStart = realNow();
-  }
-
-  /** Simulated epoch milliseconds. */
+  /** The clock's epoch milliseconds. */
   now(): number {
-    return this.epochStart + (this.realNow() - this.realStart) * this.timeScale;
+    return this.clock.now().getTime();
   }
 
-  /** Wall-clock milliseconds that a simulated duration takes. */
+  /** Sleeps `ms` of the clock's time, or until the signal aborts. */
+  sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    return this.clock.sleep(ms, signal);
+  }
+
+  /** Wall-clock milliseconds that a duration of the clock's time takes. */
   toRealMs(simMs: number): number {
-    return simMs / this.timeScale;
+    return wallMs(this.clock, simMs);
   }
 }
 
-/** Unix seconds of a simulated epoch-ms instant, as OpenAI objects carry them. */
+/** Unix seconds of an epoch-ms instant, as OpenAI objects carry them. */
 export function unixSeconds(epochMs: number): number {
   return Math.floor(epochMs / 1000);
 }

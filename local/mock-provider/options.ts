@@ -17,7 +17,10 @@ export interface MockProviderOptions {
   rateLimitTpm: number;
   /** Same seed, same requests -> same outcomes, latencies, labels and ids. */
   seed: number;
-  /** Simulated time runs this many times faster than real time (latencies and rate windows shrink). */
+  /**
+   * Simulated time runs this many times faster than real time (latencies and rate windows shrink).
+   * Used only when the mock is started without the runtime's clock, which then sets the pace.
+   */
   timeScale: number;
   /** How long a batch takes from creation to completed (simulated ms). */
   batchCompletionMs: number;

@@ -1,6 +1,7 @@
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { systemClock, type Clock } from '../../shared/clock.js';
 import type { HttpResult } from '../../tasks/api/http.js';
 
 export type ApiHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<HttpResult>;
@@ -39,13 +40,15 @@ async function readBody(request: IncomingMessage): Promise<string | undefined> {
  * the same handler that runs on Lambda, and its answer back into an HTTP response. No auth
  * (IAM auth is API Gateway's job), bound to 127.0.0.1.
  */
-export async function startLocalHttpApi(handler: ApiHandler, options: { port?: number } = {}): Promise<LocalHttpApi> {
+export async function startLocalHttpApi(handler: ApiHandler, options: { port?: number; clock?: Clock } = {}): Promise<LocalHttpApi> {
+  const clock = options.clock ?? systemClock;
   let requests = 0;
   const server = createServer((request, response) => {
     void (async () => {
       const url = new URL(request.url ?? '/', 'http://127.0.0.1');
       const method = request.method ?? 'GET';
       const requestId = `local-${++requests}`;
+      const now = clock.now();
       const headers = Object.fromEntries(
         Object.entries(request.headers).map(([name, value]) => [name, Array.isArray(value) ? value.join(',') : (value ?? '')]),
       );
@@ -65,8 +68,8 @@ export async function startLocalHttpApi(handler: ApiHandler, options: { port?: n
           requestId,
           routeKey: '$default',
           stage: '$default',
-          time: new Date().toISOString(),
-          timeEpoch: Date.now(),
+          time: now.toISOString(),
+          timeEpoch: now.getTime(),
         },
         body: await readBody(request),
         isBase64Encoded: false,

@@ -1,4 +1,5 @@
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { systemClock } from '../clock.js';
 import { ValidationError } from '../errors.js';
 import type { JobOptions, OutputLine, ProviderRequest } from '../types.js';
 import type { AppliedItem, ApplyContext, JobType } from './job-type.js';
@@ -103,7 +104,7 @@ export const classifyJobType = {
   },
 
   /** With params.apply: SET the label and `<labelAttribute>UpdatedAt` on the entity keyed by the custom id. */
-  async apply({ options, dynamo }: ApplyContext, item: AppliedItem): Promise<void> {
+  async apply({ options, dynamo, clock = systemClock }: ApplyContext, item: AppliedItem): Promise<void> {
     const { labels, apply: target } = parseClassifyParams(options);
     if (!target) return;
     const label = requireLabel(isPlainObject(item.result) ? item.result.label : undefined, labels);
@@ -120,7 +121,7 @@ export const classifyJobType = {
             '#label': target.labelAttribute,
             '#at': `${target.labelAttribute}UpdatedAt`,
           },
-          ExpressionAttributeValues: { ':label': label, ':at': new Date().toISOString() },
+          ExpressionAttributeValues: { ':label': label, ':at': clock.now().toISOString() },
         }),
       );
     } catch (error) {

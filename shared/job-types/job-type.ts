@@ -1,4 +1,5 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { Clock } from '../clock.js';
 import type { JobOptions, OutputLine, ProviderRequest } from '../types.js';
 
 /**
@@ -26,6 +27,8 @@ export interface JobType {
 export interface ApplyContext {
   options: JobOptions;
   dynamo: DynamoDBDocumentClient;
+  /** The process's one clock, for the times apply writes (default: the wall clock). */
+  clock?: Clock;
 }
 
 export interface AppliedItem {

@@ -72,6 +72,18 @@ describe('llm-batch run on the local runtime with the mock provider', () => {
     expect(result.stderr).toContain('--batch-size must be a positive integer');
   });
 
+  test('GIVEN a job type nobody registered WHEN run THEN it exits 2 naming the registered ones', async () => {
+    // Arrange
+    const file = await inputFile([JSON.stringify({ id: 'a', prompt: 'fine' })]);
+
+    // Act
+    const result = await cli(['run', file, '--job-type', 'summarize']);
+
+    // Assert
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('unknown job type "summarize"; registered job types:');
+  });
+
   test('asl prints the deployed definition and graph a Mermaid diagram of it', async () => {
     const asl = await cli(['asl']);
     expect(asl.code).toBe(0);

@@ -6,6 +6,7 @@ import { IdMaker } from '../../local/mock-provider/outcomes.js';
 import { formatDuration } from '../../local/mock-provider/request-limits.js';
 import { ResponseStore } from '../../local/mock-provider/responses.js';
 import { SimClock } from '../../local/mock-provider/clock.js';
+import { systemClock } from '../../shared/clock.js';
 import {
   startMockProvider,
   type MockProvider,
@@ -650,7 +651,7 @@ describe('the in-process fetch', () => {
 describe('scale and building blocks', () => {
   test('100,000 live background responses are cheap: compact records, status derived on read', () => {
     // Arrange
-    const clock = new SimClock(1);
+    const clock = new SimClock(systemClock);
     const store = new ResponseStore(clock, new IdMaker(1), new LatencyModel(1, 60_000, 0.5));
     const answer = { text: 'mock answer to: something short', inputTokens: 10, outputTokens: 8 };
     const before = process.memoryUsage().heapUsed;

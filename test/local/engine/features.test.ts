@@ -1,4 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
+import { scaledClock, systemClock, type Clock } from '../../../shared/clock.js';
 import { LocalStepFunctions, type TaskImplementation } from '../../../local/engine/local-step-functions.js';
 
 /** Paths of the runtime the job workflow does not take: top-level waits, inline maps, maps over the input, timeouts. */
@@ -7,11 +8,11 @@ const fn = (name: string) => `arn:aws:lambda:us-east-1:000000000000:function:${n
 const ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:features';
 
 function engine(definition: Record<string, unknown>, tasks: Record<string, TaskImplementation>, timeScale = 100): LocalStepFunctions {
-  return new LocalStepFunctions({ definition, stateMachineArn: ARN, tasks, timeScale });
+  return new LocalStepFunctions({ definition, stateMachineArn: ARN, tasks, clock: scaledClock(timeScale) });
 }
 
 describe('the local runtime beyond the job workflow', () => {
-  test('Waits (Seconds, TimestampPath) sleep duration / timeScale and show as waits in the history', async () => {
+  test('Waits (Seconds, TimestampPath) sleep on the runtime clock and show as waits in the history', async () => {
     const sfn = engine(
       {
         StartAt: 'Wait a second',
@@ -23,7 +24,8 @@ describe('the local runtime beyond the job workflow', () => {
       },
       { Done: (input) => ({ ...(input as object), done: true }) },
     );
-    const until = new Date(Date.now() + 3000).toISOString();
+    // A timestamp on the runtime's clock, which runs 100 times faster than the wall clock.
+    const until = new Date(sfn.clock.now().getTime() + 3000).toISOString();
     const started = Date.now();
     const { executionArn } = sfn.startExecution({ input: { until } });
     const description = await sfn.waitForExecution(executionArn);
@@ -31,8 +33,9 @@ describe('the local runtime beyond the job workflow', () => {
 
     expect(description.status).toBe('SUCCEEDED');
     expect(JSON.parse(description.output ?? '{}')).toEqual({ until, done: true });
-    // 2 s / 100 + about 3 s / 100.
-    expect(elapsed).toBeGreaterThanOrEqual(45);
+    // The second Wait ends 3 s of the clock after the start (the first one's 2 s included): 30 ms.
+    expect(elapsed).toBeGreaterThanOrEqual(29);
+    expect(sfn.clock.now().getTime()).toBeGreaterThanOrEqual(Date.parse(until));
     expect(elapsed).toBeLessThan(1000);
     const { events } = sfn.getExecutionHistory(executionArn);
     expect(events.filter((e) => e.type.startsWith('Wait')).map((e) => [e.type, e.stateEnteredEventDetails ?? e.stateExitedEventDetails])).toEqual([
@@ -41,6 +44,35 @@ describe('the local runtime beyond the job workflow', () => {
       ['WaitStateEntered', expect.objectContaining({ name: 'Wait until' })],
       ['WaitStateExited', expect.objectContaining({ name: 'Wait until' })],
     ]);
+  });
+
+  test('GIVEN a clock of its own WHEN Waits run THEN the engine sleeps their full durations on that clock and dates executions by it', async () => {
+    // Arrange: a clock that stands still at a fixed instant and records what it is asked to sleep
+    const at = Date.parse('2030-01-01T00:00:00.000Z');
+    const slept: number[] = [];
+    const clock: Clock = { now: () => new Date(at), sleep: (ms) => (slept.push(ms), Promise.resolve()), timeScale: 1_000 };
+    const sfn = new LocalStepFunctions({
+      definition: {
+        StartAt: 'Wait',
+        States: {
+          Wait: { Type: 'Wait', Seconds: 90, Next: 'Wait until' },
+          'Wait until': { Type: 'Wait', TimestampPath: '$.until', End: true },
+        },
+      },
+      stateMachineArn: ARN,
+      tasks: {},
+      clock,
+    });
+
+    // Act
+    const { executionArn, startDate } = sfn.startExecution({ input: { until: new Date(at + 5_000).toISOString() } });
+    const description = await sfn.waitForExecution(executionArn);
+
+    // Assert
+    expect(description.status).toBe('SUCCEEDED');
+    expect(slept).toEqual([90_000, 5_000]);
+    expect(startDate.getTime()).toBe(at);
+    expect(description.stopDate?.getTime()).toBe(at);
   });
 
   test('a Distributed Map over ItemsPath with an ItemSelector returns the child outputs in item order', async () => {
@@ -145,18 +177,33 @@ describe('the local runtime beyond the job workflow', () => {
   });
 
   test('a definition TimeoutSeconds ends the execution TIMED_OUT and stops its waits', async () => {
-    const sfn = engine(
-      { StartAt: 'Long wait', TimeoutSeconds: 1, States: { 'Long wait': { Type: 'Wait', Seconds: 3600, End: true } } },
-      {},
-      1,
-    );
-    const timers = () => process.getActiveResourcesInfo().filter((resource) => resource === 'Timeout').length;
-    const timersBefore = timers();
+    // Arrange: the wall clock, watched: each sleep's signal, and whether the sleep has ended
+    const sleeps: { signal: AbortSignal | undefined; ended: boolean }[] = [];
+    const clock: Clock = {
+      now: () => systemClock.now(),
+      sleep: (ms, signal) => {
+        const sleep = { signal, ended: false };
+        sleeps.push(sleep);
+        return systemClock.sleep(ms, signal).then(() => void (sleep.ended = true));
+      },
+    };
+    const sfn = new LocalStepFunctions({
+      definition: { StartAt: 'Long wait', TimeoutSeconds: 1, States: { 'Long wait': { Type: 'Wait', Seconds: 3600, End: true } } },
+      stateMachineArn: ARN,
+      tasks: {},
+      clock,
+    });
+
+    // Act
     const { executionArn } = sfn.startExecution({ name: 'times-out' });
     const description = await sfn.waitForExecution(executionArn);
-    expect(description).toMatchObject({ status: 'TIMED_OUT', error: 'States.Timeout' });
     await new Promise((resolve) => setImmediate(resolve));
-    expect(timers()).toBeLessThanOrEqual(timersBefore); // the hour-long sleep is gone
+
+    // Assert
+    expect(description).toMatchObject({ status: 'TIMED_OUT', error: 'States.Timeout' });
+    expect(sleeps).toHaveLength(1);
+    expect(sleeps[0]?.signal?.aborted).toBe(true);
+    expect(sleeps[0]?.ended).toBe(true); // the hour-long sleep is gone
     expect(sfn.getExecutionHistory(executionArn, { reverseOrder: true }).events[0]?.type).toBe('ExecutionTimedOut');
   });
 

@@ -8,6 +8,7 @@ import {
   type ResultWriterTarget,
   type TaskImplementation,
 } from '../../../local/engine/local-step-functions.js';
+import { scaledClock } from '../../../shared/clock.js';
 import { renderJobWorkflowAsl } from '../../../workflows/render-asl.js';
 import { STATE } from '../../../workflows/state-names.js';
 
@@ -129,7 +130,7 @@ export class Harness {
     const engineOptions: LocalStepFunctionsOptions = {
       definition: options.definition ?? jobDefinition(),
       stateMachineArn: STATE_MACHINE_ARN,
-      timeScale: options.timeScale ?? 10_000,
+      clock: scaledClock(options.timeScale ?? 10_000),
       tasks,
       readItems: (reader) => this.read(reader, items),
       writeResults:
