@@ -17,7 +17,12 @@ export interface BaselineResult {
   failed: number;
 }
 
-export async function runBaseline(options: { items: number; providerUrl: string; timeScale: number; model: string }): Promise<BaselineResult> {
+export async function runBaseline(options: {
+  items: number;
+  providerUrl: string;
+  timeScale: number;
+  model: string;
+}): Promise<BaselineResult> {
   const client = new OpenAI({ apiKey: 'mock-key', baseURL: options.providerUrl, maxRetries: 2 });
   const queued = Array.from({ length: options.items }, (_, i) => `item-${i}`);
   const submitted = new Map<string, string>();
@@ -34,7 +39,11 @@ export async function runBaseline(options: { items: number; providerUrl: string;
       batch,
       async (id) => {
         try {
-          const response = await client.responses.create({ model: options.model, input: `Tell me about ${id}`, background: true });
+          const response = await client.responses.create({
+            model: options.model,
+            input: `Tell me about ${id}`,
+            background: true,
+          });
           submitted.set(id, response.id);
         } catch {
           queued.push(id); // picked up by a later run
@@ -61,7 +70,8 @@ export async function runBaseline(options: { items: number; providerUrl: string;
     // The next scheduled run, 30 simulated seconds after this one started.
     const next = runStarted + (BASELINE.intervalSeconds * 1000) / options.timeScale;
     if (performance.now() > next) lateRuns++;
-    if (finished < options.items) await new Promise((resolve) => setTimeout(resolve, Math.max(0, next - performance.now())));
+    if (finished < options.items)
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, next - performance.now())));
   }
   return { simSeconds: ((performance.now() - started) / 1000) * options.timeScale, runs, lateRuns, failed };
 }

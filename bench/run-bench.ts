@@ -34,13 +34,18 @@ const sizes = (values.sizes ?? (values.quick ? '1000' : '1000,10000,100000')).sp
 const modes = values.modes.split(',');
 const rpm = Number(values.rpm);
 const latencyMs = Number(values['latency-ms']);
-const timeScales: Record<string, number> = { responses: Number(values['time-scale']), batch: Number(values['batch-time-scale']) };
+const timeScales: Record<string, number> = {
+  responses: Number(values['time-scale']),
+  batch: Number(values['batch-time-scale']),
+};
 const baselineTimeScale = Number(values['baseline-time-scale']);
 const maxOldSpaceMb = Number(values['max-old-space-mb']);
 for (const [name, value] of Object.entries({ rpm, latencyMs, maxOldSpaceMb, baselineTimeScale, ...timeScales })) {
-  if (!(Number.isFinite(value) && value > 0)) throw new RangeError(`bench: ${name} must be a positive number, got ${value}`);
+  if (!(Number.isFinite(value) && value > 0))
+    throw new RangeError(`bench: ${name} must be a positive number, got ${value}`);
 }
-if (sizes.some((n) => !(Number.isInteger(n) && n > 0))) throw new RangeError(`bench: --sizes must be positive integers, got ${values.sizes}`);
+if (sizes.some((n) => !(Number.isInteger(n) && n > 0)))
+  throw new RangeError(`bench: --sizes must be positive integers, got ${values.sizes}`);
 
 type Result = Record<string, unknown> & { peakRssBytes: number; cpuBusy: number };
 
@@ -78,7 +83,15 @@ for (const items of sizes) {
     if (timeScale === undefined) throw new RangeError(`bench: unknown mode ${mode} (responses or batch)`);
     process.stderr.write(`bench: ${items} items, ${mode} mode, time scale ${timeScale}...\n`);
     const started = performance.now();
-    const r = await runScenario(['--items', String(items), '--mode', mode, '--time-scale', String(timeScale), ...common]);
+    const r = await runScenario([
+      '--items',
+      String(items),
+      '--mode',
+      mode,
+      '--time-scale',
+      String(timeScale),
+      ...common,
+    ]);
     process.stderr.write(`bench:   ${r.status as string} in ${fmt((performance.now() - started) / 1000, 0)} s\n`);
     const n = items;
     const cost = (r.costPerMillion as { total: number }).total;
@@ -92,7 +105,14 @@ for (const items of sizes) {
     );
   }
   process.stderr.write(`bench: ${items} items, old design, time scale ${baselineTimeScale}...\n`);
-  const b = await runScenario(['--baseline', '--items', String(items), '--time-scale', String(baselineTimeScale), ...common]);
+  const b = await runScenario([
+    '--baseline',
+    '--items',
+    String(items),
+    '--time-scale',
+    String(baselineTimeScale),
+    ...common,
+  ]);
   baselineRows.push(
     `| ${items.toLocaleString('en-US')} | ${fmt(b.simSeconds as number, 1)} | ${fmt(ideal, 1)} | ${fmt((b.simSeconds as number) / ideal)} | ${String(b.runs)} | ${String(b.lateRuns)} | ${pct(b.cpuBusy)} |`,
   );
@@ -140,6 +160,9 @@ async function writeTable(file: string, text: string): Promise<void> {
   const existing = await readFile(file, 'utf8').catch(() => '');
   const from = existing.indexOf(START);
   const to = existing.indexOf(END);
-  const body = from >= 0 && to > from ? `${existing.slice(0, from + START.length)}\n${text}\n${existing.slice(to)}` : `# Benchmarks\n\n${START}\n${text}\n${END}\n`;
+  const body =
+    from >= 0 && to > from
+      ? `${existing.slice(0, from + START.length)}\n${text}\n${existing.slice(to)}`
+      : `# Benchmarks\n\n${START}\n${text}\n${END}\n`;
   await writeFile(file, body);
 }

@@ -35,7 +35,13 @@ const latencyMs = Number(values['latency-ms']);
 const timeScale = Number(values['time-scale']);
 const mode = values.mode as ProviderMode;
 const model = 'gpt-4.1-mini';
-const mockOptions = { rateLimitRpm: rpm, latencyMs, timeScale, seed: 42, batchCompletionMs: Number(values['batch-completion-ms']) };
+const mockOptions = {
+  rateLimitRpm: rpm,
+  latencyMs,
+  timeScale,
+  seed: 42,
+  batchCompletionMs: Number(values['batch-completion-ms']),
+};
 
 let peakRss = process.memoryUsage().rss;
 const cpuAtStart = process.cpuUsage();
@@ -52,7 +58,15 @@ async function baseline(): Promise<Record<string, unknown>> {
   try {
     const result = await runBaseline({ items, providerUrl: mock.url, timeScale, model });
     const stats = mock.stats();
-    return { kind: 'baseline', items, simSeconds: result.simSeconds, runs: result.runs, lateRuns: result.lateRuns, rateLimited: stats.rateLimited, cpuBusy: cpuBusy() };
+    return {
+      kind: 'baseline',
+      items,
+      simSeconds: result.simSeconds,
+      runs: result.runs,
+      lateRuns: result.lateRuns,
+      rateLimited: stats.rateLimited,
+      cpuBusy: cpuBusy(),
+    };
   } finally {
     await mock.close();
   }
@@ -72,7 +86,14 @@ async function scenario(): Promise<Record<string, unknown>> {
     },
   });
   const counts = { dynamoWrites: 0, dynamoReads: 0, s3Puts: 0, s3Gets: 0 };
-  const WRITES = new Set(['PutCommand', 'UpdateCommand', 'DeleteCommand', 'BatchWriteCommand', 'PutItemCommand', 'UpdateItemCommand']);
+  const WRITES = new Set([
+    'PutCommand',
+    'UpdateCommand',
+    'DeleteCommand',
+    'BatchWriteCommand',
+    'PutItemCommand',
+    'UpdateItemCommand',
+  ]);
   runtime.clients.dynamo.middlewareStack.add(
     (next, context) => (args) => {
       if (WRITES.has(context.commandName ?? '')) counts.dynamoWrites++;
@@ -83,14 +104,18 @@ async function scenario(): Promise<Record<string, unknown>> {
   );
   runtime.clients.s3.middlewareStack.add(
     (next, context) => (args) => {
-      if ((context.commandName ?? '').startsWith('Get') || (context.commandName ?? '').startsWith('Head')) counts.s3Gets++;
+      if ((context.commandName ?? '').startsWith('Get') || (context.commandName ?? '').startsWith('Head'))
+        counts.s3Gets++;
       else counts.s3Puts++;
       return next(args);
     },
     { step: 'initialize', name: 'benchCounter' },
   );
   try {
-    const lines = Array.from({ length: items }, (_, i) => ({ lineNumber: i + 1, value: { id: `item-${i}`, prompt: `Tell me about ${i}` } }));
+    const lines = Array.from({ length: items }, (_, i) => ({
+      lineNumber: i + 1,
+      value: { id: `item-${i}`, prompt: `Tell me about ${i}` },
+    }));
     const options = {
       model,
       mode,
@@ -115,7 +140,10 @@ async function scenario(): Promise<Record<string, unknown>> {
       creates.seen = seen;
     }, 10 / timeScale);
     const progressEvery = Number(values['progress-every']);
-    const progress = progressEvery > 0 ? setInterval(() => void reportProgress(runtime, jobId, started), (progressEvery * 1000) / timeScale) : undefined;
+    const progress =
+      progressEvery > 0
+        ? setInterval(() => void reportProgress(runtime, jobId, started), (progressEvery * 1000) / timeScale)
+        : undefined;
     const execution = await runtime.engine.waitForExecution(await runtime.startJob(jobId)).finally(() => {
       clearInterval(progress);
       clearInterval(sampleCreates);
@@ -129,7 +157,9 @@ async function scenario(): Promise<Record<string, unknown>> {
     const engine = runtime.engine.stats();
     const provider = runtime.mockProvider?.stats();
     const providerCalls = provider ? Object.values(provider.calls).reduce((a, b) => a + b, 0) : 0;
-    const createCalls = provider ? (provider.calls['POST /v1/responses'] ?? 0) + (provider.calls['POST /v1/batches'] ?? 0) : 0;
+    const createCalls = provider
+      ? (provider.calls['POST /v1/responses'] ?? 0) + (provider.calls['POST /v1/batches'] ?? 0)
+      : 0;
     const orchestration: OrchestrationCounts = {
       items,
       stateTransitions: engine.stateTransitions,
@@ -164,7 +194,9 @@ async function scenario(): Promise<Record<string, unknown>> {
       childExecutions: engine.childExecutions,
       orchestration,
       costPerMillion: costPerMillionItems(orchestration),
-      taskSecondsByState: Object.fromEntries(Object.entries(taskMsByState).map(([state, ms]) => [state, (ms / 1000) * timeScale])),
+      taskSecondsByState: Object.fromEntries(
+        Object.entries(taskMsByState).map(([state, ms]) => [state, (ms / 1000) * timeScale]),
+      ),
       cpuBusy: cpuBusy(),
     };
   } finally {
@@ -178,7 +210,8 @@ async function reportProgress(runtime: LocalRuntime, jobId: string, started: num
   const job = await runtime.deps.store.getJob(jobId);
   const stats = runtime.mockProvider?.stats();
   const now = { at: performance.now(), usage: process.cpuUsage() };
-  const cpu = (now.usage.user + now.usage.system - lastCpu.usage.user - lastCpu.usage.system) / 1000 / (now.at - lastCpu.at);
+  const cpu =
+    (now.usage.user + now.usage.system - lastCpu.usage.user - lastCpu.usage.system) / 1000 / (now.at - lastCpu.at);
   lastCpu = now;
   const counts = job?.counts;
   const finished = counts ? counts.succeeded + counts.failed + counts.cancelled : 0;
@@ -190,7 +223,9 @@ async function reportProgress(runtime: LocalRuntime, jobId: string, started: num
 try {
   const result = values.baseline ? await baseline() : await scenario();
   clearInterval(sampler);
-  process.stdout.write(`${JSON.stringify({ ...result, peakRssBytes: Math.max(peakRss, process.resourceUsage().maxRSS * 1024) })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ ...result, peakRssBytes: Math.max(peakRss, process.resourceUsage().maxRSS * 1024) })}\n`,
+  );
   process.exit(0);
 } catch (error) {
   process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);

@@ -89,7 +89,14 @@ export class JobAlarms extends Construct {
         resources: [this.topic.topicArn],
         conditions: {
           StringEquals: { 'aws:SourceAccount': stack.account },
-          ArnLike: { 'aws:SourceArn': stack.formatArn({ service: 'cloudwatch', resource: 'alarm', resourceName: '*', arnFormat: ArnFormat.COLON_RESOURCE_NAME }) },
+          ArnLike: {
+            'aws:SourceArn': stack.formatArn({
+              service: 'cloudwatch',
+              resource: 'alarm',
+              resourceName: '*',
+              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+            }),
+          },
         },
       }),
     );
@@ -97,9 +104,24 @@ export class JobAlarms extends Construct {
     this.action = new SnsAction(this.topic);
 
     const machine = props.stateMachine;
-    this.alarm('ExecutionsFailed', machine.metricFailed(), 'any', 'A job execution failed: the job is FAILED. Read its log (GET /jobs/{id}/logs) and the execution history.');
-    this.alarm('ExecutionsTimedOut', machine.metricTimedOut(), 'any', 'A job execution timed out past every Catch; execution-ended marks the job FAILED.');
-    this.alarm('ExecutionsAborted', machine.metricAborted(), 'any', 'A job execution was stopped (StopExecution); execution-ended marks the job FAILED.');
+    this.alarm(
+      'ExecutionsFailed',
+      machine.metricFailed(),
+      'any',
+      'A job execution failed: the job is FAILED. Read its log (GET /jobs/{id}/logs) and the execution history.',
+    );
+    this.alarm(
+      'ExecutionsTimedOut',
+      machine.metricTimedOut(),
+      'any',
+      'A job execution timed out past every Catch; execution-ended marks the job FAILED.',
+    );
+    this.alarm(
+      'ExecutionsAborted',
+      machine.metricAborted(),
+      'any',
+      'A job execution was stopped (StopExecution); execution-ended marks the job FAILED.',
+    );
     this.alarm(
       'ExecutionThrottled',
       machine.metricThrottled(),
@@ -127,7 +149,12 @@ export class JobAlarms extends Construct {
       );
     }
 
-    this.alarm('Api5xx', props.httpApi.metricServerError(), 'any', 'The HTTP API answered 5xx (a function error or a timeout). See the API access logs and the Api function log group.');
+    this.alarm(
+      'Api5xx',
+      props.httpApi.metricServerError(),
+      'any',
+      'The HTTP API answered 5xx (a function error or a timeout). See the API access logs and the Api function log group.',
+    );
 
     if (props.scheduleGroup) {
       this.alarm(

@@ -21,7 +21,13 @@ import type { ApiAuth } from './stack-config.js';
 import type { TaskFunction } from './task-function.js';
 
 /** Request headers a browser may send: JSON bodies, JWT bearer tokens, SigV4 signing, idempotency. */
-export const CORS_ALLOWED_HEADERS = ['content-type', 'authorization', 'idempotency-key', 'x-amz-date', 'x-amz-security-token'];
+export const CORS_ALLOWED_HEADERS = [
+  'content-type',
+  'authorization',
+  'idempotency-key',
+  'x-amz-date',
+  'x-amz-security-token',
+];
 /** Response headers a browser script may read: where the job is, and whether a retry was replayed. */
 export const CORS_EXPOSED_HEADERS = ['location', 'idempotent-replayed'];
 
@@ -58,7 +64,10 @@ export class JobApi extends Construct {
       ...(props.corsAllowedOrigins.length > 0 ? { corsPreflight: corsFor(props.corsAllowedOrigins) } : {}),
     });
 
-    this.accessLogs = new LogGroup(this, 'AccessLogs', { retention: RetentionDays.ONE_MONTH, removalPolicy: RemovalPolicy.DESTROY });
+    this.accessLogs = new LogGroup(this, 'AccessLogs', {
+      retention: RetentionDays.ONE_MONTH,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
     this.stage = this.httpApi.addStage('DefaultStage', {
       stageName: '$default',
       autoDeploy: true,

@@ -26,7 +26,8 @@ const NAME = /^[A-Za-z0-9_-]+$/;
 const EXPRESSION = /^(cron|rate|at)\(.+\)$/;
 const SAMPLE_TIME = '2026-01-01T00:00:00Z';
 /** The name survives whole in scheduledJobId (`<name>-<time>`, cut to a Step Functions execution name). */
-const keptWhole = (name: string) => scheduledJobId(name, SAMPLE_TIME) === `${name}-${scheduledJobId('', SAMPLE_TIME).slice(1)}`;
+const keptWhole = (name: string) =>
+  scheduledJobId(name, SAMPLE_TIME) === `${name}-${scheduledJobId('', SAMPLE_TIME).slice(1)}`;
 
 /** The longest schedule name scheduledJobId keeps whole (63: 80 characters less `-yyyymmddThhmmssZ`). */
 export const MAX_SCHEDULE_NAME_LENGTH = (() => {
@@ -73,7 +74,11 @@ export class JobSchedules extends Construct {
         conditions: {
           StringEquals: { 'aws:SourceAccount': stack.account },
           ArnLike: {
-            'aws:SourceArn': stack.formatArn({ service: 'scheduler', resource: 'schedule', resourceName: `${this.group.scheduleGroupName}/*` }),
+            'aws:SourceArn': stack.formatArn({
+              service: 'scheduler',
+              resource: 'schedule',
+              resourceName: `${this.group.scheduleGroupName}/*`,
+            }),
           },
         },
       }),
@@ -91,7 +96,10 @@ export class JobSchedules extends Construct {
           scheduleName: entry.name,
           scheduleGroup: this.group,
           description: `llm-batch: start a ${entry.template.jobType} job (${entry.expression})`,
-          schedule: ScheduleExpression.expression(entry.expression, entry.timezone ? TimeZone.of(entry.timezone) : undefined),
+          schedule: ScheduleExpression.expression(
+            entry.expression,
+            entry.timezone ? TimeZone.of(entry.timezone) : undefined,
+          ),
           target,
           enabled: entry.enabled ?? true,
           // The job is started at the scheduled time; its id comes from that time.
@@ -106,7 +114,10 @@ export class JobSchedules extends Construct {
  * What a schedule starts the state machine with: its name, the scheduled time (filled in by
  * Scheduler at each invocation) and the job template. See shared/execution-input.ts.
  */
-export function scheduleInput(entry: JobSchedule): { schedule: { name: string; time: string }; template: JobSchedule['template'] } {
+export function scheduleInput(entry: JobSchedule): {
+  schedule: { name: string; time: string };
+  template: JobSchedule['template'];
+} {
   return { schedule: { name: entry.name, time: ContextAttribute.scheduledTime }, template: entry.template };
 }
 
@@ -130,7 +141,8 @@ export function checkSchedules(schedules: readonly JobSchedule[], inputBucketNam
         `name is ${entry.name.length} characters; job ids are <name>-<scheduled time> within a Step Functions execution name, so use at most ${MAX_SCHEDULE_NAME_LENGTH}`,
       );
     }
-    if (seen.has(entry.name)) throw fail('name is used twice; schedule names must be unique (they are part of every job id)');
+    if (seen.has(entry.name))
+      throw fail('name is used twice; schedule names must be unique (they are part of every job id)');
     seen.add(entry.name);
 
     if (typeof entry.expression !== 'string' || !EXPRESSION.test(entry.expression)) {
@@ -139,24 +151,32 @@ export function checkSchedules(schedules: readonly JobSchedule[], inputBucketNam
       );
     }
     if (entry.timezone !== undefined && !isTimeZone(entry.timezone)) {
-      throw fail(`timezone ${JSON.stringify(entry.timezone)} is not an IANA time zone; use e.g. "UTC" or "Europe/Berlin"`);
+      throw fail(
+        `timezone ${JSON.stringify(entry.timezone)} is not an IANA time zone; use e.g. "UTC" or "Europe/Berlin"`,
+      );
     }
     if (entry.enabled !== undefined && typeof entry.enabled !== 'boolean') throw fail('enabled must be true or false');
 
     const template = entry.template as Partial<JobSchedule['template']> | undefined;
-    if (typeof template !== 'object' || template === null) throw fail('template is required: { jobType, options?, input: { key, bucket? } }');
+    if (typeof template !== 'object' || template === null)
+      throw fail('template is required: { jobType, options?, input: { key, bucket? } }');
     if (typeof template.jobType !== 'string' || !template.jobType.trim()) {
       throw fail(`template.jobType must be a registered job type: ${jobTypes.join(', ')}`);
     }
     if (!jobTypes.includes(template.jobType)) {
-      throw fail(`template.jobType "${template.jobType}" is not a registered job type; use one of ${jobTypes.join(', ')}`);
+      throw fail(
+        `template.jobType "${template.jobType}" is not a registered job type; use one of ${jobTypes.join(', ')}`,
+      );
     }
     const input = template.input as Partial<JobSchedule['template']['input']> | undefined;
     if (typeof input !== 'object' || input === null || typeof input.key !== 'string' || !input.key.trim()) {
-      throw fail('template.input.key must be the S3 key of a JSONL file with one item per line, e.g. "inputs/comments.jsonl"');
+      throw fail(
+        'template.input.key must be the S3 key of a JSONL file with one item per line, e.g. "inputs/comments.jsonl"',
+      );
     }
     if (input.bucket !== undefined) {
-      if (typeof input.bucket !== 'string' || !input.bucket) throw fail('template.input.bucket must be a bucket name, or left out for the job bucket');
+      if (typeof input.bucket !== 'string' || !input.bucket)
+        throw fail('template.input.bucket must be a bucket name, or left out for the job bucket');
       if (!inputBucketNames.includes(input.bucket)) {
         throw fail(
           `template.input.bucket "${input.bucket}" is not in the inputBucketNames context, so Prepare job could not read it; ` +
@@ -171,7 +191,9 @@ export function checkSchedules(schedules: readonly JobSchedule[], inputBucketNam
       throw fail(`template must be plain JSON (${(error as Error).message})`);
     }
     if (text.length > SCHEDULE_INPUT_MAX_CHARS) {
-      throw fail(`the execution input is ${text.length} characters; EventBridge Scheduler takes at most ${SCHEDULE_INPUT_MAX_CHARS}, so shorten template.options`);
+      throw fail(
+        `the execution input is ${text.length} characters; EventBridge Scheduler takes at most ${SCHEDULE_INPUT_MAX_CHARS}, so shorten template.options`,
+      );
     }
   });
 }

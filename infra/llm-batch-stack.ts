@@ -93,8 +93,16 @@ export class LlmBatchStack extends Stack {
       removalPolicy: RemovalPolicy.RETAIN,
       // Server access logs would need a second bucket and grow with every Map read; see below.
       lifecycleRules: [
-        { id: 'expire-map-runs', prefix: `${MAP_RESULTS_PREFIX}/`, expiration: Duration.days(MAP_RESULTS_RETENTION_DAYS) },
-        { id: 'expire-job-files', prefix: `${JOBS_PREFIX}/`, expiration: Duration.days(config.recordTtlDays + JOB_FILES_EXTRA_DAYS) },
+        {
+          id: 'expire-map-runs',
+          prefix: `${MAP_RESULTS_PREFIX}/`,
+          expiration: Duration.days(MAP_RESULTS_RETENTION_DAYS),
+        },
+        {
+          id: 'expire-job-files',
+          prefix: `${JOBS_PREFIX}/`,
+          expiration: Duration.days(config.recordTtlDays + JOB_FILES_EXTRA_DAYS),
+        },
         { id: 'abort-incomplete-uploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
       ],
     });
@@ -174,15 +182,24 @@ export class LlmBatchStack extends Stack {
       ...(config.alarmEmail ? { email: config.alarmEmail } : {}),
     });
 
-    new CfnOutput(this, 'StateMachineArn', { value: this.stateMachine.stateMachineArn, description: 'Start one execution per job' });
+    new CfnOutput(this, 'StateMachineArn', {
+      value: this.stateMachine.stateMachineArn,
+      description: 'Start one execution per job',
+    });
     new CfnOutput(this, 'TableName', { value: this.table.tableName });
     new CfnOutput(this, 'BucketName', { value: this.bucket.bucketName });
     new CfnOutput(this, 'OpenAiApiKeySecretArn', {
       value: this.openAiKey.secretArn,
       description: 'Put the OpenAI API key in this secret',
     });
-    new CfnOutput(this, 'ApiUrl', { value: this.api.url, description: 'The HTTP API (IAM-signed, or a JWT when configured)' });
-    new CfnOutput(this, 'AlarmTopicArn', { value: this.alarms.topic.topicArn, description: 'Subscribe here to receive the alarms' });
+    new CfnOutput(this, 'ApiUrl', {
+      value: this.api.url,
+      description: 'The HTTP API (IAM-signed, or a JWT when configured)',
+    });
+    new CfnOutput(this, 'AlarmTopicArn', {
+      value: this.alarms.topic.topicArn,
+      description: 'Subscribe here to receive the alarms',
+    });
   }
 
   /**
@@ -260,11 +277,18 @@ export class LlmBatchStack extends Stack {
    */
   private createFunctions(config: StackConfig): TaskFunctions {
     const provider = { ...(config.openaiBaseUrl ? { baseUrl: config.openaiBaseUrl } : {}) };
-    const keyPatterns: Record<BucketKeys, string> = { jobFiles: `${JOBS_PREFIX}/*`, inputs: `${INPUTS_PREFIX}/*`, anyKey: '*' };
+    const keyPatterns: Record<BucketKeys, string> = {
+      jobFiles: `${JOBS_PREFIX}/*`,
+      inputs: `${INPUTS_PREFIX}/*`,
+      anyKey: '*',
+    };
 
     const functions = taskRecord(TASK_NAMES, (name) => {
       const { description, access } = TASKS[name];
-      const fn = new TaskFunction(this, taskConstructId(name), { entry: projectPath(taskHandlerPath(name)), description });
+      const fn = new TaskFunction(this, taskConstructId(name), {
+        entry: projectPath(taskHandlerPath(name)),
+        description,
+      });
       fn.useTable(this.table, access.table, { recordTtlDays: config.recordTtlDays });
       if (access.bucket.length === 0) fn.useBucket(this.bucket, 'none');
       for (const grant of access.bucket) fn.useBucket(this.bucket, grant.access, keyPatterns[grant.keys]);
@@ -275,7 +299,8 @@ export class LlmBatchStack extends Stack {
     // `classify` with params.apply writes labels into another table; only named tables are allowed.
     config.applyTableNames.forEach((tableName, i) => {
       const target = Table.fromTableName(this, `ApplyTable${i}`, tableName);
-      for (const name of TASK_NAMES) if (hasAccess(name, 'applyTables')) target.grant(functions[name].fn, 'dynamodb:UpdateItem');
+      for (const name of TASK_NAMES)
+        if (hasAccess(name, 'applyTables')) target.grant(functions[name].fn, 'dynamodb:UpdateItem');
     });
     // A scheduled template may read its items from another bucket (template.input.bucket).
     config.inputBucketNames.forEach((bucketName, i) => {

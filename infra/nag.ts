@@ -16,10 +16,14 @@ export const MIN_REASON_LENGTH = 30;
  */
 export function acknowledge(scope: IConstruct, rule: string, reason: string): void {
   if (!/^AwsSolutions-[A-Z]+[0-9]+(\[.+\])?$/.test(rule)) {
-    throw new Error(`acknowledge: "${rule}" is not an AwsSolutions rule id (e.g. AwsSolutions-S1 or AwsSolutions-IAM5[Resource::*])`);
+    throw new Error(
+      `acknowledge: "${rule}" is not an AwsSolutions rule id (e.g. AwsSolutions-S1 or AwsSolutions-IAM5[Resource::*])`,
+    );
   }
   if (reason.trim().length < MIN_REASON_LENGTH) {
-    throw new Error(`acknowledge ${rule} on ${scope.node.path}: give a reason of at least ${MIN_REASON_LENGTH} characters that says why it is fine here`);
+    throw new Error(
+      `acknowledge ${rule} on ${scope.node.path}: give a reason of at least ${MIN_REASON_LENGTH} characters that says why it is fine here`,
+    );
   }
   Validations.of(scope).acknowledge({ id: rule, reason });
 }

@@ -29,13 +29,17 @@ export type ApiAuth = { kind: 'iam' } | { kind: 'jwt'; issuer: string; audience:
 /** The context keys this app reads, with what each one takes. */
 export const CONTEXT_KEYS = {
   openaiBaseUrl: 'an http(s) URL, e.g. -c openaiBaseUrl=https://api.openai.com/v1',
-  openaiApiKeySecretName: 'the name (not the ARN) of a Secrets Manager secret, e.g. -c openaiApiKeySecretName=prod/openai-key',
+  openaiApiKeySecretName:
+    'the name (not the ARN) of a Secrets Manager secret, e.g. -c openaiApiKeySecretName=prod/openai-key',
   recordTtlDays: 'a whole number of days from 1 to 3650, e.g. -c recordTtlDays=7',
   applyTableNames: 'a comma-separated list of DynamoDB table names, e.g. -c applyTableNames=Comments,Posts',
   inputBucketNames: 'a comma-separated list of S3 bucket names, e.g. -c inputBucketNames=my-inputs',
-  jwtIssuer: 'the https URL of the token issuer, together with jwtAudience, e.g. -c jwtIssuer=https://cognito-idp.us-east-1.amazonaws.com/us-east-1_AbCdEf123',
-  jwtAudience: 'a comma-separated list of accepted audiences (client ids), together with jwtIssuer, e.g. -c jwtAudience=7example23client',
-  corsAllowedOrigins: 'a comma-separated list of exact browser origins, e.g. -c corsAllowedOrigins=https://app.example.com',
+  jwtIssuer:
+    'the https URL of the token issuer, together with jwtAudience, e.g. -c jwtIssuer=https://cognito-idp.us-east-1.amazonaws.com/us-east-1_AbCdEf123',
+  jwtAudience:
+    'a comma-separated list of accepted audiences (client ids), together with jwtIssuer, e.g. -c jwtAudience=7example23client',
+  corsAllowedOrigins:
+    'a comma-separated list of exact browser origins, e.g. -c corsAllowedOrigins=https://app.example.com',
   apiThrottleRateLimit: 'a whole number of requests per second from 1 to 10000, e.g. -c apiThrottleRateLimit=50',
   apiThrottleBurstLimit: 'a whole number of requests from 1 to 5000, e.g. -c apiThrottleBurstLimit=100',
   alarmEmail: 'an email address, e.g. -c alarmEmail=oncall@example.com',
@@ -86,11 +90,19 @@ function stringList(context: Record<string, unknown>, key: ContextKey, pattern: 
 }
 
 /** A whole number from context: `-c key=50` arrives as a string, a cdk.json value as a number. */
-function wholeNumber(context: Record<string, unknown>, key: ContextKey, min: number, max: number, fallback: number, what: string): number {
+function wholeNumber(
+  context: Record<string, unknown>,
+  key: ContextKey,
+  min: number,
+  max: number,
+  fallback: number,
+  what: string,
+): number {
   const raw = context[key];
   if (raw === undefined || raw === null || raw === '') return fallback;
   const value = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\s*\d+\s*$/.test(raw) ? Number(raw) : NaN;
-  if (!Number.isInteger(value) || value < min || value > max) throw invalid(key, raw, `must be a whole number of ${what} from ${min} to ${max}`);
+  if (!Number.isInteger(value) || value < min || value > max)
+    throw invalid(key, raw, `must be a whole number of ${what} from ${min} to ${max}`);
   return value;
 }
 
@@ -115,7 +127,8 @@ function readApiAuth(context: Record<string, unknown>): ApiAuth {
     throw invalid('jwtIssuer', issuer, 'is not a URL');
   }
   // API Gateway fetches the issuer's OpenID configuration and keys over TLS only.
-  if (url.protocol !== 'https:') throw invalid('jwtIssuer', issuer, 'must be an https URL (API Gateway fetches the issuer\'s keys over TLS)');
+  if (url.protocol !== 'https:')
+    throw invalid('jwtIssuer', issuer, "must be an https URL (API Gateway fetches the issuer's keys over TLS)");
   return { kind: 'jwt', issuer, audience };
 }
 
@@ -123,7 +136,8 @@ function readCorsOrigins(context: Record<string, unknown>): string[] {
   const raw = context.corsAllowedOrigins;
   if (raw === undefined || raw === null) return [];
   const items = Array.isArray(raw) ? raw : typeof raw === 'string' ? raw.split(',') : undefined;
-  if (!items || items.some((item) => typeof item !== 'string')) throw invalid('corsAllowedOrigins', raw, 'must be a list of origins');
+  if (!items || items.some((item) => typeof item !== 'string'))
+    throw invalid('corsAllowedOrigins', raw, 'must be a list of origins');
   const origins = (items as string[]).map((item) => item.trim()).filter(Boolean);
   for (const origin of origins) {
     if (origin.includes('*')) {
@@ -141,7 +155,11 @@ function readCorsOrigins(context: Record<string, unknown>): string[] {
       url = undefined;
     }
     if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:') || url.origin !== origin.replace(/\/$/, '')) {
-      throw invalid('corsAllowedOrigins', raw, `has "${origin}", which is not an origin (scheme://host[:port], no path)`);
+      throw invalid(
+        'corsAllowedOrigins',
+        raw,
+        `has "${origin}", which is not an origin (scheme://host[:port], no path)`,
+      );
     }
   }
   return [...new Set(origins.map((origin) => origin.replace(/\/$/, '')))];
@@ -157,7 +175,8 @@ export function readStackConfig(context: Record<string, unknown>): StackConfig {
   const squash = (key: string) => key.toLowerCase().replace(/[^a-z0-9]/g, '');
   for (const key of Object.keys(context)) {
     const meant = known.find((k) => k !== key && squash(k) === squash(key));
-    if (meant) throw new StackConfigError(`unknown context key ${key}; did you mean ${meant}? (${CONTEXT_KEYS[meant]})`);
+    if (meant)
+      throw new StackConfigError(`unknown context key ${key}; did you mean ${meant}? (${CONTEXT_KEYS[meant]})`);
   }
 
   const openaiBaseUrl = optionalString(context, 'openaiBaseUrl');
@@ -179,7 +198,11 @@ export function readStackConfig(context: Record<string, unknown>): StackConfig {
       throw invalid('openaiApiKeySecretName', openaiApiKeySecretName, 'is an ARN, but the secret is imported by name');
     }
     if (!SECRET_NAME.test(openaiApiKeySecretName)) {
-      throw invalid('openaiApiKeySecretName', openaiApiKeySecretName, 'is not a valid secret name (1 to 512 of A-Z a-z 0-9 / _ + = . @ -)');
+      throw invalid(
+        'openaiApiKeySecretName',
+        openaiApiKeySecretName,
+        'is not a valid secret name (1 to 512 of A-Z a-z 0-9 / _ + = . @ -)',
+      );
     }
   }
 
@@ -187,7 +210,12 @@ export function readStackConfig(context: Record<string, unknown>): StackConfig {
   const rawTtl = context.recordTtlDays;
   if (rawTtl !== undefined && rawTtl !== null && rawTtl !== '') {
     // `-c recordTtlDays=7` arrives as a string, a cdk.json value as a number.
-    const value = typeof rawTtl === 'number' ? rawTtl : typeof rawTtl === 'string' && /^\s*\d+\s*$/.test(rawTtl) ? Number(rawTtl) : NaN;
+    const value =
+      typeof rawTtl === 'number'
+        ? rawTtl
+        : typeof rawTtl === 'string' && /^\s*\d+\s*$/.test(rawTtl)
+          ? Number(rawTtl)
+          : NaN;
     if (!Number.isInteger(value) || value < 1 || value > 3650) {
       throw invalid('recordTtlDays', rawTtl, 'must be a whole number of days from 1 to 3650');
     }
@@ -203,7 +231,14 @@ export function readStackConfig(context: Record<string, unknown>): StackConfig {
     apiAuth: readApiAuth(context),
     corsAllowedOrigins: readCorsOrigins(context),
     apiThrottle: {
-      rateLimit: wholeNumber(context, 'apiThrottleRateLimit', 1, 10_000, DEFAULT_API_THROTTLE.rateLimit, 'requests per second'),
+      rateLimit: wholeNumber(
+        context,
+        'apiThrottleRateLimit',
+        1,
+        10_000,
+        DEFAULT_API_THROTTLE.rateLimit,
+        'requests per second',
+      ),
       burstLimit: wholeNumber(context, 'apiThrottleBurstLimit', 1, 5_000, DEFAULT_API_THROTTLE.burstLimit, 'requests'),
     },
     ...alarmEmail(context),

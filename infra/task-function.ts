@@ -77,7 +77,9 @@ export class TaskFunction extends Construct {
     checkEntry(props.entry);
     const memorySize = props.memorySize ?? 1024;
     if (!Number.isInteger(memorySize) || memorySize < 128 || memorySize > 10_240) {
-      throw new Error(`TaskFunction ${id}: memorySize must be a whole number of MB from 128 to 10240, got ${memorySize}`);
+      throw new Error(
+        `TaskFunction ${id}: memorySize must be a whole number of MB from 128 to 10240, got ${memorySize}`,
+      );
     }
     for (const name of Object.keys(props.environment ?? {})) {
       if (name === 'OPENAI_API_KEY') {
@@ -86,7 +88,10 @@ export class TaskFunction extends Construct {
         );
       }
       const method = BOUND_VARIABLES[name];
-      if (method) throw new Error(`TaskFunction ${id}: ${name} is set by ${method}, which also grants access; do not pass it in environment`);
+      if (method)
+        throw new Error(
+          `TaskFunction ${id}: ${name} is set by ${method}, which also grants access; do not pass it in environment`,
+        );
     }
 
     this.logGroup = new LogGroup(this, 'Logs', {
@@ -151,7 +156,8 @@ export class TaskFunction extends Construct {
       "The grant covers this one table's secondary indexes (gsi1 lists jobs by creation time); " +
         'index names are not part of the table ARN, so DynamoDB needs the index/* form.',
     );
-    if (options.recordTtlDays !== undefined) this.bind('RECORD_TTL_DAYS', String(options.recordTtlDays), 'a record TTL');
+    if (options.recordTtlDays !== undefined)
+      this.bind('RECORD_TTL_DAYS', String(options.recordTtlDays), 'a record TTL');
     return this;
   }
 
@@ -206,7 +212,10 @@ export class TaskFunction extends Construct {
 
   private acknowledgeKeyPattern(bucket: IBucket, keyPattern: string, access: 'read' | 'write'): void {
     if (!keyPattern.includes('*')) return;
-    const where = keyPattern === '*' ? 'any key of this one bucket' : `only keys under ${keyPattern.replace(/\*$/, '')} of this one bucket`;
+    const where =
+      keyPattern === '*'
+        ? 'any key of this one bucket'
+        : `only keys under ${keyPattern.replace(/\*$/, '')} of this one bucket`;
     acknowledgeWildcard(
       this,
       nagResource(this, bucket.bucketArn, `/${keyPattern}`),
@@ -245,14 +254,18 @@ export class TaskFunction extends Construct {
       return;
     }
     if (current !== value) {
-      throw new Error(`TaskFunction ${this.node.id} is bound to ${what} already (${name}); a task uses one, so bind it once`);
+      throw new Error(
+        `TaskFunction ${this.node.id} is bound to ${what} already (${name}); a task uses one, so bind it once`,
+      );
     }
   }
 }
 
 function checkEntry(entry: string): void {
   if (!isAbsolute(entry)) {
-    throw new Error(`TaskFunction entry must be an absolute path, got "${entry}"; use projectPath('tasks/handlers/<task>.ts')`);
+    throw new Error(
+      `TaskFunction entry must be an absolute path, got "${entry}"; use projectPath('tasks/handlers/<task>.ts')`,
+    );
   }
   const shown = relative(PROJECT_ROOT, entry);
   if (!existsSync(entry) || !statSync(entry).isFile()) {
@@ -263,7 +276,8 @@ function checkEntry(entry: string): void {
   }
   const source = readFileSync(entry, 'utf8');
   const exportsHandler =
-    /export\s+(const|let|var|async\s+function|function)\s+handler\b/.test(source) || /export\s*\{[^}]*\bhandler\b[^}]*\}/.test(source);
+    /export\s+(const|let|var|async\s+function|function)\s+handler\b/.test(source) ||
+    /export\s*\{[^}]*\bhandler\b[^}]*\}/.test(source);
   if (!exportsHandler) {
     throw new Error(`TaskFunction entry ${shown} does not export \`handler\`; Lambda calls index.handler`);
   }

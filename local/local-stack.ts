@@ -12,7 +12,13 @@ import { createApiHandler } from '../tasks/api/router.js';
 import { onExecutionEnded } from '../tasks/execution-ended.js';
 import { workflowStateTasks } from '../tasks/handlers/task-logic.js';
 import { renderJobWorkflowAsl } from '../workflows/render-asl.js';
-import { LocalStepFunctions, mapRunResultFiles, type ItemReaderRequest, type MapRunResults, type ResultWriterTarget } from './engine/local-step-functions.js';
+import {
+  LocalStepFunctions,
+  mapRunResultFiles,
+  type ItemReaderRequest,
+  type MapRunResults,
+  type ResultWriterTarget,
+} from './engine/local-step-functions.js';
 import { startStepFunctionsApi } from './engine/sfn-api-server.js';
 import { startMockProvider, type MockProvider } from './mock-provider/server.js';
 import type { MockProviderOptions } from './mock-provider/options.js';
@@ -45,7 +51,8 @@ export class RealProviderTimeScaleError extends Error {
  */
 export function localTimeScale(options: Pick<LocalRuntimeOptions, 'timeScale' | 'openai'>): number {
   if (!options.openai?.apiKey) return options.timeScale ?? DEFAULT_TIME_SCALE;
-  if (options.timeScale !== undefined && options.timeScale !== 1) throw new RealProviderTimeScaleError(options.timeScale);
+  if (options.timeScale !== undefined && options.timeScale !== 1)
+    throw new RealProviderTimeScaleError(options.timeScale);
   return 1;
 }
 
@@ -111,9 +118,15 @@ export class LocalRuntime {
     };
     try {
       const clock = scaledClock(localTimeScale(options));
-      const dynamo = await startLocalDynamo({ tableName: LOCAL_TABLE, ...(options.dataDir ? { dataDir: `${options.dataDir}/dynamodb` } : {}) });
+      const dynamo = await startLocalDynamo({
+        tableName: LOCAL_TABLE,
+        ...(options.dataDir ? { dataDir: `${options.dataDir}/dynamodb` } : {}),
+      });
       closers.push(() => dynamo.close());
-      const s3 = await startLocalS3({ bucketName: LOCAL_BUCKET, ...(options.dataDir ? { dataDir: `${options.dataDir}/s3` } : {}) });
+      const s3 = await startLocalS3({
+        bucketName: LOCAL_BUCKET,
+        ...(options.dataDir ? { dataDir: `${options.dataDir}/s3` } : {}),
+      });
       closers.push(() => s3.close());
       let mockProvider: MockProvider | undefined;
       if (!options.openai?.apiKey) {
@@ -131,7 +144,11 @@ export class LocalRuntime {
         stateMachineArn: LOCAL_STATE_MACHINE_ARN,
         openai: {
           apiKey: options.openai?.apiKey ?? 'mock-key',
-          ...(mockProvider ? { baseURL: mockProvider.url } : options.openai?.baseURL ? { baseURL: options.openai.baseURL } : {}),
+          ...(mockProvider
+            ? { baseURL: mockProvider.url }
+            : options.openai?.baseURL
+              ? { baseURL: options.openai.baseURL }
+              : {}),
           maxRetries: 2,
           timeoutMs: 60_000,
         },
@@ -161,15 +178,27 @@ export class LocalRuntime {
         clock,
         tasks: timed(workflowStateTasks(deps), options.onTask, runAs),
         readItems: (reader) => readJsonItems(deps, reader, runAs),
-        writeResults: (writer, run) => runAs(LOCAL_PRINCIPALS.stateMachine, () => writeMapRunResults(clients, writer, run)),
+        writeResults: (writer, run) =>
+          runAs(LOCAL_PRINCIPALS.stateMachine, () => writeMapRunResults(clients, writer, run)),
       });
       // The deployed stack's EventBridge rule on execution status changes, emulated.
       engine.onExecutionEnded((execution) => {
         if (execution.status === 'SUCCEEDED') return;
-        void runAs(LOCAL_PRINCIPALS.executionEnded, () => onExecutionEnded(
-          { detail: { executionArn: execution.executionArn, name: execution.name, status: execution.status, input: execution.input, error: execution.error ?? null, cause: execution.cause ?? null } },
-          deps,
-        )).catch((error: unknown) => logger.error('execution-ended handler failed', { error: String(error) }));
+        void runAs(LOCAL_PRINCIPALS.executionEnded, () =>
+          onExecutionEnded(
+            {
+              detail: {
+                executionArn: execution.executionArn,
+                name: execution.name,
+                status: execution.status,
+                input: execution.input,
+                error: execution.error ?? null,
+                cause: execution.cause ?? null,
+              },
+            },
+            deps,
+          ),
+        ).catch((error: unknown) => logger.error('execution-ended handler failed', { error: String(error) }));
       });
 
       // The HTTP API reaches Step Functions the way it does on AWS: an SFNClient over the endpoint.
@@ -223,14 +252,16 @@ function localClients(config: Config, dynamo: LocalDynamo): AwsClients {
 }
 
 async function* readJsonItems(deps: TaskDeps, reader: ItemReaderRequest, runAs: RunAs): AsyncGenerator<unknown> {
-  if (reader.inputType !== 'JSONL') throw new Error(`the local runtime reads JSONL items only, not ${reader.inputType}`);
+  if (reader.inputType !== 'JSONL')
+    throw new Error(`the local runtime reads JSONL items only, not ${reader.inputType}`);
   const lines: AsyncGenerator<JsonlLine, unknown> = deps.objects.readJsonl({ bucket: reader.bucket, key: reader.key });
   try {
     // Each read runs as the state machine's role (the ItemReader's), not the caller's.
     for (;;) {
       const { done, value: line } = await runAs(LOCAL_PRINCIPALS.stateMachine, () => lines.next());
       if (done) return;
-      if (line.error !== undefined) throw new Error(`s3://${reader.bucket}/${reader.key} line ${line.lineNumber}: ${line.error}`);
+      if (line.error !== undefined)
+        throw new Error(`s3://${reader.bucket}/${reader.key} line ${line.lineNumber}: ${line.error}`);
       yield line.value;
     }
   } finally {
@@ -239,10 +270,16 @@ async function* readJsonItems(deps: TaskDeps, reader: ItemReaderRequest, runAs: 
 }
 
 /** Writes a map run's results to the local S3 as the Distributed Map's ResultWriter does. */
-async function writeMapRunResults(clients: AwsClients, writer: ResultWriterTarget, run: MapRunResults): Promise<{ Bucket: string; Key: string }> {
+async function writeMapRunResults(
+  clients: AwsClients,
+  writer: ResultWriterTarget,
+  run: MapRunResults,
+): Promise<{ Bucket: string; Key: string }> {
   const { manifestKey, files } = mapRunResultFiles(writer, run);
   for (const file of files) {
-    await clients.s3.send(new PutObjectCommand({ Bucket: writer.bucket, Key: file.key, Body: file.body, ContentType: 'application/json' }));
+    await clients.s3.send(
+      new PutObjectCommand({ Bucket: writer.bucket, Key: file.key, Body: file.body, ContentType: 'application/json' }),
+    );
   }
   return { Bucket: writer.bucket, Key: manifestKey };
 }

@@ -14,12 +14,19 @@ export interface AwsClients {
  * One client per service, with the configured endpoints (AWS or the local stand-ins).
  * `credentials` overrides the default chain (the local runtime's stand-ins accept any).
  */
-export function createAwsClients(config: Config, credentials?: { accessKeyId: string; secretAccessKey: string }): AwsClients {
+export function createAwsClients(
+  config: Config,
+  credentials?: { accessKeyId: string; secretAccessKey: string },
+): AwsClients {
   // The local stand-ins (plain http) take many concurrent requests from one process: lift the
   // SDK's default of 50 sockets, which would otherwise queue and warn.
   const auth = credentials ? { credentials, requestHandler: { httpAgent: { maxSockets: 1024 } } } : {};
   const dynamo = DynamoDBDocumentClient.from(
-    new DynamoDBClient({ region: config.region, ...auth, ...(config.dynamoEndpoint ? { endpoint: config.dynamoEndpoint } : {}) }),
+    new DynamoDBClient({
+      region: config.region,
+      ...auth,
+      ...(config.dynamoEndpoint ? { endpoint: config.dynamoEndpoint } : {}),
+    }),
     { marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: true } },
   );
   const s3 = new S3Client({

@@ -50,7 +50,11 @@ export async function sleepReal(realMs: number, signal?: AbortSignal): Promise<v
 export const systemClock: Clock = { now: () => new Date(), sleep: sleepReal, timeScale: 1 };
 
 /** A clock `timeScale` times faster than the wall clock, starting at the wall clock's now. */
-export function scaledClock(timeScale: number, realNow: () => number = () => performance.now(), epochStart = Date.now()): Clock {
+export function scaledClock(
+  timeScale: number,
+  realNow: () => number = () => performance.now(),
+  epochStart = Date.now(),
+): Clock {
   if (!(timeScale > 0)) throw new RangeError(`timeScale must be above 0 (got ${timeScale})`);
   if (timeScale === 1) return systemClock;
   const realStart = realNow();

@@ -85,10 +85,7 @@ export class UnknownJobTypeError extends NamedError {
     readonly jobType: string,
     readonly registered: readonly string[],
   ) {
-    super(
-      'UnknownJobTypeError',
-      `unknown job type "${jobType}"; registered job types: ${registered.join(', ')}`,
-    );
+    super('UnknownJobTypeError', `unknown job type "${jobType}"; registered job types: ${registered.join(', ')}`);
   }
 }
 

@@ -14,9 +14,7 @@ export interface JobTemplate {
  * - by the API, for a job it has already written: `{ "jobId": "..." }`;
  * - by an EventBridge Scheduler schedule: its name, the scheduled time and a job template.
  */
-export type ExecutionInput =
-  | { jobId: string }
-  | { schedule: { name: string; time: string }; template: JobTemplate };
+export type ExecutionInput = { jobId: string } | { schedule: { name: string; time: string }; template: JobTemplate };
 
 export function parseExecutionInput(raw: unknown): ExecutionInput {
   if (isRecord(raw) && typeof raw.jobId === 'string' && raw.jobId) return { jobId: raw.jobId };
@@ -27,7 +25,8 @@ export function parseExecutionInput(raw: unknown): ExecutionInput {
       throw new ValidationError('must be an ISO time', 'schedule.time');
     }
     const { jobType, options, input } = raw.template;
-    if (typeof jobType !== 'string' || !jobType) throw new ValidationError('must be a non-empty string', 'template.jobType');
+    if (typeof jobType !== 'string' || !jobType)
+      throw new ValidationError('must be a non-empty string', 'template.jobType');
     if (!isRecord(input) || typeof input.key !== 'string' || !input.key) {
       throw new ValidationError('must be { "key": "<s3 key of a JSONL file>" }', 'template.input');
     }
@@ -39,7 +38,10 @@ export function parseExecutionInput(raw: unknown): ExecutionInput {
       template: { jobType, options, input: { key: input.key, ...(input.bucket ? { bucket: input.bucket } : {}) } },
     };
   }
-  throw new ValidationError('expected { "jobId" } or { "schedule": { "name", "time" }, "template" }', 'execution input');
+  throw new ValidationError(
+    'expected { "jobId" } or { "schedule": { "name", "time" }, "template" }',
+    'execution input',
+  );
 }
 
 /**
@@ -47,7 +49,10 @@ export function parseExecutionInput(raw: unknown): ExecutionInput {
  * Fits a Step Functions execution name (80 characters of [A-Za-z0-9-_]).
  */
 export function scheduledJobId(scheduleName: string, time: string): string {
-  const stamp = new Date(time).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
+  const stamp = new Date(time)
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}Z$/, 'Z');
   const name = scheduleName.replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 80 - stamp.length - 1);
   return `${name}-${stamp}`;
 }

@@ -67,7 +67,10 @@ export function nextWaitSeconds(mode: ProviderMode, previous: number, sight: Pol
  * requests finished so far (linear); undefined before any has finished. All finished: it is
  * finalizing, so look again soon (0: the mode's minimum wait).
  */
-export function batchEtaSeconds(ageSeconds: number, counts: { total: number; completed: number; failed: number }): number | undefined {
+export function batchEtaSeconds(
+  ageSeconds: number,
+  counts: { total: number; completed: number; failed: number },
+): number | undefined {
   const finished = counts.completed + counts.failed;
   if (counts.total <= 0 || finished <= 0) return undefined;
   if (finished >= counts.total) return 0;
@@ -90,7 +93,10 @@ export function median(values: readonly number[]): number | undefined {
 }
 
 /** Why a batch must stop waiting now, if it must. */
-export function pollLimitReached(state: Pick<BatchState, 'pollTurn' | 'deadline'>, now: Date): { code: string; message: string } | undefined {
+export function pollLimitReached(
+  state: Pick<BatchState, 'pollTurn' | 'deadline'>,
+  now: Date,
+): { code: string; message: string } | undefined {
   if (state.pollTurn >= MAX_POLL_TURNS) {
     return {
       code: 'poll_limit_reached',
@@ -98,7 +104,10 @@ export function pollLimitReached(state: Pick<BatchState, 'pollTurn' | 'deadline'
     };
   }
   if (now.getTime() >= Date.parse(state.deadline)) {
-    return { code: 'deadline_exceeded', message: `the provider did not finish before the batch deadline ${state.deadline}` };
+    return {
+      code: 'deadline_exceeded',
+      message: `the provider did not finish before the batch deadline ${state.deadline}`,
+    };
   }
   return undefined;
 }

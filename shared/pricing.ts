@@ -29,7 +29,11 @@ export function priceOf(model: string): { input: number; output: number } | unde
  * Estimated cost of one request, or undefined for a model without a known price. `priceFactor`
  * is the share of the list price the provider mode bills (see ProviderModeStrategy).
  */
-export function estimateCostUsd(model: string | undefined, usage: TokenUsage | undefined, priceFactor = 1): number | undefined {
+export function estimateCostUsd(
+  model: string | undefined,
+  usage: TokenUsage | undefined,
+  priceFactor = 1,
+): number | undefined {
   if (!model || !usage) return undefined;
   const price = priceOf(model);
   if (!price) return undefined;

@@ -1,13 +1,6 @@
 /** Job and item shapes shared by the tasks, the store and (later) the API. */
 
-export const JOB_STATUSES = [
-  'QUEUED',
-  'RUNNING',
-  'COMPLETED',
-  'COMPLETED_WITH_ERRORS',
-  'FAILED',
-  'CANCELLED',
-] as const;
+export const JOB_STATUSES = ['QUEUED', 'RUNNING', 'COMPLETED', 'COMPLETED_WITH_ERRORS', 'FAILED', 'CANCELLED'] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
 export const TERMINAL_JOB_STATUSES: readonly JobStatus[] = [
   'COMPLETED',

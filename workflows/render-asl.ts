@@ -28,7 +28,8 @@ function resolveIntrinsics(value: unknown, pseudo: Record<string, string>): unkn
       return parts.map((p) => resolveIntrinsics(p, pseudo)).join(separator);
     }
     const keys = Object.keys(record);
-    if (keys.length === 1 && keys[0]?.startsWith('Fn::')) throw new Error(`cannot render a definition that uses ${keys[0]}`);
+    if (keys.length === 1 && keys[0]?.startsWith('Fn::'))
+      throw new Error(`cannot render a definition that uses ${keys[0]}`);
     return Object.fromEntries(keys.map((k) => [k, resolveIntrinsics(record[k], pseudo)]));
   }
   return value;

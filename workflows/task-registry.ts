@@ -50,7 +50,14 @@ export const TASKS = {
     description: 'llm-batch: create a scheduled job, mark the job RUNNING',
     state: STATE.prepareJob,
     // A scheduled template's items may sit anywhere in the bucket; the manifest goes under jobs/.
-    access: { table: 'readWrite', bucket: [{ access: 'read', keys: 'anyKey' }, { access: 'write', keys: 'jobFiles' }], inputBuckets: true },
+    access: {
+      table: 'readWrite',
+      bucket: [
+        { access: 'read', keys: 'anyKey' },
+        { access: 'write', keys: 'jobFiles' },
+      ],
+      inputBuckets: true,
+    },
   },
   submitBatch: {
     description: 'llm-batch: submit one batch of items to the provider',
@@ -95,7 +102,10 @@ export const TASKS = {
     description: 'llm-batch: the HTTP API (create, list, read and cancel jobs)',
     access: {
       table: 'readWrite',
-      bucket: [{ access: 'readWrite', keys: 'jobFiles' }, { access: 'read', keys: 'inputs' }],
+      bucket: [
+        { access: 'readWrite', keys: 'jobFiles' },
+        { access: 'read', keys: 'inputs' },
+      ],
       startsJobs: true,
     },
   },

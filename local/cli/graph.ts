@@ -55,7 +55,8 @@ export function toMermaid(definition: AslMachine): string {
       if (state.Next) lines.push(`${indent}${id} --> ${idOf(scope, state.Next)}`);
       for (const choice of state.Choices ?? []) lines.push(`${indent}${id} -->|yes| ${idOf(scope, choice.Next)}`);
       if (state.Default) lines.push(`${indent}${id} -->|no| ${idOf(scope, state.Default)}`);
-      for (const handler of state.Catch ?? []) lines.push(`${indent}${id} -.->|catch ${label(handler.ErrorEquals.join(', '))}| ${idOf(scope, handler.Next)}`);
+      for (const handler of state.Catch ?? [])
+        lines.push(`${indent}${id} -.->|catch ${label(handler.ErrorEquals.join(', '))}| ${idOf(scope, handler.Next)}`);
     }
   };
   render(definition, 'root', '  ');

@@ -28,7 +28,11 @@ export async function detectJobType(file: string): Promise<string> {
  * Reads and checks the whole input file before anything starts: a bad line is a UsageError
  * naming its line number (exit 2), and no job is created.
  */
-export async function readJobInput(file: string, request: JobRequestOptions, jobTypes: JobTypeRegistry): Promise<ValidatedJob> {
+export async function readJobInput(
+  file: string,
+  request: JobRequestOptions,
+  jobTypes: JobTypeRegistry,
+): Promise<ValidatedJob> {
   const info = await stat(file).catch(() => undefined);
   if (!info?.isFile()) throw new UsageError(`${file}: no such file`);
   const jobType = request.jobType ?? (await detectJobType(file));
@@ -36,7 +40,9 @@ export async function readJobInput(file: string, request: JobRequestOptions, job
     return await validateJob({ jobType, options: request.options }, parseJsonlStream(createReadStream(file)), jobTypes);
   } catch (error) {
     if (error instanceof ValidationError) {
-      const details = error.issues.length ? error.issues.map((issue) => `  ${file}: ${issue.where}: ${issue.message}`).join('\n') : `  ${error.message}`;
+      const details = error.issues.length
+        ? error.issues.map((issue) => `  ${file}: ${issue.where}: ${issue.message}`).join('\n')
+        : `  ${error.message}`;
       throw new UsageError(`invalid input, no job was created:\n${details}`);
     }
     if (error instanceof UnknownJobTypeError) throw new UsageError(error.message);

@@ -1,7 +1,12 @@
 import { parseArgs } from 'node:util';
 import { renderJobWorkflowAsl } from '../../workflows/render-asl.js';
 import type { MockProviderOptions } from '../mock-provider/options.js';
-import { DEFAULT_TIME_SCALE, LocalRuntime, RealProviderTimeScaleError, type LocalRuntimeOptions } from '../local-stack.js';
+import {
+  DEFAULT_TIME_SCALE,
+  LocalRuntime,
+  RealProviderTimeScaleError,
+  type LocalRuntimeOptions,
+} from '../local-stack.js';
 import { EXIT, UsageError } from './exit-codes.js';
 import { toMermaid } from './graph.js';
 import { apiCall, runJob } from './run.js';
@@ -71,7 +76,12 @@ const OPTIONS = {
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
 
-function number(values: Values, name: keyof Values, check: (n: number) => boolean, expected: string): number | undefined {
+function number(
+  values: Values,
+  name: keyof Values,
+  check: (n: number) => boolean,
+  expected: string,
+): number | undefined {
   const raw = values[name];
   if (raw === undefined) return undefined;
   const value = Number(raw);
@@ -132,8 +142,13 @@ function jobOptions(values: Values): { jobType?: string; options: Record<string,
 }
 
 async function serve(values: Values): Promise<number> {
-  const port = number(values, 'port', (n) => Number.isInteger(n) && n >= 0 && n < 65536, 'a port number') ?? DEFAULT_API_PORT;
-  const runtime = await LocalRuntime.start({ ...runtimeOptions(values, process.env), apiPort: port, stepFunctionsPort: 0 });
+  const port =
+    number(values, 'port', (n) => Number.isInteger(n) && n >= 0 && n < 65536, 'a port number') ?? DEFAULT_API_PORT;
+  const runtime = await LocalRuntime.start({
+    ...runtimeOptions(values, process.env),
+    apiPort: port,
+    stepFunctionsPort: 0,
+  });
   process.stdout.write(
     [
       'llm-batch local stack is running (Ctrl-C to stop):',
@@ -189,7 +204,9 @@ export async function main(argv: string[]): Promise<number> {
         if (!jobId) throw new UsageError(`${command} takes a job id: llm-batch ${command} <jobId>`);
         const api = (values.api ?? `http://127.0.0.1:${DEFAULT_API_PORT}`).replace(/\/$/, '');
         const job = await apiCall(
-          command === 'status' ? `${api}/jobs/${encodeURIComponent(jobId)}` : `${api}/jobs/${encodeURIComponent(jobId)}/cancel`,
+          command === 'status'
+            ? `${api}/jobs/${encodeURIComponent(jobId)}`
+            : `${api}/jobs/${encodeURIComponent(jobId)}/cancel`,
           command === 'status' ? undefined : { method: 'POST' },
         );
         process.stdout.write(`${JSON.stringify(job, null, 2)}\n`);

@@ -7,14 +7,19 @@ export interface ProgressReporter {
 }
 
 /** A live bar on a terminal; a line every few seconds otherwise (CI logs, pipes). */
-export function createProgressReporter(options: { quiet: boolean; stream?: NodeJS.WriteStream; intervalMs?: number }): ProgressReporter {
+export function createProgressReporter(options: {
+  quiet: boolean;
+  stream?: NodeJS.WriteStream;
+  intervalMs?: number;
+}): ProgressReporter {
   const stream = options.stream ?? process.stderr;
   if (options.quiet) return { update: () => undefined, stop: () => undefined };
   if (stream.isTTY) {
     const bar = new cliProgress.SingleBar(
       {
         stream,
-        format: '{bar} {percentage}% | {value}/{total} items | succeeded {succeeded} | failed {failed} | cancelled {cancelled} | {status} | {duration_formatted}',
+        format:
+          '{bar} {percentage}% | {value}/{total} items | succeeded {succeeded} | failed {failed} | cancelled {cancelled} | {status} | {duration_formatted}',
         hideCursor: true,
       },
       cliProgress.Presets.shades_classic,

@@ -55,7 +55,12 @@ function summaryOf(job: Pick<JobRecord, 'jobId' | 'status' | 'counts'>, startedA
   };
 }
 
-export function printSummary(summary: RunSummary, outPath: string | undefined, json: boolean, extra: string[] = []): void {
+export function printSummary(
+  summary: RunSummary,
+  outPath: string | undefined,
+  json: boolean,
+  extra: string[] = [],
+): void {
   if (json) {
     process.stdout.write(`${JSON.stringify(summary)}\n`);
     return;
@@ -94,7 +99,11 @@ async function runLocally(options: RunOptions, validated: ValidatedJob, outPath:
   };
   process.on('SIGINT', onSigint);
   try {
-    const { job } = await writeJob({ jobId, jobType: validated.jobType, options: validated.options, source: 'api' }, validated, runtime.deps);
+    const { job } = await writeJob(
+      { jobId, jobType: validated.jobType, options: validated.options, source: 'api' },
+      validated,
+      runtime.deps,
+    );
     const executionArn = await runtime.startJob(job.jobId);
     const ended = runtime.engine.waitForExecution(executionArn);
     let done = false;
@@ -116,7 +125,9 @@ async function runLocally(options: RunOptions, validated: ValidatedJob, outPath:
     const summary = summaryOf(final, startedAt);
     const extra = [
       ...(final.error ? [`  error: ${final.error.name}: ${final.error.message}`] : []),
-      ...(execution.status !== 'SUCCEEDED' ? [`  execution: ${execution.status}${execution.error ? ` (${execution.error})` : ''}`] : []),
+      ...(execution.status !== 'SUCCEEDED'
+        ? [`  execution: ${execution.status}${execution.error ? ` (${execution.error})` : ''}`]
+        : []),
       ...(runtime.usesMockProvider ? ['  provider: the built-in mock (set OPENAI_API_KEY to use a real one)'] : []),
     ];
     printSummary(summary, wrote, options.json, extra);
@@ -164,7 +175,11 @@ async function runOnApi(options: RunOptions, validated: ValidatedJob, outPath: s
   const created = await apiCall<ApiJob>(`${api}/jobs`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', 'idempotency-key': randomUUID() },
-    body: JSON.stringify({ jobType: validated.jobType, options: options.request.options, items: validated.items.map((item) => item.line) }),
+    body: JSON.stringify({
+      jobType: validated.jobType,
+      options: options.request.options,
+      items: validated.items.map((item) => item.line),
+    }),
   });
   let job = created;
   while (!TERMINAL_JOB_STATUSES.includes(job.status)) {

@@ -15,7 +15,10 @@ export function parseInput(input: unknown): { text: string; value: Json } {
     try {
       return { text: input, value: JSON.parse(input) as Json };
     } catch {
-      throw new StepFunctionsApiError('InvalidExecutionInput', 'Invalid State Machine Execution Input: the input is not JSON');
+      throw new StepFunctionsApiError(
+        'InvalidExecutionInput',
+        'Invalid State Machine Execution Input: the input is not JSON',
+      );
     }
   }
   const text = JSON.stringify(input);

@@ -10,7 +10,15 @@ const COMMON = ['Type', 'Comment', 'QueryLanguage'];
 const IO = ['InputPath', 'OutputPath'];
 const TRANSITION = ['Next', 'End'];
 const RESULT = ['ResultPath', 'ResultSelector', 'Retry', 'Catch'];
-const INLINE_MAP = ['ItemProcessor', 'Iterator', 'ItemsPath', 'ItemSelector', 'Parameters', 'MaxConcurrency', 'MaxConcurrencyPath'];
+const INLINE_MAP = [
+  'ItemProcessor',
+  'Iterator',
+  'ItemsPath',
+  'ItemSelector',
+  'Parameters',
+  'MaxConcurrency',
+  'MaxConcurrencyPath',
+];
 export const DISTRIBUTED_ONLY = [
   'ItemReader',
   'ItemBatcher',
@@ -44,13 +52,22 @@ export const REFUSED: Record<string, string> = {
   Condition: 'a JSONata Choice rule, which the engine never matches',
   HeartbeatSeconds: 'task heartbeats are not emulated',
   HeartbeatSecondsPath: 'task heartbeats are not emulated',
-  TimeoutSecondsPath: 'a dynamic task timeout is not emulated (the engine evaluates it after Parameters, on a 32-bit timer)',
+  TimeoutSecondsPath:
+    'a dynamic task timeout is not emulated (the engine evaluates it after Parameters, on a 32-bit timer)',
   Credentials: 'cross-account task credentials are not emulated',
   WriterConfig: 'ResultWriter output transformations are not emulated',
 };
 
 export const TOP_LEVEL = ['StartAt', 'States', 'Comment', 'Version', 'TimeoutSeconds', 'QueryLanguage'];
-export const RETRIER = ['ErrorEquals', 'IntervalSeconds', 'MaxAttempts', 'BackoffRate', 'MaxDelaySeconds', 'JitterStrategy', 'Comment'];
+export const RETRIER = [
+  'ErrorEquals',
+  'IntervalSeconds',
+  'MaxAttempts',
+  'BackoffRate',
+  'MaxDelaySeconds',
+  'JitterStrategy',
+  'Comment',
+];
 export const CATCHER = ['ErrorEquals', 'Next', 'ResultPath', 'Comment'];
 
 export interface Scope {
@@ -62,14 +79,23 @@ export interface Scope {
 export class FieldChecks {
   refuse(stateName: string | undefined, field: string, reason: string, scope: Scope): never {
     const subject = stateName === undefined ? 'The definition' : `State "${stateName}"${scope.where}`;
-    throw new LocalRuntimeError(`${subject}: field "${field}" cannot be honoured by the local runtime: ${reason}`, stateName, field);
+    throw new LocalRuntimeError(
+      `${subject}: field "${field}" cannot be honoured by the local runtime: ${reason}`,
+      stateName,
+      field,
+    );
   }
 
   protected checkFields(name: string, state: AslState, allowed: string[], scope: Scope): void {
     for (const field of Object.keys(state)) {
       if (field === 'QueryLanguage' && state.QueryLanguage === 'JSONPath') continue;
       if (field === 'QueryLanguage' || !allowed.includes(field)) {
-        this.refuse(name, field, REFUSED[field] ?? `the engine does not honour "${field}" on a ${state.Type} state`, scope);
+        this.refuse(
+          name,
+          field,
+          REFUSED[field] ?? `the engine does not honour "${field}" on a ${state.Type} state`,
+          scope,
+        );
       }
     }
   }
@@ -78,14 +104,24 @@ export class FieldChecks {
     const path = state[field];
     if (path === undefined) return;
     if (typeof path !== 'string' || !isReferencePath(path)) {
-      this.refuse(name, label, `only Reference Paths ($.a.b, $['a'], $.a[0], $$.x) are evaluated locally, not ${JSON.stringify(path)}`, scope);
+      this.refuse(
+        name,
+        label,
+        `only Reference Paths ($.a.b, $['a'], $.a[0], $$.x) are evaluated locally, not ${JSON.stringify(path)}`,
+        scope,
+      );
     }
   }
 
   protected checkTemplate(name: string, template: unknown, field: string, scope: Scope): void {
     const bad = unsupportedTemplateValue(template);
     if (bad !== undefined) {
-      this.refuse(name, field, `only Reference Paths and intrinsic functions are evaluated locally, not ${JSON.stringify(bad)}`, scope);
+      this.refuse(
+        name,
+        field,
+        `only Reference Paths and intrinsic functions are evaluated locally, not ${JSON.stringify(bad)}`,
+        scope,
+      );
     }
   }
 

@@ -1,5 +1,14 @@
 import { isRecord } from '../../shared/is-record.js';
-import { CATCHER, DISTRIBUTED_ONLY, FIELDS, FieldChecks, REFUSED, RETRIER, TOP_LEVEL, type Scope } from './definition-checks.js';
+import {
+  CATCHER,
+  DISTRIBUTED_ONLY,
+  FIELDS,
+  FieldChecks,
+  REFUSED,
+  RETRIER,
+  TOP_LEVEL,
+  type Scope,
+} from './definition-checks.js';
 import {
   LOCAL_MAP_RESOURCE,
   LOCAL_WAIT_RESOURCE,
@@ -52,7 +61,10 @@ class Loader extends FieldChecks {
     }
     for (const [name, state] of Object.entries(machine.States)) {
       if (this.seen.has(name)) {
-        throw new LocalRuntimeError(`State "${name}"${scope.where}: state names must be unique across the definition (tasks are found by name)`, name);
+        throw new LocalRuntimeError(
+          `State "${name}"${scope.where}: state names must be unique across the definition (tasks are found by name)`,
+          name,
+        );
       }
       this.seen.add(name);
       machine.States[name] = this.state(name, state, scope, handlerStates);
@@ -60,7 +72,8 @@ class Loader extends FieldChecks {
   }
 
   private state(name: string, state: AslState, scope: Scope, handlerStates: string[]): AslState {
-    if (!isRecord(state) || typeof state.Type !== 'string') throw new LocalRuntimeError(`State "${name}"${scope.where} has no Type`, name, 'Type');
+    if (!isRecord(state) || typeof state.Type !== 'string')
+      throw new LocalRuntimeError(`State "${name}"${scope.where} has no Type`, name, 'Type');
     switch (state.Type) {
       case 'Task':
         return this.task(name, state, scope, handlerStates);
@@ -71,7 +84,8 @@ class Loader extends FieldChecks {
       case 'Parallel': {
         this.checkFields(name, state, FIELDS.Parallel ?? [], scope);
         this.retryAndCatch(name, state, scope);
-        if (!Array.isArray(state.Branches)) this.refuse(name, 'Branches', 'Branches must be a list of state machines', scope);
+        if (!Array.isArray(state.Branches))
+          this.refuse(name, 'Branches', 'Branches must be a list of state machines', scope);
         for (const branch of state.Branches as AslMachine[]) {
           this.machine(branch, { where: ` (in a branch of "${name}")` }, handlerStates);
         }
@@ -85,7 +99,12 @@ class Loader extends FieldChecks {
         this.checkFields(name, state, FIELDS.Pass ?? [], scope);
         if ('Result' in state && !state.Result) {
           // The engine tests `if (Result)`: a falsy Result would pass the input through instead.
-          this.refuse(name, 'Result', `the engine ignores a falsy Result (${JSON.stringify(state.Result)}) and passes the input through`, scope);
+          this.refuse(
+            name,
+            'Result',
+            `the engine ignores a falsy Result (${JSON.stringify(state.Result)}) and passes the input through`,
+            scope,
+          );
         }
         return state;
       case 'Succeed':
@@ -115,7 +134,8 @@ class Loader extends FieldChecks {
       state.Retry = (state.Retry as unknown[]).map((retrier) => {
         if (!isRecord(retrier)) return this.refuse(name, 'Retry', 'a retrier must be an object', scope);
         for (const field of Object.keys(retrier)) {
-          if (!RETRIER.includes(field)) this.refuse(name, `Retry.${field}`, REFUSED[field] ?? 'not a retrier field the engine honours', scope);
+          if (!RETRIER.includes(field))
+            this.refuse(name, `Retry.${field}`, REFUSED[field] ?? 'not a retrier field the engine honours', scope);
         }
         return this.scaleRetrier(retrier);
       });
@@ -125,7 +145,8 @@ class Loader extends FieldChecks {
       for (const catcher of state.Catch as unknown[]) {
         if (!isRecord(catcher)) this.refuse(name, 'Catch', 'a catcher must be an object', scope);
         for (const field of Object.keys(catcher)) {
-          if (!CATCHER.includes(field)) this.refuse(name, `Catch.${field}`, REFUSED[field] ?? 'not a catcher field the engine honours', scope);
+          if (!CATCHER.includes(field))
+            this.refuse(name, `Catch.${field}`, REFUSED[field] ?? 'not a catcher field the engine honours', scope);
         }
       }
     }
@@ -140,7 +161,8 @@ class Loader extends FieldChecks {
    */
   private scaleRetrier(retrier: Record<string, unknown>): Record<string, unknown> {
     const interval = typeof retrier.IntervalSeconds === 'number' ? retrier.IntervalSeconds : 1;
-    const maxDelay = typeof retrier.MaxDelaySeconds === 'number' ? retrier.MaxDelaySeconds / this.timeScale : MAX_TIMER_SECONDS;
+    const maxDelay =
+      typeof retrier.MaxDelaySeconds === 'number' ? retrier.MaxDelaySeconds / this.timeScale : MAX_TIMER_SECONDS;
     return {
       ...retrier,
       IntervalSeconds: Math.min(interval / this.timeScale, MAX_TIMER_SECONDS),
@@ -153,7 +175,12 @@ class Loader extends FieldChecks {
     const resource = state.Resource;
     if (typeof resource !== 'string') return this.refuse(name, 'Resource', 'a Task needs a Resource', scope);
     if (/\.(waitForTaskToken|sync(:2)?)$/.test(resource)) {
-      this.refuse(name, 'Resource', `the ${resource.slice(resource.lastIndexOf('.'))} integration pattern is not emulated (the engine would just call the task)`, scope);
+      this.refuse(
+        name,
+        'Resource',
+        `the ${resource.slice(resource.lastIndexOf('.'))} integration pattern is not emulated (the engine would just call the task)`,
+        scope,
+      );
     }
     this.retryAndCatch(name, state, scope);
     const timeout = state.TimeoutSeconds === undefined ? MAX_TIMER_SECONDS : state.TimeoutSeconds;
@@ -174,14 +201,24 @@ class Loader extends FieldChecks {
   private wait(name: string, state: AslState, scope: Scope, handlerStates: string[]): AslState {
     this.checkFields(name, state, FIELDS.Wait ?? [], scope);
     const plan: WaitPlan = { stateName: name };
-    const given = ['Seconds', 'SecondsPath', 'Timestamp', 'TimestampPath'].filter((field) => state[field] !== undefined);
-    if (given.length !== 1) this.refuse(name, given[1] ?? 'Seconds', 'a Wait needs exactly one of Seconds, SecondsPath, Timestamp, TimestampPath', scope);
+    const given = ['Seconds', 'SecondsPath', 'Timestamp', 'TimestampPath'].filter(
+      (field) => state[field] !== undefined,
+    );
+    if (given.length !== 1)
+      this.refuse(
+        name,
+        given[1] ?? 'Seconds',
+        'a Wait needs exactly one of Seconds, SecondsPath, Timestamp, TimestampPath',
+        scope,
+      );
     if (state.Seconds !== undefined) {
-      if (typeof state.Seconds !== 'number' || state.Seconds < 0) this.refuse(name, 'Seconds', 'must be a number >= 0', scope);
+      if (typeof state.Seconds !== 'number' || state.Seconds < 0)
+        this.refuse(name, 'Seconds', 'must be a number >= 0', scope);
       plan.seconds = state.Seconds;
     }
     if (state.Timestamp !== undefined) {
-      if (typeof state.Timestamp !== 'string' || Number.isNaN(Date.parse(state.Timestamp))) this.refuse(name, 'Timestamp', 'must be an RFC 3339 timestamp', scope);
+      if (typeof state.Timestamp !== 'string' || Number.isNaN(Date.parse(state.Timestamp)))
+        this.refuse(name, 'Timestamp', 'must be an RFC 3339 timestamp', scope);
       plan.timestamp = state.Timestamp;
     }
     this.checkPath(name, state, 'SecondsPath', scope);
@@ -200,12 +237,20 @@ class Loader extends FieldChecks {
     if (!isRecord(processor)) return this.refuse(name, 'ItemProcessor', 'a Map needs an ItemProcessor', scope);
     const config = isRecord(processor.ProcessorConfig) ? processor.ProcessorConfig : {};
     for (const field of Object.keys(config)) {
-      if (field !== 'Mode' && field !== 'ExecutionType') this.refuse(name, `ItemProcessor.ProcessorConfig.${field}`, 'not a processor setting the local runtime knows', scope);
+      if (field !== 'Mode' && field !== 'ExecutionType')
+        this.refuse(
+          name,
+          `ItemProcessor.ProcessorConfig.${field}`,
+          'not a processor setting the local runtime knows',
+          scope,
+        );
     }
     const distributed = config.Mode === 'DISTRIBUTED';
-    if (config.Mode !== undefined && config.Mode !== 'INLINE' && !distributed) this.refuse(name, 'ItemProcessor.ProcessorConfig.Mode', `unknown mode ${JSON.stringify(config.Mode)}`, scope);
+    if (config.Mode !== undefined && config.Mode !== 'INLINE' && !distributed)
+      this.refuse(name, 'ItemProcessor.ProcessorConfig.Mode', `unknown mode ${JSON.stringify(config.Mode)}`, scope);
     for (const field of Object.keys(processor)) {
-      if (!['ProcessorConfig', 'StartAt', 'States', 'Comment'].includes(field)) this.refuse(name, `ItemProcessor.${field}`, REFUSED[field] ?? 'not honoured', scope);
+      if (!['ProcessorConfig', 'StartAt', 'States', 'Comment'].includes(field))
+        this.refuse(name, `ItemProcessor.${field}`, REFUSED[field] ?? 'not honoured', scope);
     }
     if (!distributed) {
       for (const field of Object.keys(state)) {
@@ -215,7 +260,11 @@ class Loader extends FieldChecks {
       }
       this.checkFields(name, state, FIELDS.Map ?? [], scope);
       this.retryAndCatch(name, state, scope);
-      this.machine(processor as unknown as AslMachine, { where: ` (in the ItemProcessor of "${name}")` }, handlerStates);
+      this.machine(
+        processor as unknown as AslMachine,
+        { where: ` (in the ItemProcessor of "${name}")` },
+        handlerStates,
+      );
       return state;
     }
     return this.distributedMap(name, state, processor as unknown as AslMachine, config, scope, handlerStates);
@@ -231,14 +280,24 @@ class Loader extends FieldChecks {
   ): AslState {
     this.checkFields(name, state, FIELDS.DistributedMap ?? [], scope);
     this.retryAndCatch(name, state, scope);
-    for (const field of ['ItemsPath', 'MaxConcurrencyPath', 'ToleratedFailurePercentagePath', 'ToleratedFailureCountPath']) {
+    for (const field of [
+      'ItemsPath',
+      'MaxConcurrencyPath',
+      'ToleratedFailurePercentagePath',
+      'ToleratedFailureCountPath',
+    ]) {
       this.checkPath(name, state, field, scope);
     }
     const selector = state.ItemSelector ?? state.Parameters;
     this.checkTemplate(name, selector, state.ItemSelector !== undefined ? 'ItemSelector' : 'Parameters', scope);
     const executionType = config.ExecutionType ?? 'STANDARD';
     if (executionType !== 'STANDARD' && executionType !== 'EXPRESS') {
-      this.refuse(name, 'ItemProcessor.ProcessorConfig.ExecutionType', `unknown execution type ${JSON.stringify(executionType)}`, scope);
+      this.refuse(
+        name,
+        'ItemProcessor.ProcessorConfig.ExecutionType',
+        `unknown execution type ${JSON.stringify(executionType)}`,
+        scope,
+      );
     }
     const plan: DistributedMapPlan = {
       stateName: name,
@@ -250,14 +309,25 @@ class Loader extends FieldChecks {
     if (selector !== undefined) plan.itemSelector = selector;
     this.numberField(name, state, 'MaxConcurrency', scope, (v) => (plan.maxConcurrency = v), true);
     if (typeof state.MaxConcurrencyPath === 'string') plan.maxConcurrencyPath = state.MaxConcurrencyPath;
-    this.numberField(name, state, 'ToleratedFailurePercentage', scope, (v) => (plan.toleratedFailurePercentage = v), false, 100);
-    if (typeof state.ToleratedFailurePercentagePath === 'string') plan.toleratedFailurePercentagePath = state.ToleratedFailurePercentagePath;
+    this.numberField(
+      name,
+      state,
+      'ToleratedFailurePercentage',
+      scope,
+      (v) => (plan.toleratedFailurePercentage = v),
+      false,
+      100,
+    );
+    if (typeof state.ToleratedFailurePercentagePath === 'string')
+      plan.toleratedFailurePercentagePath = state.ToleratedFailurePercentagePath;
     this.numberField(name, state, 'ToleratedFailureCount', scope, (v) => (plan.toleratedFailureCount = v), true);
-    if (typeof state.ToleratedFailureCountPath === 'string') plan.toleratedFailureCountPath = state.ToleratedFailureCountPath;
+    if (typeof state.ToleratedFailureCountPath === 'string')
+      plan.toleratedFailureCountPath = state.ToleratedFailureCountPath;
     if (state.ItemReader !== undefined) plan.itemReader = this.itemReader(name, state.ItemReader, scope);
     if (state.ItemBatcher !== undefined) plan.itemBatcher = this.itemBatcher(name, state.ItemBatcher, scope);
     if (state.ResultWriter !== undefined) plan.resultWriter = this.resultWriter(name, state.ResultWriter, scope);
-    if (plan.itemReader && plan.itemsPath !== undefined) this.refuse(name, 'ItemsPath', 'ItemsPath and ItemReader exclude each other', scope);
+    if (plan.itemReader && plan.itemsPath !== undefined)
+      this.refuse(name, 'ItemsPath', 'ItemsPath and ItemReader exclude each other', scope);
 
     // The child machine is its own engine run: its handlers are listed apart from the parent's.
     this.machine(processor, { where: ` (in the ItemProcessor of "${name}")` }, plan.processor.handlerStates);
@@ -265,31 +335,58 @@ class Loader extends FieldChecks {
     this.maps.set(name, plan);
     handlerStates.push(name);
     const rewritten: AslState = { Type: 'Task', Resource: LOCAL_MAP_RESOURCE, TimeoutSeconds: MAX_TIMER_SECONDS };
-    copyFields(state, rewritten, ['Comment', 'InputPath', 'ResultSelector', 'ResultPath', 'OutputPath', 'Retry', 'Catch', 'Next', 'End']);
+    copyFields(state, rewritten, [
+      'Comment',
+      'InputPath',
+      'ResultSelector',
+      'ResultPath',
+      'OutputPath',
+      'Retry',
+      'Catch',
+      'Next',
+      'End',
+    ]);
     return rewritten;
   }
 
   private itemReader(name: string, reader: unknown, scope: Scope): ItemReaderPlan {
     if (!isRecord(reader)) return this.refuse(name, 'ItemReader', 'must be an object', scope);
     for (const field of Object.keys(reader)) {
-      if (!['Resource', 'ReaderConfig', 'Parameters'].includes(field)) this.refuse(name, `ItemReader.${field}`, REFUSED[field] ?? 'not honoured', scope);
+      if (!['Resource', 'ReaderConfig', 'Parameters'].includes(field))
+        this.refuse(name, `ItemReader.${field}`, REFUSED[field] ?? 'not honoured', scope);
     }
     if (reader.Resource !== 'arn:aws:states:::s3:getObject') {
-      this.refuse(name, 'ItemReader.Resource', `only arn:aws:states:::s3:getObject (a JSON or JSONL object) is read locally, not ${JSON.stringify(reader.Resource)}`, scope);
+      this.refuse(
+        name,
+        'ItemReader.Resource',
+        `only arn:aws:states:::s3:getObject (a JSON or JSONL object) is read locally, not ${JSON.stringify(reader.Resource)}`,
+        scope,
+      );
     }
     const config = isRecord(reader.ReaderConfig) ? reader.ReaderConfig : {};
     for (const field of Object.keys(config)) {
       if (!['InputType', 'MaxItems', 'MaxItemsPath'].includes(field)) {
-        this.refuse(name, `ItemReader.ReaderConfig.${field}`, 'only InputType JSON/JSONL and MaxItems(Path) are honoured locally', scope);
+        this.refuse(
+          name,
+          `ItemReader.ReaderConfig.${field}`,
+          'only InputType JSON/JSONL and MaxItems(Path) are honoured locally',
+          scope,
+        );
       }
     }
     const inputType = config.InputType ?? 'JSON';
     if (inputType !== 'JSON' && inputType !== 'JSONL') {
-      this.refuse(name, 'ItemReader.ReaderConfig.InputType', `only JSON and JSONL are read locally, not ${JSON.stringify(inputType)}`, scope);
+      this.refuse(
+        name,
+        'ItemReader.ReaderConfig.InputType',
+        `only JSON and JSONL are read locally, not ${JSON.stringify(inputType)}`,
+        scope,
+      );
     }
     const parameters = isRecord(reader.Parameters) ? reader.Parameters : {};
     for (const field of Object.keys(parameters)) {
-      if (!['Bucket', 'Bucket.$', 'Key', 'Key.$'].includes(field)) this.refuse(name, `ItemReader.Parameters.${field}`, 'only Bucket and Key are honoured locally', scope);
+      if (!['Bucket', 'Bucket.$', 'Key', 'Key.$'].includes(field))
+        this.refuse(name, `ItemReader.Parameters.${field}`, 'only Bucket and Key are honoured locally', scope);
     }
     if (!('Bucket' in parameters || 'Bucket.$' in parameters) || !('Key' in parameters || 'Key.$' in parameters)) {
       this.refuse(name, 'ItemReader.Parameters', 'needs Bucket and Key', scope);
@@ -306,15 +403,25 @@ class Loader extends FieldChecks {
     if (!isRecord(batcher)) return this.refuse(name, 'ItemBatcher', 'must be an object', scope);
     const plan: ItemBatcherPlan = {};
     for (const field of Object.keys(batcher)) {
-      if (!['MaxItemsPerBatch', 'MaxItemsPerBatchPath', 'MaxInputBytesPerBatch', 'MaxInputBytesPerBatchPath', 'BatchInput'].includes(field)) {
+      if (
+        ![
+          'MaxItemsPerBatch',
+          'MaxItemsPerBatchPath',
+          'MaxInputBytesPerBatch',
+          'MaxInputBytesPerBatchPath',
+          'BatchInput',
+        ].includes(field)
+      ) {
         this.refuse(name, `ItemBatcher.${field}`, REFUSED[field] ?? 'not honoured', scope);
       }
     }
     this.numberField(name, batcher, 'MaxItemsPerBatch', scope, (v) => (plan.maxItemsPerBatch = v), true);
     this.numberField(name, batcher, 'MaxInputBytesPerBatch', scope, (v) => (plan.maxInputBytesPerBatch = v), true);
-    for (const field of ['MaxItemsPerBatchPath', 'MaxInputBytesPerBatchPath']) this.checkPath(name, batcher, field, scope, `ItemBatcher.${field}`);
+    for (const field of ['MaxItemsPerBatchPath', 'MaxInputBytesPerBatchPath'])
+      this.checkPath(name, batcher, field, scope, `ItemBatcher.${field}`);
     if (typeof batcher.MaxItemsPerBatchPath === 'string') plan.maxItemsPerBatchPath = batcher.MaxItemsPerBatchPath;
-    if (typeof batcher.MaxInputBytesPerBatchPath === 'string') plan.maxInputBytesPerBatchPath = batcher.MaxInputBytesPerBatchPath;
+    if (typeof batcher.MaxInputBytesPerBatchPath === 'string')
+      plan.maxInputBytesPerBatchPath = batcher.MaxInputBytesPerBatchPath;
     if (batcher.BatchInput !== undefined) {
       this.checkTemplate(name, batcher.BatchInput, 'ItemBatcher.BatchInput', scope);
       plan.batchInput = batcher.BatchInput;
@@ -325,16 +432,24 @@ class Loader extends FieldChecks {
   private resultWriter(name: string, writer: unknown, scope: Scope): { parameters: Record<string, unknown> } {
     if (!isRecord(writer)) return this.refuse(name, 'ResultWriter', 'must be an object', scope);
     for (const field of Object.keys(writer)) {
-      if (!['Resource', 'Parameters'].includes(field)) this.refuse(name, `ResultWriter.${field}`, REFUSED[field] ?? 'not honoured', scope);
+      if (!['Resource', 'Parameters'].includes(field))
+        this.refuse(name, `ResultWriter.${field}`, REFUSED[field] ?? 'not honoured', scope);
     }
     if (writer.Resource !== 'arn:aws:states:::s3:putObject') {
-      this.refuse(name, 'ResultWriter.Resource', `only arn:aws:states:::s3:putObject is written locally, not ${JSON.stringify(writer.Resource)}`, scope);
+      this.refuse(
+        name,
+        'ResultWriter.Resource',
+        `only arn:aws:states:::s3:putObject is written locally, not ${JSON.stringify(writer.Resource)}`,
+        scope,
+      );
     }
     const parameters = isRecord(writer.Parameters) ? writer.Parameters : {};
     for (const field of Object.keys(parameters)) {
-      if (!['Bucket', 'Bucket.$', 'Prefix', 'Prefix.$'].includes(field)) this.refuse(name, `ResultWriter.Parameters.${field}`, 'only Bucket and Prefix are honoured locally', scope);
+      if (!['Bucket', 'Bucket.$', 'Prefix', 'Prefix.$'].includes(field))
+        this.refuse(name, `ResultWriter.Parameters.${field}`, 'only Bucket and Prefix are honoured locally', scope);
     }
-    if (!('Bucket' in parameters || 'Bucket.$' in parameters)) this.refuse(name, 'ResultWriter.Parameters', 'needs a Bucket', scope);
+    if (!('Bucket' in parameters || 'Bucket.$' in parameters))
+      this.refuse(name, 'ResultWriter.Parameters', 'needs a Bucket', scope);
     this.checkTemplate(name, parameters, 'ResultWriter.Parameters', scope);
     return { parameters };
   }
@@ -351,7 +466,8 @@ function copyFields(from: Record<string, unknown>, to: Record<string, unknown>, 
  */
 export function prepareDefinition(definition: unknown, timeScale: number): PreparedDefinition {
   if (!isRecord(definition)) throw new LocalRuntimeError('The definition must be a JSON object');
-  if (!Number.isFinite(timeScale) || timeScale <= 0) throw new LocalRuntimeError(`timeScale must be a positive number, not ${timeScale}`);
+  if (!Number.isFinite(timeScale) || timeScale <= 0)
+    throw new LocalRuntimeError(`timeScale must be a positive number, not ${timeScale}`);
   const copy = structuredClone(definition) as AslMachine;
   const loader: Loader = new Loader(timeScale);
   for (const field of Object.keys(copy)) {
@@ -362,7 +478,8 @@ export function prepareDefinition(definition: unknown, timeScale: number): Prepa
   }
   const timeout = copy.TimeoutSeconds;
   if (timeout !== undefined) {
-    if (typeof timeout !== 'number' || !Number.isInteger(timeout) || timeout < 1) loader.refuse(undefined, 'TimeoutSeconds', 'must be a positive integer', { where: '' });
+    if (typeof timeout !== 'number' || !Number.isInteger(timeout) || timeout < 1)
+      loader.refuse(undefined, 'TimeoutSeconds', 'must be a positive integer', { where: '' });
     copy.TimeoutSeconds = Math.min(timeout, MAX_TIMER_SECONDS);
   }
   const root: PreparedMachine = { definition: copy, handlerStates: [] };

@@ -3,8 +3,22 @@ import type { DistributedMapPlan } from './definition.js';
 import { errorMessageOf, StatesError } from './errors.js';
 import type { ExecutionHistory } from './history.js';
 import type { Json } from './json-path.js';
-import { childInputs, itemReaderFailed, readItems, resolveSettings, type ChildInput, type ReadItems } from './map-items.js';
-import { childResult, type ChildIdentity, type ChildOutcome, type MapRunChildResult, type ResultWriterDetails, type WriteResults } from './map-run-results.js';
+import {
+  childInputs,
+  itemReaderFailed,
+  readItems,
+  resolveSettings,
+  type ChildInput,
+  type ReadItems,
+} from './map-items.js';
+import {
+  childResult,
+  type ChildIdentity,
+  type ChildOutcome,
+  type MapRunChildResult,
+  type ResultWriterDetails,
+  type WriteResults,
+} from './map-run-results.js';
 import { tick } from './time.js';
 
 /**
@@ -82,11 +96,20 @@ export async function runDistributedMap(plan: DistributedMapPlan, call: MapRunCa
   const onAbort = () => history?.add('MapRunAborted');
   call.signal.addEventListener('abort', onAbort, { once: true });
   try {
-    const output = await mapRun(plan, call, host, { mapRunId, mapRunArn, childMachineName, childStateMachineArn, prefix });
+    const output = await mapRun(plan, call, host, {
+      mapRunId,
+      mapRunArn,
+      childMachineName,
+      childStateMachineArn,
+      prefix,
+    });
     history?.add('MapRunSucceeded');
     return output;
   } catch (error) {
-    const statesError = error instanceof StatesError ? error : new StatesError('States.Runtime', errorMessageOf(error), { terminal: true });
+    const statesError =
+      error instanceof StatesError
+        ? error
+        : new StatesError('States.Runtime', errorMessageOf(error), { terminal: true });
     if (!call.signal.aborted) history?.add('MapRunFailed', { error: statesError.name, cause: statesError.message });
     throw statesError;
   } finally {
@@ -149,7 +172,8 @@ async function mapRun(plan: DistributedMapPlan, call: MapRunCall, host: MapRunHo
     abortAll();
     wakeUp();
   };
-  const onParentAbort = () => stopWith(new StatesError('States.Aborted', 'the execution was stopped', { terminal: true }));
+  const onParentAbort = () =>
+    stopWith(new StatesError('States.Aborted', 'the execution was stopped', { terminal: true }));
   call.signal.addEventListener('abort', onParentAbort, { once: true });
 
   const startChild = (next: ChildInput, index: number) => {
@@ -165,7 +189,11 @@ async function mapRun(plan: DistributedMapPlan, call: MapRunCall, host: MapRunHo
     children++;
     live.add(child);
     void child.result
-      .catch((error: unknown): ChildOutcome => ({ status: 'FAILED', error: 'States.Runtime', cause: errorMessageOf(error) }))
+      .catch((error: unknown): ChildOutcome => ({
+        status: 'FAILED',
+        error: 'States.Runtime',
+        cause: errorMessageOf(error),
+      }))
       .then((outcome) => {
         running--;
         live.delete(child);
@@ -174,9 +202,14 @@ async function mapRun(plan: DistributedMapPlan, call: MapRunCall, host: MapRunHo
           failedChildren++;
         }
         if (settings.writer) {
-          (outcome.status === 'SUCCEEDED' ? succeeded : failed).push(childResult(identity, next.input, outcome, startDate, host.now()));
+          (outcome.status === 'SUCCEEDED' ? succeeded : failed).push(
+            childResult(identity, next.input, outcome, startDate, host.now()),
+          );
         } else {
-          outputs[index] = outcome.status === 'SUCCEEDED' ? (outcome.output ?? null) : { Error: outcome.error ?? null, Cause: outcome.cause ?? null };
+          outputs[index] =
+            outcome.status === 'SUCCEEDED'
+              ? (outcome.output ?? null)
+              : { Error: outcome.error ?? null, Cause: outcome.cause ?? null };
         }
         // Once over the threshold no child starts, and the running ones are aborted (as AWS does).
         if (!stop && exceeded()) stopWith(thresholdError());
@@ -217,10 +250,19 @@ async function mapRun(plan: DistributedMapPlan, call: MapRunCall, host: MapRunHo
   let result: Json = outputs;
   // The results are written for a failed map run too, as on AWS (not when the reader failed).
   if (settings.writer && (!stop || stop.name === 'States.ExceedToleratedFailureThreshold')) {
-    if (!host.writeResults) throw new StatesError('States.ResultWriterFailed', `"${plan.stateName}" has a ResultWriter but the runtime was given no writeResults`);
+    if (!host.writeResults)
+      throw new StatesError(
+        'States.ResultWriterFailed',
+        `"${plan.stateName}" has a ResultWriter but the runtime was given no writeResults`,
+      );
     let details: ResultWriterDetails;
     try {
-      details = await host.writeResults(settings.writer, { mapRunArn: names.mapRunArn, mapRunId: names.mapRunId, succeeded, failed });
+      details = await host.writeResults(settings.writer, {
+        mapRunArn: names.mapRunArn,
+        mapRunId: names.mapRunId,
+        succeeded,
+        failed,
+      });
     } catch (error) {
       throw new StatesError('States.ResultWriterFailed', errorMessageOf(error), { cause: error });
     }

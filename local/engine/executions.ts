@@ -46,11 +46,11 @@ export type ExecutionEndedListener = (execution: ExecutionDescription) => void |
 
 /** What a finished engine run ended as. */
 export function outcomeOf(error: unknown): { status: ExecutionStatus; error?: string; cause?: string } {
-  if (error instanceof ExecutionTimeoutError) return { status: 'TIMED_OUT', error: 'States.Timeout', cause: 'The execution ran past its TimeoutSeconds' };
+  if (error instanceof ExecutionTimeoutError)
+    return { status: 'TIMED_OUT', error: 'States.Timeout', cause: 'The execution ran past its TimeoutSeconds' };
   if (error instanceof ExecutionAbortedError) return { status: 'ABORTED' };
   if (error instanceof ExecutionError && error.cause instanceof Error) {
     return { status: 'FAILED', error: error.cause.name, cause: error.cause.message };
   }
   return { status: 'FAILED', error: 'States.Runtime', cause: errorMessageOf(error) };
 }
-

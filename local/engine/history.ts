@@ -93,7 +93,11 @@ export class ExecutionHistory {
     const state = event.state;
     switch (event.type) {
       case 'ExecutionStarted':
-        return this.add('ExecutionStarted', { input: json(event.input), inputDetails: NOT_TRUNCATED, roleArn: this.roleArn }, at);
+        return this.add(
+          'ExecutionStarted',
+          { input: json(event.input), inputDetails: NOT_TRUNCATED, roleArn: this.roleArn },
+          at,
+        );
       case 'ExecutionSucceeded':
         return this.add('ExecutionSucceeded', { output: json(event.output), outputDetails: NOT_TRUNCATED }, at);
       case 'ExecutionFailed':
@@ -101,21 +105,34 @@ export class ExecutionHistory {
       case 'ExecutionAborted':
         return this.add('ExecutionAborted', { ...this.abortDetails }, at);
       case 'ExecutionTimeout':
-        return this.add('ExecutionTimedOut', { error: 'States.Timeout', cause: 'The execution ran past its TimeoutSeconds' }, at);
+        return this.add(
+          'ExecutionTimedOut',
+          { error: 'States.Timeout', cause: 'The execution ran past its TimeoutSeconds' },
+          at,
+        );
       case 'StateEntered':
         if (!state) return;
-        return this.add(`${this.stateType(state.name, state.type)}StateEntered`, { name: state.name, input: json(state.input), inputDetails: NOT_TRUNCATED }, at);
+        return this.add(
+          `${this.stateType(state.name, state.type)}StateEntered`,
+          { name: state.name, input: json(state.input), inputDetails: NOT_TRUNCATED },
+          at,
+        );
       case 'StateExited': {
         if (!state) return;
         const type = this.stateType(state.name, state.type);
         if (type === 'Map' || type === 'Parallel') this.add(`${type}StateSucceeded`, undefined, at);
-        return this.add(`${type}StateExited`, { name: state.name, output: json(state.output), outputDetails: NOT_TRUNCATED }, at);
+        return this.add(
+          `${type}StateExited`,
+          { name: state.name, output: json(state.output), outputDetails: NOT_TRUNCATED },
+          at,
+        );
       }
       case 'StateFailed': {
         if (!state) return;
         const type = this.stateType(state.name, state.type);
         const task = this.prepared.tasks.get(state.name);
-        if (task && event.Error === 'States.Timeout') return this.taskEvent(task, 'TimedOut', { error: event.Error, cause: causeText(event.Cause) }, at);
+        if (task && event.Error === 'States.Timeout')
+          return this.taskEvent(task, 'TimedOut', { error: event.Error, cause: causeText(event.Cause) }, at);
         if (type === 'Map' || type === 'Parallel') return this.add(`${type}StateFailed`, undefined, at);
         return;
       }
@@ -126,13 +143,22 @@ export class ExecutionHistory {
       case 'MapIterationSucceeded':
         return this.add(event.type, { name: event.parentState?.name, index: event.index }, at);
       case 'MapIterationFailed':
-        return this.add(event.type, { name: event.parentState?.name, index: event.index, error: event.Error, cause: causeText(event.Cause) }, at);
+        return this.add(
+          event.type,
+          { name: event.parentState?.name, index: event.index, error: event.Error, cause: causeText(event.Cause) },
+          at,
+        );
       default:
         return;
     }
   }
 
-  private taskEvent(task: TaskPlan, what: 'Scheduled' | 'Started' | 'Succeeded' | 'Failed' | 'TimedOut', details: Record<string, unknown> | undefined, at = this.clock.now().getTime()): void {
+  private taskEvent(
+    task: TaskPlan,
+    what: 'Scheduled' | 'Started' | 'Succeeded' | 'Failed' | 'TimedOut',
+    details: Record<string, unknown> | undefined,
+    at = this.clock.now().getTime(),
+  ): void {
     if (task.kind === 'lambda') {
       // A Lambda ARN as the Resource: Step Functions reports LambdaFunction* events.
       return this.add(`LambdaFunction${what}`, what === 'Started' ? undefined : details, at);
@@ -143,9 +169,18 @@ export class ExecutionHistory {
 
   taskScheduled(task: TaskPlan, parameters: unknown): void {
     if (task.kind === 'lambda') {
-      this.taskEvent(task, 'Scheduled', { resource: task.resource, input: json(parameters), inputDetails: NOT_TRUNCATED, timeoutInSeconds: task.timeoutSeconds });
+      this.taskEvent(task, 'Scheduled', {
+        resource: task.resource,
+        input: json(parameters),
+        inputDetails: NOT_TRUNCATED,
+        timeoutInSeconds: task.timeoutSeconds,
+      });
     } else {
-      this.taskEvent(task, 'Scheduled', { region: this.region, parameters: json(parameters), timeoutInSeconds: task.timeoutSeconds });
+      this.taskEvent(task, 'Scheduled', {
+        region: this.region,
+        parameters: json(parameters),
+        timeoutInSeconds: task.timeoutSeconds,
+      });
     }
     this.taskEvent(task, 'Started', {});
   }

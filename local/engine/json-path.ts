@@ -89,7 +89,9 @@ export function evaluatePath(path: string, input: unknown, context: unknown): un
 export function evaluateIntegerPath(path: string, input: unknown, context: unknown, min: number): number {
   const value = evaluatePath(path, input, context);
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
-    throw statesRuntimeError(`the JSONPath '${path}' evaluated to ${JSON.stringify(value)}, but an integer >= ${min} was expected`);
+    throw statesRuntimeError(
+      `the JSONPath '${path}' evaluated to ${JSON.stringify(value)}, but an integer >= ${min} was expected`,
+    );
   }
   return value;
 }
@@ -98,7 +100,9 @@ export function evaluateIntegerPath(path: string, input: unknown, context: unkno
 export function evaluateNumberPath(path: string, input: unknown, context: unknown, min: number, max: number): number {
   const value = evaluatePath(path, input, context);
   if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
-    throw statesRuntimeError(`the JSONPath '${path}' evaluated to ${JSON.stringify(value)}, but a number in [${min}, ${max}] was expected`);
+    throw statesRuntimeError(
+      `the JSONPath '${path}' evaluated to ${JSON.stringify(value)}, but a number in [${min}, ${max}] was expected`,
+    );
   }
   return value;
 }

@@ -2,16 +2,42 @@ import { randomUUID } from 'node:crypto';
 import { StateMachine, type RunOptions, type StateMachineDefinition } from 'aws-local-stepfunctions';
 import { systemClock, type Clock } from '../../shared/clock.js';
 import { checkName, pageSize, pageToken, parseInput, readPageToken, sameInput } from './api-requests.js';
-import { prepareDefinition, type DistributedMapPlan, type PreparedDefinition, type PreparedMachine } from './definition.js';
-import { runDistributedMap, type ChildIdentity, type ChildOutcome, type ChildRun, type MapRunHost, type ReadItems, type WriteResults } from './distributed-map.js';
+import {
+  prepareDefinition,
+  type DistributedMapPlan,
+  type PreparedDefinition,
+  type PreparedMachine,
+} from './definition.js';
+import {
+  runDistributedMap,
+  type ChildIdentity,
+  type ChildOutcome,
+  type ChildRun,
+  type MapRunHost,
+  type ReadItems,
+  type WriteResults,
+} from './distributed-map.js';
 import { errorMessageOf, executionStoppedError, LocalRuntimeError, StepFunctionsApiError } from './errors.js';
-import { outcomeOf, type ExecutionDescription, type ExecutionEndedListener, type ExecutionListItem, type ExecutionStatus, type LocalStepFunctionsStats } from './executions.js';
+import {
+  outcomeOf,
+  type ExecutionDescription,
+  type ExecutionEndedListener,
+  type ExecutionListItem,
+  type ExecutionStatus,
+  type LocalStepFunctionsStats,
+} from './executions.js';
 import { ExecutionHistory, type EngineEvent, type HistoryEvent } from './history.js';
 import type { Json } from './json-path.js';
 import { RunScope, taskHandler, waitHandler, type Handler, type TaskImplementation } from './state-handlers.js';
 
 export { LocalRuntimeError } from './errors.js';
-export type { ExecutionDescription, ExecutionEndedListener, ExecutionListItem, ExecutionStatus, LocalStepFunctionsStats } from './executions.js';
+export type {
+  ExecutionDescription,
+  ExecutionEndedListener,
+  ExecutionListItem,
+  ExecutionStatus,
+  LocalStepFunctionsStats,
+} from './executions.js';
 export type { HistoryEvent } from './history.js';
 export type { TaskImplementation } from './state-handlers.js';
 export {
@@ -80,7 +106,14 @@ export class LocalStepFunctions {
   private readonly executions = new Map<string, ExecutionRecord>();
   private readonly order: ExecutionRecord[] = [];
   private readonly listeners = new Set<ExecutionEndedListener>();
-  private readonly counters = { executions: 0, childExecutions: 0, stateTransitions: 0, taskInvocations: 0, runningChildren: 0, peakRunningChildren: 0 };
+  private readonly counters = {
+    executions: 0,
+    childExecutions: 0,
+    stateTransitions: 0,
+    taskInvocations: 0,
+    runningChildren: 0,
+    peakRunningChildren: 0,
+  };
   private readonly mapHost: MapRunHost;
 
   constructor(options: LocalStepFunctionsOptions) {
@@ -89,7 +122,9 @@ export class LocalStepFunctions {
       throw new LocalRuntimeError(`stateMachineArn ${this.stateMachineArn} is not a state machine ARN`);
     }
     this.region = this.stateMachineArn.split(':')[3] ?? 'us-east-1';
-    this.roleArn = options.roleArn ?? `arn:aws:iam::${this.stateMachineArn.split(':')[4] ?? '000000000000'}:role/local-step-functions`;
+    this.roleArn =
+      options.roleArn ??
+      `arn:aws:iam::${this.stateMachineArn.split(':')[4] ?? '000000000000'}:role/local-step-functions`;
     this.clock = options.clock ?? systemClock;
     let definition: unknown = options.definition;
     if (typeof definition === 'string') {
@@ -106,8 +141,18 @@ export class LocalStepFunctions {
     this.readItems = options.readItems;
     this.writeResults = options.writeResults;
     for (const plan of this.prepared.maps.values()) {
-      if (plan.itemReader && !this.readItems) throw new LocalRuntimeError(`State "${plan.stateName}" has an ItemReader: pass readItems`, plan.stateName, 'ItemReader');
-      if (plan.resultWriter && !this.writeResults) throw new LocalRuntimeError(`State "${plan.stateName}" has a ResultWriter: pass writeResults`, plan.stateName, 'ResultWriter');
+      if (plan.itemReader && !this.readItems)
+        throw new LocalRuntimeError(
+          `State "${plan.stateName}" has an ItemReader: pass readItems`,
+          plan.stateName,
+          'ItemReader',
+        );
+      if (plan.resultWriter && !this.writeResults)
+        throw new LocalRuntimeError(
+          `State "${plan.stateName}" has a ResultWriter: pass writeResults`,
+          plan.stateName,
+          'ResultWriter',
+        );
     }
     this.rootMachine = this.engineMachine(this.prepared.root);
     this.mapHost = {
@@ -128,7 +173,9 @@ export class LocalStepFunctions {
     try {
       new StateMachine(definition as StateMachineDefinition);
     } catch (error) {
-      throw new LocalRuntimeError(`The definition is invalid: ${errorMessageOf(error)}`, undefined, undefined, { cause: error });
+      throw new LocalRuntimeError(`The definition is invalid: ${errorMessageOf(error)}`, undefined, undefined, {
+        cause: error,
+      });
     }
     validated.add(text);
   }
@@ -144,12 +191,16 @@ export class LocalStepFunctions {
     }
     const unknown = Object.keys(this.tasks).filter((name) => !this.prepared.tasks.has(name));
     if (unknown.length > 0) {
-      throw new LocalRuntimeError(`tasks has implementations for ${unknown.map((name) => `"${name}"`).join(', ')}, which the definition has no Task state for`);
+      throw new LocalRuntimeError(
+        `tasks has implementations for ${unknown.map((name) => `"${name}"`).join(', ')}, which the definition has no Task state for`,
+      );
     }
   }
 
   private engineMachine(machine: PreparedMachine): StateMachine {
-    return new StateMachine(machine.definition as unknown as StateMachineDefinition, { validationOptions: { noValidate: true } });
+    return new StateMachine(machine.definition as unknown as StateMachineDefinition, {
+      validationOptions: { noValidate: true },
+    });
   }
 
   // ---------------------------------------------------------------- handlers
@@ -160,7 +211,13 @@ export class LocalStepFunctions {
       const task = this.prepared.tasks.get(name);
       const wait = this.prepared.waits.get(name);
       const map = this.prepared.maps.get(name);
-      if (task) handlers[name] = taskHandler(task, this.tasks[name] as TaskImplementation, scope, () => this.counters.taskInvocations++);
+      if (task)
+        handlers[name] = taskHandler(
+          task,
+          this.tasks[name] as TaskImplementation,
+          scope,
+          () => this.counters.taskInvocations++,
+        );
       else if (wait) handlers[name] = waitHandler(wait, scope, this.clock);
       else if (map) handlers[name] = this.mapHandler(map, scope);
     }
@@ -172,7 +229,13 @@ export class LocalStepFunctions {
       if (scope.signal.aborted) throw executionStoppedError();
       return runDistributedMap(
         plan,
-        { input: input as Json, context: scope.context, stateMachineArn: scope.stateMachineArn, signal: scope.signal, history: scope.history },
+        {
+          input: input as Json,
+          context: scope.context,
+          stateMachineArn: scope.stateMachineArn,
+          signal: scope.signal,
+          history: scope.history,
+        },
         this.mapHost,
       );
     };
@@ -185,11 +248,24 @@ export class LocalStepFunctions {
       this.childMachines.set(plan, machine);
     }
     const context = {
-      Execution: { Id: identity.executionArn, Name: identity.name, Input: input, StartTime: this.clock.now().toISOString(), RoleArn: this.roleArn },
-      StateMachine: { Id: identity.stateMachineArn, Name: identity.stateMachineArn.slice(identity.stateMachineArn.indexOf(':stateMachine:') + 14) },
+      Execution: {
+        Id: identity.executionArn,
+        Name: identity.name,
+        Input: input,
+        StartTime: this.clock.now().toISOString(),
+        RoleArn: this.roleArn,
+      },
+      StateMachine: {
+        Id: identity.stateMachineArn,
+        Name: identity.stateMachineArn.slice(identity.stateMachineArn.indexOf(':stateMachine:') + 14),
+      },
     };
     const scope = new RunScope(plan.processor, context, identity.stateMachineArn, undefined);
-    const execution = machine.run(input, { overrides: { taskResourceLocalHandlers: this.handlersFor(scope) }, context, noThrowOnAbort: true });
+    const execution = machine.run(input, {
+      overrides: { taskResourceLocalHandlers: this.handlersFor(scope) },
+      context,
+      noThrowOnAbort: true,
+    });
     this.counters.childExecutions++;
     this.counters.runningChildren++;
     this.counters.peakRunningChildren = Math.max(this.counters.peakRunningChildren, this.counters.runningChildren);
@@ -200,7 +276,11 @@ export class LocalStepFunctions {
         // A failed or timed-out child may leave local handlers behind (a sleeping Wait, a nested map run): stop them.
         scope.controller.abort();
         const outcome = outcomeOf(error);
-        return { status: outcome.status === 'RUNNING' ? 'FAILED' : outcome.status, ...(outcome.error === undefined ? {} : { error: outcome.error }), ...(outcome.cause === undefined ? {} : { cause: outcome.cause }) };
+        return {
+          status: outcome.status === 'RUNNING' ? 'FAILED' : outcome.status,
+          ...(outcome.error === undefined ? {} : { error: outcome.error }),
+          ...(outcome.cause === undefined ? {} : { cause: outcome.cause }),
+        };
       },
     );
     void result.finally(() => this.counters.runningChildren--);
@@ -213,7 +293,10 @@ export class LocalStepFunctions {
     };
   }
 
-  private async consumeEvents(events: AsyncIterable<EngineEvent>, history: ExecutionHistory | undefined): Promise<void> {
+  private async consumeEvents(
+    events: AsyncIterable<EngineEvent>,
+    history: ExecutionHistory | undefined,
+  ): Promise<void> {
     try {
       for await (const event of events) {
         if (event.type === 'StateEntered') this.counters.stateTransitions++;
@@ -238,24 +321,45 @@ export class LocalStepFunctions {
     const executionArn = `${this.stateMachineArn.replace(':stateMachine:', ':execution:')}:${name}`;
     const existing = this.executions.get(executionArn);
     if (existing) {
-      if (sameInput(existing.description.input, text)) return { executionArn, startDate: existing.description.startDate };
+      if (sameInput(existing.description.input, text))
+        return { executionArn, startDate: existing.description.startDate };
       throw new StepFunctionsApiError('ExecutionAlreadyExists', `Execution Already Exists: '${executionArn}'`);
     }
     const startDate = this.clock.now();
     const smName = this.stateMachineArn.slice(this.stateMachineArn.indexOf(':stateMachine:') + 14);
     const context = {
-      Execution: { Id: executionArn, Name: name, Input: value, StartTime: startDate.toISOString(), RoleArn: this.roleArn },
+      Execution: {
+        Id: executionArn,
+        Name: name,
+        Input: value,
+        StartTime: startDate.toISOString(),
+        RoleArn: this.roleArn,
+      },
       StateMachine: { Id: this.stateMachineArn, Name: smName },
     };
     const history = new ExecutionHistory(this.prepared, this.region, this.roleArn, this.clock);
     const scope = new RunScope(this.prepared.root, context, this.stateMachineArn, history);
-    const description: ExecutionDescription = { executionArn, stateMachineArn: this.stateMachineArn, name, status: 'RUNNING', startDate, input: text };
-    const execution = this.rootMachine.run(value, { overrides: { taskResourceLocalHandlers: this.handlersFor(scope) }, context, noThrowOnAbort: true });
+    const description: ExecutionDescription = {
+      executionArn,
+      stateMachineArn: this.stateMachineArn,
+      name,
+      status: 'RUNNING',
+      startDate,
+      input: text,
+    };
+    const execution = this.rootMachine.run(value, {
+      overrides: { taskResourceLocalHandlers: this.handlersFor(scope) },
+      context,
+      noThrowOnAbort: true,
+    });
     this.counters.executions++;
     const logged = this.consumeEvents(execution.eventLogs as AsyncIterable<EngineEvent>, history);
     const done = execution.result
       .then(
-        (output) => (scope.signal.aborted ? { status: 'ABORTED' as const } : { status: 'SUCCEEDED' as const, output: JSON.stringify(output ?? null) }),
+        (output) =>
+          scope.signal.aborted
+            ? { status: 'ABORTED' as const }
+            : { status: 'SUCCEEDED' as const, output: JSON.stringify(output ?? null) },
         (error: unknown) => outcomeOf(error),
       )
       .then(async (outcome) => {
@@ -291,7 +395,8 @@ export class LocalStepFunctions {
 
   private record(executionArn: string): ExecutionRecord {
     const record = this.executions.get(executionArn);
-    if (!record) throw new StepFunctionsApiError('ExecutionDoesNotExist', `Execution Does Not Exist: '${executionArn}'`);
+    if (!record)
+      throw new StepFunctionsApiError('ExecutionDoesNotExist', `Execution Does Not Exist: '${executionArn}'`);
     return record;
   }
 
@@ -303,18 +408,25 @@ export class LocalStepFunctions {
   stopExecution(executionArn: string, options: { error?: string; cause?: string } = {}): { stopDate: Date } {
     const record = this.record(executionArn);
     const { description } = record;
-    if (description.status !== 'RUNNING' || record.settled) return { stopDate: description.stopDate ?? this.clock.now() };
+    if (description.status !== 'RUNNING' || record.settled)
+      return { stopDate: description.stopDate ?? this.clock.now() };
     description.status = 'ABORTED';
     description.stopDate = this.clock.now();
     if (options.error !== undefined) description.error = options.error;
     if (options.cause !== undefined) description.cause = options.cause;
-    record.history.abortDetails = { ...(options.error === undefined ? {} : { error: options.error }), ...(options.cause === undefined ? {} : { cause: options.cause }) };
+    record.history.abortDetails = {
+      ...(options.error === undefined ? {} : { error: options.error }),
+      ...(options.cause === undefined ? {} : { cause: options.cause }),
+    };
     record.abort();
     return { stopDate: description.stopDate };
   }
 
   /** Newest first, as Step Functions lists them. */
-  listExecutions(options: { statusFilter?: ExecutionStatus; maxResults?: number; nextToken?: string } = {}): { executions: ExecutionListItem[]; nextToken?: string } {
+  listExecutions(options: { statusFilter?: ExecutionStatus; maxResults?: number; nextToken?: string } = {}): {
+    executions: ExecutionListItem[];
+    nextToken?: string;
+  } {
     const size = pageSize(options.maxResults, 100, 1000);
     const offset = readPageToken(options.nextToken);
     const all = this.order
@@ -329,10 +441,15 @@ export class LocalStepFunctions {
       startDate: d.startDate,
       ...(d.stopDate ? { stopDate: d.stopDate } : {}),
     }));
-    return offset + size < all.length ? { executions: page, nextToken: pageToken(offset + size) } : { executions: page };
+    return offset + size < all.length
+      ? { executions: page, nextToken: pageToken(offset + size) }
+      : { executions: page };
   }
 
-  getExecutionHistory(executionArn: string, options: { maxResults?: number; nextToken?: string; reverseOrder?: boolean } = {}): { events: HistoryEvent[]; nextToken?: string } {
+  getExecutionHistory(
+    executionArn: string,
+    options: { maxResults?: number; nextToken?: string; reverseOrder?: boolean } = {},
+  ): { events: HistoryEvent[]; nextToken?: string } {
     const record = this.record(executionArn);
     const size = pageSize(options.maxResults, 100, 1000);
     const offset = readPageToken(options.nextToken);
@@ -357,7 +474,8 @@ export class LocalStepFunctions {
     for (const listener of this.listeners) {
       try {
         const pending = listener({ ...description });
-        if (pending instanceof Promise) pending.catch((error: unknown) => console.error('an onExecutionEnded listener failed', error));
+        if (pending instanceof Promise)
+          pending.catch((error: unknown) => console.error('an onExecutionEnded listener failed', error));
       } catch (error) {
         console.error('an onExecutionEnded listener failed', error);
       }
@@ -371,7 +489,11 @@ export class LocalStepFunctions {
   /** Stops every running execution (ABORTED, listeners notified) and resolves once they have ended. */
   async shutdown(): Promise<void> {
     const running = this.order.filter((record) => record.description.status === 'RUNNING');
-    for (const record of running) this.stopExecution(record.description.executionArn, { error: 'LocalRuntimeShutdown', cause: 'the local runtime was shut down' });
+    for (const record of running)
+      this.stopExecution(record.description.executionArn, {
+        error: 'LocalRuntimeShutdown',
+        cause: 'the local runtime was shut down',
+      });
     await Promise.allSettled(running.map((record) => record.done));
   }
 }

@@ -36,7 +36,9 @@ export interface Settings {
 }
 
 export async function resolveSettings(plan: DistributedMapPlan, input: Json, context: unknown): Promise<Settings> {
-  const maxConcurrency = plan.maxConcurrencyPath ? evaluateIntegerPath(plan.maxConcurrencyPath, input, context, 0) : (plan.maxConcurrency ?? 0);
+  const maxConcurrency = plan.maxConcurrencyPath
+    ? evaluateIntegerPath(plan.maxConcurrencyPath, input, context, 0)
+    : (plan.maxConcurrency ?? 0);
   const batcher = plan.itemBatcher;
   const maxItemsPerBatch = batcher?.maxItemsPerBatchPath
     ? evaluateIntegerPath(batcher.maxItemsPerBatchPath, input, context, 1)
@@ -44,7 +46,8 @@ export async function resolveSettings(plan: DistributedMapPlan, input: Json, con
   const maxBytesPerBatch = batcher?.maxInputBytesPerBatchPath
     ? evaluateIntegerPath(batcher.maxInputBytesPerBatchPath, input, context, 1)
     : (batcher?.maxInputBytesPerBatch ?? DEFAULT_MAX_BATCH_BYTES);
-  const batchInput = batcher?.batchInput === undefined ? undefined : await evaluateTemplate(batcher.batchInput, input, context);
+  const batchInput =
+    batcher?.batchInput === undefined ? undefined : await evaluateTemplate(batcher.batchInput, input, context);
   const toleratedPercentage = plan.toleratedFailurePercentagePath
     ? evaluateNumberPath(plan.toleratedFailurePercentagePath, input, context, 0, 100)
     : plan.toleratedFailurePercentage;
@@ -52,12 +55,16 @@ export async function resolveSettings(plan: DistributedMapPlan, input: Json, con
     ? evaluateIntegerPath(plan.toleratedFailureCountPath, input, context, 0)
     : plan.toleratedFailureCount;
   const reader = plan.itemReader;
-  const maxItems = reader?.maxItemsPath ? evaluateIntegerPath(reader.maxItemsPath, input, context, 0) : reader?.maxItems;
+  const maxItems = reader?.maxItemsPath
+    ? evaluateIntegerPath(reader.maxItemsPath, input, context, 0)
+    : reader?.maxItems;
   let writer: ResultWriterTarget | undefined;
   if (plan.resultWriter) {
     const params = (await evaluateTemplate(plan.resultWriter.parameters, input, context)) as Record<string, Json>;
-    if (typeof params.Bucket !== 'string' || !params.Bucket) throw statesRuntimeError(`the ResultWriter Bucket of "${plan.stateName}" is not a bucket name`);
-    if (params.Prefix !== undefined && typeof params.Prefix !== 'string') throw statesRuntimeError(`the ResultWriter Prefix of "${plan.stateName}" is not a string`);
+    if (typeof params.Bucket !== 'string' || !params.Bucket)
+      throw statesRuntimeError(`the ResultWriter Bucket of "${plan.stateName}" is not a bucket name`);
+    if (params.Prefix !== undefined && typeof params.Prefix !== 'string')
+      throw statesRuntimeError(`the ResultWriter Prefix of "${plan.stateName}" is not a string`);
     writer = { bucket: params.Bucket, prefix: params.Prefix ?? '' };
   }
   return {
@@ -73,16 +80,28 @@ export async function resolveSettings(plan: DistributedMapPlan, input: Json, con
 }
 
 export function itemReaderFailed(error: unknown): StatesError {
-  return error instanceof StatesError ? error : new StatesError('States.ItemReaderFailed', errorMessageOf(error), { cause: error });
+  return error instanceof StatesError
+    ? error
+    : new StatesError('States.ItemReaderFailed', errorMessageOf(error), { cause: error });
 }
 
 /** The items, from the reader or ItemsPath, up to MaxItems. */
-export async function* readItems(plan: DistributedMapPlan, call: StateCall, read: ReadItems, maxItems: number | undefined): AsyncGenerator<unknown> {
+export async function* readItems(
+  plan: DistributedMapPlan,
+  call: StateCall,
+  read: ReadItems,
+  maxItems: number | undefined,
+): AsyncGenerator<unknown> {
   let source: AsyncIterable<unknown> | Iterable<unknown>;
   if (plan.itemReader) {
-    const params = (await evaluateTemplate(plan.itemReader.parameters, call.input, call.context)) as Record<string, Json>;
+    const params = (await evaluateTemplate(plan.itemReader.parameters, call.input, call.context)) as Record<
+      string,
+      Json
+    >;
     if (typeof params.Bucket !== 'string' || typeof params.Key !== 'string') {
-      throw statesRuntimeError(`the ItemReader of "${plan.stateName}" needs a string Bucket and Key, got ${JSON.stringify(params)}`);
+      throw statesRuntimeError(
+        `the ItemReader of "${plan.stateName}" needs a string Bucket and Key, got ${JSON.stringify(params)}`,
+      );
     }
     try {
       source = read({ bucket: params.Bucket, key: params.Key, inputType: plan.itemReader.inputType });
@@ -91,7 +110,8 @@ export async function* readItems(plan: DistributedMapPlan, call: StateCall, read
     }
   } else {
     const items = evaluatePath(plan.itemsPath ?? '$', call.input, call.context);
-    if (!Array.isArray(items)) throw statesRuntimeError(`the items of "${plan.stateName}" (${plan.itemsPath ?? '$'}) are not an array`);
+    if (!Array.isArray(items))
+      throw statesRuntimeError(`the items of "${plan.stateName}" (${plan.itemsPath ?? '$'}) are not an array`);
     source = items as unknown[];
   }
   let count = 0;
@@ -112,7 +132,13 @@ export interface ChildInput {
 }
 
 /** Child inputs: one per item, or `{ Items, BatchInput }` per batch. Counts the items it read. */
-export async function* childInputs(plan: DistributedMapPlan, call: StateCall, items: AsyncIterable<unknown>, settings: Settings, counter: { items: number }): AsyncGenerator<ChildInput> {
+export async function* childInputs(
+  plan: DistributedMapPlan,
+  call: StateCall,
+  items: AsyncIterable<unknown>,
+  settings: Settings,
+  counter: { items: number },
+): AsyncGenerator<ChildInput> {
   let batch: Json[] = [];
   let bytes = 0;
   const flush = (): ChildInput => {
@@ -125,9 +151,13 @@ export async function* childInputs(plan: DistributedMapPlan, call: StateCall, it
   };
   for await (const raw of items) {
     const index = counter.items++;
-    const item = plan.itemSelector === undefined
-      ? (raw as Json)
-      : await evaluateTemplate(plan.itemSelector, call.input, { ...call.context, Map: { Item: { Index: index, Value: raw } } });
+    const item =
+      plan.itemSelector === undefined
+        ? (raw as Json)
+        : await evaluateTemplate(plan.itemSelector, call.input, {
+            ...call.context,
+            Map: { Item: { Index: index, Value: raw } },
+          });
     if (!plan.itemBatcher) {
       yield { input: item, itemCount: 1 };
       continue;
@@ -135,7 +165,10 @@ export async function* childInputs(plan: DistributedMapPlan, call: StateCall, it
     // Measured on the JSON of the items: `[a,b,c]`.
     const size = Buffer.byteLength(JSON.stringify(item));
     if (size + 2 > settings.maxBytesPerBatch) {
-      throw new StatesError('States.ItemReaderFailed', `item ${index} is ${size} bytes of JSON, more than the batch limit of ${settings.maxBytesPerBatch} bytes`);
+      throw new StatesError(
+        'States.ItemReaderFailed',
+        `item ${index} is ${size} bytes of JSON, more than the batch limit of ${settings.maxBytesPerBatch} bytes`,
+      );
     }
     if (batch.length > 0 && bytes + 1 + size + 2 > settings.maxBytesPerBatch) yield flush();
     bytes += (batch.length > 0 ? 1 : 0) + size;
@@ -144,4 +177,3 @@ export async function* childInputs(plan: DistributedMapPlan, call: StateCall, it
   }
   if (batch.length > 0) yield flush();
 }
-

@@ -46,11 +46,18 @@ export type WriteResults = (writer: ResultWriterTarget, run: MapRunResults) => P
  * The objects Step Functions writes for a map run: `<prefix>/<mapRunId>/SUCCEEDED_0.json`,
  * `FAILED_0.json` (each only when it has entries) and `manifest.json`, which lists them.
  */
-export function mapRunResultFiles(writer: ResultWriterTarget, run: MapRunResults): { manifestKey: string; files: { key: string; body: string }[] } {
+export function mapRunResultFiles(
+  writer: ResultWriterTarget,
+  run: MapRunResults,
+): { manifestKey: string; files: { key: string; body: string }[] } {
   const prefix = writer.prefix.replace(/\/+$/, '');
   const base = prefix ? `${prefix}/${run.mapRunId}` : run.mapRunId;
   const files: { key: string; body: string }[] = [];
-  const listed: Record<'SUCCEEDED' | 'FAILED' | 'PENDING', { Key: string; Size: number }[]> = { FAILED: [], PENDING: [], SUCCEEDED: [] };
+  const listed: Record<'SUCCEEDED' | 'FAILED' | 'PENDING', { Key: string; Size: number }[]> = {
+    FAILED: [],
+    PENDING: [],
+    SUCCEEDED: [],
+  };
   for (const [status, results] of [
     ['SUCCEEDED', run.succeeded],
     ['FAILED', run.failed],
@@ -62,7 +69,10 @@ export function mapRunResultFiles(writer: ResultWriterTarget, run: MapRunResults
     listed[status].push({ Key: key, Size: Buffer.byteLength(body) });
   }
   const manifestKey = `${base}/manifest.json`;
-  files.push({ key: manifestKey, body: JSON.stringify({ DestinationBucket: writer.bucket, MapRunArn: run.mapRunArn, ResultFiles: listed }) });
+  files.push({
+    key: manifestKey,
+    body: JSON.stringify({ DestinationBucket: writer.bucket, MapRunArn: run.mapRunArn, ResultFiles: listed }),
+  });
   return { manifestKey, files };
 }
 
@@ -81,7 +91,13 @@ export interface ChildOutcome {
 }
 
 /** A child execution as it goes into SUCCEEDED_n / FAILED_n. */
-export function childResult(identity: ChildIdentity, input: Json, outcome: ChildOutcome, startDate: Date, stopDate: Date): MapRunChildResult {
+export function childResult(
+  identity: ChildIdentity,
+  input: Json,
+  outcome: ChildOutcome,
+  startDate: Date,
+  stopDate: Date,
+): MapRunChildResult {
   const result: MapRunChildResult = {
     ExecutionArn: identity.executionArn,
     Name: identity.name,
@@ -104,4 +120,3 @@ export function childResult(identity: ChildIdentity, input: Json, outcome: Child
   }
   return result;
 }
-

@@ -41,7 +41,11 @@ function epochSeconds(date: Date | undefined): number | undefined {
 
 function requiredString(body: Body, field: string): string {
   const value = body[field];
-  if (typeof value !== 'string' || !value) throw new ApiError('ValidationException', `1 validation error detected: Value at '${field}' failed to satisfy constraint: Member must not be null`);
+  if (typeof value !== 'string' || !value)
+    throw new ApiError(
+      'ValidationException',
+      `1 validation error detected: Value at '${field}' failed to satisfy constraint: Member must not be null`,
+    );
   return value;
 }
 
@@ -67,20 +71,26 @@ function withoutUndefined(value: Record<string, unknown>): Record<string, unknow
 function withoutData(details: unknown): unknown {
   if (typeof details !== 'object' || details === null) return details;
   return Object.fromEntries(
-    Object.entries(details).filter(([key]) => !['input', 'output', 'inputDetails', 'outputDetails', 'parameters'].includes(key)),
+    Object.entries(details).filter(
+      ([key]) => !['input', 'output', 'inputDetails', 'outputDetails', 'parameters'].includes(key),
+    ),
   );
 }
 
 function operations(engine: LocalStepFunctions): Record<string, (body: Body) => Body> {
   const checkStateMachine = (arn: string | undefined) => {
-    if (arn !== undefined && arn !== engine.stateMachineArn) throw new ApiError('StateMachineDoesNotExist', `State Machine Does Not Exist: '${arn}'`);
+    if (arn !== undefined && arn !== engine.stateMachineArn)
+      throw new ApiError('StateMachineDoesNotExist', `State Machine Does Not Exist: '${arn}'`);
   };
   return {
     StartExecution: (body) => {
       checkStateMachine(requiredString(body, 'stateMachineArn'));
       const name = optionalString(body, 'name');
       const input = optionalString(body, 'input');
-      const started = engine.startExecution({ ...(name === undefined ? {} : { name }), ...(input === undefined ? {} : { input }) });
+      const started = engine.startExecution({
+        ...(name === undefined ? {} : { name }),
+        ...(input === undefined ? {} : { input }),
+      });
       return { executionArn: started.executionArn, startDate: epochSeconds(started.startDate) };
     },
     DescribeExecution: (body) => {
@@ -111,11 +121,18 @@ function operations(engine: LocalStepFunctions): Record<string, (body: Body) => 
       return { stopDate: epochSeconds(stopped.stopDate) };
     },
     ListExecutions: (body) => {
-      if (body.mapRunArn !== undefined) throw new ApiError('ValidationException', 'listing the child executions of a map run is not supported by the local Step Functions');
+      if (body.mapRunArn !== undefined)
+        throw new ApiError(
+          'ValidationException',
+          'listing the child executions of a map run is not supported by the local Step Functions',
+        );
       checkStateMachine(requiredString(body, 'stateMachineArn'));
       const statusFilter = optionalString(body, 'statusFilter');
       if (statusFilter !== undefined && !STATUSES.includes(statusFilter as ExecutionStatus)) {
-        throw new ApiError('ValidationException', `Value '${statusFilter}' at 'statusFilter' failed to satisfy constraint: Member must satisfy enum value set: [${STATUSES.join(', ')}]`);
+        throw new ApiError(
+          'ValidationException',
+          `Value '${statusFilter}' at 'statusFilter' failed to satisfy constraint: Member must satisfy enum value set: [${STATUSES.join(', ')}]`,
+        );
       }
       const maxResults = optionalNumber(body, 'maxResults');
       const nextToken = optionalString(body, 'nextToken');
@@ -125,7 +142,9 @@ function operations(engine: LocalStepFunctions): Record<string, (body: Body) => 
         ...(nextToken === undefined ? {} : { nextToken }),
       });
       return withoutUndefined({
-        executions: page.executions.map((e) => withoutUndefined({ ...e, startDate: epochSeconds(e.startDate), stopDate: epochSeconds(e.stopDate) })),
+        executions: page.executions.map((e) =>
+          withoutUndefined({ ...e, startDate: epochSeconds(e.startDate), stopDate: epochSeconds(e.stopDate) }),
+        ),
         nextToken: page.nextToken,
       });
     },
@@ -143,7 +162,11 @@ function operations(engine: LocalStepFunctions): Record<string, (body: Body) => 
           Object.fromEntries(
             Object.entries(event).map(([key, value]) => [
               key,
-              key === 'timestamp' ? epochSeconds(value as Date) : key.endsWith('EventDetails') && !includeData ? withoutData(value) : value,
+              key === 'timestamp'
+                ? epochSeconds(value as Date)
+                : key.endsWith('EventDetails') && !includeData
+                  ? withoutData(value)
+                  : value,
             ]),
           ),
         ),
@@ -170,7 +193,8 @@ async function readBody(request: IncomingMessage): Promise<Body> {
   } catch {
     throw new ApiError('SerializationException', 'the request body is not JSON');
   }
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new ApiError('SerializationException', 'the request body must be a JSON object');
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw new ApiError('SerializationException', 'the request body must be a JSON object');
   return body as Body;
 }
 
@@ -185,21 +209,35 @@ function send(response: ServerResponse, status: number, body: unknown, errorType
   response.end(text);
 }
 
-export async function startStepFunctionsApi(engine: LocalStepFunctions, options: { port?: number } = {}): Promise<StepFunctionsApi> {
+export async function startStepFunctionsApi(
+  engine: LocalStepFunctions,
+  options: { port?: number } = {},
+): Promise<StepFunctionsApi> {
   const handlers = operations(engine);
   const server = createServer((request, response) => {
     void (async () => {
       try {
-        if (request.method !== 'POST') throw new ApiError('UnknownOperationException', `${request.method ?? 'GET'} is not an operation: POST to /`, 400);
+        if (request.method !== 'POST')
+          throw new ApiError(
+            'UnknownOperationException',
+            `${request.method ?? 'GET'} is not an operation: POST to /`,
+            400,
+          );
         const target = request.headers['x-amz-target'];
-        const operation = typeof target === 'string' && target.startsWith(TARGET_PREFIX) ? target.slice(TARGET_PREFIX.length) : undefined;
+        const operation =
+          typeof target === 'string' && target.startsWith(TARGET_PREFIX)
+            ? target.slice(TARGET_PREFIX.length)
+            : undefined;
         const handler = operation === undefined ? undefined : handlers[operation];
-        if (!handler) throw new ApiError('UnknownOperationException', `Unknown operation ${JSON.stringify(target ?? null)}`);
+        if (!handler)
+          throw new ApiError('UnknownOperationException', `Unknown operation ${JSON.stringify(target ?? null)}`);
         const body = await readBody(request);
         send(response, 200, handler(body));
       } catch (error) {
-        if (error instanceof ApiError) return send(response, error.status, { __type: error.code, message: error.message }, error.code);
-        if (error instanceof StepFunctionsApiError) return send(response, 400, { __type: error.name, message: error.message }, error.name);
+        if (error instanceof ApiError)
+          return send(response, error.status, { __type: error.code, message: error.message }, error.code);
+        if (error instanceof StepFunctionsApiError)
+          return send(response, 400, { __type: error.name, message: error.message }, error.name);
         send(response, 500, { __type: 'InternalFailure', message: errorMessageOf(error) }, 'InternalFailure');
       }
     })();

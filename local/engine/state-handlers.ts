@@ -50,14 +50,23 @@ function taskError(error: unknown, task: TaskPlan): Error {
   const cause =
     task.kind === 'other'
       ? message
-      : JSON.stringify({ errorType: name, errorMessage: message, trace: error instanceof Error ? (error.stack ?? '').split('\n') : [] });
+      : JSON.stringify({
+          errorType: name,
+          errorMessage: message,
+          trace: error instanceof Error ? (error.stack ?? '').split('\n') : [],
+        });
   const failure = new Error(cause);
   failure.name = name;
   return failure;
 }
 
 /** Calls the implementation, records it in the history, and answers as the resource does. */
-export function taskHandler(task: TaskPlan, implementation: TaskImplementation, scope: RunScope, onInvoke: () => void): Handler {
+export function taskHandler(
+  task: TaskPlan,
+  implementation: TaskImplementation,
+  scope: RunScope,
+  onInvoke: () => void,
+): Handler {
   return async (input) => {
     if (scope.signal.aborted) throw executionStoppedError();
     onInvoke();
@@ -93,7 +102,8 @@ export function waitHandler(wait: WaitPlan, scope: RunScope, clock: Clock): Hand
     else {
       const timestamp = wait.timestamp ?? evaluatePath(wait.timestampPath ?? '$', input, scope.context);
       const at = typeof timestamp === 'string' ? Date.parse(timestamp) : Number.NaN;
-      if (Number.isNaN(at)) throw statesRuntimeError(`the Wait "${wait.stateName}" got ${JSON.stringify(timestamp)}, not a timestamp`);
+      if (Number.isNaN(at))
+        throw statesRuntimeError(`the Wait "${wait.stateName}" got ${JSON.stringify(timestamp)}, not a timestamp`);
       ms = Math.max(0, at - clock.now().getTime());
     }
     await clock.sleep(ms, scope.signal);

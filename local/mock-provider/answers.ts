@@ -47,9 +47,7 @@ export function answerFor(
 /** The tokens a request is charged against the TPM limit: its input plus its maximum output. */
 export function estimateTokens(body: Record<string, unknown>, endpoint: RequestEndpoint): number {
   const maxOutput =
-    endpoint === '/v1/responses'
-      ? body.max_output_tokens
-      : (body.max_completion_tokens ?? body.max_tokens);
+    endpoint === '/v1/responses' ? body.max_output_tokens : (body.max_completion_tokens ?? body.max_tokens);
   const output = typeof maxOutput === 'number' && maxOutput > 0 ? maxOutput : DEFAULT_MAX_OUTPUT_TOKENS;
   return tokensOf(inputChars(body, endpoint)) + output;
 }
@@ -113,4 +111,3 @@ function structuredFormat(
     ...(labels && { labels }),
   };
 }
-

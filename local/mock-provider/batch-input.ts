@@ -93,13 +93,19 @@ export function parseInput(content: string, endpoint: RequestEndpoint): { lines:
       fail('invalid_json_line', `Line ${lineNumber} is not valid JSON.`, lineNumber);
       return;
     }
-    if (!isRecord(parsed)) return void fail('invalid_json_line', `Line ${lineNumber} is not a JSON object.`, lineNumber);
+    if (!isRecord(parsed))
+      return void fail('invalid_json_line', `Line ${lineNumber} is not a JSON object.`, lineNumber);
     const { custom_id: customId, method, url, body } = parsed;
     if (typeof customId !== 'string' || customId === '') {
       return void fail('missing_required_parameter', `Line ${lineNumber} has no custom_id.`, lineNumber, 'custom_id');
     }
     if (seen.has(customId)) {
-      return void fail('duplicate_custom_id', `The custom_id '${customId}' appears more than once.`, lineNumber, 'custom_id');
+      return void fail(
+        'duplicate_custom_id',
+        `The custom_id '${customId}' appears more than once.`,
+        lineNumber,
+        'custom_id',
+      );
     }
     seen.add(customId);
     if (method !== 'POST') {
@@ -113,7 +119,8 @@ export function parseInput(content: string, endpoint: RequestEndpoint): { lines:
         'url',
       );
     }
-    if (!isRecord(body)) return void fail('invalid_value', `Line ${lineNumber}: body must be an object.`, lineNumber, 'body');
+    if (!isRecord(body))
+      return void fail('invalid_value', `Line ${lineNumber}: body must be an object.`, lineNumber, 'body');
     lines.push({ customId, body });
   });
   if (errors.length === 0 && lines.length === 0) {

@@ -23,14 +23,7 @@ export const LINE_503 = 3;
 export const LINE_STATUS = [200, 400, 500, 503] as const;
 
 export type BatchStatus =
-  | 'validating'
-  | 'failed'
-  | 'in_progress'
-  | 'finalizing'
-  | 'completed'
-  | 'expired'
-  | 'cancelling'
-  | 'cancelled';
+  'validating' | 'failed' | 'in_progress' | 'finalizing' | 'completed' | 'expired' | 'cancelling' | 'cancelled';
 
 /** Per line (input order): when it finishes (simulated ms) and how it ends. Dropped once the output is written. */
 export interface LinePlan {

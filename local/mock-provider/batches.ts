@@ -1,10 +1,5 @@
 import { answerFor } from './answers.js';
-import {
-  checkCreateBody,
-  parseInput,
-  type BatchCreateBody,
-  type ParsedLine,
-} from './batch-input.js';
+import { checkCreateBody, parseInput, type BatchCreateBody, type ParsedLine } from './batch-input.js';
 import {
   FINALIZING_AT,
   LINE_500,
@@ -270,7 +265,8 @@ export class BatchStore {
     const write = (texts: string[], suffix: string): string | null =>
       texts.length === 0
         ? null
-        : this.files.add(`batch_${record.id}_${suffix}.jsonl`, 'batch_output', `${shuffle(texts, random).join('\n')}\n`).id;
+        : this.files.add(`batch_${record.id}_${suffix}.jsonl`, 'batch_output', `${shuffle(texts, random).join('\n')}\n`)
+            .id;
     const result = { outputFileId: write(output, 'output'), errorFileId: write(errors, 'error'), completed, failed };
     delete record.plan;
     return result;
@@ -306,7 +302,6 @@ export class BatchStore {
     });
   }
 }
-
 
 function parseLimit(value: string | null): number {
   if (value === null || value === '') return LIST_LIMIT_DEFAULT;

@@ -43,7 +43,17 @@ export interface MockState {
   stats: StatsCounter;
 }
 
-export function mockRoutes({ clock, ids, outcomes, limiter, latency, responses, files, batches, stats }: MockState): Route[] {
+export function mockRoutes({
+  clock,
+  ids,
+  outcomes,
+  limiter,
+  latency,
+  responses,
+  files,
+  batches,
+  stats,
+}: MockState): Route[] {
   const createModelCall = (endpoint: RequestEndpoint, body: Record<string, unknown>) => {
     const key = contentKey(body);
     const headers = admit(limiter, outcomes, {
@@ -62,7 +72,8 @@ export function mockRoutes({ clock, ids, outcomes, limiter, latency, responses, 
       async handle(context) {
         const body = await context.json();
         const model = requireModel(body);
-        if (body.stream === true) throw badRequest('The mock provider does not stream: set stream to false.', 'unsupported_value', 'stream');
+        if (body.stream === true)
+          throw badRequest('The mock provider does not stream: set stream to false.', 'unsupported_value', 'stream');
         const background = body.background === true;
         const store = body.store !== false;
         if (background && !store) {
@@ -96,7 +107,8 @@ export function mockRoutes({ clock, ids, outcomes, limiter, latency, responses, 
         if (!Array.isArray(body.messages) || body.messages.length === 0) {
           throw badRequest("Missing required parameter: 'messages'.", 'missing_required_parameter', 'messages');
         }
-        if (body.stream === true) throw badRequest('The mock provider does not stream: set stream to false.', 'unsupported_value', 'stream');
+        if (body.stream === true)
+          throw badRequest('The mock provider does not stream: set stream to false.', 'unsupported_value', 'stream');
         const { headers, answer } = createModelCall('/v1/chat/completions', body);
         const delayMs = latency.next();
         const completion = chatCompletionObject({
@@ -166,10 +178,13 @@ export function mockRoutes({ clock, ids, outcomes, limiter, latency, responses, 
       handle: (_context, [id = '']) => ({ json: batches.cancel(id) }),
     },
   ];
-
 }
 
-export function findRoute(routes: Route[], method: string, pathname: string): { route: Route; params: string[] } | undefined {
+export function findRoute(
+  routes: Route[],
+  method: string,
+  pathname: string,
+): { route: Route; params: string[] } | undefined {
   for (const route of routes) {
     if (route.method !== method) continue;
     const found = route.pattern.exec(pathname);

@@ -13,7 +13,15 @@ import { ResponseStore } from './responses.js';
 import { findRoute, mockRoutes, type Reply } from './routes.js';
 import { apiError } from './shapes.js';
 import { StatsCounter, type MockProviderStats } from './stats.js';
-import { contextFor, fetchRequest, hasBearer, headersOf, readBody, type MockAnswer, type MockRequest } from './transport.js';
+import {
+  contextFor,
+  fetchRequest,
+  hasBearer,
+  headersOf,
+  readBody,
+  type MockAnswer,
+  type MockRequest,
+} from './transport.js';
 
 export type { MockProviderOptions } from './options.js';
 export type { MockProviderStats } from './stats.js';
@@ -78,7 +86,11 @@ export async function startMockProvider(options: StartMockProviderOptions = {}):
       if (!hasBearer(request.authorization)) {
         throw new HttpError(
           401,
-          apiError("You didn't provide an API key: send 'Authorization: Bearer <any key>'.", 'invalid_request_error', 'invalid_api_key'),
+          apiError(
+            "You didn't provide an API key: send 'Authorization: Bearer <any key>'.",
+            'invalid_request_error',
+            'invalid_api_key',
+          ),
         );
       }
       if (!match) throw notFound(`Invalid URL (${method} ${url.pathname})`);
@@ -102,8 +114,13 @@ export async function startMockProvider(options: StartMockProviderOptions = {}):
       'x-request-id': requestId,
       'openai-processing-ms': String(Math.round(reply.delayMs ?? 0)),
     };
-    if (reply.text !== undefined) return { status, headers: { ...headers, 'content-type': 'application/octet-stream' }, body: reply.text };
-    return { status, headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify(reply.json ?? {}) };
+    if (reply.text !== undefined)
+      return { status, headers: { ...headers, 'content-type': 'application/octet-stream' }, body: reply.text };
+    return {
+      status,
+      headers: { ...headers, 'content-type': 'application/json' },
+      body: JSON.stringify(reply.json ?? {}),
+    };
   };
 
   const handle = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {

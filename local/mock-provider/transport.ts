@@ -79,8 +79,14 @@ function tooLarge(): HttpError {
  * A fetch call as a MockRequest. A string or byte body (every JSON call of the SDK) is used as
  * is; anything else (a multipart upload) goes through a Request, which encodes it.
  */
-export async function fetchRequest(input: string | URL | Request, init: RequestInit = {}): Promise<MockRequest & { signal: AbortSignal | undefined }> {
-  if (input instanceof Request || !(init.body === undefined || init.body === null || typeof init.body === 'string' || init.body instanceof Uint8Array)) {
+export async function fetchRequest(
+  input: string | URL | Request,
+  init: RequestInit = {},
+): Promise<MockRequest & { signal: AbortSignal | undefined }> {
+  if (
+    input instanceof Request ||
+    !(init.body === undefined || init.body === null || typeof init.body === 'string' || init.body instanceof Uint8Array)
+  ) {
     const request = new Request(input, init);
     const body = Buffer.from(await request.arrayBuffer());
     return {
@@ -94,7 +100,12 @@ export async function fetchRequest(input: string | URL | Request, init: RequestI
   }
   const headers = new Headers(init.headers);
   const raw = init.body;
-  const body = raw === undefined || raw === null ? Buffer.alloc(0) : typeof raw === 'string' ? Buffer.from(raw, 'utf8') : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
+  const body =
+    raw === undefined || raw === null
+      ? Buffer.alloc(0)
+      : typeof raw === 'string'
+        ? Buffer.from(raw, 'utf8')
+        : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
   return {
     method: (init.method ?? 'GET').toUpperCase(),
     url: new URL(input),

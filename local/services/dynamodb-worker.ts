@@ -47,7 +47,12 @@ export const ANSWER_FIELDS = 6;
 export const JSON_CONTENT_TYPE = 'application/x-amz-json-1.0';
 
 /** dynalite ships no types: the factory returns an http.Server that also closes its store. */
-type DynaliteFactory = (options: { path?: string; createTableMs?: number; deleteTableMs?: number; updateTableMs?: number }) => Server;
+type DynaliteFactory = (options: {
+  path?: string;
+  createTableMs?: number;
+  deleteTableMs?: number;
+  updateTableMs?: number;
+}) => Server;
 type RequestListener = (request: IncomingMessage, response: ServerResponse) => void;
 type MemoryLevelClass = new (options?: Record<string, unknown>) => object;
 
@@ -102,7 +107,9 @@ export const UNPOOLED_JSON: LevelEncoding<unknown> = {
   },
   decode: (stored) => {
     const body = stored.subarray(1);
-    return JSON.parse((stored[0] === DEFLATED ? inflateRawSync(body, DEFLATE_OPTIONS) : body).toString('utf8')) as unknown;
+    return JSON.parse(
+      (stored[0] === DEFLATED ? inflateRawSync(body, DEFLATE_OPTIONS) : body).toString('utf8'),
+    ) as unknown;
   },
 };
 
@@ -141,7 +148,12 @@ function attributeType(value: unknown): string | undefined {
 }
 
 /** A deep copy of a parse tree with the placeholders swapped for this request's values (shared nodes stay shared). */
-function instantiate(node: unknown, placeholders: Map<object, string>, values: Record<string, unknown>, copies: Map<object, unknown>): unknown {
+function instantiate(
+  node: unknown,
+  placeholders: Map<object, string>,
+  values: Record<string, unknown>,
+  copies: Map<object, unknown>,
+): unknown {
   if (typeof node !== 'object' || node === null) return node;
   const name = placeholders.get(node);
   if (name !== undefined) return values[name];
@@ -200,7 +212,10 @@ export function memoizeParse(original: ExpressionParser['parse']): ExpressionPar
     const names = Object.keys(context.attrNames ?? {});
     const unusedAttrNames = Object.fromEntries(names.map((name) => [name, true]));
     const unusedAttrVals = Object.fromEntries(Object.keys(values).map((name) => [name, true]));
-    const tree = original(input, { ...options, context: { ...context, attrVals: stand, unusedAttrNames, unusedAttrVals } });
+    const tree = original(input, {
+      ...options,
+      context: { ...context, attrVals: stand, unusedAttrNames, unusedAttrVals },
+    });
     if (typeof tree !== 'object' || tree === null) return result;
     if (templates.size >= MAX_TEMPLATES) templates.clear();
     templates.set(key, {
@@ -230,7 +245,11 @@ function loadDynalite(): DynaliteFactory {
   const Original = memoryLevel.MemoryLevel;
   memoryLevel.MemoryLevel = class extends Original {
     constructor(options: Record<string, unknown> = {}) {
-      super({ ...options, keyEncoding: UNPOOLED_UTF8, ...(options.valueEncoding === 'json' ? { valueEncoding: UNPOOLED_JSON } : {}) });
+      super({
+        ...options,
+        keyEncoding: UNPOOLED_UTF8,
+        ...(options.valueEncoding === 'json' ? { valueEncoding: UNPOOLED_JSON } : {}),
+      });
     }
   };
   return require('dynalite') as DynaliteFactory;
@@ -267,7 +286,11 @@ function dispatch(listener: RequestListener, headers: Record<string, string>, bo
     incoming.emit('end');
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
-    answer(500, { 'content-type': JSON_CONTENT_TYPE }, JSON.stringify({ __type: 'com.amazonaws.dynamodb.v20120810#InternalServerError', message }));
+    answer(
+      500,
+      { 'content-type': JSON_CONTENT_TYPE },
+      JSON.stringify({ __type: 'com.amazonaws.dynamodb.v20120810#InternalServerError', message }),
+    );
   }
 }
 
@@ -283,7 +306,12 @@ function callHeaders(target: string, now: string): Record<string, string> {
 
 function start(port: NonNullable<typeof parentPort>, data: DynamoWorkerData): void {
   const dynalite = loadDynalite();
-  const server = dynalite({ ...(data.path ? { path: data.path } : {}), createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  const server = dynalite({
+    ...(data.path ? { path: data.path } : {}),
+    createTableMs: 0,
+    deleteTableMs: 0,
+    updateTableMs: 0,
+  });
   const listener = server.listeners('request')[0] as RequestListener | undefined;
   if (!listener) throw new Error('dynalite has no request handler');
   // Answers go back in batches: one message per turn of the event loop, the bodies in one buffer.
@@ -301,10 +329,19 @@ function start(port: NonNullable<typeof parentPort>, data: DynamoWorkerData): vo
     answers = [];
     texts = [];
   };
-  const answerTo = (id: number): Answer => (statusCode, headers, body) => {
-    answers.push(id, statusCode, headers['x-amzn-requestid'] ?? '', headers['x-amz-crc32'] ?? '', headers['content-type'] ?? JSON_CONTENT_TYPE, 0);
-    if (texts.push(body) === 1) setImmediate(flush);
-  };
+  const answerTo =
+    (id: number): Answer =>
+    (statusCode, headers, body) => {
+      answers.push(
+        id,
+        statusCode,
+        headers['x-amzn-requestid'] ?? '',
+        headers['x-amz-crc32'] ?? '',
+        headers['content-type'] ?? JSON_CONTENT_TYPE,
+        0,
+      );
+      if (texts.push(body) === 1) setImmediate(flush);
+    };
   port.on('message', (message: DynamoWorkerInbound) => {
     if (message.type === 'calls') {
       const { calls } = message;
@@ -320,7 +357,10 @@ function start(port: NonNullable<typeof parentPort>, data: DynamoWorkerData): vo
       });
     }
   });
-  server.listen(data.port, '127.0.0.1', () => port.postMessage({ type: 'ready', port: (server.address() as AddressInfo).port } satisfies DynamoWorkerMessage));
+  server.listen(data.port, '127.0.0.1', () =>
+    port.postMessage({ type: 'ready', port: (server.address() as AddressInfo).port } satisfies DynamoWorkerMessage),
+  );
 }
 
-if (parentPort && (workerData as Partial<DynamoWorkerData> | null)?.role === WORKER_ROLE) start(parentPort, workerData as DynamoWorkerData);
+if (parentPort && (workerData as Partial<DynamoWorkerData> | null)?.role === WORKER_ROLE)
+  start(parentPort, workerData as DynamoWorkerData);

@@ -1,7 +1,20 @@
-import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, ResourceInUseException, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
+import {
+  CreateTableCommand,
+  DescribeTableCommand,
+  DynamoDBClient,
+  ResourceInUseException,
+  type DynamoDBClientConfig,
+} from '@aws-sdk/client-dynamodb';
 import { Worker } from 'node:worker_threads';
 import { jobTableDefinition } from '../../shared/store/table-schema.js';
-import { ANSWER_FIELDS, CALL_FIELDS, WORKER_ROLE, type DynamoWorkerData, type DynamoWorkerInbound, type DynamoWorkerMessage } from './dynamodb-worker.js';
+import {
+  ANSWER_FIELDS,
+  CALL_FIELDS,
+  WORKER_ROLE,
+  type DynamoWorkerData,
+  type DynamoWorkerInbound,
+  type DynamoWorkerMessage,
+} from './dynamodb-worker.js';
 
 const WORKER_YOUNG_GENERATION_MB = 16;
 
@@ -40,17 +53,35 @@ export interface LocalDynamo {
  * jobs survive a restart. Creates the job table (the same keys and index as the deployed one) if
  * it is missing.
  */
-export async function startLocalDynamo(options: { tableName: string; dataDir?: string; port?: number }): Promise<LocalDynamo> {
-  const data: DynamoWorkerData = { role: WORKER_ROLE, port: options.port ?? 0, ...(options.dataDir ? { path: options.dataDir } : {}) };
+export async function startLocalDynamo(options: {
+  tableName: string;
+  dataDir?: string;
+  port?: number;
+}): Promise<LocalDynamo> {
+  const data: DynamoWorkerData = {
+    role: WORKER_ROLE,
+    port: options.port ?? 0,
+    ...(options.dataDir ? { path: options.dataDir } : {}),
+  };
   // The store lives in buffers outside the worker's heap, which holds little but each request's
   // short-lived garbage: a small young generation (V8 sizes it for a 4 GB heap) keeps the thread
   // ~90 MB smaller at no measurable cost.
-  const worker = new Worker(new URL('./dynamodb-worker.ts', import.meta.url), { workerData: data, resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB } });
+  const worker = new Worker(new URL('./dynamodb-worker.ts', import.meta.url), {
+    workerData: data,
+    resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
+  });
   const thread = new DynamoThread(worker);
   const port = await thread.ready;
   const endpoint = `http://127.0.0.1:${port}`;
   const client = (config: ClientConfig = {}) => {
-    const dynamoClient = new DynamoDBClient({ region: 'us-east-1', credentials: LOCAL_CREDENTIALS, ...config, endpoint, requestHandler: thread, signer: NO_SIGNATURE });
+    const dynamoClient = new DynamoDBClient({
+      region: 'us-east-1',
+      credentials: LOCAL_CREDENTIALS,
+      ...config,
+      endpoint,
+      requestHandler: thread,
+      signer: NO_SIGNATURE,
+    });
     // Per-call work nobody reads here: a user agent built per request, and log filtering for a no-op logger.
     dynamoClient.middlewareStack.remove('getUserAgentMiddleware');
     if (config.logger === undefined) dynamoClient.middlewareStack.remove('loggerMiddleware');
@@ -80,7 +111,10 @@ const NO_SIGNATURE: RequestSigner = { sign: (request) => Promise.resolve(request
 class DynamoThread {
   readonly ready: Promise<number>;
   private readonly ended: Promise<void>;
-  private readonly pending = new Map<number, { resolve: (response: { response: SdkHttpResponse }) => void; reject: (error: Error) => void }>();
+  private readonly pending = new Map<
+    number,
+    { resolve: (response: { response: SdkHttpResponse }) => void; reject: (error: Error) => void }
+  >();
   private calls: (number | string)[] = [];
   private nextId = 0;
   private failure: Error | undefined;
@@ -92,7 +126,9 @@ class DynamoThread {
     this.ready = new Promise<number>((resolve, reject) => {
       started = resolve;
       worker.once('error', reject);
-      worker.once('exit', (code) => reject(new Error(`the local DynamoDB thread exited with code ${code} before it started`)));
+      worker.once('exit', (code) =>
+        reject(new Error(`the local DynamoDB thread exited with code ${code} before it started`)),
+      );
     });
     this.ended = new Promise<void>((resolve) => (exited = resolve));
     worker.on('message', (message: DynamoWorkerMessage) => {
@@ -100,7 +136,9 @@ class DynamoThread {
       else if (message.type === 'ready') started(message.port);
       else exited();
     });
-    worker.on('error', (error: Error) => this.fail(new Error(`the local DynamoDB stopped: ${error.message}`, { cause: error })));
+    worker.on('error', (error: Error) =>
+      this.fail(new Error(`the local DynamoDB stopped: ${error.message}`, { cause: error })),
+    );
     worker.on('exit', () => {
       exited();
       this.fail(new Error('the local DynamoDB has been closed'));
@@ -111,7 +149,9 @@ class DynamoThread {
     if (this.failure) return Promise.reject(this.failure);
     const target = request.headers['x-amz-target'];
     if (request.method !== 'POST' || (request.path || '/') !== '/' || target === undefined) {
-      return Promise.reject(new Error(`the local DynamoDB takes DynamoDB JSON calls only, not ${request.method} ${request.path}`));
+      return Promise.reject(
+        new Error(`the local DynamoDB takes DynamoDB JSON calls only, not ${request.method} ${request.path}`),
+      );
     }
     return new Promise((resolve, reject) => {
       const id = this.nextId++;
@@ -129,10 +169,21 @@ class DynamoThread {
   private settle(answers: (number | string)[], bodies: Uint8Array): void {
     let start = 0;
     for (let i = 0; i < answers.length; i += ANSWER_FIELDS) {
-      const [id, statusCode, requestId, crc32, contentType, end] = answers.slice(i, i + ANSWER_FIELDS) as [number, number, string, string, string, number];
+      const [id, statusCode, requestId, crc32, contentType, end] = answers.slice(i, i + ANSWER_FIELDS) as [
+        number,
+        number,
+        string,
+        string,
+        string,
+        number,
+      ];
       const waiting = this.pending.get(id);
       this.pending.delete(id);
-      const headers: Record<string, string> = { 'content-type': contentType, 'content-length': String(end - start), 'x-amzn-requestid': requestId };
+      const headers: Record<string, string> = {
+        'content-type': contentType,
+        'content-length': String(end - start),
+        'x-amzn-requestid': requestId,
+      };
       if (crc32) headers['x-amz-crc32'] = crc32;
       waiting?.resolve({ response: { statusCode, headers, body: bodies.subarray(start, end) } });
       start = end;

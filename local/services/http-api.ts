@@ -40,7 +40,10 @@ async function readBody(request: IncomingMessage): Promise<string | undefined> {
  * the same handler that runs on Lambda, and its answer back into an HTTP response. No auth
  * (IAM auth is API Gateway's job), bound to 127.0.0.1.
  */
-export async function startLocalHttpApi(handler: ApiHandler, options: { port?: number; clock?: Clock } = {}): Promise<LocalHttpApi> {
+export async function startLocalHttpApi(
+  handler: ApiHandler,
+  options: { port?: number; clock?: Clock } = {},
+): Promise<LocalHttpApi> {
   const clock = options.clock ?? systemClock;
   let requests = 0;
   const server = createServer((request, response) => {
@@ -50,7 +53,10 @@ export async function startLocalHttpApi(handler: ApiHandler, options: { port?: n
       const requestId = `local-${++requests}`;
       const now = clock.now();
       const headers = Object.fromEntries(
-        Object.entries(request.headers).map(([name, value]) => [name, Array.isArray(value) ? value.join(',') : (value ?? '')]),
+        Object.entries(request.headers).map(([name, value]) => [
+          name,
+          Array.isArray(value) ? value.join(',') : (value ?? ''),
+        ]),
       );
       const event: APIGatewayProxyEventV2 = {
         version: '2.0',
@@ -64,7 +70,13 @@ export async function startLocalHttpApi(handler: ApiHandler, options: { port?: n
           apiId: 'local',
           domainName: url.host,
           domainPrefix: 'local',
-          http: { method, path: url.pathname, protocol: 'HTTP/1.1', sourceIp: request.socket.remoteAddress ?? '127.0.0.1', userAgent: headers['user-agent'] ?? '' },
+          http: {
+            method,
+            path: url.pathname,
+            protocol: 'HTTP/1.1',
+            sourceIp: request.socket.remoteAddress ?? '127.0.0.1',
+            userAgent: headers['user-agent'] ?? '',
+          },
           requestId,
           routeKey: '$default',
           stage: '$default',

@@ -167,9 +167,6 @@ function errorFromResponse(line: OutputLine): ProviderErrorBody {
   const message = apiError?.message;
   return {
     code: typeof code === 'string' && code !== '' ? code : `http_${statusCode}`,
-    message:
-      typeof message === 'string' && message !== ''
-        ? message
-        : `the provider answered ${statusCode}`,
+    message: typeof message === 'string' && message !== '' ? message : `the provider answered ${statusCode}`,
   };
 }

@@ -43,10 +43,7 @@ export class OpenAIBatchProvider implements BatchProvider {
     this.createOptions = createCallOptions(createMaxRetries);
   }
 
-  async submitBatch(
-    requests: ProviderRequest[],
-    metadata: BatchMetadata,
-  ): Promise<{ providerBatchId: string }> {
+  async submitBatch(requests: ProviderRequest[], metadata: BatchMetadata): Promise<{ providerBatchId: string }> {
     const { endpoint, bytes } = batchInputFile(requests);
     const uploadKey = `${metadata.jobId}/${metadata.batchId}`;
     const hash = createHash('sha256').update(bytes).digest('hex');
@@ -76,7 +73,8 @@ export class OpenAIBatchProvider implements BatchProvider {
       return { providerBatchId: batch.id };
     } catch (error) {
       // Keep the file only for a retry that may succeed.
-      if (!(error instanceof RateLimitedError || error instanceof ProviderUnavailableError)) this.uploads.delete(uploadKey);
+      if (!(error instanceof RateLimitedError || error instanceof ProviderUnavailableError))
+        this.uploads.delete(uploadKey);
       throw error;
     }
   }
@@ -136,18 +134,13 @@ export class OpenAIBatchProvider implements BatchProvider {
     try {
       return await content.text();
     } catch (error) {
-      throw new ProviderUnavailableError(
-        `could not read file ${fileId}: ${errorMessage(error)}`,
-        { cause: error },
-      );
+      throw new ProviderUnavailableError(`could not read file ${fileId}: ${errorMessage(error)}`, { cause: error });
     }
   }
 }
 
 /** How a finished batch ends the requests it has no result for, by the batch's status. */
-function missingResult(
-  batch: OpenAIBatchLike,
-): Extract<BatchProgress, { done: true }>['missing'] {
+function missingResult(batch: OpenAIBatchLike): Extract<BatchProgress, { done: true }>['missing'] {
   switch (batch.status) {
     case 'completed':
       return {

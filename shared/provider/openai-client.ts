@@ -49,10 +49,7 @@ export interface OpenAIBatchLike {
  */
 export interface OpenAIClientLike {
   responses: {
-    create(
-      body: ResponseCreateParamsNonStreaming,
-      options?: OpenAIRequestOptions,
-    ): PromiseLike<OpenAIResponseLike>;
+    create(body: ResponseCreateParamsNonStreaming, options?: OpenAIRequestOptions): PromiseLike<OpenAIResponseLike>;
     retrieve(responseId: string): PromiseLike<OpenAIResponseLike>;
     cancel(responseId: string, options?: OpenAIRequestOptions): PromiseLike<unknown>;
   };

@@ -131,9 +131,7 @@ function responseProgress(response: OpenAIResponseLike, customId: string): Reque
 }
 
 function requestIdOf(value: { id: string; _request_id?: string | null }): string {
-  return typeof value._request_id === 'string' && value._request_id !== ''
-    ? value._request_id
-    : value.id;
+  return typeof value._request_id === 'string' && value._request_id !== '' ? value._request_id : value.id;
 }
 
 function successLine(id: string, customId: string, requestId: string, body: unknown): OutputLine {

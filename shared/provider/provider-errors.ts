@@ -106,12 +106,7 @@ function isApiError(error: unknown): error is APIError {
 
 function isOwnProviderError(
   error: unknown,
-): error is
-  | RateLimitedError
-  | ProviderUnavailableError
-  | InvalidRequestError
-  | ProviderAuthError
-  | ProviderError {
+): error is RateLimitedError | ProviderUnavailableError | InvalidRequestError | ProviderAuthError | ProviderError {
   return (
     error instanceof RateLimitedError ||
     error instanceof ProviderUnavailableError ||

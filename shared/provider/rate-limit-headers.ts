@@ -77,7 +77,12 @@ export function observingFetch(observer: ProviderAnswerObserver, base: FetchLike
     try {
       const url = new URL(input instanceof Request ? input.url : String(input));
       const method = init?.method ?? (input instanceof Request ? input.method : 'GET');
-      observer({ status: response.status, method: method.toUpperCase(), path: url.pathname, rateLimit: readRateLimitHeaders(response.headers) });
+      observer({
+        status: response.status,
+        method: method.toUpperCase(),
+        path: url.pathname,
+        rateLimit: readRateLimitHeaders(response.headers),
+      });
     } catch {
       // An observer's failure never fails the call.
     }

@@ -24,4 +24,3 @@ function pair(input: unknown, output: unknown): TokenUsage | undefined {
 function tokenCount(value: unknown): number | undefined {
   return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : undefined;
 }
-

@@ -154,13 +154,23 @@ export class BookedTurns {
     this.slots = [];
     const checkedAt = Math.max(...kept.map((slot) => slot.chunk.checkedAt));
     // Whole milliseconds, rounded up (never earlier than booked): it travels in the state.
-    return { keyId, epoch: first.chunk.epoch, checkedAt, at: kept.map((slot) => Math.ceil(slot.at)), tokens: first.tokens };
+    return {
+      keyId,
+      epoch: first.chunk.epoch,
+      checkedAt,
+      at: kept.map((slot) => Math.ceil(slot.at)),
+      tokens: first.tokens,
+    };
   }
 
   /** Takes over the turns of a reservation of this key; a turn already past is dropped. */
   adopt(keyId: string, reservation: Reservation | undefined, now: number): void {
     if (!reservation || reservation.keyId !== keyId || reservation.at.length === 0) return;
-    this.add(reservation.at, reservation.tokens, { epoch: reservation.epoch, checkedAt: reservation.checkedAt, void: false });
+    this.add(reservation.at, reservation.tokens, {
+      epoch: reservation.epoch,
+      checkedAt: reservation.checkedAt,
+      void: false,
+    });
     this.dropStale(now);
   }
 

@@ -217,7 +217,12 @@ function voidReservations(state: BucketState, now: number, params: BucketParams)
 export function penalize(state: BucketState, now: number, retryAfterMs: number, params: BucketParams): BucketState {
   let next = rebase(state, now, params);
   if (now - next.cutAt >= params.cutCooldownMs) {
-    const cut = { ...next, factor: Math.max(params.minFactor, next.factor * params.decrease), factorAt: now, cutAt: now };
+    const cut = {
+      ...next,
+      factor: Math.max(params.minFactor, next.factor * params.decrease),
+      factorAt: now,
+      cutAt: now,
+    };
     next = rebase(cut, now, params);
   }
   next = voidReservations(next, now, params);
@@ -236,7 +241,12 @@ export function penalize(state: BucketState, now: number, retryAfterMs: number, 
  * when nothing changes (the common case: no write). A change of more than a tenth voids the
  * reservations, so slots reserved far ahead at the old pace are taken again at the new one.
  */
-export function learn(state: BucketState, now: number, limits: Partial<BucketLimits>, params: BucketParams): BucketState | undefined {
+export function learn(
+  state: BucketState,
+  now: number,
+  limits: Partial<BucketLimits>,
+  params: BucketParams,
+): BucketState | undefined {
   const requests = limits.requests !== undefined && limits.requests > 0 ? limits.requests : state.limitRequests;
   const tokens = limits.tokens !== undefined && limits.tokens > 0 ? limits.tokens : state.limitTokens;
   if (state.learned && requests === state.limitRequests && tokens === state.limitTokens) return undefined;

@@ -15,7 +15,8 @@ export function estimateRequestTokens(request: Pick<ProviderRequest, 'url' | 'bo
   const chars = input.reduce<number>((sum, part) => sum + textLength(part), 0);
   const maxOutput =
     request.url === '/v1/chat/completions' ? (body.max_completion_tokens ?? body.max_tokens) : body.max_output_tokens;
-  const output = typeof maxOutput === 'number' && Number.isFinite(maxOutput) && maxOutput > 0 ? maxOutput : DEFAULT_OUTPUT_TOKENS;
+  const output =
+    typeof maxOutput === 'number' && Number.isFinite(maxOutput) && maxOutput > 0 ? maxOutput : DEFAULT_OUTPUT_TOKENS;
   return Math.ceil(chars / 4) + output;
 }
 

@@ -132,10 +132,17 @@ export class RateLimiter {
    */
   async take(turn: TakeTurn & { maxWaitMs?: undefined }): Promise<number | undefined>;
   async take(turn: TakeTurn): Promise<number | typeof TURN_LATER | undefined>;
-  async take({ tokens, deadline, demand, signal, maxWaitMs }: TakeTurn): Promise<number | typeof TURN_LATER | undefined> {
+  async take({
+    tokens,
+    deadline,
+    demand,
+    signal,
+    maxWaitMs,
+  }: TakeTurn): Promise<number | typeof TURN_LATER | undefined> {
     const calledAt = this.clock();
     // The latest turn this caller waits for; it moves on with the turns handed to its demand.
-    const waitsUntil = () => (maxWaitMs === undefined ? Number.POSITIVE_INFINITY : Math.max(calledAt, demand?.latestAt ?? calledAt) + maxWaitMs);
+    const waitsUntil = () =>
+      maxWaitMs === undefined ? Number.POSITIVE_INFINITY : Math.max(calledAt, demand?.latestAt ?? calledAt) + maxWaitMs;
     for (;;) {
       if (signal?.aborted) return undefined;
       const now = this.clock();
@@ -247,7 +254,12 @@ export class RateLimiter {
       const bookUntil = fullPace ? deadline : Math.min(deadline, now + this.params.maxAheadMs);
       const want = Math.max(1, Math.min(chunkSize, this.turns.wanted));
       const owed = Math.max(0, -this.tokenBalance);
-      const granted = grant(state, now, { count: want, tokensEach, extraTokens: owed, horizon: bookUntil }, this.params);
+      const granted = grant(
+        state,
+        now,
+        { count: want, tokensEach, extraTokens: owed, horizon: bookUntil },
+        this.params,
+      );
       if (granted.slots.length === 0) {
         this.refusedBooking = { firstAt: granted.firstAt, seenAt: now };
         if (granted.firstAt <= deadline) {

@@ -28,9 +28,17 @@ interface ErrorAnswer {
 }
 
 /** One row of the table: errors of `type` answer `statusCode` with `code`, the message and `details`. */
-function row<E extends Error>(type: ErrorClass<E>, statusCode: number, code: string, details: (error: E) => object = () => ({})): ErrorAnswer {
+function row<E extends Error>(
+  type: ErrorClass<E>,
+  statusCode: number,
+  code: string,
+  details: (error: E) => object = () => ({}),
+): ErrorAnswer {
   return {
-    answer: (error) => (error instanceof type ? json(statusCode, { error: { code, message: error.message, ...details(error) } }) : undefined),
+    answer: (error) =>
+      error instanceof type
+        ? json(statusCode, { error: { code, message: error.message, ...details(error) } })
+        : undefined,
   };
 }
 

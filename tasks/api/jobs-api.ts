@@ -13,7 +13,13 @@ import {
 import { validateJob, writeJob } from '../../shared/job-intake.js';
 import { MAX_ITEMS_PER_REQUEST } from '../../shared/limits.js';
 import type { JsonlLine } from '../../shared/store/object-store.js';
-import { ITEM_STATUSES, JOB_STATUSES, TERMINAL_JOB_STATUSES, type ItemStatus, type JobRecord } from '../../shared/types.js';
+import {
+  ITEM_STATUSES,
+  JOB_STATUSES,
+  TERMINAL_JOB_STATUSES,
+  type ItemStatus,
+  type JobRecord,
+} from '../../shared/types.js';
 import type { ApiDeps } from './api-deps.js';
 import { header, json, parseJsonBody, pathParam, type HttpEvent, type HttpResult } from './http.js';
 import { isRecord } from '../../shared/is-record.js';
@@ -38,7 +44,8 @@ export async function createJob(event: HttpEvent, deps: ApiDeps): Promise<HttpRe
   const body = parseJsonBody(event);
   if (!isRecord(body)) throw invalid('body', 'must be a JSON object');
   const known = new Set(['jobType', 'options', 'items', 'input']);
-  for (const field of Object.keys(body)) if (!known.has(field)) throw invalid(field, `unknown field; known fields: ${[...known].join(', ')}`);
+  for (const field of Object.keys(body))
+    if (!known.has(field)) throw invalid(field, `unknown field; known fields: ${[...known].join(', ')}`);
   if (typeof body.jobType !== 'string' || !body.jobType) {
     throw invalid('jobType', `is required; registered job types: ${deps.jobTypes.names().join(', ')}`);
   }
@@ -46,7 +53,9 @@ export async function createJob(event: HttpEvent, deps: ApiDeps): Promise<HttpRe
 
   const idempotencyKey = header(event, 'idempotency-key');
   const requestHash = createHash('sha256').update(JSON.stringify(body)).digest('hex');
-  const jobId = idempotencyKey ? `job-${createHash('sha256').update(idempotencyKey).digest('hex').slice(0, 32)}` : `job-${randomUUID()}`;
+  const jobId = idempotencyKey
+    ? `job-${createHash('sha256').update(idempotencyKey).digest('hex').slice(0, 32)}`
+    : `job-${randomUUID()}`;
 
   if (idempotencyKey) {
     const existing = await deps.store.getJob(jobId);
@@ -59,17 +68,36 @@ export async function createJob(event: HttpEvent, deps: ApiDeps): Promise<HttpRe
     }
   }
 
-  const validated = await validateJob({ jobType: body.jobType, options: body.options }, lines.entries, deps.jobTypes, lines.label, lines.maxItems);
-  const { job } = await writeJob({ jobId, jobType: body.jobType, options: body.options, source: 'api', requestHash }, validated, deps);
-  await deps.store.appendLog(jobId, 'INFO', `job created with ${job.counts.total} items`, { jobType: job.jobType, mode: job.options.mode });
+  const validated = await validateJob(
+    { jobType: body.jobType, options: body.options },
+    lines.entries,
+    deps.jobTypes,
+    lines.label,
+    lines.maxItems,
+  );
+  const { job } = await writeJob(
+    { jobId, jobType: body.jobType, options: body.options, source: 'api', requestHash },
+    validated,
+    deps,
+  );
+  await deps.store.appendLog(jobId, 'INFO', `job created with ${job.counts.total} items`, {
+    jobType: job.jobType,
+    mode: job.options.mode,
+  });
   let started: JobRecord;
   try {
     started = await startExecution(job, deps);
   } catch (error) {
-    deps.logger.error('could not start the job execution', { jobId, error: error instanceof Error ? error.message : String(error) });
+    deps.logger.error('could not start the job execution', {
+      jobId,
+      error: error instanceof Error ? error.message : String(error),
+    });
     if (!idempotencyKey) {
       // Without a key the client cannot come back to this job: end it rather than leave it QUEUED.
-      await deps.store.failJob(jobId, { name: 'StartExecutionFailed', message: 'the job could not be started; submit it again' });
+      await deps.store.failJob(jobId, {
+        name: 'StartExecutionFailed',
+        message: 'the job could not be started; submit it again',
+      });
     }
     throw new JobStartFailedError(
       jobId,
@@ -82,11 +110,18 @@ export async function createJob(event: HttpEvent, deps: ApiDeps): Promise<HttpRe
   return json(202, jobView(started, deps), { location: `/jobs/${jobId}` });
 }
 
-function itemSource(body: Record<string, unknown>, deps: ApiDeps): { entries: Iterable<JsonlLine> | AsyncIterable<JsonlLine>; label: (n: number) => string; maxItems: number } {
-  if (body.items !== undefined && body.input !== undefined) throw invalid('items', 'give either items or input, not both');
+function itemSource(
+  body: Record<string, unknown>,
+  deps: ApiDeps,
+): { entries: Iterable<JsonlLine> | AsyncIterable<JsonlLine>; label: (n: number) => string; maxItems: number } {
+  if (body.items !== undefined && body.input !== undefined)
+    throw invalid('items', 'give either items or input, not both');
   if (Array.isArray(body.items)) {
     if (body.items.length > MAX_ITEMS_PER_REQUEST) {
-      throw invalid('items', `has ${body.items.length} items; a request holds at most ${MAX_ITEMS_PER_REQUEST} (put larger jobs in a JSONL file in S3 and pass input.key)`);
+      throw invalid(
+        'items',
+        `has ${body.items.length} items; a request holds at most ${MAX_ITEMS_PER_REQUEST} (put larger jobs in a JSONL file in S3 and pass input.key)`,
+      );
     }
     const items = body.items as unknown[];
     return {
@@ -96,12 +131,15 @@ function itemSource(body: Record<string, unknown>, deps: ApiDeps): { entries: It
     };
   }
   if (body.items !== undefined) throw invalid('items', 'must be an array of items');
-  if (body.input !== undefined && !isRecord(body.input)) throw invalid('input', 'must be an object: { "key": "<s3 key of a JSONL file>" }');
+  if (body.input !== undefined && !isRecord(body.input))
+    throw invalid('input', 'must be an object: { "key": "<s3 key of a JSONL file>" }');
   if (isRecord(body.input)) {
     const key = body.input.key;
-    if (typeof key !== 'string' || !key) throw invalid('input.key', 'must be the S3 key of a JSONL file in the job bucket');
+    if (typeof key !== 'string' || !key)
+      throw invalid('input.key', 'must be the S3 key of a JSONL file in the job bucket');
     // The API may read only this prefix of the job bucket (the stack grants nothing else).
-    if (!key.startsWith(API_INPUT_PREFIX)) throw invalid('input.key', `must be under ${API_INPUT_PREFIX} in the job bucket, got "${key}"`);
+    if (!key.startsWith(API_INPUT_PREFIX))
+      throw invalid('input.key', `must be under ${API_INPUT_PREFIX} in the job bucket, got "${key}"`);
     return { entries: readInput(deps, key), label: (n) => `input line ${n}`, maxItems: Number.POSITIVE_INFINITY };
   }
   throw invalid('items', 'is required: an array of items, or input: { "key": "<s3 key of a JSONL file>" }');
@@ -112,7 +150,8 @@ async function* readInput(deps: ApiDeps, key: string): AsyncGenerator<JsonlLine>
   try {
     yield* deps.objects.readJsonl({ bucket: deps.objects.bucket, key });
   } catch (error) {
-    if (error instanceof NoSuchKey) throw invalid('input.key', `no object s3://${deps.objects.bucket}/${key} in the job bucket`);
+    if (error instanceof NoSuchKey)
+      throw invalid('input.key', `no object s3://${deps.objects.bucket}/${key} in the job bucket`);
     throw error;
   }
 }
@@ -123,7 +162,11 @@ async function startExecution(job: JobRecord, deps: ApiDeps): Promise<JobRecord>
   let executionArn: string;
   try {
     const started = await deps.sfn.send(
-      new StartExecutionCommand({ stateMachineArn: deps.stateMachineArn, name: job.jobId, input: JSON.stringify({ jobId: job.jobId }) }),
+      new StartExecutionCommand({
+        stateMachineArn: deps.stateMachineArn,
+        name: job.jobId,
+        input: JSON.stringify({ jobId: job.jobId }),
+      }),
     );
     executionArn = started.executionArn ?? executionArnOf(deps.stateMachineArn, job.jobId);
   } catch (error) {
@@ -148,7 +191,9 @@ export async function getJob(event: HttpEvent, deps: ApiDeps): Promise<HttpResul
 export async function listJobs(event: HttpEvent, deps: ApiDeps): Promise<HttpResult> {
   const query = event.queryStringParameters ?? {};
   const status = enumParam(query.status, 'status', JOB_STATUSES);
-  const page = await withCursor(query.cursor, (cursor) => deps.store.listJobs({ status, limit: limitParam(query.limit), cursor }));
+  const page = await withCursor(query.cursor, (cursor) =>
+    deps.store.listJobs({ status, limit: limitParam(query.limit), cursor }),
+  );
   return json(200, { jobs: page.items.map((job) => jobView(job, deps)), nextCursor: page.cursor ?? null });
 }
 
@@ -157,7 +202,9 @@ export async function listItems(event: HttpEvent, deps: ApiDeps): Promise<HttpRe
   const job = await loadJob(event, deps);
   const query = event.queryStringParameters ?? {};
   const status = enumParam<ItemStatus>(query.status, 'status', ITEM_STATUSES);
-  const page = await withCursor(query.cursor, (cursor) => deps.store.listItems(job.jobId, { status, limit: limitParam(query.limit), cursor }));
+  const page = await withCursor(query.cursor, (cursor) =>
+    deps.store.listItems(job.jobId, { status, limit: limitParam(query.limit), cursor }),
+  );
   return json(200, { items: page.items, nextCursor: page.cursor ?? null });
 }
 
@@ -165,7 +212,9 @@ export async function listItems(event: HttpEvent, deps: ApiDeps): Promise<HttpRe
 export async function listLogs(event: HttpEvent, deps: ApiDeps): Promise<HttpResult> {
   const job = await loadJob(event, deps);
   const query = event.queryStringParameters ?? {};
-  const page = await withCursor(query.cursor, (cursor) => deps.store.listLogs(job.jobId, { limit: limitParam(query.limit), cursor }));
+  const page = await withCursor(query.cursor, (cursor) =>
+    deps.store.listLogs(job.jobId, { limit: limitParam(query.limit), cursor }),
+  );
   return json(200, { logs: page.items, nextCursor: page.cursor ?? null });
 }
 
@@ -222,7 +271,8 @@ function enumParam<T extends string>(value: string | undefined, name: string, al
 function limitParam(value: string | undefined): number {
   if (value === undefined || value === '') return DEFAULT_PAGE;
   const limit = Number(value);
-  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) throw invalid('query.limit', `must be an integer from 1 to ${MAX_PAGE}`);
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE)
+    throw invalid('query.limit', `must be an integer from 1 to ${MAX_PAGE}`);
   return limit;
 }
 
@@ -269,4 +319,3 @@ export function jobView(job: JobRecord, deps: Pick<ApiDeps, 'region'>) {
     links: { self, items: `${self}/items`, results: `${self}/results`, logs: `${self}/logs`, cancel: `${self}/cancel` },
   };
 }
-

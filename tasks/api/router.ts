@@ -10,7 +10,16 @@ import { API_ROUTES, type ApiRouteName } from './routes.js';
 
 type RouteLogic = (event: HttpEvent, deps: ApiDeps) => Promise<HttpResult> | HttpResult;
 
-const LOGIC: Record<ApiRouteName, RouteLogic> = { health, createJob, listJobs, getJob, listItems, getResults, listLogs, cancelJob };
+const LOGIC: Record<ApiRouteName, RouteLogic> = {
+  health,
+  createJob,
+  listJobs,
+  getJob,
+  listItems,
+  getResults,
+  listLogs,
+  cancelJob,
+};
 
 /**
  * The API as one Lambda handler: middy's router picks the route; our errors become JSON answers
@@ -28,7 +37,10 @@ export function createApiHandler(deps: ApiDeps) {
       onError: (request) => {
         const known = knownErrorResponse(request.error);
         if (!known) {
-          deps.logger.error('request failed', { error: request.error instanceof Error ? request.error.stack ?? request.error.message : String(request.error) });
+          deps.logger.error('request failed', {
+            error:
+              request.error instanceof Error ? (request.error.stack ?? request.error.message) : String(request.error),
+          });
         }
         request.response = known ?? internalErrorResponse();
       },

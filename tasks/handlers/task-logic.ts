@@ -36,5 +36,7 @@ export const TASK_LOGIC: Record<LogicTaskName, TaskEntry> = {
 
 /** The workflow's Task states, by state name, each running its task's logic with `deps` (the local engine's task map). */
 export function workflowStateTasks(deps: TaskDeps): Record<string, (input: unknown) => Promise<unknown>> {
-  return Object.fromEntries(WORKFLOW_TASK_NAMES.map((name) => [TASKS[name].state, (input: unknown) => TASK_LOGIC[name](input, deps)]));
+  return Object.fromEntries(
+    WORKFLOW_TASK_NAMES.map((name) => [TASKS[name].state, (input: unknown) => TASK_LOGIC[name](input, deps)]),
+  );
 }

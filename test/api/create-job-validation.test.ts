@@ -38,25 +38,115 @@ const cases: Case[] = [
   { name: 'a body that is a string', body: '"prompt"', where: 'body', message: 'must be a JSON object' },
   { name: 'a body that is null', body: 'null', where: 'body', message: 'must be a JSON object' },
   { name: 'an empty body', body: '', where: 'body', message: 'a JSON body is required' },
-  { name: 'an unknown field', body: { ...promptJobBody(1), priority: 'high' }, where: 'priority', message: /^unknown field; known fields: jobType, options, items, input$/ },
-  { name: 'no jobType', body: { items: promptLines(1) }, where: 'jobType', message: 'is required; registered job types: openai-batch, prompt, classify' },
-  { name: 'an empty jobType', body: { jobType: '', items: promptLines(1) }, where: 'jobType', message: /^is required; registered job types: / },
-  { name: 'options that are not an object', body: { ...promptJobBody(1), options: 'fast' }, where: 'options', message: 'must be an object' },
-  { name: 'a batchSize out of range', body: promptJobBody(1, { batchSize: 0 }), where: 'options.batchSize', message: 'must be an integer from 1 to 50000, got 0' },
-  { name: 'an unknown option', body: promptJobBody(1, { temperature: 0.2 }), where: 'options.temperature', message: /^unknown option; known options: mode, model, / },
-  { name: 'an unknown mode', body: promptJobBody(1, { mode: 'stream' }), where: 'options.mode', message: 'must be one of responses, batch, got "stream"' },
-  { name: 'a prompt job without a model', body: { jobType: 'prompt', items: promptLines(1) }, where: 'options.model', message: /^is required for prompt jobs/ },
-  { name: 'a job-type param it does not know', body: promptJobBody(1, { params: { temlate: '{{prompt}}' } }), where: 'options.params.temlate', message: /"temlate" is not a known setting/ },
-  { name: 'items that are not an array', body: { jobType: 'prompt', options: { model: TEST_MODEL }, items: { id: 'a', prompt: 'b' } }, where: 'items', message: 'must be an array of items' },
-  { name: 'neither items nor input', body: { jobType: 'prompt', options: { model: TEST_MODEL } }, where: 'items', message: /^is required: an array of items, or input/ },
+  {
+    name: 'an unknown field',
+    body: { ...promptJobBody(1), priority: 'high' },
+    where: 'priority',
+    message: /^unknown field; known fields: jobType, options, items, input$/,
+  },
+  {
+    name: 'no jobType',
+    body: { items: promptLines(1) },
+    where: 'jobType',
+    message: 'is required; registered job types: openai-batch, prompt, classify',
+  },
+  {
+    name: 'an empty jobType',
+    body: { jobType: '', items: promptLines(1) },
+    where: 'jobType',
+    message: /^is required; registered job types: /,
+  },
+  {
+    name: 'options that are not an object',
+    body: { ...promptJobBody(1), options: 'fast' },
+    where: 'options',
+    message: 'must be an object',
+  },
+  {
+    name: 'a batchSize out of range',
+    body: promptJobBody(1, { batchSize: 0 }),
+    where: 'options.batchSize',
+    message: 'must be an integer from 1 to 50000, got 0',
+  },
+  {
+    name: 'an unknown option',
+    body: promptJobBody(1, { temperature: 0.2 }),
+    where: 'options.temperature',
+    message: /^unknown option; known options: mode, model, /,
+  },
+  {
+    name: 'an unknown mode',
+    body: promptJobBody(1, { mode: 'stream' }),
+    where: 'options.mode',
+    message: 'must be one of responses, batch, got "stream"',
+  },
+  {
+    name: 'a prompt job without a model',
+    body: { jobType: 'prompt', items: promptLines(1) },
+    where: 'options.model',
+    message: /^is required for prompt jobs/,
+  },
+  {
+    name: 'a job-type param it does not know',
+    body: promptJobBody(1, { params: { temlate: '{{prompt}}' } }),
+    where: 'options.params.temlate',
+    message: /"temlate" is not a known setting/,
+  },
+  {
+    name: 'items that are not an array',
+    body: { jobType: 'prompt', options: { model: TEST_MODEL }, items: { id: 'a', prompt: 'b' } },
+    where: 'items',
+    message: 'must be an array of items',
+  },
+  {
+    name: 'neither items nor input',
+    body: { jobType: 'prompt', options: { model: TEST_MODEL } },
+    where: 'items',
+    message: /^is required: an array of items, or input/,
+  },
   { name: 'empty items', body: promptJobBody(0), where: 'items', message: 'no items: the input is empty' },
-  { name: 'both items and input', body: { ...promptJobBody(1), input: { key: 'inputs/a.jsonl' } }, where: 'items', message: 'give either items or input, not both' },
-  { name: 'input without a key', body: { jobType: 'prompt', options: { model: TEST_MODEL }, input: {} }, where: 'input.key', message: /^must be the S3 key of a JSONL file/ },
-  { name: 'input outside inputs/', body: { jobType: 'prompt', options: { model: TEST_MODEL }, input: { key: 'jobs/other/manifest.jsonl' } }, where: 'input.key', message: 'must be under inputs/ in the job bucket, got "jobs/other/manifest.jsonl"' },
-  { name: 'input with an empty key', body: { jobType: 'prompt', options: { model: TEST_MODEL }, input: { key: '' } }, where: 'input.key', message: /^must be the S3 key of a JSONL file/ },
-  { name: 'input that is not an object', body: { jobType: 'prompt', options: { model: TEST_MODEL }, input: 'inputs/a.jsonl' }, where: 'input', message: /^must be an object: \{ "key": / },
-  { name: 'an item that is not an object', body: chatBody([...chatLines(2), 42]), where: 'items[2]', message: 'must be a JSON object' },
-  { name: 'an item without custom_id', body: chatBody([...chatLines(3), withoutCustomId]), where: 'items[3]: custom_id', message: 'is required: a non-empty string' },
+  {
+    name: 'both items and input',
+    body: { ...promptJobBody(1), input: { key: 'inputs/a.jsonl' } },
+    where: 'items',
+    message: 'give either items or input, not both',
+  },
+  {
+    name: 'input without a key',
+    body: { jobType: 'prompt', options: { model: TEST_MODEL }, input: {} },
+    where: 'input.key',
+    message: /^must be the S3 key of a JSONL file/,
+  },
+  {
+    name: 'input outside inputs/',
+    body: { jobType: 'prompt', options: { model: TEST_MODEL }, input: { key: 'jobs/other/manifest.jsonl' } },
+    where: 'input.key',
+    message: 'must be under inputs/ in the job bucket, got "jobs/other/manifest.jsonl"',
+  },
+  {
+    name: 'input with an empty key',
+    body: { jobType: 'prompt', options: { model: TEST_MODEL }, input: { key: '' } },
+    where: 'input.key',
+    message: /^must be the S3 key of a JSONL file/,
+  },
+  {
+    name: 'input that is not an object',
+    body: { jobType: 'prompt', options: { model: TEST_MODEL }, input: 'inputs/a.jsonl' },
+    where: 'input',
+    message: /^must be an object: \{ "key": /,
+  },
+  {
+    name: 'an item that is not an object',
+    body: chatBody([...chatLines(2), 42]),
+    where: 'items[2]',
+    message: 'must be a JSON object',
+  },
+  {
+    name: 'an item without custom_id',
+    body: chatBody([...chatLines(3), withoutCustomId]),
+    where: 'items[3]: custom_id',
+    message: 'is required: a non-empty string',
+  },
   {
     name: 'an item with an unsupported url',
     body: chatBody([{ ...chatLines(1)[0], url: '/v1/embeddings' }]),
@@ -109,7 +199,12 @@ describe('POST /jobs refuses bad requests with 400, saying what and where, and w
     expect(errorOf(response)).toEqual({
       code: 'UnknownJobType',
       message: 'unknown job type "summarize"; registered job types: openai-batch, prompt, classify',
-      issues: [{ where: 'jobType', message: 'unknown job type "summarize"; registered job types: openai-batch, prompt, classify' }],
+      issues: [
+        {
+          where: 'jobType',
+          message: 'unknown job type "summarize"; registered job types: openai-batch, prompt, classify',
+        },
+      ],
       registered: ['openai-batch', 'prompt', 'classify'],
     });
     await expectNothingWritten(e);
@@ -135,7 +230,9 @@ describe('POST /jobs refuses bad requests with 400, saying what and where, and w
   test(`more than ${MAX_ITEMS_PER_REQUEST} items -> 400 pointing at input.key, before any item is checked`, async () => {
     // Arrange: one cheap line repeated (the count is checked before the items are)
     const line = JSON.stringify({ id: 'same', prompt: 'p' });
-    const body = `{"jobType":"prompt","options":{"model":"${TEST_MODEL}"},"items":[${Array(MAX_ITEMS_PER_REQUEST + 1).fill(line).join(',')}]}`;
+    const body = `{"jobType":"prompt","options":{"model":"${TEST_MODEL}"},"items":[${Array(MAX_ITEMS_PER_REQUEST + 1)
+      .fill(line)
+      .join(',')}]}`;
 
     // Act
     const response = await env().request('POST', '/jobs', { body });
@@ -155,10 +252,16 @@ describe('POST /jobs refuses bad requests with 400, saying what and where, and w
     // Arrange
     const e = env();
     const [first, second] = promptLines(2);
-    e.s3.put(TEST_BUCKET, 'inputs/bad.jsonl', `${JSON.stringify(first)}\n\n{"id": "b", "prompt": \n${JSON.stringify({ id: 'c' })}\n${JSON.stringify(second)}\n`);
+    e.s3.put(
+      TEST_BUCKET,
+      'inputs/bad.jsonl',
+      `${JSON.stringify(first)}\n\n{"id": "b", "prompt": \n${JSON.stringify({ id: 'c' })}\n${JSON.stringify(second)}\n`,
+    );
 
     // Act
-    const response = await e.request('POST', '/jobs', { body: { jobType: 'prompt', options: { model: TEST_MODEL }, input: { key: 'inputs/bad.jsonl' } } });
+    const response = await e.request('POST', '/jobs', {
+      body: { jobType: 'prompt', options: { model: TEST_MODEL }, input: { key: 'inputs/bad.jsonl' } },
+    });
 
     // Assert
     expect(response.status).toBe(400);
@@ -174,11 +277,15 @@ describe('POST /jobs refuses bad requests with 400, saying what and where, and w
     const e = env();
 
     // Act
-    const response = await e.request('POST', '/jobs', { body: { jobType: 'prompt', options: { model: TEST_MODEL }, input: { key: 'inputs/missing.jsonl' } } });
+    const response = await e.request('POST', '/jobs', {
+      body: { jobType: 'prompt', options: { model: TEST_MODEL }, input: { key: 'inputs/missing.jsonl' } },
+    });
 
     // Assert
     expect(response.status).toBe(400);
-    expect(errorOf(response).issues).toEqual([{ where: 'input.key', message: `no object s3://${TEST_BUCKET}/inputs/missing.jsonl in the job bucket` }]);
+    expect(errorOf(response).issues).toEqual([
+      { where: 'input.key', message: `no object s3://${TEST_BUCKET}/inputs/missing.jsonl in the job bucket` },
+    ]);
     await expectNothingWritten(e);
   });
 
@@ -188,7 +295,9 @@ describe('POST /jobs refuses bad requests with 400, saying what and where, and w
     e.s3.put(TEST_BUCKET, 'inputs/empty.jsonl', '\n\n');
 
     // Act
-    const response = await e.request('POST', '/jobs', { body: { jobType: 'prompt', options: { model: TEST_MODEL }, input: { key: 'inputs/empty.jsonl' } } });
+    const response = await e.request('POST', '/jobs', {
+      body: { jobType: 'prompt', options: { model: TEST_MODEL }, input: { key: 'inputs/empty.jsonl' } },
+    });
 
     // Assert
     expect(response.status).toBe(400);

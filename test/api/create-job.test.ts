@@ -29,7 +29,12 @@ async function manifestIds(e: ApiTestEnv, jobId: string): Promise<string[]> {
 }
 
 function throttled(): SFNServiceException {
-  return new SFNServiceException({ name: 'ThrottlingException', $fault: 'client', $metadata: { httpStatusCode: 400 }, message: 'Rate exceeded' });
+  return new SFNServiceException({
+    name: 'ThrottlingException',
+    $fault: 'client',
+    $metadata: { httpStatusCode: 400 },
+    message: 'Rate exceeded',
+  });
 }
 
 describe('POST /jobs', () => {
@@ -54,12 +59,27 @@ describe('POST /jobs', () => {
       counts: { total: 3, submitted: 0, succeeded: 0, failed: 0, cancelled: 0 },
       progress: { finished: 0, total: 3, percent: 0 },
       createdAt: '2026-03-02T09:00:00.000Z',
-      execution: { arn, consoleUrl: `https://${TEST_REGION}.console.aws.amazon.com/states/home?region=${TEST_REGION}#/v2/executions/details/${arn}` },
-      links: { self: `/jobs/${job.jobId}`, items: `/jobs/${job.jobId}/items`, results: `/jobs/${job.jobId}/results`, logs: `/jobs/${job.jobId}/logs`, cancel: `/jobs/${job.jobId}/cancel` },
+      execution: {
+        arn,
+        consoleUrl: `https://${TEST_REGION}.console.aws.amazon.com/states/home?region=${TEST_REGION}#/v2/executions/details/${arn}`,
+      },
+      links: {
+        self: `/jobs/${job.jobId}`,
+        items: `/jobs/${job.jobId}/items`,
+        results: `/jobs/${job.jobId}/results`,
+        logs: `/jobs/${job.jobId}/logs`,
+        cancel: `/jobs/${job.jobId}/cancel`,
+      },
     });
-    expect(startCalls(e)).toEqual([{ stateMachineArn: TEST_STATE_MACHINE_ARN, name: job.jobId, input: JSON.stringify({ jobId: job.jobId }) }]);
+    expect(startCalls(e)).toEqual([
+      { stateMachineArn: TEST_STATE_MACHINE_ARN, name: job.jobId, input: JSON.stringify({ jobId: job.jobId }) },
+    ]);
     expect(await manifestIds(e, job.jobId)).toEqual(['item-000', 'item-001', 'item-002']);
-    expect(await requireJob(e, job.jobId)).toMatchObject({ status: 'QUEUED', executionArn: arn, manifest: e.objects.manifestLocation(job.jobId) });
+    expect(await requireJob(e, job.jobId)).toMatchObject({
+      status: 'QUEUED',
+      executionArn: arn,
+      manifest: e.objects.manifestLocation(job.jobId),
+    });
   });
 
   test('input.key: the items come from a JSONL file in the job bucket', async () => {
@@ -68,7 +88,11 @@ describe('POST /jobs', () => {
     e.s3.put(TEST_BUCKET, 'inputs/five.jsonl', jsonl(promptLines(5, 'line')));
 
     // Act
-    const job = await postJob(e, { jobType: 'prompt', options: { model: TEST_MODEL }, input: { key: 'inputs/five.jsonl' } });
+    const job = await postJob(e, {
+      jobType: 'prompt',
+      options: { model: TEST_MODEL },
+      input: { key: 'inputs/five.jsonl' },
+    });
 
     // Assert
     expect(job.counts.total).toBe(5);
@@ -106,7 +130,10 @@ describe('POST /jobs', () => {
     e.s3Mock.on(PutObjectCommand).rejects(new Error('S3 is down'));
 
     // Act
-    const response = await e.request('POST', '/jobs', { body: promptJobBody(2), headers: { 'Idempotency-Key': 'manifest-fails' } });
+    const response = await e.request('POST', '/jobs', {
+      body: promptJobBody(2),
+      headers: { 'Idempotency-Key': 'manifest-fails' },
+    });
 
     // Assert
     expect(response.status).toBe(500);
@@ -123,7 +150,10 @@ describe('POST /jobs with an Idempotency-Key', () => {
     const first = await e.request('POST', '/jobs', { body: promptJobBody(2), headers });
 
     // Act
-    const repeat = await e.request('POST', '/jobs', { body: promptJobBody(2), headers: { 'idempotency-key': 'nightly-2026-03-02' } });
+    const repeat = await e.request('POST', '/jobs', {
+      body: promptJobBody(2),
+      headers: { 'idempotency-key': 'nightly-2026-03-02' },
+    });
 
     // Assert
     expect(first.status).toBe(202);
@@ -155,7 +185,10 @@ describe('POST /jobs with an Idempotency-Key', () => {
     expect(jobOf(b).jobId).toBe(jobIdForKey('concurrent'));
     expect(new Set(startCalls(e).map((input) => input.name))).toEqual(new Set([jobIdForKey('concurrent')]));
     expect(await manifestIds(e, jobIdForKey('concurrent'))).toEqual(['item-000', 'item-001', 'item-002']);
-    expect(await requireJob(e, jobIdForKey('concurrent'))).toMatchObject({ counts: { total: 3 }, executionArn: executionArnOf(TEST_STATE_MACHINE_ARN, jobIdForKey('concurrent')) });
+    expect(await requireJob(e, jobIdForKey('concurrent'))).toMatchObject({
+      counts: { total: 3 },
+      executionArn: executionArnOf(TEST_STATE_MACHINE_ARN, jobIdForKey('concurrent')),
+    });
   });
 
   test('the key reused with another body -> 409, and the first job is left as it was', async () => {
@@ -169,7 +202,10 @@ describe('POST /jobs with an Idempotency-Key', () => {
 
     // Assert
     expect(reuse.status).toBe(409);
-    expect(errorOf(reuse)).toEqual({ code: 'IdempotencyKeyReused', message: 'this Idempotency-Key was used for a different request' });
+    expect(errorOf(reuse)).toEqual({
+      code: 'IdempotencyKeyReused',
+      message: 'this Idempotency-Key was used for a different request',
+    });
     expect((await requireJob(e, first.jobId)).counts.total).toBe(2);
     expect(await manifestIds(e, first.jobId)).toHaveLength(2);
     expect(startCalls(e)).toHaveLength(1);
@@ -208,7 +244,12 @@ describe('POST /jobs with an Idempotency-Key', () => {
     e.sfnMock
       .on(StartExecutionCommand)
       .rejectsOnce(new Error('socket hang up'))
-      .rejectsOnce(new ExecutionAlreadyExists({ message: `Execution Already Exists: '${executionArnOf(TEST_STATE_MACHINE_ARN, jobId)}'`, $metadata: {} }));
+      .rejectsOnce(
+        new ExecutionAlreadyExists({
+          message: `Execution Already Exists: '${executionArnOf(TEST_STATE_MACHINE_ARN, jobId)}'`,
+          $metadata: {},
+        }),
+      );
     await e.request('POST', '/jobs', { body: promptJobBody(1), headers });
 
     // Act
@@ -234,7 +275,9 @@ describe('a failure of ours', () => {
 
     // Assert
     expect(response.status).toBe(500);
-    expect(response.json).toEqual({ error: { code: 'InternalError', message: 'the request failed; see the API logs' } });
+    expect(response.json).toEqual({
+      error: { code: 'InternalError', message: 'the request failed; see the API logs' },
+    });
     expect(response.text).not.toContain('arn:aws');
     const logged = e.logger.lines.filter((line) => line.level === 'error');
     expect(logged).toHaveLength(1);
@@ -245,7 +288,16 @@ describe('a failure of ours', () => {
   test('a job that cannot be started, sent without an Idempotency-Key, ends FAILED rather than staying QUEUED: 503', async () => {
     // Arrange
     const e = env();
-    e.sfnMock.on(StartExecutionCommand).rejects(new SFNServiceException({ name: 'AccessDeniedException', $fault: 'client', $metadata: { httpStatusCode: 400 }, message: 'not authorized' }));
+    e.sfnMock
+      .on(StartExecutionCommand)
+      .rejects(
+        new SFNServiceException({
+          name: 'AccessDeniedException',
+          $fault: 'client',
+          $metadata: { httpStatusCode: 400 },
+          message: 'not authorized',
+        }),
+      );
 
     // Act
     const response = await e.request('POST', '/jobs', { body: promptJobBody(1) });

@@ -42,7 +42,11 @@ async function listAll(e: ApiTestEnv, query: Record<string, string>): Promise<Jo
 }
 
 async function end(e: ApiTestEnv, jobId: string, status: JobStatus) {
-  await e.store.finishJob(jobId, { status, counts: { total: 1, submitted: 1, succeeded: 1, failed: 0, cancelled: 0 }, usage: { inputTokens: 1, outputTokens: 1 } });
+  await e.store.finishJob(jobId, {
+    status,
+    counts: { total: 1, submitted: 1, succeeded: 1, failed: 0, cancelled: 0 },
+    usage: { inputTokens: 1, outputTokens: 1 },
+  });
 }
 
 describe('GET /jobs', () => {
@@ -59,7 +63,11 @@ describe('GET /jobs', () => {
     expect(first.jobs.map((job) => job.jobId)).toEqual([newest, newer]);
     expect(second.jobs.map((job) => job.jobId)).toEqual([middle, oldest]);
     expect(first.nextCursor).toEqual(expect.any(String));
-    expect(first.jobs[0]).toMatchObject({ status: 'QUEUED', progress: { total: 1 }, links: { self: `/jobs/${newest}` } });
+    expect(first.jobs[0]).toMatchObject({
+      status: 'QUEUED',
+      progress: { total: 1 },
+      links: { self: `/jobs/${newest}` },
+    });
     expect(first.jobs[0]).not.toHaveProperty('requestHash');
   });
 
@@ -84,7 +92,11 @@ describe('GET /jobs', () => {
   });
 
   test.each([
-    [{ status: 'DONE' }, 'query.status', 'must be one of QUEUED, RUNNING, COMPLETED, COMPLETED_WITH_ERRORS, FAILED, CANCELLED'],
+    [
+      { status: 'DONE' },
+      'query.status',
+      'must be one of QUEUED, RUNNING, COMPLETED, COMPLETED_WITH_ERRORS, FAILED, CANCELLED',
+    ],
     [{ limit: '-1' }, 'query.limit', 'must be an integer from 1 to 1000'],
     [{ limit: '2.5' }, 'query.limit', 'must be an integer from 1 to 1000'],
     [{ cursor: '%%%' }, 'query.cursor', 'cursor is not one this API returned'],

@@ -17,7 +17,13 @@ async function jobWithItems(e: ApiTestEnv, total: number, succeeded: number) {
   for (let index = 0; index < total; index++) {
     const customId = `item-${String(index).padStart(3, '0')}`;
     const placement = { index, batchId: 'batch-0000000' };
-    if (index < succeeded) await e.store.finishItem(job.jobId, customId, { status: 'SUCCEEDED', result: `answer ${index}` }, { create: placement });
+    if (index < succeeded)
+      await e.store.finishItem(
+        job.jobId,
+        customId,
+        { status: 'SUCCEEDED', result: `answer ${index}` },
+        { create: placement },
+      );
     else await e.store.claimItem(job.jobId, customId, 60_000, placement); // QUEUED, claimed by a submit task
   }
   return job;
@@ -126,7 +132,11 @@ describe('GET /jobs/{id}/items', () => {
     const pages = await allPages(e, `/jobs/${job.jobId}/items`, { limit: '2' });
 
     // Assert
-    expect(pages.map((page) => page.items.map((item) => item.customId))).toEqual([['item-000', 'item-001'], ['item-002', 'item-003'], ['item-004']]);
+    expect(pages.map((page) => page.items.map((item) => item.customId))).toEqual([
+      ['item-000', 'item-001'],
+      ['item-002', 'item-003'],
+      ['item-004'],
+    ]);
     expect(pages.at(-1)?.nextCursor).toBeNull();
   });
 
@@ -136,7 +146,9 @@ describe('GET /jobs/{id}/items', () => {
     const job = await jobWithItems(e, 5, 2);
 
     // Act
-    const succeeded = (await allPages(e, `/jobs/${job.jobId}/items`, { status: 'SUCCEEDED', limit: '1' })).flatMap((page) => page.items);
+    const succeeded = (await allPages(e, `/jobs/${job.jobId}/items`, { status: 'SUCCEEDED', limit: '1' })).flatMap(
+      (page) => page.items,
+    );
     const queued = (await allPages(e, `/jobs/${job.jobId}/items`, { status: 'QUEUED' })).flatMap((page) => page.items);
 
     // Assert
@@ -174,7 +186,9 @@ describe('GET /jobs/{id}/items', () => {
     const page = (await e.request('GET', `/jobs/${first.jobId}/items`, { query: { limit: '1' } })).json as ItemsPage;
 
     // Act
-    const response = await e.request('GET', `/jobs/${second.jobId}/items`, { query: { cursor: page.nextCursor ?? '' } });
+    const response = await e.request('GET', `/jobs/${second.jobId}/items`, {
+      query: { cursor: page.nextCursor ?? '' },
+    });
 
     // Assert
     expect(response.status).toBe(400);
@@ -215,14 +229,24 @@ describe('GET /jobs/{id}/results', () => {
 
     // Assert
     expect(response.status).toBe(409);
-    expect(errorOf(response)).toEqual({ code: 'ResultsNotReady', message: 'the results file is written when the job ends; the job is QUEUED' });
+    expect(errorOf(response)).toEqual({
+      code: 'ResultsNotReady',
+      message: 'the results file is written when the job ends; the job is QUEUED',
+    });
   });
 
   test('a small results file comes back inline as JSONL', async () => {
     // Arrange
     const e = env();
     const job = await postJob(e, promptJobBody(1));
-    const file = jsonl([{ id: 'batch_req_1', custom_id: 'item-000', response: { status_code: 200, request_id: 'req_1', body: { output_text: 'hi' } }, error: null }]);
+    const file = jsonl([
+      {
+        id: 'batch_req_1',
+        custom_id: 'item-000',
+        response: { status_code: 200, request_id: 'req_1', body: { output_text: 'hi' } },
+        error: null,
+      },
+    ]);
     await endWithResults(e, job.jobId, file);
 
     // Act

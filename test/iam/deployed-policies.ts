@@ -2,7 +2,14 @@ import type { CfnResource } from 'aws-cdk-lib';
 import type { IRole } from 'aws-cdk-lib/aws-iam';
 import type { IConstruct } from 'constructs';
 import type { TaskFunctions } from '../../infra/llm-batch-stack.js';
-import { LOCAL_ACCOUNT, LOCAL_BUCKET, LOCAL_PRINCIPALS, LOCAL_REGION, LOCAL_STATE_MACHINE_ARN, LOCAL_TABLE } from '../../local/local-stack.js';
+import {
+  LOCAL_ACCOUNT,
+  LOCAL_BUCKET,
+  LOCAL_PRINCIPALS,
+  LOCAL_REGION,
+  LOCAL_STATE_MACHINE_ARN,
+  LOCAL_TABLE,
+} from '../../local/local-stack.js';
 import { STATE } from '../../workflows/state-names.js';
 import { resources, synth } from '../infra/support.js';
 import type { Statement } from './policy-evaluator.js';
@@ -42,7 +49,10 @@ export function deployedPolicies(): DeployedPolicies {
   const { stack, template } = synth();
   const id = (construct: IConstruct) => stack.getLogicalId(construct.node.defaultChild as CfnResource);
   const known: Record<string, { Ref: string; Arn?: string; Name?: string }> = {
-    [id(stack.table)]: { Ref: LOCAL_TABLE, Arn: `arn:aws:dynamodb:${LOCAL_REGION}:${LOCAL_ACCOUNT}:table/${LOCAL_TABLE}` },
+    [id(stack.table)]: {
+      Ref: LOCAL_TABLE,
+      Arn: `arn:aws:dynamodb:${LOCAL_REGION}:${LOCAL_ACCOUNT}:table/${LOCAL_TABLE}`,
+    },
     [id(stack.bucket)]: { Ref: LOCAL_BUCKET, Arn: `arn:aws:s3:::${LOCAL_BUCKET}` },
     [id(stack.stateMachine)]: { Ref: LOCAL_STATE_MACHINE_ARN, Name: LOCAL_STATE_MACHINE_ARN.split(':').pop() ?? '' },
     [id(stack.openAiKey)]: { Ref: LOCAL_SECRET_ARN },
@@ -57,10 +67,11 @@ export function deployedPolicies(): DeployedPolicies {
     'AWS::AccountId': LOCAL_ACCOUNT,
     'AWS::URLSuffix': 'amazonaws.com',
   };
-  const resolve = (node: unknown): unknown => resolveIntrinsics(node, (logicalId, attribute) => {
-    const value = pseudo[logicalId] ?? known[logicalId]?.[attribute as 'Ref'];
-    return value ?? `arn:unresolved:${logicalId}.${attribute}`;
-  });
+  const resolve = (node: unknown): unknown =>
+    resolveIntrinsics(node, (logicalId, attribute) => {
+      const value = pseudo[logicalId] ?? known[logicalId]?.[attribute as 'Ref'];
+      return value ?? `arn:unresolved:${logicalId}.${attribute}`;
+    });
 
   const roles: Record<string, IRole | undefined> = { [LOCAL_PRINCIPALS.stateMachine]: stack.stateMachine.role };
   for (const [principal, fn] of Object.entries(FUNCTION_OF)) roles[principal] = stack.functions[fn].role;
@@ -72,8 +83,12 @@ export function deployedPolicies(): DeployedPolicies {
       const role = roles[principal];
       if (!role) throw new Error(`no deployed role for principal "${principal}"`);
       const roleId = id(role);
-      const { Policies = [], ManagedPolicyArns = [] } = (roleResources[roleId]?.Properties ?? {}) as { Policies?: { PolicyDocument: unknown }[]; ManagedPolicyArns?: unknown[] };
-      if (ManagedPolicyArns.length > 0) throw new Error(`role ${roleId} has managed policies, which this test cannot read`);
+      const { Policies = [], ManagedPolicyArns = [] } = (roleResources[roleId]?.Properties ?? {}) as {
+        Policies?: { PolicyDocument: unknown }[];
+        ManagedPolicyArns?: unknown[];
+      };
+      if (ManagedPolicyArns.length > 0)
+        throw new Error(`role ${roleId} has managed policies, which this test cannot read`);
       const documents = [
         ...Policies.map((policy) => policy.PolicyDocument),
         ...Object.values(policies)
@@ -116,7 +131,9 @@ export function resolveIntrinsics(node: unknown, lookup: Lookup): unknown {
         return text.split(separator);
       }
       case 'Fn::Sub':
-        return String(args).replace(/\$\{([^}.]+)(?:\.([^}]+))?\}/g, (_, logicalId: string, attribute?: string) => lookup(logicalId, attribute ?? 'Ref'));
+        return String(args).replace(/\$\{([^}.]+)(?:\.([^}]+))?\}/g, (_, logicalId: string, attribute?: string) =>
+          lookup(logicalId, attribute ?? 'Ref'),
+        );
       default:
         throw new Error(`unsupported intrinsic ${key}`);
     }

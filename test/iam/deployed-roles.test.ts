@@ -9,8 +9,13 @@ import { evaluate, type Statement } from './policy-evaluator.js';
 import { RecordedRun } from './recorded-run.js';
 import { staleReasons, unusedGrants } from './unused-grants.js';
 
-const prompts = (count: number, prefix: string) => Array.from({ length: count }, (_, i) => ({ id: `${prefix}-${i}`, prompt: `Tell me about ${i}` }));
-const jobBody = (options: Record<string, unknown>, rest: Record<string, unknown>) => ({ jobType: 'prompt', options: { model: TEST_MODEL, batchSize: 3, maxConcurrency: 2, ...options }, ...rest });
+const prompts = (count: number, prefix: string) =>
+  Array.from({ length: count }, (_, i) => ({ id: `${prefix}-${i}`, prompt: `Tell me about ${i}` }));
+const jobBody = (options: Record<string, unknown>, rest: Record<string, unknown>) => ({
+  jobType: 'prompt',
+  options: { model: TEST_MODEL, batchSize: 3, maxConcurrency: 2, ...options },
+  ...rest,
+});
 
 /**
  * Runs jobs end to end on the local runtime and records every AWS call with the principal that
@@ -19,11 +24,18 @@ const jobBody = (options: Record<string, unknown>, rest: Record<string, unknown>
  * route. Scenarios run at once (the principal follows each call's async context).
  */
 async function recordEverything(recorder: CallRecorder): Promise<string[]> {
-  const run = await RecordedRun.start(recorder, { timeScale: 200, mock: { latencyMs: 300, seed: 7, batchCompletionMs: 600_000 } });
+  const run = await RecordedRun.start(recorder, {
+    timeScale: 200,
+    mock: { latencyMs: 300, seed: 7, batchCompletionMs: 600_000 },
+  });
   const down = await RecordedRun.start(recorder, { timeScale: 2000, mock: { latencyMs: 10, transientErrorRate: 1 } });
   const engine = run.runtime.engine;
   const submitted = async (jobId: string) => {
-    await waitFor(`an item of ${jobId} submitted`, () => run.itemStatuses(jobId), (statuses) => statuses.includes('SUBMITTED'));
+    await waitFor(
+      `an item of ${jobId} submitted`,
+      () => run.itemStatuses(jobId),
+      (statuses) => statuses.includes('SUBMITTED'),
+    );
     return run.job(jobId);
   };
   try {
@@ -37,15 +49,26 @@ async function recordEverything(recorder: CallRecorder): Promise<string[]> {
       // EventBridge Scheduler's input: prepare-job creates the job from its template.
       'scheduled start': async () => {
         await run.putObject('inputs/scheduled.jsonl', prompts(4, 's'));
-        const template = { jobType: 'prompt', options: { model: TEST_MODEL }, input: { key: 'inputs/scheduled.jsonl' } };
-        engine.startExecution({ name: 'nightly-20260302T090000Z', input: { schedule: { name: 'nightly', time: '2026-03-02T09:00:00Z' }, template } });
+        const template = {
+          jobType: 'prompt',
+          options: { model: TEST_MODEL },
+          input: { key: 'inputs/scheduled.jsonl' },
+        };
+        engine.startExecution({
+          name: 'nightly-20260302T090000Z',
+          input: { schedule: { name: 'nightly', time: '2026-03-02T09:00:00Z' }, template },
+        });
         return run.finished('nightly-20260302T090000Z');
       },
       // prepare-job fails, mark-job-failed finds no job; execution-ended runs on the FAILED execution.
       'a job that does not exist': async () => {
         const { executionArn } = engine.startExecution({ name: 'missing-job', input: { jobId: 'missing-job' } });
         await engine.waitForExecution(executionArn);
-        const endedHandled = () => recorder.calls.some((call) => call.principal === LOCAL_PRINCIPALS.executionEnded && JSON.stringify(call.input).includes('missing-job'));
+        const endedHandled = () =>
+          recorder.calls.some(
+            (call) =>
+              call.principal === LOCAL_PRINCIPALS.executionEnded && JSON.stringify(call.input).includes('missing-job'),
+          );
         await waitFor('execution-ended handled missing-job', () => Promise.resolve(endedHandled()), Boolean);
         return 'FAILED';
       },
@@ -68,21 +91,37 @@ async function recordEverything(recorder: CallRecorder): Promise<string[]> {
         return run.finished(jobId);
       },
       // The submit task runs out of retries: record-batch-failure ends the batch's items.
-      'the provider is down': async () => down.finished(await down.createJob(jobBody({ mode: 'responses' }, { items: prompts(2, 'd') })), 40_000),
+      'the provider is down': async () =>
+        down.finished(await down.createJob(jobBody({ mode: 'responses' }, { items: prompts(2, 'd') })), 40_000),
     };
-    const outcomes = await Promise.all(Object.entries(scenarios).map(async ([name, scenario]) => `${name}: ${await scenario()}`));
-    for (const path of ['/jobs', `/jobs/${responses}`, `/jobs/${responses}/items`, `/jobs/${responses}/results`, `/jobs/${responses}/logs`]) {
+    const outcomes = await Promise.all(
+      Object.entries(scenarios).map(async ([name, scenario]) => `${name}: ${await scenario()}`),
+    );
+    for (const path of [
+      '/jobs',
+      `/jobs/${responses}`,
+      `/jobs/${responses}/items`,
+      `/jobs/${responses}/results`,
+      `/jobs/${responses}/logs`,
+    ]) {
       outcomes.push(`GET ${path}: ${(await run.request('GET', path)).status}`);
     }
     outcomes.push(`cancel an ended job: ${(await run.request('POST', `/jobs/${responses}/cancel`)).status}`);
-    outcomes.push(`an input file that is missing: ${(await run.request('POST', '/jobs', { body: jobBody({}, { input: { key: 'inputs/none.jsonl' } }) })).status}`);
+    outcomes.push(
+      `an input file that is missing: ${(await run.request('POST', '/jobs', { body: jobBody({}, { input: { key: 'inputs/none.jsonl' } }) })).status}`,
+    );
     return outcomes;
   } finally {
     await Promise.all([run.stop(), down.stop()]);
   }
 }
 
-async function waitFor<T>(what: string, read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 30_000): Promise<T> {
+async function waitFor<T>(
+  what: string,
+  read: () => Promise<T>,
+  done: (value: T) => boolean,
+  timeoutMs = 30_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await read();
@@ -103,7 +142,9 @@ describe('the deployed roles allow every AWS call the code makes, and grant litt
     outcomes = await recordEverything(recorder);
     // Each distinct request once: thousands of calls repeat a few hundred requests.
     const distinct = new Map<string, IamRequest>();
-    for (const request of recorder.calls.flatMap((call) => iamRequestsOf(call, { region: LOCAL_REGION, account: LOCAL_ACCOUNT }))) {
+    for (const request of recorder.calls.flatMap((call) =>
+      iamRequestsOf(call, { region: LOCAL_REGION, account: LOCAL_ACCOUNT }),
+    )) {
       distinct.set(JSON.stringify(request), request);
     }
     requests = [...distinct.values()];
@@ -112,9 +153,12 @@ describe('the deployed roles allow every AWS call the code makes, and grant litt
   /** Each refused request once, job ids replaced by <jobId> so the lines compare across runs. */
   const refusals = (statementsOf: (principal: string) => Statement[]) => {
     const lines = requests.flatMap((request) => {
-      if (request.principal === UNATTRIBUTED) return [`a call made outside any principal: ${request.command} ${request.resource}`];
+      if (request.principal === UNATTRIBUTED)
+        return [`a call made outside any principal: ${request.command} ${request.resource}`];
       const decision = evaluate(statementsOf(request.principal), request);
-      return decision.allowed ? [] : [`${request.principal}: ${request.action} on ${request.resource} (${request.command}): ${decision.reason}`];
+      return decision.allowed
+        ? []
+        : [`${request.principal}: ${request.action} on ${request.resource} (${request.command}): ${decision.reason}`];
     });
     return [...new Set(lines.map((line) => line.replace(/jobs\/[^/]+\//g, 'jobs/<jobId>/')))].sort();
   };
@@ -155,7 +199,9 @@ describe('the deployed roles allow every AWS call the code makes, and grant litt
   test('the check fails for real: without its table grant, the API is refused its DynamoDB calls', () => {
     // GIVEN the API role without the statements on the table
     const withoutTable = (principal: string) =>
-      deployed(principal).filter((s) => !(principal === API_PRINCIPAL && JSON.stringify(s.Resource).includes(':table/')));
+      deployed(principal).filter(
+        (s) => !(principal === API_PRINCIPAL && JSON.stringify(s.Resource).includes(':table/')),
+      );
 
     // WHEN the recorded calls are checked against it
     const before = new Set(refusals(deployed));
@@ -170,8 +216,15 @@ describe('the deployed roles allow every AWS call the code makes, and grant litt
 
   test('the check fails for real: a grant nobody uses is reported', () => {
     // GIVEN the execution-ended role with an S3 write it never makes
-    const extra: Statement = { Effect: 'Allow', Action: 's3:PutObject', Resource: 'arn:aws:s3:::llm-batch-local/jobs/*' };
-    const withExtra: DeployedPolicies = { ...policies, statementsOf: (p) => [...deployed(p), ...(p === LOCAL_PRINCIPALS.executionEnded ? [extra] : [])] };
+    const extra: Statement = {
+      Effect: 'Allow',
+      Action: 's3:PutObject',
+      Resource: 'arn:aws:s3:::llm-batch-local/jobs/*',
+    };
+    const withExtra: DeployedPolicies = {
+      ...policies,
+      statementsOf: (p) => [...deployed(p), ...(p === LOCAL_PRINCIPALS.executionEnded ? [extra] : [])],
+    };
 
     // WHEN the grants are checked against the recorded calls
     const before = new Set(unusedGrants(policies, requests));
@@ -181,11 +234,14 @@ describe('the deployed roles allow every AWS call the code makes, and grant litt
     expect(added).toEqual([`${LOCAL_PRINCIPALS.executionEnded}: s3:PutObject`]);
   });
 
-  test.each([STATE.submitBatch, STATE.pollBatch, STATE.recordBatchFailure])('%s may read the API key secret', (principal) => {
-    // The local runtime passes the key itself; on AWS these read it from Secrets Manager.
-    const read = { action: 'secretsmanager:GetSecretValue', resource: LOCAL_SECRET_ARN };
-    expect(evaluate(deployed(principal), read)).toMatchObject({ allowed: true });
-  });
+  test.each([STATE.submitBatch, STATE.pollBatch, STATE.recordBatchFailure])(
+    '%s may read the API key secret',
+    (principal) => {
+      // The local runtime passes the key itself; on AWS these read it from Secrets Manager.
+      const read = { action: 'secretsmanager:GetSecretValue', resource: LOCAL_SECRET_ARN };
+      expect(evaluate(deployed(principal), read)).toMatchObject({ allowed: true });
+    },
+  );
 });
 
 /**

@@ -21,14 +21,23 @@ const table = (where: AwsAccount, name: unknown, index?: unknown) =>
 const object = (input: Record<string, unknown>) => `arn:aws:s3:::${String(input.Bucket)}/${String(input.Key)}`;
 const bucket = (input: Record<string, unknown>) => `arn:aws:s3:::${String(input.Bucket)}`;
 
-const onTable = (action: string): ActionOf => (call, where) => [{ action, resource: table(where, call.input.TableName) }];
-const onTableOrIndex = (action: string): ActionOf => (call, where) => [
-  { action, resource: table(where, call.input.TableName, call.input.IndexName) },
-];
+const onTable =
+  (action: string): ActionOf =>
+  (call, where) => [{ action, resource: table(where, call.input.TableName) }];
+const onTableOrIndex =
+  (action: string): ActionOf =>
+  (call, where) => [{ action, resource: table(where, call.input.TableName, call.input.IndexName) }];
 /** BatchGetItem / BatchWriteItem: one request per table named in RequestItems. */
-const onEachTable = (action: string): ActionOf => (call, where) =>
-  Object.keys(call.input.RequestItems as Record<string, unknown>).map((name) => ({ action, resource: table(where, name) }));
-const onObject = (action: string): ActionOf => (call) => [{ action, resource: object(call.input) }];
+const onEachTable =
+  (action: string): ActionOf =>
+  (call, where) =>
+    Object.keys(call.input.RequestItems as Record<string, unknown>).map((name) => ({
+      action,
+      resource: table(where, name),
+    }));
+const onObject =
+  (action: string): ActionOf =>
+  (call) => [{ action, resource: object(call.input) }];
 
 /**
  * The IAM action and resource of each SDK command the code sends (the service authorization
@@ -53,10 +62,18 @@ const ACTIONS: Record<string, ActionOf> = {
   'S3Client.CompleteMultipartUploadCommand': onObject('s3:PutObject'),
   'S3Client.AbortMultipartUploadCommand': onObject('s3:AbortMultipartUpload'),
   'S3Client.ListObjectsV2Command': (call) => [{ action: 's3:ListBucket', resource: bucket(call.input) }],
-  'SFNClient.StartExecutionCommand': (call) => [{ action: 'states:StartExecution', resource: String(call.input.stateMachineArn) }],
-  'SFNClient.DescribeExecutionCommand': (call) => [{ action: 'states:DescribeExecution', resource: String(call.input.executionArn) }],
-  'SFNClient.StopExecutionCommand': (call) => [{ action: 'states:StopExecution', resource: String(call.input.executionArn) }],
-  'SecretsManagerClient.GetSecretValueCommand': (call) => [{ action: 'secretsmanager:GetSecretValue', resource: String(call.input.SecretId) }],
+  'SFNClient.StartExecutionCommand': (call) => [
+    { action: 'states:StartExecution', resource: String(call.input.stateMachineArn) },
+  ],
+  'SFNClient.DescribeExecutionCommand': (call) => [
+    { action: 'states:DescribeExecution', resource: String(call.input.executionArn) },
+  ],
+  'SFNClient.StopExecutionCommand': (call) => [
+    { action: 'states:StopExecution', resource: String(call.input.executionArn) },
+  ],
+  'SecretsManagerClient.GetSecretValueCommand': (call) => [
+    { action: 'secretsmanager:GetSecretValue', resource: String(call.input.SecretId) },
+  ],
 };
 
 /** Errors S3 answers only to a caller allowed s3:ListBucket (others get AccessDenied instead). */
@@ -66,12 +83,24 @@ const MISSING_OBJECT_ERRORS = new Set(['NoSuchKey', 'NotFound']);
 export function iamRequestsOf(call: RecordedCall, where: AwsAccount): IamRequest[] {
   const name = `${call.client}.${call.command}`;
   const actionOf = ACTIONS[name];
-  if (!actionOf) throw new Error(`no IAM mapping for ${name} (made by ${call.principal}): add it to ACTIONS in test/iam/iam-requests.ts`);
-  const requests = actionOf(call, where).map((request) => ({ ...request, principal: call.principal, command: call.command }));
+  if (!actionOf)
+    throw new Error(
+      `no IAM mapping for ${name} (made by ${call.principal}): add it to ACTIONS in test/iam/iam-requests.ts`,
+    );
+  const requests = actionOf(call, where).map((request) => ({
+    ...request,
+    principal: call.principal,
+    command: call.command,
+  }));
   // The code treats a missing object as the caller's mistake (a 404/400), which it can only tell
   // on AWS when its role may list the bucket.
   if (call.client === 'S3Client' && call.errorName && MISSING_OBJECT_ERRORS.has(call.errorName)) {
-    requests.push({ principal: call.principal, action: 's3:ListBucket', resource: bucket(call.input), command: `${call.command} (${call.errorName})` });
+    requests.push({
+      principal: call.principal,
+      action: 's3:ListBucket',
+      resource: bucket(call.input),
+      command: `${call.command} (${call.errorName})`,
+    });
   }
   return requests;
 }

@@ -32,7 +32,10 @@ function wildcardMatch(pattern: string, value: string, ignoreCase = false): bool
   const key = `${ignoreCase ? 'i' : 's'}${pattern}`;
   let regex = compiled.get(key);
   if (!regex) {
-    const source = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+    const source = pattern
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.');
     regex = new RegExp(`^${source}$`, ignoreCase ? 'is' : 's');
     compiled.set(key, regex);
   }
@@ -45,7 +48,8 @@ export const resourceMatches = (pattern: string, resource: string) => wildcardMa
 
 function checkSupported(statement: Statement & Record<string, unknown>): void {
   for (const key of ['NotAction', 'NotResource', 'NotPrincipal']) {
-    if (key in statement) throw new Error(`the IAM evaluator does not handle ${key} (statement ${JSON.stringify(statement)})`);
+    if (key in statement)
+      throw new Error(`the IAM evaluator does not handle ${key} (statement ${JSON.stringify(statement)})`);
   }
   for (const value of [...asList(statement.Action), ...asList(statement.Resource)]) {
     if (typeof value !== 'string') throw new Error(`unresolved value in statement ${JSON.stringify(statement)}`);
@@ -68,6 +72,7 @@ export function evaluate(statements: readonly Statement[], request: Request): De
   const allowing = statements.filter((s) => s.Effect === 'Allow' && statementCovers(s, request));
   const unconditional = allowing.find((s) => s.Condition === undefined);
   if (unconditional) return { allowed: true, by: unconditional };
-  if (allowing.length > 0) return { allowed: false, reason: 'only allowed under a Condition, which this evaluator does not honour' };
+  if (allowing.length > 0)
+    return { allowed: false, reason: 'only allowed under a Condition, which this evaluator does not honour' };
   return { allowed: false, reason: 'no statement allows it (implicit deny)' };
 }

@@ -1,7 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { SFNClient } from '@aws-sdk/client-sfn';
-import { LOCAL_BUCKET, LOCAL_REGION, LOCAL_STATE_MACHINE_ARN, LocalRuntime, type LocalRuntimeOptions } from '../../local/local-stack.js';
+import {
+  LOCAL_BUCKET,
+  LOCAL_REGION,
+  LOCAL_STATE_MACHINE_ARN,
+  LocalRuntime,
+  type LocalRuntimeOptions,
+} from '../../local/local-stack.js';
 import { LOCAL_CREDENTIALS } from '../../local/services/dynamodb.js';
 import { validateJob, writeJob } from '../../shared/job-intake.js';
 import type { JobRecord } from '../../shared/types.js';
@@ -37,20 +43,36 @@ export class RecordedRun {
     // On AWS the provider's key comes from Secrets Manager, read when a function first needs the
     // provider (or its rate limiter, whose bucket is named after the key); locally it is passed in.
     const { provider, rateLimiter } = runtime.deps;
-    const readsKey = () => recorder.simulate({ client: 'SecretsManagerClient', command: 'GetSecretValueCommand', input: { SecretId: LOCAL_SECRET_ARN } });
+    const readsKey = () =>
+      recorder.simulate({
+        client: 'SecretsManagerClient',
+        command: 'GetSecretValueCommand',
+        input: { SecretId: LOCAL_SECRET_ARN },
+      });
     Object.assign(runtime.deps, {
       provider: () => (readsKey(), provider()),
       rateLimiter: () => (readsKey(), rateLimiter()),
     });
-    const apiSfn = new SFNClient({ region: LOCAL_REGION, endpoint: runtime.stepFunctionsUrl, credentials: LOCAL_CREDENTIALS });
+    const apiSfn = new SFNClient({
+      region: LOCAL_REGION,
+      endpoint: runtime.stepFunctionsUrl,
+      credentials: LOCAL_CREDENTIALS,
+    });
     recorder.instrument(apiSfn);
-    const apiDeps: ApiDeps = { ...runtime.deps, sfn: apiSfn, stateMachineArn: LOCAL_STATE_MACHINE_ARN, region: LOCAL_REGION };
+    const apiDeps: ApiDeps = {
+      ...runtime.deps,
+      sfn: apiSfn,
+      stateMachineArn: LOCAL_STATE_MACHINE_ARN,
+      region: LOCAL_REGION,
+    };
     return new RecordedRun(runtime, recorder, createApiHandler(apiDeps), apiSfn);
   }
 
   /** One request through the API's Lambda handler, as the API function's role. */
   async request(method: string, path: string, options: RequestOptions = {}): Promise<ApiAnswer> {
-    const result = await this.recorder.runAs(API_PRINCIPAL, () => this.handler(httpEvent(method, path, options), lambdaContext()));
+    const result = await this.recorder.runAs(API_PRINCIPAL, () =>
+      this.handler(httpEvent(method, path, options), lambdaContext()),
+    );
     const json = String(result.headers?.['content-type'] ?? '').startsWith('application/json') && result.body;
     return { status: result.statusCode ?? 200, json: json ? (JSON.parse(json) as Record<string, unknown>) : {} };
   }
@@ -65,7 +87,9 @@ export class RecordedRun {
   /** Puts a JSONL file in the job bucket, as a user or an upstream system would (not recorded). */
   putObject(key: string, lines: readonly unknown[]): Promise<unknown> {
     const body = lines.map((line) => `${JSON.stringify(line)}\n`).join('');
-    return this.recorder.asTest(() => this.runtime.clients.s3.send(new PutObjectCommand({ Bucket: LOCAL_BUCKET, Key: key, Body: body })));
+    return this.recorder.asTest(() =>
+      this.runtime.clients.s3.send(new PutObjectCommand({ Bucket: LOCAL_BUCKET, Key: key, Body: body })),
+    );
   }
 
   /** The job's record, read by the test (not recorded). */
@@ -77,7 +101,8 @@ export class RecordedRun {
   itemStatuses(jobId: string): Promise<string[]> {
     return this.recorder.asTest(async () => {
       const statuses: string[] = [];
-      for await (const page of this.runtime.deps.store.allItems(jobId)) statuses.push(...page.map((item) => item.status));
+      for await (const page of this.runtime.deps.store.allItems(jobId))
+        statuses.push(...page.map((item) => item.status));
       return statuses;
     });
   }
@@ -86,12 +111,23 @@ export class RecordedRun {
    * Writes a job as the API does, deletes its manifest, and starts it. The test's writes are not
    * recorded; the execution is started outside them, so its calls are.
    */
-  async writeJobWithoutManifest(body: { jobType: string; options: unknown }, items: readonly unknown[]): Promise<string> {
+  async writeJobWithoutManifest(
+    body: { jobType: string; options: unknown },
+    items: readonly unknown[],
+  ): Promise<string> {
     const jobId = `no-manifest-${randomUUID()}`;
     const { deps, engine, clients } = this.runtime;
     await this.recorder.asTest(async () => {
-      const validated = await validateJob(body, items.map((value, i) => ({ lineNumber: i + 1, value })), deps.jobTypes);
-      const { job } = await writeJob({ jobId, jobType: body.jobType, options: validated.options, source: 'api' }, validated, deps);
+      const validated = await validateJob(
+        body,
+        items.map((value, i) => ({ lineNumber: i + 1, value })),
+        deps.jobTypes,
+      );
+      const { job } = await writeJob(
+        { jobId, jobType: body.jobType, options: validated.options, source: 'api' },
+        validated,
+        deps,
+      );
       await clients.s3.send(new DeleteObjectCommand({ Bucket: job.manifest.bucket, Key: job.manifest.key }));
     });
     const { executionArn } = engine.startExecution({ name: jobId, input: JSON.stringify({ jobId }) });
@@ -102,7 +138,7 @@ export class RecordedRun {
   /** Waits until the job's execution has ended and the job has a terminal status; returns the status. */
   async finished(jobId: string, timeoutMs = 20_000): Promise<string> {
     const deadline = Date.now() + timeoutMs;
-        let ended = false;
+    let ended = false;
     for (;;) {
       const current = await this.job(jobId);
       if (!ended && current?.executionArn) {
@@ -111,7 +147,8 @@ export class RecordedRun {
         continue;
       }
       if (ended && current && !['QUEUED', 'RUNNING'].includes(current.status)) return current.status;
-      if (Date.now() > deadline) throw new Error(`job ${jobId} did not finish in ${timeoutMs} ms (status ${current?.status})`);
+      if (Date.now() > deadline)
+        throw new Error(`job ${jobId} did not finish in ${timeoutMs} ms (status ${current?.status})`);
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   }

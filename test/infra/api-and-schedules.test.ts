@@ -1,7 +1,11 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import { describe, expect, test } from '@jest/globals';
 import { CORS_ALLOWED_HEADERS } from '../../infra/job-api.js';
-import { MAX_SCHEDULE_NAME_LENGTH, SCHEDULE_MAX_EVENT_AGE, SCHEDULE_RETRY_ATTEMPTS } from '../../infra/job-schedules.js';
+import {
+  MAX_SCHEDULE_NAME_LENGTH,
+  SCHEDULE_MAX_EVENT_AGE,
+  SCHEDULE_RETRY_ATTEMPTS,
+} from '../../infra/job-schedules.js';
 import type { LlmBatchStack, TaskFunctions } from '../../infra/llm-batch-stack.js';
 import type { JobSchedule } from '../../infra/schedules.js';
 import { SCHEDULES } from '../../infra/schedules.js';
@@ -29,10 +33,16 @@ const HOURLY: JobSchedule = {
 };
 
 const routeKeys = API_ROUTES.map((r) => `${r.method} ${r.path}`);
-const isPublic = (routeKey: string) => API_ROUTES.some((r) => `${r.method} ${r.path}` === routeKey && PUBLIC_ROUTES.includes(r.name));
+const isPublic = (routeKey: string) =>
+  API_ROUTES.some((r) => `${r.method} ${r.path}` === routeKey && PUBLIC_ROUTES.includes(r.name));
 
 function routesByKey(template: ReturnType<typeof synth>['template']): Record<string, Record<string, unknown>> {
-  return Object.fromEntries(Object.values(resources(template, 'AWS::ApiGatewayV2::Route')).map((r) => [r.Properties.RouteKey as string, r.Properties]));
+  return Object.fromEntries(
+    Object.values(resources(template, 'AWS::ApiGatewayV2::Route')).map((r) => [
+      r.Properties.RouteKey as string,
+      r.Properties,
+    ]),
+  );
 }
 
 function only(record: Record<string, CfnJson>, what: string): [string, CfnJson] {
@@ -41,7 +51,11 @@ function only(record: Record<string, CfnJson>, what: string): [string, CfnJson] 
   return entries[0];
 }
 
-function functionStatements(stack: LlmBatchStack, template: ReturnType<typeof synth>['template'], name: keyof TaskFunctions): Statement[] {
+function functionStatements(
+  stack: LlmBatchStack,
+  template: ReturnType<typeof synth>['template'],
+  name: keyof TaskFunctions,
+): Statement[] {
   return statementsOfRole(stack, template, stack.functions[name].fn.role);
 }
 
@@ -72,7 +86,10 @@ describe('HTTP API', () => {
   });
 
   test('with jwtIssuer and jwtAudience, a JWT authorizer guards every route but /health', () => {
-    const { stack: s, template: t } = synth({ jwtIssuer: 'https://issuer.example.com/pool', jwtAudience: 'client-1,client-2' });
+    const { stack: s, template: t } = synth({
+      jwtIssuer: 'https://issuer.example.com/pool',
+      jwtAudience: 'client-1,client-2',
+    });
     const [authorizerId] = only(resources(t, 'AWS::ApiGatewayV2::Authorizer'), 'authorizer');
     const routes = routesByKey(t);
 
@@ -100,9 +117,12 @@ describe('HTTP API', () => {
     for (const [_key, route] of Object.entries(routesByKey(template))) {
       expect(route.Target).toEqual({ 'Fn::Join': ['', ['integrations/', { Ref: integrationId }]] });
     }
-    const invokers = Object.values(resources(template, 'AWS::Lambda::Permission')).filter((p) => p.Properties.Principal === 'apigateway.amazonaws.com');
+    const invokers = Object.values(resources(template, 'AWS::Lambda::Permission')).filter(
+      (p) => p.Properties.Principal === 'apigateway.amazonaws.com',
+    );
     expect(invokers.length).toBeGreaterThan(0);
-    for (const permission of invokers) expect(permission.Properties.FunctionName).toEqual({ 'Fn::GetAtt': [apiFunctionId, 'Arn'] });
+    for (const permission of invokers)
+      expect(permission.Properties.FunctionName).toEqual({ 'Fn::GetAtt': [apiFunctionId, 'Arn'] });
   });
 
   test('no CORS configuration unless corsAllowedOrigins is given', () => {
@@ -122,7 +142,13 @@ describe('HTTP API', () => {
         MaxAge: 3600,
       },
     });
-    expect(CORS_ALLOWED_HEADERS).toEqual(['content-type', 'authorization', 'idempotency-key', 'x-amz-date', 'x-amz-security-token']);
+    expect(CORS_ALLOWED_HEADERS).toEqual([
+      'content-type',
+      'authorization',
+      'idempotency-key',
+      'x-amz-date',
+      'x-amz-security-token',
+    ]);
   });
 
   test('corsAllowedOrigins=* is refused, saying why and what to pass', () => {
@@ -137,16 +163,30 @@ describe('HTTP API', () => {
     const [, stage] = only(resources(template, 'AWS::ApiGatewayV2::Stage'), 'stage');
     const logs = stage.Properties.AccessLogSettings as { DestinationArn: unknown; Format: string };
 
-    expect(stage.Properties).toMatchObject({ StageName: '$default', AutoDeploy: true, DefaultRouteSettings: { ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 } });
-    expect(logs.DestinationArn).toEqual({ 'Fn::GetAtt': [logicalId(stack, stack.api.accessLogs.node.defaultChild), 'Arn'] });
-    expect(JSON.parse(logs.Format)).toMatchObject({ requestId: '$context.requestId', routeKey: '$context.routeKey', status: '$context.status' });
-    expect(resources(template, 'AWS::Logs::LogGroup')[logicalId(stack, stack.api.accessLogs.node.defaultChild)]?.Properties).toEqual({ RetentionInDays: 30 });
+    expect(stage.Properties).toMatchObject({
+      StageName: '$default',
+      AutoDeploy: true,
+      DefaultRouteSettings: { ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 },
+    });
+    expect(logs.DestinationArn).toEqual({
+      'Fn::GetAtt': [logicalId(stack, stack.api.accessLogs.node.defaultChild), 'Arn'],
+    });
+    expect(JSON.parse(logs.Format)).toMatchObject({
+      requestId: '$context.requestId',
+      routeKey: '$context.routeKey',
+      status: '$context.status',
+    });
+    expect(
+      resources(template, 'AWS::Logs::LogGroup')[logicalId(stack, stack.api.accessLogs.node.defaultChild)]?.Properties,
+    ).toEqual({ RetentionInDays: 30 });
   });
 
   test('throttling limits come from context', () => {
     const { template: t } = synth({ apiThrottleRateLimit: '5', apiThrottleBurstLimit: '10' });
 
-    t.hasResourceProperties('AWS::ApiGatewayV2::Stage', { DefaultRouteSettings: { ThrottlingRateLimit: 5, ThrottlingBurstLimit: 10 } });
+    t.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      DefaultRouteSettings: { ThrottlingRateLimit: 5, ThrottlingBurstLimit: 10 },
+    });
   });
 
   test('outputs the URL of the default stage', () => {
@@ -161,10 +201,18 @@ describe('HTTP API', () => {
 describe('API function (least privilege)', () => {
   const statements = functionStatements(stack, template, 'api');
   const s3 = statements.filter((s) => actionsOf([s]).some((a) => a.startsWith('s3:')));
-  const env = (resources(template, 'AWS::Lambda::Function')[apiFunctionId]?.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+  const env = (
+    resources(template, 'AWS::Lambda::Function')[apiFunctionId]?.Properties.Environment as {
+      Variables: Record<string, unknown>;
+    }
+  ).Variables;
 
   test('runs tasks/handlers/api.ts and is told the state machine, table and bucket', () => {
-    expect(env).toMatchObject({ STATE_MACHINE_ARN: { Ref: machineId }, BUCKET_NAME: { Ref: bucketId }, TABLE_NAME: expect.any(Object) as unknown });
+    expect(env).toMatchObject({
+      STATE_MACHINE_ARN: { Ref: machineId },
+      BUCKET_NAME: { Ref: bucketId },
+      TABLE_NAME: expect.any(Object) as unknown,
+    });
   });
 
   test('cannot read the OpenAI key and is not told where it is', () => {
@@ -185,7 +233,8 @@ describe('API function (least privilege)', () => {
         .flatMap((s): unknown[] => (Array.isArray(s.Resource) ? (s.Resource as unknown[]) : [s.Resource]))
         .map((r) => JSON.stringify(r));
     const bucketArn = JSON.stringify({ 'Fn::GetAtt': [bucketId, 'Arn'] });
-    const under = (prefix: string) => JSON.stringify({ 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucketId, 'Arn'] }, `/${prefix}/*`]] });
+    const under = (prefix: string) =>
+      JSON.stringify({ 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucketId, 'Arn'] }, `/${prefix}/*`]] });
 
     expect(objects('s3:PutObject')).toEqual([under('jobs')]);
     expect(objects('s3:GetObject*').sort()).toEqual([bucketArn, bucketArn, under('inputs'), under('jobs')].sort());
@@ -206,7 +255,11 @@ describe('the OpenAI key secret', () => {
       .filter((p) => JSON.stringify(p.Properties.PolicyDocument).includes('secretsmanager:'))
       .flatMap((p) => (p.Properties.Roles as { Ref: string }[]).map((r) => r.Ref))
       .sort();
-    const providerRoles = (['submitBatch', 'pollBatch', 'recordBatchFailure', 'markJobFailed', 'executionEnded'] as const).map((name) => logicalId(s, s.functions[name].role.node.defaultChild)).sort();
+    const providerRoles = (
+      ['submitBatch', 'pollBatch', 'recordBatchFailure', 'markJobFailed', 'executionEnded'] as const
+    )
+      .map((name) => logicalId(s, s.functions[name].role.node.defaultChild))
+      .sort();
 
     expect(readers).toEqual(providerRoles);
   });
@@ -244,7 +297,11 @@ describe('scheduled starts', () => {
       FlexibleTimeWindow: { Mode: 'OFF' },
       GroupName: groupName,
     });
-    expect(named('hourly_digest')).toMatchObject({ ScheduleExpression: 'rate(1 hour)', State: 'DISABLED', FlexibleTimeWindow: { Mode: 'OFF' } });
+    expect(named('hourly_digest')).toMatchObject({
+      ScheduleExpression: 'rate(1 hour)',
+      State: 'DISABLED',
+      FlexibleTimeWindow: { Mode: 'OFF' },
+    });
     expect(named('hourly_digest').ScheduleExpressionTimezone).toBe('Etc/UTC');
   });
 
@@ -253,7 +310,10 @@ describe('scheduled starts', () => {
       expect(named(name).Target).toMatchObject({
         Arn: machine,
         RoleArn: { 'Fn::GetAtt': [roleId, 'Arn'] },
-        RetryPolicy: { MaximumRetryAttempts: SCHEDULE_RETRY_ATTEMPTS, MaximumEventAgeInSeconds: SCHEDULE_MAX_EVENT_AGE.toSeconds() },
+        RetryPolicy: {
+          MaximumRetryAttempts: SCHEDULE_RETRY_ATTEMPTS,
+          MaximumEventAgeInSeconds: SCHEDULE_MAX_EVENT_AGE.toSeconds(),
+        },
       });
     }
     t.resourceCountIs('AWS::Lambda::Function', 8);
@@ -278,7 +338,8 @@ describe('scheduled starts', () => {
 
   test('as Scheduler fills in the time, the workflow reads it and a retried start maps to the same job id', () => {
     const raw = (named('nightly-moderation').Target as { Input: string }).Input;
-    const atThree = (time: string) => jobIdOf(parseExecutionInput(JSON.parse(raw.replace('<aws.scheduler.scheduled-time>', time))));
+    const atThree = (time: string) =>
+      jobIdOf(parseExecutionInput(JSON.parse(raw.replace('<aws.scheduler.scheduled-time>', time))));
 
     expect(atThree('2026-11-22T03:00:00Z')).toBe('nightly-moderation-20261122T030000Z');
     expect(atThree('2026-11-22T03:00:00Z')).toBe(atThree('2026-11-22T03:00:00Z'));
@@ -297,7 +358,9 @@ describe('scheduled starts', () => {
       ],
     });
     expect(role?.Properties.ManagedPolicyArns).toBeUndefined();
-    expect(statementsOfRole(s, t, s.schedules.role)).toEqual([{ Effect: 'Allow', Action: 'states:StartExecution', Resource: machine }]);
+    expect(statementsOfRole(s, t, s.schedules.role)).toEqual([
+      { Effect: 'Allow', Action: 'states:StartExecution', Resource: machine },
+    ]);
   });
 
   const valid = NIGHTLY;
@@ -309,11 +372,31 @@ describe('scheduled starts', () => {
       (x) => ({ ...x, name: 'n'.repeat(MAX_SCHEDULE_NAME_LENGTH + 1) }),
       `name is 64 characters; job ids are <name>-<scheduled time> within a Step Functions execution name, so use at most 63`,
     ],
-    ['an expression that is not cron, rate or at', (x) => ({ ...x, expression: 'daily at 3' }), 'expression "daily at 3" must be cron(...), rate(...) or at(...)'],
-    ['an unknown time zone', (x) => ({ ...x, timezone: 'Mars/Olympus' }), 'timezone "Mars/Olympus" is not an IANA time zone; use e.g. "UTC" or "Europe/Berlin"'],
-    ['an empty job type', (x) => ({ ...x, template: { ...x.template, jobType: '' } }), 'template.jobType must be a registered job type: openai-batch, prompt, classify'],
-    ['an unknown job type', (x) => ({ ...x, template: { ...x.template, jobType: 'clasify' } }), 'template.jobType "clasify" is not a registered job type; use one of openai-batch, prompt, classify'],
-    ['an empty input key', (x) => ({ ...x, template: { ...x.template, input: { key: '' } } }), 'template.input.key must be the S3 key of a JSONL file'],
+    [
+      'an expression that is not cron, rate or at',
+      (x) => ({ ...x, expression: 'daily at 3' }),
+      'expression "daily at 3" must be cron(...), rate(...) or at(...)',
+    ],
+    [
+      'an unknown time zone',
+      (x) => ({ ...x, timezone: 'Mars/Olympus' }),
+      'timezone "Mars/Olympus" is not an IANA time zone; use e.g. "UTC" or "Europe/Berlin"',
+    ],
+    [
+      'an empty job type',
+      (x) => ({ ...x, template: { ...x.template, jobType: '' } }),
+      'template.jobType must be a registered job type: openai-batch, prompt, classify',
+    ],
+    [
+      'an unknown job type',
+      (x) => ({ ...x, template: { ...x.template, jobType: 'clasify' } }),
+      'template.jobType "clasify" is not a registered job type; use one of openai-batch, prompt, classify',
+    ],
+    [
+      'an empty input key',
+      (x) => ({ ...x, template: { ...x.template, input: { key: '' } } }),
+      'template.input.key must be the S3 key of a JSONL file',
+    ],
     [
       'a bucket not in inputBucketNames',
       (x) => ({ ...x, template: { ...x.template, input: { key: 'a.jsonl', bucket: 'elsewhere' } } }),
@@ -330,7 +413,12 @@ describe('scheduled starts', () => {
   });
 
   test('refuses two schedules with one name', () => {
-    expect(() => synth({}, [NIGHTLY, { ...HOURLY, name: NIGHTLY.name, template: { ...HOURLY.template, input: { key: 'x.jsonl' } } }])).toThrow(
+    expect(() =>
+      synth({}, [
+        NIGHTLY,
+        { ...HOURLY, name: NIGHTLY.name, template: { ...HOURLY.template, input: { key: 'x.jsonl' } } },
+      ]),
+    ).toThrow(
       'schedule "nightly-moderation" in infra/schedules.ts: name is used twice; schedule names must be unique (they are part of every job id)',
     );
   });
@@ -340,7 +428,9 @@ describe('scheduled starts', () => {
     const { template: t63 } = synth({}, [{ ...NIGHTLY, name }]);
 
     t63.hasResourceProperties('AWS::Scheduler::Schedule', { Name: name });
-    expect(jobIdOf({ schedule: { name, time: '2026-11-22T03:00:00Z' }, template: NIGHTLY.template })).toBe(`${name}-20261122T030000Z`);
+    expect(jobIdOf({ schedule: { name, time: '2026-11-22T03:00:00Z' }, template: NIGHTLY.template })).toBe(
+      `${name}-20261122T030000Z`,
+    );
   });
 });
 
@@ -349,7 +439,10 @@ describe('scheduled starts', () => {
 describe('alarms', () => {
   const alarms = Object.values(resources(template, 'AWS::CloudWatch::Alarm')).map((a) => a.Properties);
   const on = (metric: string, dimension: string, value: unknown) =>
-    alarms.filter((a) => a.MetricName === metric && JSON.stringify(a.Dimensions) === JSON.stringify([{ Name: dimension, Value: value }]));
+    alarms.filter(
+      (a) =>
+        a.MetricName === metric && JSON.stringify(a.Dimensions) === JSON.stringify([{ Name: dimension, Value: value }]),
+    );
   const one = (metric: string, dimension: string, value: unknown) => {
     const found = on(metric, dimension, value);
     expect(found).toHaveLength(1);
@@ -371,7 +464,14 @@ describe('alarms', () => {
   });
 
   test('on every function: Errors and Throttles; sustained for workflow tasks, any for the API and execution-ended', () => {
-    const workflowTasks: (keyof TaskFunctions)[] = ['prepareJob', 'submitBatch', 'pollBatch', 'recordBatchFailure', 'finalizeJob', 'markJobFailed'];
+    const workflowTasks: (keyof TaskFunctions)[] = [
+      'prepareJob',
+      'submitBatch',
+      'pollBatch',
+      'recordBatchFailure',
+      'finalizeJob',
+      'markJobFailed',
+    ];
     const names = Object.keys(stack.functions) as (keyof TaskFunctions)[];
 
     expect(names).toHaveLength(8);
@@ -422,14 +522,21 @@ describe('alarms', () => {
       EnableKeyRotation: true,
       KeyPolicy: {
         Statement: Match.arrayWith([
-          Match.objectLike({ Principal: { Service: 'cloudwatch.amazonaws.com' }, Action: ['kms:Decrypt', 'kms:GenerateDataKey*'] }),
+          Match.objectLike({
+            Principal: { Service: 'cloudwatch.amazonaws.com' },
+            Action: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+          }),
         ]),
       },
     });
     template.hasResourceProperties('AWS::SNS::TopicPolicy', {
       PolicyDocument: {
         Statement: Match.arrayWith([
-          Match.objectLike({ Effect: 'Deny', Action: 'sns:Publish', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+          Match.objectLike({
+            Effect: 'Deny',
+            Action: 'sns:Publish',
+            Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+          }),
           Match.objectLike({
             Effect: 'Allow',
             Action: 'sns:Publish',

@@ -38,12 +38,15 @@ type Violation = { ruleName: string; severity?: string; violatingResources: { co
 function violations(app: App, options: { ignoreAcknowledgments?: boolean } = {}): Violation[] {
   const pack = new AwsSolutionsChecks(app, { verbose: true });
   // To list what the acknowledgments hide (and find stale ones), bypass them on this one pack.
-  if (options.ignoreAcknowledgments) (pack as unknown as { isAcknowledged: () => boolean }).isAcknowledged = () => false;
+  if (options.ignoreAcknowledgments)
+    (pack as unknown as { isAcknowledged: () => boolean }).isAcknowledged = () => false;
   return pack.validateScope(app).violations as Violation[];
 }
 
 const describeViolations = (found: Violation[]) =>
-  found.map((v) => `${v.severity ?? ''} ${v.ruleName} at ${v.violatingResources.map((r) => r.constructPath).join(', ')}`).join('\n');
+  found
+    .map((v) => `${v.severity ?? ''} ${v.ruleName} at ${v.violatingResources.map((r) => r.constructPath).join(', ')}`)
+    .join('\n');
 
 describe.each(VARIANTS)('cdk-nag AwsSolutions on %s', (_name, context, schedules) => {
   const { app, stack } = synth(context, schedules);
@@ -67,7 +70,11 @@ describe.each(VARIANTS)('cdk-nag AwsSolutions on %s', (_name, context, schedules
     const all = violations(app, { ignoreAcknowledgments: true });
 
     for (const { path, rule } of acknowledged) {
-      const hides = all.some((v) => v.ruleName === rule && v.violatingResources.some((r) => r.constructPath === path || r.constructPath.startsWith(`${path}/`)));
+      const hides = all.some(
+        (v) =>
+          v.ruleName === rule &&
+          v.violatingResources.some((r) => r.constructPath === path || r.constructPath.startsWith(`${path}/`)),
+      );
       expect(hides).toBe(true);
     }
   });
@@ -82,16 +89,33 @@ describe.each(VARIANTS)('cdk-nag AwsSolutions on %s', (_name, context, schedules
   test('only these rules are acknowledged (a new one needs a reason here too)', () => {
     const rules = [...new Set(acknowledged.map((a) => a.rule.replace(/\[.*$/, '')))].sort();
 
-    expect(rules).toEqual(['AwsSolutions-APIG4', 'AwsSolutions-IAM5', 'AwsSolutions-S1', 'AwsSolutions-SF1', ...('openaiApiKeySecretName' in context ? [] : ['AwsSolutions-SMG4'])].sort());
+    expect(rules).toEqual(
+      [
+        'AwsSolutions-APIG4',
+        'AwsSolutions-IAM5',
+        'AwsSolutions-S1',
+        'AwsSolutions-SF1',
+        ...('openaiApiKeySecretName' in context ? [] : ['AwsSolutions-SMG4']),
+      ].sort(),
+    );
   });
 
   test('a bare "*" resource is granted only for X-Ray and the Logs delivery setup, as the IAM5 reasons say', () => {
     const { template } = synth(context, schedules);
     const starred = Object.values(template.findResources('AWS::IAM::Policy'))
-      .flatMap((p) => (p as { Properties: { PolicyDocument: { Statement: Statement[] } } }).Properties.PolicyDocument.Statement)
-      .filter((st) => st.Effect === 'Allow' && (st.Resource === '*' || (Array.isArray(st.Resource) && st.Resource.includes('*'))));
+      .flatMap(
+        (p) =>
+          (p as { Properties: { PolicyDocument: { Statement: Statement[] } } }).Properties.PolicyDocument.Statement,
+      )
+      .filter(
+        (st) =>
+          st.Effect === 'Allow' && (st.Resource === '*' || (Array.isArray(st.Resource) && st.Resource.includes('*'))),
+      );
 
-    for (const action of actionsOf(starred)) expect(action).toMatch(/^(xray:|logs:(Create|Get|Update|Delete|List)LogDeliver|logs:(PutResourcePolicy|DescribeResourcePolicies|DescribeLogGroups)$)/);
+    for (const action of actionsOf(starred))
+      expect(action).toMatch(
+        /^(xray:|logs:(Create|Get|Update|Delete|List)LogDeliver|logs:(PutResourcePolicy|DescribeResourcePolicies|DescribeLogGroups)$)/,
+      );
   });
 
   test('APIG4 (no authorization) is acknowledged for the public /health route only', () => {
@@ -123,7 +147,11 @@ describe('cdk-nag wiring (as infra/app.ts registers it)', () => {
   test('acknowledge() refuses a short reason or a rule that is not AwsSolutions', () => {
     const stack = new Stack(testApp(), 'Scope');
 
-    expect(() => acknowledge(stack, 'AwsSolutions-S1', 'not needed')).toThrow(`give a reason of at least ${MIN_REASON_LENGTH} characters`);
-    expect(() => acknowledge(stack, 'S1', 'a long enough reason that explains the case')).toThrow('is not an AwsSolutions rule id');
+    expect(() => acknowledge(stack, 'AwsSolutions-S1', 'not needed')).toThrow(
+      `give a reason of at least ${MIN_REASON_LENGTH} characters`,
+    );
+    expect(() => acknowledge(stack, 'S1', 'a long enough reason that explains the case')).toThrow(
+      'is not an AwsSolutions rule id',
+    );
   });
 });

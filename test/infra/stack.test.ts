@@ -37,7 +37,10 @@ function placeholder(part: unknown): string {
 function definitionOf(template: Template): AslGraph {
   const [machine] = Object.values(resources(template, 'AWS::StepFunctions::StateMachine'));
   const body = machine?.Properties.DefinitionString as string | { 'Fn::Join': [string, unknown[]] };
-  const text = typeof body === 'string' ? body : body['Fn::Join'][1].map((p) => (typeof p === 'string' ? p : placeholder(p))).join('');
+  const text =
+    typeof body === 'string'
+      ? body
+      : body['Fn::Join'][1].map((p) => (typeof p === 'string' ? p : placeholder(p))).join('');
   return JSON.parse(text) as AslGraph;
 }
 
@@ -68,7 +71,13 @@ const FUNCTION_NAMES = [
   'api',
 ] as const satisfies readonly (keyof TaskFunctions)[];
 type FunctionName = (typeof FUNCTION_NAMES)[number];
-const PROVIDER_FUNCTIONS: FunctionName[] = ['submitBatch', 'pollBatch', 'recordBatchFailure', 'markJobFailed', 'executionEnded'];
+const PROVIDER_FUNCTIONS: FunctionName[] = [
+  'submitBatch',
+  'pollBatch',
+  'recordBatchFailure',
+  'markJobFailed',
+  'executionEnded',
+];
 
 /** The IAM statements attached to each task function's role. */
 function statementsByFunction(stack: LlmBatchStack, template: Template): Record<FunctionName, Statement[]> {
@@ -105,7 +114,10 @@ describe('job state machine', () => {
 
   test('runs the batches in a Distributed Map of STANDARD child executions', () => {
     expect(map.Type).toBe('Map');
-    expect(map.ItemProcessor).toMatchObject({ ProcessorConfig: { Mode: 'DISTRIBUTED', ExecutionType: 'STANDARD' }, StartAt: STATE.submitBatch });
+    expect(map.ItemProcessor).toMatchObject({
+      ProcessorConfig: { Mode: 'DISTRIBUTED', ExecutionType: 'STANDARD' },
+      StartAt: STATE.submitBatch,
+    });
   });
 
   test('reads the items from the JSONL manifest that Prepare job names', () => {
@@ -150,7 +162,11 @@ describe('job state machine', () => {
       ],
       Default: STATE.batchDone,
     });
-    expect(stateNamed(states, STATE.waitForTurn)).toMatchObject({ Type: 'Wait', SecondsPath: '$.waitSeconds', Next: STATE.submitBatch });
+    expect(stateNamed(states, STATE.waitForTurn)).toMatchObject({
+      Type: 'Wait',
+      SecondsPath: '$.waitSeconds',
+      Next: STATE.submitBatch,
+    });
     expect(wait).toMatchObject({ Type: 'Wait', SecondsPath: '$.waitSeconds', Next: STATE.pollBatch });
     expect(wait.Seconds).toBeUndefined();
     expect(poll.Next).toBe(STATE.itemsPending);
@@ -159,7 +175,14 @@ describe('job state machine', () => {
   test('every Task state retries rate limits with full jitter and the Lambda service errors', () => {
     const tasks = [...states].filter(([, s]) => s.Type === 'Task');
     expect(tasks.map(([name]) => name).sort()).toEqual(
-      [STATE.prepareJob, STATE.submitBatch, STATE.pollBatch, STATE.recordBatchFailure, STATE.finalizeJob, STATE.markJobFailed].sort(),
+      [
+        STATE.prepareJob,
+        STATE.submitBatch,
+        STATE.pollBatch,
+        STATE.recordBatchFailure,
+        STATE.finalizeJob,
+        STATE.markJobFailed,
+      ].sort(),
     );
 
     for (const [_name, task] of tasks) {
@@ -169,7 +192,12 @@ describe('job state machine', () => {
 
       expect(rateLimited?.JitterStrategy).toBe('FULL');
       expect(retried).toEqual(
-        expect.arrayContaining(['Lambda.ServiceException', 'Lambda.AWSLambdaException', 'Lambda.SdkClientException', 'Lambda.TooManyRequestsException']),
+        expect.arrayContaining([
+          'Lambda.ServiceException',
+          'Lambda.AWSLambdaException',
+          'Lambda.SdkClientException',
+          'Lambda.TooManyRequestsException',
+        ]),
       );
       expect(task.TimeoutSeconds).toBeGreaterThan(TASK_TIMEOUT_SECONDS);
     }
@@ -203,7 +231,9 @@ describe('job state machine', () => {
   test('a failed map still finalizes the job; a failed Prepare or Finalize marks the job failed', () => {
     expect(map.Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.mapError', Next: STATE.finalizeJob }]);
     for (const name of [STATE.prepareJob, STATE.finalizeJob]) {
-      expect(stateNamed(states, name).Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: STATE.markJobFailed }]);
+      expect(stateNamed(states, name).Catch).toEqual([
+        { ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: STATE.markJobFailed },
+      ]);
     }
     expect(stateNamed(states, STATE.markJobFailed).Next).toBe(STATE.workflowFailed);
   });
@@ -215,7 +245,9 @@ describe('job state machine', () => {
       .flatMap((p) => (p.Properties.PolicyDocument as { Statement: Statement[] }).Statement);
     const text = JSON.stringify(statements);
 
-    expect(actionsOf(statements)).toEqual(expect.arrayContaining(['s3:GetObject*', 's3:PutObject', 'states:StartExecution', 'lambda:InvokeFunction']));
+    expect(actionsOf(statements)).toEqual(
+      expect.arrayContaining(['s3:GetObject*', 's3:PutObject', 'states:StartExecution', 'lambda:InvokeFunction']),
+    );
     expect(actionsOf(statements).filter((action) => action.startsWith('s3:Delete'))).toEqual([]);
     expect(text).toContain('/jobs/*');
   });
@@ -260,7 +292,9 @@ describe('task functions', () => {
     const statements = statementsByFunction(stack, template);
     const secretId = logicalId(stack, stack.openAiKey.node.defaultChild);
 
-    const readers = FUNCTION_NAMES.filter((name) => actionsOf(statements[name]).includes('secretsmanager:GetSecretValue'));
+    const readers = FUNCTION_NAMES.filter((name) =>
+      actionsOf(statements[name]).includes('secretsmanager:GetSecretValue'),
+    );
 
     expect(readers.sort()).toEqual([...PROVIDER_FUNCTIONS].sort());
     for (const name of FUNCTION_NAMES) {
@@ -279,7 +313,13 @@ describe('task functions', () => {
         .every((s) => JSON.stringify(s.Resource).includes('/jobs/*') && !JSON.stringify(s.Resource).includes('"/*"'));
 
     expect(FUNCTION_NAMES.filter((name) => s3(name).length > 0).sort()).toEqual([
-      'api', 'executionEnded', 'finalizeJob', 'markJobFailed', 'pollBatch', 'prepareJob', 'submitBatch',
+      'api',
+      'executionEnded',
+      'finalizeJob',
+      'markJobFailed',
+      'pollBatch',
+      'prepareJob',
+      'submitBatch',
     ]);
     for (const name of ['prepareJob', 'submitBatch', 'pollBatch', 'finalizeJob', 'api'] as const) {
       expect(actionsOf(s3(name))).toContain('s3:PutObject');
@@ -302,7 +342,9 @@ describe('task functions', () => {
   test('every function reads and writes the table and its index', () => {
     const statements = statementsByFunction(stack, template);
     for (const name of FUNCTION_NAMES) {
-      expect(actionsOf(statements[name])).toEqual(expect.arrayContaining(['dynamodb:Query', 'dynamodb:UpdateItem', 'dynamodb:PutItem']));
+      expect(actionsOf(statements[name])).toEqual(
+        expect.arrayContaining(['dynamodb:Query', 'dynamodb:UpdateItem', 'dynamodb:PutItem']),
+      );
       expect(JSON.stringify(statements[name])).toContain('/index/*');
     }
   });
@@ -344,8 +386,15 @@ describe('table and bucket', () => {
     template.hasResource('AWS::S3::Bucket', {
       DeletionPolicy: 'Retain',
       Properties: Match.objectLike({
-        PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
-        BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
+        PublicAccessBlockConfiguration: {
+          BlockPublicAcls: true,
+          BlockPublicPolicy: true,
+          IgnorePublicAcls: true,
+          RestrictPublicBuckets: true,
+        },
+        BucketEncryption: {
+          ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+        },
         LifecycleConfiguration: {
           Rules: Match.arrayWith([
             Match.objectLike({ Prefix: 'map-runs/', ExpirationInDays: 7, Status: 'Enabled' }),
@@ -410,7 +459,9 @@ describe('execution-ended rule and outputs', () => {
       'StateMachineArn',
       'TableName',
     ]);
-    expect(outputs.Outputs.StateMachineArn?.Value).toEqual({ Ref: logicalId(stack, stack.stateMachine.node.defaultChild) });
+    expect(outputs.Outputs.StateMachineArn?.Value).toEqual({
+      Ref: logicalId(stack, stack.stateMachine.node.defaultChild),
+    });
   });
 });
 
@@ -422,7 +473,9 @@ describe('stack options (context)', () => {
 
     t.resourceCountIs('AWS::SecretsManager::Secret', 0);
     for (const name of PROVIDER_FUNCTIONS) {
-      expect(JSON.stringify(environmentOf(imported, t, name).OPENAI_API_KEY_SECRET_ARN)).toContain(':secret:prod/openai-key');
+      expect(JSON.stringify(environmentOf(imported, t, name).OPENAI_API_KEY_SECRET_ARN)).toContain(
+        ':secret:prod/openai-key',
+      );
     }
   });
 
@@ -448,7 +501,10 @@ describe('stack options (context)', () => {
     const { stack: s, template: t } = synth({ applyTableNames: 'Comments' });
     const statements = statementsByFunction(s, t);
     const updatesComments = (name: FunctionName) =>
-      statements[name].some((st) => actionsOf([st]).includes('dynamodb:UpdateItem') && JSON.stringify(st.Resource).includes(':table/Comments'));
+      statements[name].some(
+        (st) =>
+          actionsOf([st]).includes('dynamodb:UpdateItem') && JSON.stringify(st.Resource).includes(':table/Comments'),
+      );
 
     expect(FUNCTION_NAMES.filter(updatesComments).sort()).toEqual(['pollBatch', 'submitBatch']);
   });
@@ -466,7 +522,11 @@ describe('readStackConfig', () => {
   test('a JWT issuer and audiences together switch the API to a JWT authorizer', () => {
     const config = readStackConfig({ jwtIssuer: 'https://issuer.example.com/pool', jwtAudience: 'client-1, client-2' });
 
-    expect(config.apiAuth).toEqual({ kind: 'jwt', issuer: 'https://issuer.example.com/pool', audience: ['client-1', 'client-2'] });
+    expect(config.apiAuth).toEqual({
+      kind: 'jwt',
+      issuer: 'https://issuer.example.com/pool',
+      audience: ['client-1', 'client-2'],
+    });
   });
 
   test('CORS origins, throttling and the alarm email are read from -c strings', () => {
@@ -503,9 +563,15 @@ describe('readStackConfig', () => {
   });
 
   test.each([
-    [{ recordTtlDays: 'seven' }, 'context recordTtlDays must be a whole number of days from 1 to 3650 (got "seven"); pass a whole number'],
+    [
+      { recordTtlDays: 'seven' },
+      'context recordTtlDays must be a whole number of days from 1 to 3650 (got "seven"); pass a whole number',
+    ],
     [{ recordTtlDays: 0 }, 'context recordTtlDays must be a whole number of days from 1 to 3650 (got 0)'],
-    [{ openaiBaseUrl: 'llm.example.com' }, 'context openaiBaseUrl is not a URL (got "llm.example.com"); pass an http(s) URL'],
+    [
+      { openaiBaseUrl: 'llm.example.com' },
+      'context openaiBaseUrl is not a URL (got "llm.example.com"); pass an http(s) URL',
+    ],
     [{ openaiBaseUrl: 'ftp://llm.example.com' }, 'context openaiBaseUrl must use http or https'],
     [
       { openaiApiKeySecretName: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:openai-AbCdEf' },
@@ -514,14 +580,32 @@ describe('readStackConfig', () => {
     [{ openaiApiKeySecretName: 'has spaces' }, 'context openaiApiKeySecretName is not a valid secret name'],
     [{ applyTableNames: 'ok-table,x' }, 'context applyTableNames has "x", which is not a valid DynamoDB table name'],
     [{ recordTTLDays: 7 }, 'unknown context key recordTTLDays; did you mean recordTtlDays?'],
-    [{ jwtIssuer: 'https://issuer.example.com' }, 'context jwtIssuer is set but jwtAudience is not; a JWT authorizer needs both (pass a comma-separated list'],
-    [{ jwtAudience: 'client-1' }, 'context jwtAudience is set but jwtIssuer is not; a JWT authorizer needs both (pass the https URL of the token issuer'],
+    [
+      { jwtIssuer: 'https://issuer.example.com' },
+      'context jwtIssuer is set but jwtAudience is not; a JWT authorizer needs both (pass a comma-separated list',
+    ],
+    [
+      { jwtAudience: 'client-1' },
+      'context jwtAudience is set but jwtIssuer is not; a JWT authorizer needs both (pass the https URL of the token issuer',
+    ],
     [{ jwtIssuer: 'http://issuer.example.com', jwtAudience: 'client-1' }, 'context jwtIssuer must be an https URL'],
-    [{ corsAllowedOrigins: '*' }, 'context corsAllowedOrigins must not contain a wildcard: every route but /health is called with credentials'],
+    [
+      { corsAllowedOrigins: '*' },
+      'context corsAllowedOrigins must not contain a wildcard: every route but /health is called with credentials',
+    ],
     [{ corsAllowedOrigins: 'https://*.example.com' }, 'list their exact origins instead'],
-    [{ corsAllowedOrigins: 'https://app.example.com/path' }, 'has "https://app.example.com/path", which is not an origin (scheme://host[:port], no path)'],
-    [{ apiThrottleRateLimit: '0' }, 'context apiThrottleRateLimit must be a whole number of requests per second from 1 to 10000 (got "0")'],
-    [{ apiThrottleBurstLimit: 'lots' }, 'context apiThrottleBurstLimit must be a whole number of requests from 1 to 5000'],
+    [
+      { corsAllowedOrigins: 'https://app.example.com/path' },
+      'has "https://app.example.com/path", which is not an origin (scheme://host[:port], no path)',
+    ],
+    [
+      { apiThrottleRateLimit: '0' },
+      'context apiThrottleRateLimit must be a whole number of requests per second from 1 to 10000 (got "0")',
+    ],
+    [
+      { apiThrottleBurstLimit: 'lots' },
+      'context apiThrottleBurstLimit must be a whole number of requests from 1 to 5000',
+    ],
     [{ alarmEmail: 'oncall' }, 'context alarmEmail is not an email address (got "oncall"); pass an email address'],
     [{ jwtissuer: 'https://issuer.example.com' }, 'unknown context key jwtissuer; did you mean jwtIssuer?'],
   ])('refuses %j with a message that says what to pass', (context, message) => {
@@ -538,7 +622,9 @@ describe('TaskFunction', () => {
   test('an entry that does not exist is refused, naming the file', () => {
     const create = () => new TaskFunction(scope(), 'Fn', { entry: projectPath('tasks/handlers/no-such-task.ts') });
 
-    expect(create).toThrow('TaskFunction entry tasks/handlers/no-such-task.ts does not exist; create it (exporting `handler`) or fix the path');
+    expect(create).toThrow(
+      'TaskFunction entry tasks/handlers/no-such-task.ts does not exist; create it (exporting `handler`) or fix the path',
+    );
   });
 
   test('a relative entry is refused, with how to build the path', () => {
@@ -594,7 +680,13 @@ describe('TaskFunction', () => {
   });
 
   test('STATE_MACHINE_ARN comes with its grant, not through environment', () => {
-    expect(() => new TaskFunction(scope(), 'Fn', { entry, environment: { STATE_MACHINE_ARN: 'arn:aws:states:::stateMachine:x' } })).toThrow(
+    expect(
+      () =>
+        new TaskFunction(scope(), 'Fn', {
+          entry,
+          environment: { STATE_MACHINE_ARN: 'arn:aws:states:::stateMachine:x' },
+        }),
+    ).toThrow(
       'TaskFunction Fn: STATE_MACHINE_ARN is set by useStateMachine(stateMachine), which also grants access; do not pass it in environment',
     );
   });
@@ -608,7 +700,9 @@ describe('TaskFunction', () => {
 
     t.hasResourceProperties('AWS::IAM::Role', { ManagedPolicyArns: Match.absent() });
     expect(actionsOf(logs).sort()).toEqual(['logs:CreateLogStream', 'logs:PutLogEvents']);
-    expect(logs.map((st) => st.Resource)).toEqual([{ 'Fn::GetAtt': [logicalId(s, fn.logGroup.node.defaultChild), 'Arn'] }]);
+    expect(logs.map((st) => st.Resource)).toEqual([
+      { 'Fn::GetAtt': [logicalId(s, fn.logGroup.node.defaultChild), 'Arn'] },
+    ]);
   });
 
   test('read access to a table grants reads only', () => {
@@ -617,10 +711,14 @@ describe('TaskFunction', () => {
     const t = Template.fromStack(s);
 
     const policies = Object.values(resources(t, 'AWS::IAM::Policy'));
-    const actions = actionsOf(policies.flatMap((p) => (p.Properties.PolicyDocument as { Statement: Statement[] }).Statement));
+    const actions = actionsOf(
+      policies.flatMap((p) => (p.Properties.PolicyDocument as { Statement: Statement[] }).Statement),
+    );
 
     expect(actions).toContain('dynamodb:GetItem');
     expect(actions).not.toContain('dynamodb:PutItem');
-    t.hasResourceProperties('AWS::Lambda::Function', { Environment: { Variables: Match.objectLike({ TABLE_NAME: 'table-a' }) } });
+    t.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ TABLE_NAME: 'table-a' }) },
+    });
   });
 });

@@ -18,7 +18,10 @@ export function testApp(context: Record<string, unknown> = {}): App {
 
 /** The stack as app.ts builds it in `app`, from the app's context and optional schedules. */
 export function buildStack(app: App, schedules: readonly JobSchedule[] = []): LlmBatchStack {
-  return new LlmBatchStack(app, 'LlmBatch', { config: readStackConfig(app.node.getAllContext() as Record<string, unknown>), schedules });
+  return new LlmBatchStack(app, 'LlmBatch', {
+    config: readStackConfig(app.node.getAllContext() as Record<string, unknown>),
+    schedules,
+  });
 }
 
 /** The stack from context (as `-c` passes it) and optional schedules, with its template. */

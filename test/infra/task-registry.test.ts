@@ -2,7 +2,14 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, test } from '@jest/globals';
 import { projectPath } from '../../infra/task-function.js';
 import { STATE } from '../../workflows/state-names.js';
-import { TASK_NAMES, TASKS, taskConstructId, taskFileName, taskHandlerPath, WORKFLOW_TASK_NAMES } from '../../workflows/task-registry.js';
+import {
+  TASK_NAMES,
+  TASKS,
+  taskConstructId,
+  taskFileName,
+  taskHandlerPath,
+  WORKFLOW_TASK_NAMES,
+} from '../../workflows/task-registry.js';
 
 describe('task registry', () => {
   test('names every function: construct id, handler file and metrics dimension come from the task name', () => {
@@ -23,8 +30,22 @@ describe('task registry', () => {
   test('the workflow tasks are those with a Task state, each state its own', () => {
     const states = WORKFLOW_TASK_NAMES.map((name) => TASKS[name].state);
 
-    expect(WORKFLOW_TASK_NAMES).toEqual(['prepareJob', 'submitBatch', 'pollBatch', 'recordBatchFailure', 'finalizeJob', 'markJobFailed']);
-    expect(states).toEqual([STATE.prepareJob, STATE.submitBatch, STATE.pollBatch, STATE.recordBatchFailure, STATE.finalizeJob, STATE.markJobFailed]);
+    expect(WORKFLOW_TASK_NAMES).toEqual([
+      'prepareJob',
+      'submitBatch',
+      'pollBatch',
+      'recordBatchFailure',
+      'finalizeJob',
+      'markJobFailed',
+    ]);
+    expect(states).toEqual([
+      STATE.prepareJob,
+      STATE.submitBatch,
+      STATE.pollBatch,
+      STATE.recordBatchFailure,
+      STATE.finalizeJob,
+      STATE.markJobFailed,
+    ]);
   });
 
   test("each task's handler file runs that task's logic, imported from its own file only", () => {

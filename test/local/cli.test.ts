@@ -13,7 +13,9 @@ async function inputFile(lines: string[]): Promise<string> {
 }
 
 function promptLines(count: number): string[] {
-  return Array.from({ length: count }, (_, i) => JSON.stringify({ id: `item-${i}`, prompt: `Say something about number ${i}` }));
+  return Array.from({ length: count }, (_, i) =>
+    JSON.stringify({ id: `item-${i}`, prompt: `Say something about number ${i}` }),
+  );
 }
 
 describe('llm-batch run on the local runtime with the mock provider', () => {
@@ -23,20 +25,44 @@ describe('llm-batch run on the local runtime with the mock provider', () => {
 
     // Act
     const result = await cli([
-      'run', file, '--json', '--batch-size', '25', '--max-concurrency', '8', '--time-scale', '200',
-      '--mock-latency-ms', '300', '--mock-transient-error-rate', '0.1', '--mock-permanent-error-rate', '0.05', '--mock-seed', '11',
+      'run',
+      file,
+      '--json',
+      '--batch-size',
+      '25',
+      '--max-concurrency',
+      '8',
+      '--time-scale',
+      '200',
+      '--mock-latency-ms',
+      '300',
+      '--mock-transient-error-rate',
+      '0.1',
+      '--mock-permanent-error-rate',
+      '0.05',
+      '--mock-seed',
+      '11',
     ]);
 
     // Assert
     expect(result.stderr).not.toMatch(/Error:/);
     const summary = JSON.parse(result.stdout.trim().split('\n').at(-1) ?? '{}') as Record<string, unknown>;
-    const lines = (await readFile(file.replace(/\.jsonl$/, '.results.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as OutputLine);
+    const lines = (await readFile(file.replace(/\.jsonl$/, '.results.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as OutputLine);
     const ids = lines.map((line) => line.custom_id);
     expect(new Set(ids).size).toBe(400);
     expect(ids.sort()).toEqual(Array.from({ length: 400 }, (_, i) => `item-${i}`).sort());
     const failed = lines.filter((line) => line.error !== null);
     const succeeded = lines.filter((line) => line.response?.status_code === 200);
-    expect(summary).toMatchObject({ status: 'COMPLETED_WITH_ERRORS', total: 400, succeeded: succeeded.length, failed: failed.length, cancelled: 0 });
+    expect(summary).toMatchObject({
+      status: 'COMPLETED_WITH_ERRORS',
+      total: 400,
+      succeeded: succeeded.length,
+      failed: failed.length,
+      cancelled: 0,
+    });
     expect(succeeded.length + failed.length).toBe(400);
     expect(failed.length).toBeGreaterThan(0);
     // Transient 5xx answers were retried away: every failure is the mock's permanent 400 for that request.
@@ -46,7 +72,11 @@ describe('llm-batch run on the local runtime with the mock provider', () => {
 
   test('bad input exits 2 with the line number and creates no job', async () => {
     // Arrange
-    const file = await inputFile([JSON.stringify({ id: 'a', prompt: 'fine' }), '{"id": "b", "prompt": ', JSON.stringify({ id: 'a', prompt: 'twice' })]);
+    const file = await inputFile([
+      JSON.stringify({ id: 'a', prompt: 'fine' }),
+      '{"id": "b", "prompt": ',
+      JSON.stringify({ id: 'a', prompt: 'twice' }),
+    ]);
 
     // Act
     const result = await cli(['run', file]);

@@ -9,16 +9,26 @@ import { LocalRuntime } from '../../local/local-stack.js';
 import { cli } from '../support/cli.js';
 
 function promptLines(count: number, prefix = 'item'): Record<string, unknown>[] {
-  return Array.from({ length: count }, (_, i) => ({ id: `${prefix}-${String(i).padStart(4, '0')}`, prompt: `Tell me about ${i}` }));
+  return Array.from({ length: count }, (_, i) => ({
+    id: `${prefix}-${String(i).padStart(4, '0')}`,
+    prompt: `Tell me about ${i}`,
+  }));
 }
 
-async function createJob(runtime: LocalRuntime, jobId: string, lines: Record<string, unknown>[], options: Record<string, unknown> = {}): Promise<JobRecord> {
+async function createJob(
+  runtime: LocalRuntime,
+  jobId: string,
+  lines: Record<string, unknown>[],
+  options: Record<string, unknown> = {},
+): Promise<JobRecord> {
   const validated = await validateJob(
     { jobType: 'prompt', options: { model: 'gpt-4.1-mini', batchSize: 10, maxConcurrency: 4, ...options } },
     lines.map((value, i) => ({ lineNumber: i + 1, value })),
     createDefaultRegistry(),
   );
-  return (await writeJob({ jobId, jobType: 'prompt', options: validated.options, source: 'api' }, validated, runtime.deps)).job;
+  return (
+    await writeJob({ jobId, jobType: 'prompt', options: validated.options, source: 'api' }, validated, runtime.deps)
+  ).job;
 }
 
 async function allItems(runtime: LocalRuntime, jobId: string): Promise<ItemRecord[]> {
@@ -48,7 +58,11 @@ describe('the local runtime runs the deployed definition with the real task code
   let runtime: LocalRuntime;
 
   beforeAll(async () => {
-    runtime = await LocalRuntime.start({ timeScale: 100, apiPort: 0, mock: { latencyMs: 400, permanentErrorRate: 0.1, seed: 4 } });
+    runtime = await LocalRuntime.start({
+      timeScale: 100,
+      apiPort: 0,
+      mock: { latencyMs: 400, permanentErrorRate: 0.1, seed: 4 },
+    });
   });
   afterAll(async () => {
     await runtime.stop();
@@ -85,7 +99,10 @@ describe('the local runtime runs the deployed definition with the real task code
     try {
       const job = await createJob(slow, 'cancel-job', promptLines(40), { batchSize: 10, maxConcurrency: 2 });
       const executionArn = await slow.startJob(job.jobId);
-      await until(() => allItems(slow, job.jobId), (items) => items.some((item) => item.status === 'SUBMITTED'));
+      await until(
+        () => allItems(slow, job.jobId),
+        (items) => items.some((item) => item.status === 'SUBMITTED'),
+      );
 
       // Act
       await slow.deps.store.requestCancel(job.jobId);
@@ -97,7 +114,9 @@ describe('the local runtime runs the deployed definition with the real task code
       expect(finished?.status).toBe('CANCELLED');
       const items = await allItems(slow, job.jobId);
       expect(items).toHaveLength(40);
-      expect(items.every((item) => item.status === 'CANCELLED' || item.status === 'SUCCEEDED' || item.status === 'FAILED')).toBe(true);
+      expect(
+        items.every((item) => item.status === 'CANCELLED' || item.status === 'SUCCEEDED' || item.status === 'FAILED'),
+      ).toBe(true);
       expect(finished?.counts.cancelled).toBe(items.filter((item) => item.status === 'CANCELLED').length);
       expect(finished?.counts.cancelled).toBeGreaterThan(0);
       expect(slow.mockProvider?.stats().calls['POST /v1/responses/{id}/cancel'] ?? 0).toBeGreaterThan(0);
@@ -110,12 +129,23 @@ describe('the local runtime runs the deployed definition with the real task code
     // Arrange
     const dir = await mkdtemp(join(tmpdir(), 'llm-batch-api-'));
     const file = join(dir, 'items.jsonl');
-    await writeFile(file, promptLines(30, 'api').map((line) => `${JSON.stringify(line)}\n`).join(''));
+    await writeFile(
+      file,
+      promptLines(30, 'api')
+        .map((line) => `${JSON.stringify(line)}\n`)
+        .join(''),
+    );
     const api = runtime.apiUrl ?? '';
 
     // Act
     const run = await cli(['run', file, '--api', api, '--json', '--batch-size', '10']);
-    const summary = JSON.parse(run.stdout.trim()) as { jobId: string; status: string; total: number; succeeded: number; failed: number };
+    const summary = JSON.parse(run.stdout.trim()) as {
+      jobId: string;
+      status: string;
+      total: number;
+      succeeded: number;
+      failed: number;
+    };
     const status = await cli(['status', summary.jobId, '--api', api]);
     const cancel = await cli(['cancel', summary.jobId, '--api', api]);
 
@@ -132,4 +162,3 @@ describe('the local runtime runs the deployed definition with the real task code
     expect(cancel.stderr).toContain('409');
   }, 90_000);
 });
-

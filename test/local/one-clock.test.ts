@@ -27,7 +27,10 @@ async function api<T>(url: string, init?: RequestInit): Promise<T> {
 /** Runs `llm-batch` with OPENAI_API_KEY set (to a key that is never used: the command must stop first). */
 function cliWithKey(args: string[]): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, OPENAI_API_KEY: 'sk-never-used' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, ...args], {
+      env: { ...process.env, OPENAI_API_KEY: 'sk-never-used' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -82,7 +85,11 @@ describe('the local stack keeps one clock', () => {
   test('GIVEN the stack WHEN the engine, the tasks, the store and the mock tell the time THEN they read the one clock', async () => {
     // Arrange: let the clock run ahead of the wall clock by more than the tolerance below
     await new Promise((resolve) => setTimeout(resolve, 100));
-    const openai = new OpenAI({ apiKey: 'mock-key', baseURL: runtime.mockProvider?.url ?? '', fetch: runtime.mockProvider?.fetch ?? fetch });
+    const openai = new OpenAI({
+      apiKey: 'mock-key',
+      baseURL: runtime.mockProvider?.url ?? '',
+      fetch: runtime.mockProvider?.fetch ?? fetch,
+    });
 
     // Act
     const response = await openai.responses.create({ model: 'gpt-4.1-mini', input: 'time?', background: true });

@@ -94,10 +94,7 @@ export class FakeOpenAI implements OpenAIClientLike {
   }
 
   readonly responses = {
-    create: async (
-      body: ResponseCreateParamsNonStreaming,
-      options?: OpenAIRequestOptions,
-    ): Promise<StoredResponse> => {
+    create: async (body: ResponseCreateParamsNonStreaming, options?: OpenAIRequestOptions): Promise<StoredResponse> => {
       await this.enter('responses.create', body, options);
       const response: StoredResponse = {
         id: this.nextId('resp'),
@@ -137,9 +134,7 @@ export class FakeOpenAI implements OpenAIClientLike {
           id: this.nextId('chatcmpl'),
           object: 'chat.completion',
           model: body.model,
-          choices: [
-            { index: 0, message: { role: 'assistant', content: 'hello' }, finish_reason: 'stop' },
-          ],
+          choices: [{ index: 0, message: { role: 'assistant', content: 'hello' }, finish_reason: 'stop' }],
           usage: { prompt_tokens: 12, completion_tokens: 3, total_tokens: 15 },
         });
       },

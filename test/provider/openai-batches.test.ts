@@ -1,9 +1,24 @@
 import { APIConnectionError, AuthenticationError } from 'openai';
 import { beforeEach, describe, expect, test } from '@jest/globals';
-import { InvalidRequestError, ProviderAuthError, ProviderError, ProviderUnavailableError } from '../../shared/errors.js';
+import {
+  InvalidRequestError,
+  ProviderAuthError,
+  ProviderError,
+  ProviderUnavailableError,
+} from '../../shared/errors.js';
 import { OpenAIBatchProvider } from '../../shared/provider/openai-batches.js';
 import { FakeOpenAI } from './fake-openai.js';
-import { apiBody, chatRequest, errorFileLine, finishedBatch, headers, jsonl, outputLine, responsesRequest, serverError } from './provider-fixtures.js';
+import {
+  apiBody,
+  chatRequest,
+  errorFileLine,
+  finishedBatch,
+  headers,
+  jsonl,
+  outputLine,
+  responsesRequest,
+  serverError,
+} from './provider-fixtures.js';
 
 let fake: FakeOpenAI;
 let provider: OpenAIBatchProvider;
@@ -25,7 +40,10 @@ describe('batch mode: submitBatch', () => {
     const [upload] = [...fake.storedFiles.values()];
     expect(upload?.filename).toBe('batch-job-1-b-0.jsonl');
     expect(upload?.purpose).toBe('batch');
-    const lines = upload?.content.trimEnd().split('\n').map((line) => JSON.parse(line) as unknown);
+    const lines = upload?.content
+      .trimEnd()
+      .split('\n')
+      .map((line) => JSON.parse(line) as unknown);
     expect(lines).toEqual(requests);
     const batch = fake.storedBatches.get(providerBatchId);
     expect(batch).toMatchObject({

@@ -26,10 +26,7 @@ describe('OpenAIProvider: both modes on one client', () => {
 });
 
 describe('the real SDK client', () => {
-  function clientOver(
-    answer: (request: Request) => Response,
-    seen: Request[],
-  ): OpenAI {
+  function clientOver(answer: (request: Request) => Response, seen: Request[]): OpenAI {
     return new OpenAI({
       apiKey: 'sk-test',
       baseURL: 'http://provider.test/v1',
@@ -83,7 +80,10 @@ describe('the real SDK client', () => {
   test('a 429 answer becomes a RateLimitedError with retryAfterMs', async () => {
     // Arrange
     const client = clientOver(
-      () => json({ error: { message: 'slow down', type: 'requests', code: 'rate_limit_exceeded' } }, 429, { 'retry-after-ms': '1500' }),
+      () =>
+        json({ error: { message: 'slow down', type: 'requests', code: 'rate_limit_exceeded' } }, 429, {
+          'retry-after-ms': '1500',
+        }),
       [],
     );
     const real = new OpenAIProvider({ client });
@@ -110,7 +110,10 @@ describe('the real SDK client', () => {
         const page =
           after === null
             ? { data: [{ id: 'batch_2', metadata: {} }], has_more: true, last_id: 'batch_2' }
-            : { data: [{ id: 'batch_1', metadata: { llm_batch_job_id: 'j', llm_batch_batch_id: 'b' } }], has_more: false };
+            : {
+                data: [{ id: 'batch_1', metadata: { llm_batch_job_id: 'j', llm_batch_batch_id: 'b' } }],
+                has_more: false,
+              };
         return json({ object: 'list', ...page });
       }
       return json({ error: { message: `no route ${path}` } }, 404);

@@ -4,7 +4,15 @@ import { InvalidRequestError, ProviderError, ProviderUnavailableError } from '..
 import { OpenAIResponsesProvider } from '../../shared/provider/openai-responses.js';
 import type { ProviderRequest } from '../../shared/types.js';
 import { FakeOpenAI, badRequest } from './fake-openai.js';
-import { apiBody, chatRequest, doneResult, headers, rateLimit, responsesRequest, serverError } from './provider-fixtures.js';
+import {
+  apiBody,
+  chatRequest,
+  doneResult,
+  headers,
+  rateLimit,
+  responsesRequest,
+  serverError,
+} from './provider-fixtures.js';
 
 let fake: FakeOpenAI;
 let provider: OpenAIResponsesProvider;
@@ -346,4 +354,3 @@ describe('responses mode: cancelRequest', () => {
     await expect(cancelling).rejects.toBeInstanceOf(ProviderUnavailableError);
   });
 });
-

@@ -74,7 +74,8 @@ describe('the OpenAI client shows every answer to the observer', () => {
       baseURL: 'http://provider.test/v1',
       maxRetries: 0,
       onAnswer: (answer) => answers.push(answer),
-      fetch: () => Promise.resolve(json({ id: 'resp_1', object: 'response', status: 'queued', output: [] }, 200, LIMIT_HEADERS)),
+      fetch: () =>
+        Promise.resolve(json({ id: 'resp_1', object: 'response', status: 'queued', output: [] }, 200, LIMIT_HEADERS)),
     });
 
     // Act
@@ -86,7 +87,11 @@ describe('the OpenAI client shows every answer to the observer', () => {
         status: 200,
         method: 'POST',
         path: '/v1/responses',
-        rateLimit: expect.objectContaining({ limitRequests: 5000, remainingRequests: 4999, limitTokens: 4_000_000 }) as unknown,
+        rateLimit: expect.objectContaining({
+          limitRequests: 5000,
+          remainingRequests: 4999,
+          limitTokens: 4_000_000,
+        }) as unknown,
       },
     ]);
   });
@@ -103,11 +108,15 @@ describe('the OpenAI client shows every answer to the observer', () => {
       fetch: () => {
         requests++;
         return Promise.resolve(
-          json({ error: { message: 'Rate limit reached for requests', type: 'requests', code: 'rate_limit_exceeded' } }, 429, {
-            ...LIMIT_HEADERS,
-            'x-ratelimit-remaining-requests': '0',
-            'retry-after-ms': '1500',
-          }),
+          json(
+            { error: { message: 'Rate limit reached for requests', type: 'requests', code: 'rate_limit_exceeded' } },
+            429,
+            {
+              ...LIMIT_HEADERS,
+              'x-ratelimit-remaining-requests': '0',
+              'retry-after-ms': '1500',
+            },
+          ),
         );
       },
     });
@@ -152,7 +161,10 @@ describe('create calls of the rate-limited provider', () => {
 
     // Act
     await provider.submitRequest(REQUEST, 'k1');
-    await provider.submitRequest({ ...REQUEST, url: '/v1/chat/completions', body: { model: 'm', messages: [{ role: 'user', content: 'hi' }] } }, 'k2');
+    await provider.submitRequest(
+      { ...REQUEST, url: '/v1/chat/completions', body: { model: 'm', messages: [{ role: 'user', content: 'hi' }] } },
+      'k2',
+    );
     await provider.submitBatch([REQUEST], { jobId: 'job-1', batchId: 'batch-1' });
 
     // Assert
@@ -169,7 +181,10 @@ describe('create calls of the rate-limited provider', () => {
     const fake = new FakeOpenAI();
     const provider = new OpenAIProvider({ client: fake });
     const metadata = { jobId: 'job-1', batchId: 'batch-1' };
-    fake.failNext('batches.create', new RateLimitError(429, { message: 'slow down' }, 'slow down', new Headers({ 'retry-after-ms': '10' })));
+    fake.failNext(
+      'batches.create',
+      new RateLimitError(429, { message: 'slow down' }, 'slow down', new Headers({ 'retry-after-ms': '10' })),
+    );
 
     // Act
     await expect(provider.submitBatch([REQUEST], metadata)).rejects.toBeInstanceOf(RateLimitedError);
@@ -178,7 +193,10 @@ describe('create calls of the rate-limited provider', () => {
 
     // Assert
     expect(fake.callsOf('files.create')).toHaveLength(2);
-    const [first, second] = fake.callsOf('batches.create') as [[{ input_file_id: string }], [{ input_file_id: string }]];
+    const [first, second] = fake.callsOf('batches.create') as [
+      [{ input_file_id: string }],
+      [{ input_file_id: string }],
+    ];
     expect(second[0].input_file_id).toBe(first[0].input_file_id);
     expect(fake.storedBatches.get(providerBatchId)?.input_file_id).toBe(first[0].input_file_id);
   });

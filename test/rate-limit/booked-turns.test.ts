@@ -9,7 +9,7 @@ function chunk(epoch: number, checkedAt = NOW): Chunk {
 }
 
 describe('the booked turns of one process', () => {
-  test('releasing hands over the earliest epoch\'s turns in whole milliseconds, at most MAX_RESERVED_TURNS, and empties the pool', () => {
+  test("releasing hands over the earliest epoch's turns in whole milliseconds, at most MAX_RESERVED_TURNS, and empties the pool", () => {
     // GIVEN turns of epoch 3 (more than a reservation carries) and a later chunk of epoch 4
     const turns = new BookedTurns(BURST_MS);
     const many = Array.from({ length: MAX_RESERVED_TURNS + 5 }, (_, i) => NOW + 10 + i + 0.25);

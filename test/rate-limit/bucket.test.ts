@@ -94,7 +94,8 @@ describe('the bucket arithmetic', () => {
     let state = initialState({ requests: 600, tokens: 0 }, T0);
 
     // Act: a 429 every 2 s (the cooldown) for a minute, no time to regain much
-    for (let i = 0; i < 30; i++) state = penalize(state, T0 + i * PARAMS.cutCooldownMs, 0, { ...PARAMS, increasePerWindow: 0 });
+    for (let i = 0; i < 30; i++)
+      state = penalize(state, T0 + i * PARAMS.cutCooldownMs, 0, { ...PARAMS, increasePerWindow: 0 });
 
     // Assert
     expect(state.factor).toBe(PARAMS.minFactor);
@@ -109,7 +110,7 @@ describe('the bucket arithmetic', () => {
 
     // Assert: the 30 requests taken refill at the new pace, 9.17 a second
     expect(learned).toMatchObject({ learned: true, limitRequests: 550, epoch: 0 });
-    expect(Math.round((learned?.tatRequests ?? 0) - T0)).toBe(Math.round(30 * 60_000 / 550));
+    expect(Math.round((learned?.tatRequests ?? 0) - T0)).toBe(Math.round((30 * 60_000) / 550));
     expect(learn(learned as BucketState, T0, { requests: 550 }, PARAMS)).toBeUndefined(); // nothing new: no write
   });
 

@@ -6,7 +6,12 @@ describe('the token estimate of a request', () => {
     // Act
     const tokens = estimateRequestTokens({
       url: '/v1/responses',
-      body: { model: 'm', instructions: 'be brief', input: [{ role: 'user', content: [{ type: 'input_text', text: 'hello there' }] }], max_output_tokens: 50 },
+      body: {
+        model: 'm',
+        instructions: 'be brief',
+        input: [{ role: 'user', content: [{ type: 'input_text', text: 'hello there' }] }],
+        max_output_tokens: 50,
+      },
     });
 
     // Assert: "be brief" 8 + "user" 4 + "input_text" 10 + "hello there" 11 = 33 characters
@@ -18,8 +23,14 @@ describe('the token estimate of a request', () => {
     const messages = [{ role: 'user', content: 'x'.repeat(400) }];
 
     // Act
-    const completion = estimateRequestTokens({ url: '/v1/chat/completions', body: { model: 'm', messages, max_completion_tokens: 30 } });
-    const legacy = estimateRequestTokens({ url: '/v1/chat/completions', body: { model: 'm', messages, max_tokens: 20 } });
+    const completion = estimateRequestTokens({
+      url: '/v1/chat/completions',
+      body: { model: 'm', messages, max_completion_tokens: 30 },
+    });
+    const legacy = estimateRequestTokens({
+      url: '/v1/chat/completions',
+      body: { model: 'm', messages, max_tokens: 20 },
+    });
 
     // Assert
     expect(completion).toBe(101 + 30);

@@ -16,7 +16,12 @@ afterAll(async () => {
   await table.close();
 });
 
-function submitters(time: VirtualTime, count: number, settings: RateLimitSettings, keyId = `key-${randomUUID().slice(0, 8)}`): RateLimiter[] {
+function submitters(
+  time: VirtualTime,
+  count: number,
+  settings: RateLimitSettings,
+  keyId = `key-${randomUUID().slice(0, 8)}`,
+): RateLimiter[] {
   return submittersOn(table, time, count, settings, keyId);
 }
 
@@ -31,7 +36,12 @@ describe('the shared rate limiter learns the limits and backs off on 429s', () =
     await time.run([submit(first, 0, 1, warmup, time)]);
 
     // Act
-    first.observe({ status: 200, method: 'POST', path: '/v1/responses', rateLimit: { limitRequests: 120, remainingRequests: 119, limitTokens: 40_000 } });
+    first.observe({
+      status: 200,
+      method: 'POST',
+      path: '/v1/responses',
+      rateLimit: { limitRequests: 120, remainingRequests: 119, limitTokens: 40_000 },
+    });
     await time.run([first.settled()]);
     time.advance(WINDOW_MS); // the bucket refills
     const turns: Turn[] = [];
@@ -60,7 +70,12 @@ describe('the shared rate limiter learns the limits and backs off on 429s', () =
 
     // Act
     for (let i = 0; i < 50; i++) {
-      limiter.observe({ status: 200, method: 'POST', path: '/v1/responses', rateLimit: { limitRequests: 300, remainingRequests: 250 - i } });
+      limiter.observe({
+        status: 200,
+        method: 'POST',
+        path: '/v1/responses',
+        rateLimit: { limitRequests: 300, remainingRequests: 250 - i },
+      });
     }
     await time.run([limiter.settled()]);
 
@@ -141,11 +156,14 @@ describe('the shared rate limiter learns the limits and backs off on 429s', () =
     const turns: Turn[] = [];
     const onTurn = async (turn: Turn) => {
       const state = await bucket.read();
-      if (state && factorAt(state, turn.sentAt, PARAMS) < 1) deepest = Math.max(deepest, state.tatRequests - turn.sentAt);
+      if (state && factorAt(state, turn.sentAt, PARAMS) < 1)
+        deepest = Math.max(deepest, state.tatRequests - turn.sentAt);
     };
 
     // Act: three tasks of 100 requests each, all waiting for their turns at once
-    await time.run(limiters.map((limiter, i) => submit(limiter, i, 100, turns, time, { tokens: 0, concurrency: 100, onTurn })));
+    await time.run(
+      limiters.map((limiter, i) => submit(limiter, i, 100, turns, time, { tokens: 0, concurrency: 100, onTurn })),
+    );
 
     // Assert: the cut pace never booked the queue deep (1 s of burst, maxAheadMs and one chunk of slack)
     expect(turns).toHaveLength(300);

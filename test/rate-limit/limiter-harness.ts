@@ -62,7 +62,11 @@ export async function submit(
   await pMap(
     Array.from({ length: requests }),
     async () => {
-      const at = await limiter.take({ tokens: options.tokens ?? 100, deadline: options.deadline ?? Number.MAX_SAFE_INTEGER, demand });
+      const at = await limiter.take({
+        tokens: options.tokens ?? 100,
+        deadline: options.deadline ?? Number.MAX_SAFE_INTEGER,
+        demand,
+      });
       if (at === undefined) {
         refused++;
         return;

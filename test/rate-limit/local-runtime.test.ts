@@ -22,13 +22,18 @@ interface Sample {
 }
 
 async function createJob(runtime: LocalRuntime, jobId: string): Promise<JobRecord> {
-  const lines = Array.from({ length: ITEMS_PER_JOB }, (_, i) => ({ id: `${jobId}-${String(i).padStart(3, '0')}`, prompt: `Tell me about ${i}` }));
+  const lines = Array.from({ length: ITEMS_PER_JOB }, (_, i) => ({
+    id: `${jobId}-${String(i).padStart(3, '0')}`,
+    prompt: `Tell me about ${i}`,
+  }));
   const validated = await validateJob(
     { jobType: 'prompt', options: { model: 'gpt-4.1-mini', batchSize: BATCH_SIZE, maxConcurrency: 10 } },
     lines.map((value, i) => ({ lineNumber: i + 1, value })),
     createDefaultRegistry(),
   );
-  return (await writeJob({ jobId, jobType: 'prompt', options: validated.options, source: 'api' }, validated, runtime.deps)).job;
+  return (
+    await writeJob({ jobId, jobType: 'prompt', options: validated.options, source: 'api' }, validated, runtime.deps)
+  ).job;
 }
 
 async function itemsOf(runtime: LocalRuntime, jobId: string): Promise<ItemRecord[]> {
@@ -96,7 +101,9 @@ describe('draining jobs at the provider rate limit, on the local runtime with th
     }, 20);
 
     // Act
-    const executions = await Promise.all(jobs.map(async (job) => runtime.engine.waitForExecution(await runtime.startJob(job.jobId))));
+    const executions = await Promise.all(
+      jobs.map(async (job) => runtime.engine.waitForExecution(await runtime.startJob(job.jobId))),
+    );
     clearInterval(sampler);
     hammering = false;
     await hammer;
@@ -105,7 +112,10 @@ describe('draining jobs at the provider rate limit, on the local runtime with th
     expect(executions.map((execution) => execution.status)).toEqual(['SUCCEEDED', 'SUCCEEDED']);
     const finished = await Promise.all(jobs.map((job) => runtime.deps.store.getJob(job.jobId)));
     for (const job of finished) {
-      expect(job).toMatchObject({ status: 'COMPLETED', counts: { total: ITEMS_PER_JOB, submitted: ITEMS_PER_JOB, succeeded: ITEMS_PER_JOB, failed: 0 } });
+      expect(job).toMatchObject({
+        status: 'COMPLETED',
+        counts: { total: ITEMS_PER_JOB, submitted: ITEMS_PER_JOB, succeeded: ITEMS_PER_JOB, failed: 0 },
+      });
       const items = await itemsOf(runtime, job?.jobId ?? '');
       expect(items).toHaveLength(ITEMS_PER_JOB);
       expect(items.every((item) => item.status === 'SUCCEEDED' && item.providerId)).toBe(true);

@@ -16,7 +16,12 @@ afterAll(async () => {
   await table.close();
 });
 
-function submitters(time: VirtualTime, count: number, settings: RateLimitSettings, keyId = `key-${randomUUID().slice(0, 8)}`): RateLimiter[] {
+function submitters(
+  time: VirtualTime,
+  count: number,
+  settings: RateLimitSettings,
+  keyId = `key-${randomUUID().slice(0, 8)}`,
+): RateLimiter[] {
   return submittersOn(table, time, count, settings, keyId);
 }
 
@@ -127,7 +132,9 @@ describe('the shared rate limiter', () => {
     };
     const useAll = async (limiter: RateLimiter, count: number) => {
       const demand = limiter.expect(count);
-      const turns = await pMap(Array.from({ length: count }), () => limiter.take({ tokens: 0, deadline: Number.MAX_SAFE_INTEGER, demand }));
+      const turns = await pMap(Array.from({ length: count }), () =>
+        limiter.take({ tokens: 0, deadline: Number.MAX_SAFE_INTEGER, demand }),
+      );
       demand.done();
       return turns;
     };

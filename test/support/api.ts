@@ -78,7 +78,8 @@ export function useApiTestEnv(): () => ApiTestEnv {
       ...env,
       api,
       sfnMock,
-      request: async (method, path, options = {}) => toResponse(await handler(httpEvent(method, path, options), lambdaContext())),
+      request: async (method, path, options = {}) =>
+        toResponse(await handler(httpEvent(method, path, options), lambdaContext())),
     };
     current = created;
     return created;
@@ -111,7 +112,10 @@ function matchRoute(method: string, path: string): { routeKey: string; pathParam
     if (!match) continue;
     const routeKey = `${route.method} ${route.path}`;
     if (names.length === 0) return { routeKey };
-    return { routeKey, pathParameters: Object.fromEntries(names.map((name, i) => [name, decodeURIComponent(match[i + 1] ?? '')])) };
+    return {
+      routeKey,
+      pathParameters: Object.fromEntries(names.map((name, i) => [name, decodeURIComponent(match[i + 1] ?? '')])),
+    };
   }
   return { routeKey: '$default' };
 }
@@ -121,7 +125,12 @@ export function httpEvent(method: string, path: string, options: RequestOptions 
   const { routeKey, pathParameters } = matchRoute(method, path);
   const query = options.query;
   const rawQueryString = query ? new URLSearchParams(query).toString() : '';
-  const text = options.body === undefined ? undefined : typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
+  const text =
+    options.body === undefined
+      ? undefined
+      : typeof options.body === 'string'
+        ? options.body
+        : JSON.stringify(options.body);
   const headers: Record<string, string> = {
     host: 'api.example.test',
     'user-agent': 'jest',
@@ -149,7 +158,10 @@ export function httpEvent(method: string, path: string, options: RequestOptions 
       timeEpoch: Date.parse('2026-03-02T09:00:00Z'),
     },
     ...(text !== undefined
-      ? { body: options.base64 ? Buffer.from(text, 'utf8').toString('base64') : text, isBase64Encoded: options.base64 ?? false }
+      ? {
+          body: options.base64 ? Buffer.from(text, 'utf8').toString('base64') : text,
+          isBase64Encoded: options.base64 ?? false,
+        }
       : { isBase64Encoded: false }),
   };
 }
@@ -173,7 +185,9 @@ export function lambdaContext(): Context {
 }
 
 function toResponse(result: HttpResult): ApiResponse {
-  const headers = Object.fromEntries(Object.entries(result.headers ?? {}).map(([key, value]) => [key.toLowerCase(), String(value)]));
+  const headers = Object.fromEntries(
+    Object.entries(result.headers ?? {}).map(([key, value]) => [key.toLowerCase(), String(value)]),
+  );
   const text = result.body ?? '';
   let json: unknown;
   if (headers['content-type']?.startsWith('application/json')) json = JSON.parse(text) as unknown;

@@ -64,7 +64,13 @@ describe('rendered job workflow ASL', () => {
 
   test('is JSONPath only: no JSONata query language, no variables (Assign), no JSONata fields', () => {
     const offending = [...walk(asl)]
-      .filter(([, key, value]) => (key === 'QueryLanguage' && value !== 'JSONPath') || key === 'Assign' || key === 'Arguments' || key === 'Output')
+      .filter(
+        ([, key, value]) =>
+          (key === 'QueryLanguage' && value !== 'JSONPath') ||
+          key === 'Assign' ||
+          key === 'Arguments' ||
+          key === 'Output',
+      )
       .map(([path, key]) => [...path, key].join('.'));
 
     expect(offending).toEqual([]);
@@ -116,7 +122,10 @@ describe('rendered job workflow ASL', () => {
   });
 
   test('the Distributed Map reads JSONL with s3:getObject and writes results with s3:putObject', () => {
-    expect(map.ItemReader).toMatchObject({ Resource: 'arn:aws:states:::s3:getObject', ReaderConfig: { InputType: 'JSONL' } });
+    expect(map.ItemReader).toMatchObject({
+      Resource: 'arn:aws:states:::s3:getObject',
+      ReaderConfig: { InputType: 'JSONL' },
+    });
     expect(map.ResultWriter).toEqual({
       Resource: 'arn:aws:states:::s3:putObject',
       Parameters: { Bucket: 'llm-batch-local', Prefix: 'map-runs' },
