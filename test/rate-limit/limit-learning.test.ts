@@ -1,29 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { describe, expect, test } from '@jest/globals';
 import { factorAt } from '../../shared/rate-limit/bucket.js';
 import { RateBucketTable } from '../../shared/rate-limit/bucket-table.js';
-import type { RateLimiter } from '../../shared/rate-limit/rate-limiter.js';
-import type { RateLimitSettings } from '../../shared/rate-limit/settings.js';
-import { PARAMS, WINDOW_MS, busiest, submit, submittersOn, type Turn } from './limiter-harness.js';
-import { startTestTable, type TestTable } from '../support/dynamo.js';
+import { PARAMS, WINDOW_MS, busiest, submit, useLimiterTable, type Turn } from './limiter-harness.js';
 import { VirtualTime } from '../support/virtual-time.js';
 
-let table: TestTable;
-beforeAll(async () => {
-  table = await startTestTable(`rate-${randomUUID().slice(0, 8)}`);
-});
-afterAll(async () => {
-  await table.close();
-});
-
-function submitters(
-  time: VirtualTime,
-  count: number,
-  settings: RateLimitSettings,
-  keyId = `key-${randomUUID().slice(0, 8)}`,
-): RateLimiter[] {
-  return submittersOn(table, time, count, settings, keyId);
-}
+const { table: testTable, submitters } = useLimiterTable();
 
 describe('the shared rate limiter learns the limits and backs off on 429s', () => {
   test('learns the limit from the answer headers and paces every process at it', async () => {
@@ -49,7 +31,7 @@ describe('the shared rate limiter learns the limits and backs off on 429s', () =
     await time.run([submit(first, 0, 12, turns, time), submit(second, 1, 12, turns, time)]);
 
     // Assert: stored for every process
-    const stored = await new RateBucketTable(table.dynamo, table.tableName, keyId).read();
+    const stored = await new RateBucketTable(testTable().dynamo, testTable().tableName, keyId).read();
     expect(stored).toMatchObject({ limitRequests: 120, limitTokens: 40_000, learned: true });
     expect(second.snapshot()?.limitRequests).toBe(120);
     // 120 a minute: a burst of 2, then one every 500 ms
@@ -134,7 +116,7 @@ describe('the shared rate limiter learns the limits and backs off on 429s', () =
     await time.run(limiters.map((limiter) => limiter.penalize(1000)));
 
     // Assert
-    const state = await new RateBucketTable(table.dynamo, table.tableName, limiters[0]?.keyId ?? '').read();
+    const state = await new RateBucketTable(testTable().dynamo, testTable().tableName, limiters[0]?.keyId ?? '').read();
     if (!state) throw new Error('no bucket');
     expect(state.factor).toBeCloseTo(0.8);
     expect(state.cutAt).toBe(at);
@@ -151,7 +133,7 @@ describe('the shared rate limiter learns the limits and backs off on 429s', () =
     watcher.observe({ status: 200, method: 'POST', path: '/v1/responses', rateLimit: { limitRequests: 600 } });
     await time.run([watcher.settled()]);
     await time.run([watcher.penalize(1_000)]);
-    const bucket = new RateBucketTable(table.dynamo, table.tableName, keyId);
+    const bucket = new RateBucketTable(testTable().dynamo, testTable().tableName, keyId);
     let deepest = 0;
     const turns: Turn[] = [];
     const onTurn = async (turn: Turn) => {

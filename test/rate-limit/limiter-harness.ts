@@ -2,7 +2,9 @@ import pMap from 'p-map';
 import { bucketParams } from '../../shared/rate-limit/bucket.js';
 import type { RateLimiter } from '../../shared/rate-limit/rate-limiter.js';
 import { createRateLimiter, type RateLimitSettings } from '../../shared/rate-limit/settings.js';
-import type { TestTable } from '../support/dynamo.js';
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll } from '@jest/globals';
+import { startTestTable, type TestTable } from '../support/dynamo.js';
 import type { VirtualTime } from '../support/virtual-time.js';
 
 // Submitter processes sharing one provider key on a test table, in simulated time.
@@ -91,4 +93,27 @@ export function busiest(turns: readonly Turn[], windowMs: number): number {
     most = Math.max(most, end - start + 1);
   }
   return most;
+}
+
+/** A rate-limit test file's table (started before its tests, closed after) and its submitters on it. */
+export function useLimiterTable(): {
+  table: () => TestTable;
+  submitters: (time: VirtualTime, count: number, settings: RateLimitSettings, keyId?: string) => RateLimiter[];
+} {
+  let table: TestTable | undefined;
+  beforeAll(async () => {
+    table = await startTestTable(`rate-${randomUUID().slice(0, 8)}`);
+  });
+  afterAll(async () => {
+    await table?.close();
+  });
+  const started = () => {
+    if (!table) throw new Error('the rate-limit test table did not start');
+    return table;
+  };
+  return {
+    table: started,
+    submitters: (time, count, settings, keyId = `key-${randomUUID().slice(0, 8)}`) =>
+      submittersOn(started(), time, count, settings, keyId),
+  };
 }

@@ -1,29 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import pMap from 'p-map';
-import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { describe, expect, test } from '@jest/globals';
 import { providerKeyId, rateBucketKey } from '../../shared/rate-limit/bucket-table.js';
 import { TURN_LATER, type RateLimiter } from '../../shared/rate-limit/rate-limiter.js';
-import type { RateLimitSettings } from '../../shared/rate-limit/settings.js';
-import { PARAMS, WINDOW_MS, busiest, submit, submittersOn, type Turn } from './limiter-harness.js';
-import { startTestTable, type TestTable } from '../support/dynamo.js';
+import { PARAMS, WINDOW_MS, busiest, submit, useLimiterTable, type Turn } from './limiter-harness.js';
 import { VirtualTime } from '../support/virtual-time.js';
 
-let table: TestTable;
-beforeAll(async () => {
-  table = await startTestTable(`rate-${randomUUID().slice(0, 8)}`);
-});
-afterAll(async () => {
-  await table.close();
-});
-
-function submitters(
-  time: VirtualTime,
-  count: number,
-  settings: RateLimitSettings,
-  keyId = `key-${randomUUID().slice(0, 8)}`,
-): RateLimiter[] {
-  return submittersOn(table, time, count, settings, keyId);
-}
+const { table: testTable, submitters } = useLimiterTable();
 
 describe('the shared rate limiter', () => {
   test('five concurrent submitters together get at most the limit per window, and drain at the limit', async () => {
@@ -211,7 +194,9 @@ describe('the shared rate limiter', () => {
     expect(keyId).toBe(providerKeyId(undefined, 'sk-secret-123'));
     expect(keyId).not.toBe(providerKeyId('http://127.0.0.1:1234/v1', 'sk-secret-123'));
     const { GetCommand } = await import('@aws-sdk/lib-dynamodb');
-    const { Item } = await table.dynamo.send(new GetCommand({ TableName: table.tableName, Key: rateBucketKey(keyId) }));
+    const { Item } = await testTable().dynamo.send(
+      new GetCommand({ TableName: testTable().tableName, Key: rateBucketKey(keyId) }),
+    );
     expect(Item).toMatchObject({ pk: `RATE#${keyId}`, sk: 'BUCKET', version: 1 });
     expect(JSON.stringify(Item)).not.toContain('sk-secret');
   });
