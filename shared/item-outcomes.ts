@@ -27,10 +27,13 @@ const STATUS_OF: Record<RequestResult['outcome'], TerminalItemStatus> = {
   cancelled: 'CANCELLED',
 };
 
-function modelOf(output: OutputLine, job: JobRecord): string | undefined {
+function modelOf(output: OutputLine, job: ResultJob): string | undefined {
   const body = output.response?.body as { model?: unknown } | undefined;
   return typeof body?.model === 'string' ? body.model : job.options.model;
 }
+
+/** What finishing an item reads of its job. */
+type ResultJob = Pick<JobRecord, 'jobId' | 'jobType' | 'options'>;
 
 /** How a result is booked: the mode's share of the list price, and where the change is counted. */
 export interface Booking {
@@ -44,7 +47,7 @@ export interface Booking {
  * Ends one item with the provider's result: the job type derives its result and may apply it
  * elsewhere; a result it rejects, or an apply that fails, fails the item with the reason.
  */
-export async function finishWithResult(deps: TaskDeps, job: JobRecord, customId: string, result: RequestResult, booking: Booking): Promise<boolean> {
+export async function finishWithResult(deps: TaskDeps, job: ResultJob, customId: string, result: RequestResult, booking: Booking): Promise<boolean> {
   const { progress } = booking;
   let finish: FinishItem = {
     status: STATUS_OF[result.outcome],

@@ -3,8 +3,9 @@ import { JobNotFoundError, errorMessage } from './errors.js';
 import { endItemsWithError, errorOutputLine, NEVER_BATCHED } from './item-outcomes.js';
 import type { ProviderModeStrategy } from './modes/provider-mode.js';
 import type { JobProgress } from './store/job-progress.js';
-import type { BatchRecord } from './store/job-store.js';
+import type { BatchRecord, LiveJobState } from './store/job-store.js';
 import { TERMINAL_JOB_STATUSES, type ItemRecord, type ItemStatus, type JobRecord, type JobStatus, type ProviderErrorBody } from './types.js';
+import type { BatchInput } from './workflow-state.js';
 
 /**
  * The job's life as the tasks see it: loading the job, adding a task's progress to it, what
@@ -37,6 +38,33 @@ export async function loadJob(deps: TaskDeps, jobId: string): Promise<JobRecord>
   const job = await deps.store.getJob(jobId);
   if (!job) throw new JobNotFoundError(jobId);
   return job;
+}
+
+/**
+ * The most the job's batch context may weigh in the state. A child's input is its items (at most
+ * MAX_BATCH_INPUT_BYTES, 250,000) plus this context, under the 262,144-byte state limit: 8 KiB
+ * leaves about 4 KiB for the child's own fields (batch state, booked turns). Options are a few
+ * hundred bytes; only large params (a long label list or prompt template) pass it.
+ */
+export const MAX_BATCH_CONTEXT_BYTES = 8 * 1024;
+
+/** The job's fixed context for its batches: its params left in the record when they would make it too large. */
+export function batchInputOf(job: Pick<JobRecord, 'jobId' | 'jobType' | 'options'>): BatchInput {
+  const context: BatchInput = { jobId: job.jobId, jobType: job.jobType, options: job.options, paramsInRecord: false };
+  if (Buffer.byteLength(JSON.stringify(context)) <= MAX_BATCH_CONTEXT_BYTES) return context;
+  return { ...context, options: { ...job.options, params: {} }, paramsInRecord: true };
+}
+
+/** The job as a batch task sees it: its fixed context from the state and what changes, read now. */
+export type RunningJob = Pick<JobRecord, 'jobId' | 'jobType' | 'options'> & LiveJobState;
+
+/** Reads only what changes while the job runs (one projection read) onto the context the state carries. */
+export async function loadRunningJob(deps: TaskDeps, context: BatchInput): Promise<RunningJob> {
+  const live = await deps.store.getLiveJob(context.jobId, { params: context.paramsInRecord });
+  if (!live) throw new JobNotFoundError(context.jobId);
+  const { params, ...changing } = live;
+  const options = context.paramsInRecord ? { ...context.options, params: params ?? {} } : context.options;
+  return { jobId: context.jobId, jobType: context.jobType, options, ...changing };
 }
 
 /**

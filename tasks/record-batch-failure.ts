@@ -1,6 +1,6 @@
 import type { TaskDeps } from '../shared/deps.js';
 import { describeCaught } from '../shared/execution-input.js';
-import { batchIdOf, endUnfinishedItems, loadJob, type EndableItem } from '../shared/job-lifecycle.js';
+import { batchIdOf, endUnfinishedItems, type EndableItem } from '../shared/job-lifecycle.js';
 import { modeOf } from '../shared/modes/index.js';
 import type { BatchFailureRecord, BatchFailureState } from '../shared/workflow-state.js';
 
@@ -18,9 +18,9 @@ export type { BatchFailureRecord } from '../shared/workflow-state.js';
 export async function recordBatchFailure(input: RecordBatchFailureInput, deps: TaskDeps): Promise<BatchFailureRecord> {
   const error = describeCaught(input.error);
   const fromSubmit = 'Items' in input;
-  const jobId = fromSubmit ? input.BatchInput.jobId : input.jobId;
+  const job = input.BatchInput;
+  const jobId = job.jobId;
   const batchId = fromSubmit ? batchIdOf(input.Items) : input.batchId;
-  const job = await loadJob(deps, jobId);
   const batch = await deps.store.getBatch(jobId, batchId);
   // From the submit task an item may have no record yet: its manifest place creates it.
   const members: EndableItem[] = fromSubmit

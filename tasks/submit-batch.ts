@@ -1,5 +1,5 @@
 import type { TaskDeps } from '../shared/deps.js';
-import { batchIdOf, loadJob, recordProgress } from '../shared/job-lifecycle.js';
+import { batchIdOf, loadRunningJob, recordProgress } from '../shared/job-lifecycle.js';
 import { TASK_TIMEOUT_SECONDS } from '../shared/limits.js';
 import { modeOf } from '../shared/modes/index.js';
 import type { BookedTurnsLeft, SubmitRun } from '../shared/modes/send-on-turn.js';
@@ -32,7 +32,7 @@ export interface SubmitOptions {
  */
 export async function submitBatch(input: SubmitBatchInput, deps: TaskDeps, options: SubmitOptions = {}): Promise<BatchState | RateLimitWait> {
   const deadline = deps.clock.now().getTime() + (options.timeBudgetMs ?? SUBMIT_TIME_BUDGET_MS);
-  const job = await loadJob(deps, input.BatchInput.jobId);
+  const job = await loadRunningJob(deps, input.BatchInput);
   const batchId = batchIdOf(input.Items);
   const mode = modeOf(job);
   const run: SubmitRun = {
@@ -49,7 +49,7 @@ export async function submitBatch(input: SubmitBatchInput, deps: TaskDeps, optio
   }
   const now = deps.clock.now();
   const state: BatchState = {
-    jobId: job.jobId,
+    BatchInput: input.BatchInput,
     batchId,
     pending,
     waitSeconds: initialWaitSeconds(mode.name, job),
@@ -58,7 +58,7 @@ export async function submitBatch(input: SubmitBatchInput, deps: TaskDeps, optio
     sentAt: now.toISOString(),
   };
   if (!run.later) return state;
-  return { ...state, ...rateLimitWait(run.later, now.getTime()), Items: input.Items, BatchInput: input.BatchInput };
+  return { ...state, ...rateLimitWait(run.later, now.getTime()), Items: input.Items };
 }
 
 function rateLimitWait(later: BookedTurnsLeft, now: number): Pick<RateLimitWait, 'unsent' | 'waitSeconds' | 'reservation'> {

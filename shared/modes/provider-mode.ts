@@ -2,7 +2,8 @@ import type { TaskDeps } from '../deps.js';
 import type { JobProgress } from '../store/job-progress.js';
 import type { BatchRecord } from '../store/job-store.js';
 import type { ManifestLine } from '../store/object-store.js';
-import type { ItemRecord, JobRecord, ProviderMode } from '../types.js';
+import type { RunningJob } from '../job-lifecycle.js';
+import type { ItemRecord, ProviderMode } from '../types.js';
 import type { SubmitRun } from './send-on-turn.js';
 
 /**
@@ -34,7 +35,7 @@ export interface ProviderModeStrategy {
 
 /** One submit of one child batch. */
 export interface SubmitBatch {
-  job: JobRecord;
+  job: RunningJob;
   batchId: string;
   items: readonly ManifestLine[];
   deps: TaskDeps;
@@ -46,7 +47,7 @@ export type PolledItem = Pick<ItemRecord, 'customId' | 'status' | 'providerId'>;
 
 /** One poll turn of one child batch. */
 export interface PollTurn {
-  job: JobRecord;
+  job: RunningJob;
   batch: BatchRecord;
   /** The batch's items still QUEUED or SUBMITTED. */
   unfinished: PolledItem[];

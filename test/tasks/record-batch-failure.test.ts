@@ -22,13 +22,13 @@ describe('record batch failure', () => {
   test('from the submit input: unfinished items end FAILED with the error, finished ones are untouched, missing ones are created', async () => {
     // Arrange: 3 of 4 items were submitted and 1 of those succeeded before the batch task ran out of retries
     const { job, items } = await createJob(env(), { lines: promptLines(4) });
-    const state = await submitBatch(submitInput(job.jobId, items.slice(0, 3)), env().deps);
+    const state = await submitBatch(submitInput(job, items.slice(0, 3)), env().deps);
     const succeeded = await requireItem(env(), job.jobId, 'item-000');
     completeResponse(env().openai, responseFor(env().openai, succeeded).id);
     await pollBatch(state, env().deps);
     const finishedBefore = await requireItem(env(), job.jobId, 'item-000');
     const input = {
-      ...submitInput(job.jobId, items),
+      ...submitInput(job, items),
       error: { Error: 'ProviderUnavailableError', Cause: lambdaCause('ProviderUnavailableError', 'provider answered 503 Service Unavailable') },
     };
 
@@ -55,7 +55,7 @@ describe('record batch failure', () => {
   test('from the poll state of a provider batch: the batch is cancelled and its items end FAILED', async () => {
     // Arrange
     const { job, items } = await createJob(env(), { lines: promptLines(3), options: { model: TEST_MODEL, mode: 'batch' } });
-    const state = await submitBatch(submitInput(job.jobId, items), env().deps);
+    const state = await submitBatch(submitInput(job, items), env().deps);
 
     // Act
     const record = await recordBatchFailure({ ...state, error: { Error: 'States.Timeout', Cause: 'Task timed out after 300.00 seconds' } }, env().deps);
@@ -72,7 +72,7 @@ describe('record batch failure', () => {
   test('recorded twice, the items are counted once', async () => {
     // Arrange
     const { job, items } = await createJob(env(), { lines: promptLines(2) });
-    const input = { ...submitInput(job.jobId, items), error: { Error: 'RateLimitedError', Cause: lambdaCause('RateLimitedError', 'slow down') } };
+    const input = { ...submitInput(job, items), error: { Error: 'RateLimitedError', Cause: lambdaCause('RateLimitedError', 'slow down') } };
     await recordBatchFailure(input, env().deps);
 
     // Act

@@ -30,11 +30,11 @@ describe('submit batch, responses mode', () => {
     const { job, items } = await createJob(env(), { lines: promptLines(5) });
 
     // Act
-    const state = await submitBatch(submitInput(job.jobId, items), env().deps);
+    const state = await submitBatch(submitInput(job, items), env().deps);
 
     // Assert
     expect(state).toEqual({
-      jobId: job.jobId,
+      BatchInput: submitInput(job, items).BatchInput,
       batchId: 'batch-0000000',
       pending: 5,
       waitSeconds: 5,
@@ -57,11 +57,11 @@ describe('submit batch, responses mode', () => {
   test('a retried submit (the same input again) does not call the provider again', async () => {
     // Arrange
     const { job, items } = await createJob(env(), { lines: promptLines(4) });
-    await submitBatch(submitInput(job.jobId, items), env().deps);
+    await submitBatch(submitInput(job, items), env().deps);
     const before = await itemsOf(env(), job.jobId);
 
     // Act
-    const state = await submitBatch(submitInput(job.jobId, items), env().deps);
+    const state = await submitBatch(submitInput(job, items), env().deps);
 
     // Assert
     expect(state.pending).toBe(4);
@@ -78,7 +78,7 @@ describe('submit batch, responses mode', () => {
     );
 
     // Act
-    const state = await submitBatch(submitInput(job.jobId, items), env().deps);
+    const state = await submitBatch(submitInput(job, items), env().deps);
 
     // Assert
     expect(state.pending).toBe(3);
@@ -107,7 +107,7 @@ describe('submit batch, responses mode', () => {
     });
 
     // Act
-    const state = await submitBatch(submitInput(job.jobId, items), env().deps);
+    const state = await submitBatch(submitInput(job, items), env().deps);
 
     // Assert: the task went on, and every item was created exactly once
     expect(state.pending).toBe(12);
@@ -133,7 +133,7 @@ describe('submit batch, responses mode', () => {
     const provider = refuseResponseCreates(env().openai, (_body, call) => (limited && call >= 4 ? rateLimitError(20_000) : undefined));
 
     // Act: a budget shorter than SEND_AHEAD_MS (else the pause's turns would be left booked for later, see below)
-    const first = submitBatch(submitInput(job.jobId, items), env().deps, { timeBudgetMs: SEND_AHEAD_MS - 2_000 });
+    const first = submitBatch(submitInput(job, items), env().deps, { timeBudgetMs: SEND_AHEAD_MS - 2_000 });
 
     // Assert: the task fails with the name Step Functions retries on
     await expect(first).rejects.toBeInstanceOf(RateLimitedError);
@@ -155,7 +155,7 @@ describe('submit batch, responses mode', () => {
     // Act: the provider recovers; Step Functions retries the task
     limited = false;
     env().clock.advance(60_000);
-    const retried = await submitBatch(submitInput(job.jobId, items), env().deps);
+    const retried = await submitBatch(submitInput(job, items), env().deps);
 
     // Assert
     expect(retried.pending).toBe(12);
@@ -191,7 +191,7 @@ describe('submit batch, responses mode', () => {
     });
 
     // Act
-    const first = await submitBatch(submitInput(job.jobId, items), env().deps);
+    const first = await submitBatch(submitInput(job, items), env().deps);
 
     // Assert: nothing sent, nothing claimed; the batch's turns are booked after the other's and handed over
     if (!isRateLimitWait(first)) throw new Error('expected a turn wait');
@@ -242,7 +242,7 @@ describe('submit batch, responses mode', () => {
     const start = env().clock.now().getTime();
 
     // Act
-    await submitBatch(submitInput(job.jobId, items), env().deps);
+    await submitBatch(submitInput(job, items), env().deps);
 
     // Assert: a burst of 10, then one every 100 ms
     expect(sentAt).toHaveLength(25);
@@ -257,8 +257,8 @@ describe('submit batch, responses mode', () => {
     const add = jest.spyOn(env().store, 'addProgress');
 
     // Act
-    await submitBatch(submitInput(job.jobId, items), env().deps);
-    await submitBatch(submitInput(job.jobId, items), env().deps); // a retry: nothing left to send
+    await submitBatch(submitInput(job, items), env().deps);
+    await submitBatch(submitInput(job, items), env().deps); // a retry: nothing left to send
 
     // Assert
     expect(add).toHaveBeenCalledTimes(2);
@@ -275,7 +275,7 @@ describe('submit batch, responses mode', () => {
 
     // Act
     try {
-      await submitBatch(submitInput(job.jobId, items), env().deps);
+      await submitBatch(submitInput(job, items), env().deps);
     } finally {
       writes.stop();
     }
@@ -297,7 +297,7 @@ describe('submit batch, responses mode', () => {
     expect(typeof otherLease).toBe('number');
 
     // Act
-    const first = submitBatch(submitInput(job.jobId, items), env().deps);
+    const first = submitBatch(submitInput(job, items), env().deps);
 
     // Assert
     await expect(first).rejects.toBeInstanceOf(SubmissionInProgressError);
@@ -308,7 +308,7 @@ describe('submit batch, responses mode', () => {
 
     // Act: the holder died; its lease runs out and the retried task takes the item over
     env().clock.advance(SUBMIT_LEASE_MS + 1);
-    const retried = await submitBatch(submitInput(job.jobId, items), env().deps);
+    const retried = await submitBatch(submitInput(job, items), env().deps);
 
     // Assert
     expect(retried.pending).toBe(3);
@@ -322,7 +322,7 @@ describe('submit batch, responses mode', () => {
     await env().store.requestCancel(job.jobId);
 
     // Act
-    const state = await submitBatch(submitInput(job.jobId, items), env().deps);
+    const state = await submitBatch(submitInput(job, items), env().deps);
 
     // Assert
     expect(state.pending).toBe(0);
@@ -339,7 +339,7 @@ describe('submit batch, responses mode', () => {
     const { job, items } = await createJob(env(), { jobType: 'openai-batch', options: {}, lines: chatLines(3) });
 
     // Act
-    const state = await submitBatch(submitInput(job.jobId, items), env().deps);
+    const state = await submitBatch(submitInput(job, items), env().deps);
 
     // Assert
     expect(state.pending).toBe(0);
@@ -360,7 +360,7 @@ describe('submit batch, batch mode', () => {
     const { job, items } = await createJob(env(), { options: BATCH_MODE, lines: promptLines(4) });
 
     // Act
-    const state = await submitBatch(submitInput(job.jobId, items), env().deps);
+    const state = await submitBatch(submitInput(job, items), env().deps);
 
     // Assert
     expect(state).toMatchObject({ pending: 4, waitSeconds: 60, pollTurn: 0 });
@@ -391,10 +391,10 @@ describe('submit batch, batch mode', () => {
   test('a retried submit does not create a second batch', async () => {
     // Arrange
     const { job, items } = await createJob(env(), { options: BATCH_MODE, lines: promptLines(3) });
-    await submitBatch(submitInput(job.jobId, items), env().deps);
+    await submitBatch(submitInput(job, items), env().deps);
 
     // Act
-    const state = await submitBatch(submitInput(job.jobId, items), env().deps);
+    const state = await submitBatch(submitInput(job, items), env().deps);
 
     // Assert
     expect(state.pending).toBe(3);
@@ -415,11 +415,11 @@ describe('submit batch, batch mode', () => {
       { jobId: job.jobId, batchId: 'batch-0000000' },
     );
     // while its lease lives, nobody else submits
-    await expect(submitBatch(submitInput(job.jobId, items), env().deps)).rejects.toBeInstanceOf(SubmissionInProgressError);
+    await expect(submitBatch(submitInput(job, items), env().deps)).rejects.toBeInstanceOf(SubmissionInProgressError);
     env().clock.advance(SUBMIT_LEASE_MS + 1);
 
     // Act
-    const state = await submitBatch(submitInput(job.jobId, items), env().deps);
+    const state = await submitBatch(submitInput(job, items), env().deps);
 
     // Assert
     expect(state.pending).toBe(3);
@@ -437,7 +437,7 @@ describe('submit batch, batch mode', () => {
     const start = env().clock.now().getTime();
 
     // Act
-    const state = await submitBatch(submitInput(job.jobId, items), env().deps);
+    const state = await submitBatch(submitInput(job, items), env().deps);
 
     // Assert
     expect(state.pending).toBe(3);
@@ -457,7 +457,7 @@ describe('submit batch, batch mode', () => {
     for (let i = 0; i < 5; i++) env().openai.failNext('batches.create', rateLimitError(20_000));
 
     // Act
-    const first = submitBatch(submitInput(job.jobId, items), env().deps, { timeBudgetMs: 30_000 });
+    const first = submitBatch(submitInput(job, items), env().deps, { timeBudgetMs: 30_000 });
 
     // Assert
     await expect(first).rejects.toBeInstanceOf(RateLimitedError);
@@ -468,7 +468,7 @@ describe('submit batch, batch mode', () => {
     // Act: Step Functions retries the task later
     env().clock.advance(120_000);
     env().openai.clearFailures('batches.create'); // the provider has recovered
-    const retried = await submitBatch(submitInput(job.jobId, items), env().deps);
+    const retried = await submitBatch(submitInput(job, items), env().deps);
 
     // Assert
     expect(retried.pending).toBe(3);
@@ -486,7 +486,7 @@ describe('submit batch, batch mode', () => {
 
     // Act
     try {
-      await submitBatch(submitInput(job.jobId, items), env().deps);
+      await submitBatch(submitInput(job, items), env().deps);
     } finally {
       writes.stop();
     }
@@ -510,7 +510,7 @@ describe('submit batch, batch mode', () => {
     await env().store.recordProviderBatch(job.jobId, 'batch-0000000', 'batch_from_the_dead_holder', claim.lease);
 
     // Act
-    const retried = await submitBatch(submitInput(job.jobId, items), env().deps);
+    const retried = await submitBatch(submitInput(job, items), env().deps);
 
     // Assert
     expect(retried.pending).toBe(3);
@@ -525,7 +525,7 @@ describe('submit batch, batch mode', () => {
     await env().store.requestCancel(job.jobId);
 
     // Act
-    const state = await submitBatch(submitInput(job.jobId, items), env().deps);
+    const state = await submitBatch(submitInput(job, items), env().deps);
 
     // Assert
     expect(state.pending).toBe(0);

@@ -1,0 +1,101 @@
+import { describe, expect, jest, test } from '@jest/globals';
+import { MAX_BATCH_CONTEXT_BYTES } from '../../shared/job-lifecycle.js';
+import type { BatchInput } from '../../shared/workflow-state.js';
+import { pollBatch } from '../../tasks/poll-batch.js';
+import { prepareJob } from '../../tasks/prepare-job.js';
+import { submitBatch } from '../../tasks/submit-batch.js';
+import { TEST_MODEL, advanceResponses, createJob, promptLines, submitInput, useTaskTestEnv } from '../support/deps.js';
+
+/**
+ * The job's fixed options travel in the workflow state: Prepare job reads the job once, every
+ * child gets its context as BatchInput, and the batch tasks read from DynamoDB only what changes
+ * while the job runs.
+ */
+
+const env = useTaskTestEnv();
+
+/** What the Map hands every child of the job: these four fields of the context (see the workflow's ItemBatcher). */
+function childContextOf({ jobId, jobType, options, paramsInRecord }: BatchInput): BatchInput {
+  return { jobId, jobType, options, paramsInRecord };
+}
+
+/** A prompt template of `bytes` characters around the prompt. */
+function templateOf(bytes: number): string {
+  return `${'Answer briefly. '.repeat(Math.ceil(bytes / 16)).slice(0, bytes)}{{prompt}}`;
+}
+
+describe('the batch context in the workflow state', () => {
+  test('GIVEN a job WHEN Prepare job runs THEN its context carries the job type and options for every batch', async () => {
+    // Arrange
+    const options = { model: TEST_MODEL, params: { template: templateOf(100) } };
+    const { job } = await createJob(env(), { lines: promptLines(2), options });
+
+    // Act
+    const context = await prepareJob({ input: { jobId: job.jobId } }, env().deps);
+
+    // Assert
+    expect(childContextOf(context)).toEqual({ jobId: job.jobId, jobType: 'prompt', options: job.options, paramsInRecord: false });
+  });
+
+  test('GIVEN params too large for the state WHEN Prepare job runs THEN the context leaves them in the record and stays bounded', async () => {
+    // Arrange
+    const options = { model: TEST_MODEL, params: { template: templateOf(MAX_BATCH_CONTEXT_BYTES) } };
+    const { job } = await createJob(env(), { lines: promptLines(2), options });
+
+    // Act
+    const context = await prepareJob({ input: { jobId: job.jobId } }, env().deps);
+
+    // Assert
+    const batchInput = childContextOf(context);
+    expect(batchInput).toEqual({ jobId: job.jobId, jobType: 'prompt', options: { ...job.options, params: {} }, paramsInRecord: true });
+    expect(Buffer.byteLength(JSON.stringify(batchInput))).toBeLessThanOrEqual(MAX_BATCH_CONTEXT_BYTES);
+  });
+
+  test('GIVEN params left in the record WHEN a batch is submitted THEN its requests are built with them', async () => {
+    // Arrange
+    const template = templateOf(MAX_BATCH_CONTEXT_BYTES);
+    const { job, items } = await createJob(env(), { lines: promptLines(1), options: { model: TEST_MODEL, params: { template } } });
+    const input = submitInput(job, items);
+    expect(input.BatchInput.paramsInRecord).toBe(true);
+
+    // Act
+    await submitBatch(input, env().deps);
+
+    // Assert
+    const [[body] = []] = env().openai.callsOf('responses.create') as [Record<string, unknown>][];
+    expect(body?.input).toBe(template.replace('{{prompt}}', 'say hello to number 0'));
+  });
+
+  test('GIVEN a child WHEN it submits and polls THEN it never reads the whole job record, only what changes', async () => {
+    // Arrange
+    const { job, items } = await createJob(env(), { lines: promptLines(2), options: { model: TEST_MODEL } });
+    const getJob = jest.spyOn(env().deps.store, 'getJob');
+    const getLiveJob = jest.spyOn(env().deps.store, 'getLiveJob');
+
+    // Act
+    let state = await submitBatch(submitInput(job, items), env().deps);
+    while (state.pending > 0) {
+      advanceResponses(env().openai);
+      state = await pollBatch(state, env().deps);
+    }
+
+    // Assert
+    expect(getJob).not.toHaveBeenCalled();
+    expect(getLiveJob).toHaveBeenCalledWith(job.jobId, { params: false });
+  });
+
+  test('GIVEN a running job WHEN its live state is read THEN only the cancel flag, latency estimate and counts come back', async () => {
+    // Arrange
+    const { job } = await createJob(env(), { lines: promptLines(2), options: { model: TEST_MODEL, params: { template: '{{prompt}}!' } } });
+    await env().store.requestCancel(job.jobId);
+
+    // Act
+    const live = await env().store.getLiveJob(job.jobId);
+    const withParams = await env().store.getLiveJob(job.jobId, { params: true });
+
+    // Assert
+    expect(live).toEqual({ cancelRequested: true, counts: job.counts });
+    expect(withParams).toEqual({ cancelRequested: true, counts: job.counts, params: { template: '{{prompt}}!' } });
+    expect(await env().store.getLiveJob('job-missing')).toBeUndefined();
+  });
+});
