@@ -4,6 +4,7 @@ import type { TaskDeps } from './deps.js';
 import { errorMessage, ValidationError } from './errors.js';
 import { MAX_INLINE_OUTPUT_BYTES } from './limits.js';
 import { estimateCostUsd } from './pricing.js';
+import type { CompiledJobType } from './job-types/job-type.js';
 import type { RequestResult } from './provider/provider.js';
 import type { JobProgress } from './store/job-progress.js';
 import type { FinishItem } from './store/job-store.js';
@@ -33,7 +34,7 @@ function modelOf(output: OutputLine, job: ResultJob): string | undefined {
 }
 
 /** What finishing an item reads of its job. */
-type ResultJob = Pick<JobRecord, 'jobId' | 'jobType' | 'options'>;
+type ResultJob = Pick<JobRecord, 'jobId' | 'jobType' | 'options'> & { compiled: CompiledJobType };
 
 /** How a result is booked: the mode's share of the list price, and where the change is counted. */
 export interface Booking {
@@ -61,7 +62,7 @@ export async function finishWithResult(deps: TaskDeps, job: ResultJob, customId:
   if (result.outcome === 'succeeded') {
     const jobType = deps.jobTypes.get(job.jobType);
     try {
-      const derived = jobType.toResult?.(result.output, job.options);
+      const derived = job.compiled.toResult?.(result.output);
       if (derived !== undefined) finish.result = derived;
       if (jobType.apply) {
         await jobType.apply({ options: job.options, dynamo: deps.dynamo }, { jobId: job.jobId, customId, result: derived, output: result.output });

@@ -45,6 +45,8 @@ export async function validateJob(
 ): Promise<ValidatedJob> {
   const jobType = jobTypes.get(request.jobType);
   const options = resolveJobOptions(request.options, jobType);
+  // Options parsed once for the whole job: each line is checked by building its request.
+  const compiled = jobType.compile(options);
   const issues: ValidationIssue[] = [];
   let issueCount = 0;
   const report = (where: string, message: string) => {
@@ -71,7 +73,7 @@ export async function validateJob(
     let customId: string;
     try {
       customId = jobType.parseLine(line).customId;
-      jobType.toRequest(line, options);
+      compiled.toRequest(line);
     } catch (error) {
       if (!(error instanceof ValidationError)) throw error;
       report(error.where ? `${where}: ${error.where}` : where, error.detail);

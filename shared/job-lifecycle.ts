@@ -1,6 +1,7 @@
 import type { TaskDeps } from './deps.js';
 import { JobNotFoundError, errorMessage } from './errors.js';
 import { endItemsWithError, errorOutputLine, NEVER_BATCHED } from './item-outcomes.js';
+import type { CompiledJobType } from './job-types/job-type.js';
 import type { ProviderModeStrategy } from './modes/provider-mode.js';
 import type { JobProgress } from './store/job-progress.js';
 import type { BatchRecord, LiveJobState } from './store/job-store.js';
@@ -56,7 +57,11 @@ export function batchInputOf(job: Pick<JobRecord, 'jobId' | 'jobType' | 'options
 }
 
 /** The job as a batch task sees it: its fixed context from the state and what changes, read now. */
-export type RunningJob = Pick<JobRecord, 'jobId' | 'jobType' | 'options'> & LiveJobState;
+export type RunningJob = Pick<JobRecord, 'jobId' | 'jobType' | 'options'> &
+  LiveJobState & {
+    /** The job type compiled for the job's options, once for the invocation's whole batch. */
+    compiled: CompiledJobType;
+  };
 
 /** Reads only what changes while the job runs (one projection read) onto the context the state carries. */
 export async function loadRunningJob(deps: TaskDeps, context: BatchInput): Promise<RunningJob> {
@@ -64,7 +69,8 @@ export async function loadRunningJob(deps: TaskDeps, context: BatchInput): Promi
   if (!live) throw new JobNotFoundError(context.jobId);
   const { params, ...changing } = live;
   const options = context.paramsInRecord ? { ...context.options, params: params ?? {} } : context.options;
-  return { jobId: context.jobId, jobType: context.jobType, options, ...changing };
+  const compiled = deps.jobTypes.get(context.jobType).compile(options);
+  return { jobId: context.jobId, jobType: context.jobType, options, ...changing, compiled };
 }
 
 /**

@@ -55,7 +55,6 @@ async function submit({ job, batchId, items, deps, run }: SubmitBatch): Promise<
 
   const provider: BatchProvider = await deps.provider();
   const limiter = await deps.rateLimiter();
-  const jobType = deps.jobTypes.get(job.jobType);
   const metadata = { jobId: job.jobId, batchId };
   let providerBatchId: string | undefined;
   try {
@@ -65,7 +64,7 @@ async function submit({ job, batchId, items, deps, run }: SubmitBatch): Promise<
       providerBatchId = await provider.findBatch(metadata);
     }
     if (providerBatchId === undefined) {
-      const requests = queued.map((item) => jobType.toRequest(item.line, job.options));
+      const requests = queued.map((item) => job.compiled.toRequest(item.line));
       // One request against the requests-per-minute limit; the batch's tokens count against the
       // provider's separate batch queue limit, not the tokens-per-minute one.
       const created = await sendWithinBudget(() => provider.submitBatch(requests, metadata), { tokens: 0, limiter, run, deps });

@@ -64,7 +64,6 @@ async function submitQueuedRequests({ job, batchId, items, deps, run }: SubmitBa
   if (items.length === 0) return;
   const provider: ResponsesProvider = await deps.provider();
   const limiter = await deps.rateLimiter();
-  const jobType = deps.jobTypes.get(job.jobType);
   limiter.takeBookedTurns(run.reservation);
   const demand = limiter.expect(items.length);
   let unsent = 0;
@@ -83,7 +82,7 @@ async function submitQueuedRequests({ job, batchId, items, deps, run }: SubmitBa
         if (stop) return demand.took();
         let lease: number | undefined;
         try {
-          const request = jobType.toRequest(item.line, job.options);
+          const request = job.compiled.toRequest(item.line);
           const progress = await sendWithinBudget(() => provider.submitRequest(request, `${job.jobId}:${item.customId}`), {
             tokens: estimateRequestTokens(request),
             limiter,

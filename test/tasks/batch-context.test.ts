@@ -1,5 +1,6 @@
 import { describe, expect, jest, test } from '@jest/globals';
 import { MAX_BATCH_CONTEXT_BYTES } from '../../shared/job-lifecycle.js';
+import { promptJobType } from '../../shared/job-types/prompt.js';
 import type { BatchInput } from '../../shared/workflow-state.js';
 import { pollBatch } from '../../tasks/poll-batch.js';
 import { prepareJob } from '../../tasks/prepare-job.js';
@@ -97,5 +98,25 @@ describe('the batch context in the workflow state', () => {
     expect(live).toEqual({ cancelRequested: true, counts: job.counts });
     expect(withParams).toEqual({ cancelRequested: true, counts: job.counts, params: { template: '{{prompt}}!' } });
     expect(await env().store.getLiveJob('job-missing')).toBeUndefined();
+  });
+});
+
+describe('the job type, compiled once per batch', () => {
+  test.each(['responses', 'batch'] as const)('GIVEN a %s-mode batch of 5 items WHEN it is submitted and polled THEN its options are compiled once per task, not per item', async (mode) => {
+    // Arrange
+    const { job, items } = await createJob(env(), { lines: promptLines(5), options: { model: TEST_MODEL, mode } });
+    const compile = jest.spyOn(promptJobType, 'compile');
+
+    // Act
+    const submitted = await submitBatch(submitInput(job, items), env().deps);
+    const compiledBySubmit = compile.mock.calls.length;
+    advanceResponses(env().openai);
+    advanceResponses(env().openai);
+    await pollBatch(submitted, env().deps);
+
+    // Assert
+    expect(compiledBySubmit).toBe(1);
+    expect(compile).toHaveBeenCalledTimes(2);
+    compile.mockRestore();
   });
 });

@@ -409,9 +409,9 @@ describe('submit batch, batch mode', () => {
     const customIds = items.map((item) => item.customId);
     await env().store.claimBatch({ jobId: job.jobId, batchId: 'batch-0000000', mode: 'batch', customIds }, SUBMIT_LEASE_MS);
     const provider = await env().deps.provider();
-    const jobType = env().deps.jobTypes.get('prompt');
+    const requests = env().deps.jobTypes.get('prompt').compile(job.options);
     const { providerBatchId } = await provider.submitBatch(
-      items.map((item) => jobType.toRequest(item.line, job.options)),
+      items.map((item) => requests.toRequest(item.line)),
       { jobId: job.jobId, batchId: 'batch-0000000' },
     );
     // while its lease lives, nobody else submits
