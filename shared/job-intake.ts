@@ -45,7 +45,9 @@ export async function validateJob(
 ): Promise<ValidatedJob> {
   const jobType = jobTypes.get(request.jobType);
   const options = resolveJobOptions(request.options, jobType);
-  // Options parsed once for the whole job: each line is checked by building its request.
+  // Options parsed once for the whole job. Each line is checked by building its request, which
+  // submit builds again: keeping it would store the request (for classify, the label schema on
+  // every line) in the manifest instead of the line, a larger manifest for a cheap rebuild.
   const compiled = jobType.compile(options);
   const issues: ValidationIssue[] = [];
   let issueCount = 0;
