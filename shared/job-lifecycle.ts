@@ -104,6 +104,8 @@ export interface EndableItem {
 export interface EndOptions {
   /** The items' batch record, when known (batch mode withdraws its provider batch). */
   batch?: BatchRecord | undefined;
+  /** The items' batch, when its record was not read (batch mode reads it to withdraw). */
+  batchId?: string;
   /** Provider ids withdrawn already in this sweep. */
   withdrawn?: Set<string>;
   /** Counted here when given (the task writes it once), else on the job. */
@@ -126,7 +128,7 @@ export async function endUnfinishedItems(
   const unfinished = items.filter((item) => isUnfinished(item.status));
   if (unfinished.length === 0) return 0;
   try {
-    await mode.withdraw({ deps, jobId: job.jobId, items: unfinished, batch: options.batch, done: options.withdrawn ?? new Set() });
+    await mode.withdraw({ deps, jobId: job.jobId, items: unfinished, batch: options.batch, batchId: options.batchId, done: options.withdrawn ?? new Set() });
   } catch (error) {
     deps.logger.warn('could not withdraw work from the provider', { jobId: job.jobId, error: errorMessage(error) });
   }

@@ -72,6 +72,12 @@ export interface BatchState {
   /** The job's context, as the Map handed it to the child. */
   BatchInput: BatchInput;
   batchId: string;
+  /**
+   * The batch's items, so its polls need no record of them. They fit: the ids are part of the
+   * items, which the ItemBatcher keeps under MAX_BATCH_INPUT_BYTES (at most about half of it, as
+   * each item carries its id in its line too). Left out of a RateLimitWait, which has the Items.
+   */
+  customIds: string[];
   /** Items of the batch not yet in a terminal state; the Choice loops while it is above 0. */
   pending: number;
   /** The next Wait, in seconds. */
@@ -89,7 +95,7 @@ export interface BatchState {
  * (the next submit needs it) and the booked turns. The child waits `waitSeconds` for them in
  * Step Functions ("Wait for rate-limit turn"), then submits again.
  */
-export interface RateLimitWait extends BatchState, SubmitBatchInput {
+export interface RateLimitWait extends Omit<BatchState, 'customIds'>, SubmitBatchInput {
   /** Items not sent yet. The Choice goes back to the submit task while this is present. */
   unsent: number;
 }

@@ -48,9 +48,7 @@ function countingProvider(deps: TaskDeps, progress: JobProgress): TaskDeps {
 async function pollBatchTurn(state: BatchState, deps: TaskDeps, progress: JobProgress): Promise<BatchState> {
   const job = await loadRunningJob(deps, state.BatchInput);
   const mode = modeOf(job);
-  const batch = await deps.store.getBatch(job.jobId, state.batchId);
-  if (!batch) throw new Error(`batch ${state.batchId} of job ${job.jobId} has no record; was it submitted?`);
-  const records = await deps.store.getItems(job.jobId, batch.customIds, STATUS_FIELDS);
+  const records = await deps.store.getItems(job.jobId, state.customIds, STATUS_FIELDS);
   const unfinished = [...records.values()].filter((r) => isUnfinished(r.status));
   const now = deps.clock.now();
   const stopReason = job.cancelRequested ? CANCELLED_BY_USER : pollLimitReached(state, now);
@@ -59,12 +57,12 @@ async function pollBatchTurn(state: BatchState, deps: TaskDeps, progress: JobPro
   if (stopReason) {
     const ending: Ending = { status: job.cancelRequested ? 'CANCELLED' : 'FAILED', reason: stopReason };
     if (unfinished.length > 0) {
-      await endUnfinishedItems(deps, job, mode, unfinished, ending, { batch, progress });
+      await endUnfinishedItems(deps, job, mode, unfinished, ending, { batchId: state.batchId, progress });
       await deps.store.appendLog(job.jobId, ending.status === 'CANCELLED' ? 'INFO' : 'WARN', `batch ${state.batchId}: ${unfinished.length} item(s) ended ${ending.status}: ${stopReason.message}`);
     }
     turn = { left: 0, progressed: true };
   } else {
-    turn = await mode.poll({ job, batch, unfinished, ageSeconds: ageSeconds(state, now), deps, progress });
+    turn = await mode.poll({ job, batchId: state.batchId, unfinished, ageSeconds: ageSeconds(state, now), deps, progress });
   }
   // Later batches of the job make their first poll after this latency.
   if (turn.latencySeconds !== undefined) progress.latencySeconds = turn.latencySeconds;

@@ -21,18 +21,17 @@ export async function recordBatchFailure(input: RecordBatchFailureInput, deps: T
   const job = input.BatchInput;
   const jobId = job.jobId;
   const batchId = fromSubmit ? batchIdOf(input.Items) : input.batchId;
-  const batch = await deps.store.getBatch(jobId, batchId);
   // From the submit task an item may have no record yet: its manifest place creates it.
   const members: EndableItem[] = fromSubmit
     ? input.Items.map((item) => ({ customId: item.customId, index: item.index, batchId }))
-    : (batch?.customIds ?? []).map((customId) => ({ customId }));
+    : input.customIds.map((customId) => ({ customId }));
   const records = await deps.store.getItems(jobId, members.map((m) => m.customId));
   const items = members.map((m) => ({ ...m, status: records.get(m.customId)?.status, providerId: records.get(m.customId)?.providerId }));
 
   const failed = await endUnfinishedItems(deps, job, modeOf(job), items, {
     status: 'FAILED',
     reason: { code: 'batch_failed', message: `${error.name}: ${error.message}` },
-  }, { batch });
+  }, { batchId });
   await deps.store.appendLog(jobId, 'ERROR', `batch ${batchId} failed: ${failed} item(s) ended FAILED`, { error });
   return { jobId, batchId, failed, error };
 }

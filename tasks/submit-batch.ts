@@ -48,7 +48,7 @@ export async function submitBatch(input: SubmitBatchInput, deps: TaskDeps, optio
     await recordProgress(deps, job.jobId, run.progress);
   }
   const now = deps.clock.now();
-  const state: BatchState = {
+  const state: Omit<BatchState, 'customIds'> = {
     BatchInput: input.BatchInput,
     batchId,
     pending,
@@ -57,7 +57,7 @@ export async function submitBatch(input: SubmitBatchInput, deps: TaskDeps, optio
     deadline: batchDeadline(mode.name, now),
     sentAt: now.toISOString(),
   };
-  if (!run.later) return state;
+  if (!run.later) return { ...state, customIds: input.Items.map((item) => item.customId) };
   return { ...state, ...rateLimitWait(run.later, now.getTime()), Items: input.Items };
 }
 

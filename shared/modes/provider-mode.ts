@@ -48,7 +48,7 @@ export type PolledItem = Pick<ItemRecord, 'customId' | 'status' | 'providerId'>;
 /** One poll turn of one child batch. */
 export interface PollTurn {
   job: RunningJob;
-  batch: BatchRecord;
+  batchId: string;
   /** The batch's items still QUEUED or SUBMITTED. */
   unfinished: PolledItem[];
   /** How long ago the batch's last request was sent, when known. */
@@ -72,6 +72,8 @@ export interface Withdrawal {
   items: readonly { status?: string | undefined; providerId?: string | undefined }[];
   /** The items' batch record, when known: batch mode cancels its provider batch once. */
   batch?: BatchRecord | undefined;
+  /** The items' batch, when its record was not read: batch mode reads it. */
+  batchId?: string | undefined;
   /** Provider ids already cancelled in this sweep. */
   done: Set<string>;
 }

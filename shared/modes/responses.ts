@@ -36,8 +36,8 @@ export const responsesMode: ProviderModeStrategy = {
 };
 
 async function submit({ job, batchId, items, deps, run }: SubmitBatch): Promise<number> {
+  // No batch record: the poll state carries the batch's ids (see BatchState.customIds).
   const customIds = items.map((i) => i.customId);
-  await deps.store.putBatch({ jobId: job.jobId, batchId, mode: 'responses', customIds });
   // A first run finds no records (each claim creates its item); a retry skips what went out.
   const toSend = notYetSubmitted(items, await deps.store.getItems(job.jobId, customIds, STATUS_FIELDS));
   if (job.cancelRequested) {

@@ -145,10 +145,6 @@ export class JobStore {
     }
   }
 
-  putBatch(batch: Omit<BatchRecord, 'createdAt'>): Promise<void> {
-    return this.batches.put(batch);
-  }
-
   recordProviderBatch(jobId: string, batchId: string, providerBatchId: string, lease: number): Promise<boolean> {
     return this.batchLease.recordProviderBatch(jobId, batchId, providerBatchId, lease);
   }

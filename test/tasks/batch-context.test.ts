@@ -5,7 +5,7 @@ import type { BatchInput } from '../../shared/workflow-state.js';
 import { pollBatch } from '../../tasks/poll-batch.js';
 import { prepareJob } from '../../tasks/prepare-job.js';
 import { submitBatch } from '../../tasks/submit-batch.js';
-import { TEST_MODEL, advanceResponses, createJob, promptLines, submitInput, useTaskTestEnv } from '../support/deps.js';
+import { TEST_MODEL, advanceResponses, createJob, promptLines, submitInput, useTaskTestEnv, pollState } from '../support/deps.js';
 
 /**
  * The job's fixed options travel in the workflow state: Prepare job reads the job once, every
@@ -60,21 +60,22 @@ describe('the batch context in the workflow state', () => {
     expect(input.BatchInput.paramsInRecord).toBe(true);
 
     // Act
-    await submitBatch(input, env().deps);
+    pollState(await submitBatch(input, env().deps));
 
     // Assert
     const [[body] = []] = env().openai.callsOf('responses.create') as [Record<string, unknown>][];
     expect(body?.input).toBe(template.replace('{{prompt}}', 'say hello to number 0'));
   });
 
-  test('GIVEN a child WHEN it submits and polls THEN it never reads the whole job record, only what changes', async () => {
+  test('GIVEN a responses-mode child WHEN it submits and polls THEN it reads neither the whole job record nor a batch record, only what changes', async () => {
     // Arrange
     const { job, items } = await createJob(env(), { lines: promptLines(2), options: { model: TEST_MODEL } });
     const getJob = jest.spyOn(env().deps.store, 'getJob');
     const getLiveJob = jest.spyOn(env().deps.store, 'getLiveJob');
+    const getBatch = jest.spyOn(env().deps.store, 'getBatch');
 
     // Act
-    let state = await submitBatch(submitInput(job, items), env().deps);
+    let state = pollState(await submitBatch(submitInput(job, items), env().deps));
     while (state.pending > 0) {
       advanceResponses(env().openai);
       state = await pollBatch(state, env().deps);
@@ -82,6 +83,7 @@ describe('the batch context in the workflow state', () => {
 
     // Assert
     expect(getJob).not.toHaveBeenCalled();
+    expect(getBatch).not.toHaveBeenCalled();
     expect(getLiveJob).toHaveBeenCalledWith(job.jobId, { params: false });
   });
 
@@ -108,7 +110,7 @@ describe('the job type, compiled once per batch', () => {
     const compile = jest.spyOn(promptJobType, 'compile');
 
     // Act
-    const submitted = await submitBatch(submitInput(job, items), env().deps);
+    const submitted = pollState(await submitBatch(submitInput(job, items), env().deps));
     const compiledBySubmit = compile.mock.calls.length;
     advanceResponses(env().openai);
     advanceResponses(env().openai);

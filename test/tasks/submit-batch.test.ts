@@ -36,6 +36,7 @@ describe('submit batch, responses mode', () => {
     expect(state).toEqual({
       BatchInput: submitInput(job, items).BatchInput,
       batchId: 'batch-0000000',
+      customIds: items.map((item) => item.customId),
       pending: 5,
       waitSeconds: 5,
       pollTurn: 0,
@@ -268,7 +269,7 @@ describe('submit batch, responses mode', () => {
     expect((await requireJob(env(), job.jobId)).providerRateLimited).toBeUndefined();
   });
 
-  test('a first submission writes each item twice (the claim creates its record, then SUBMITTED) and the job once', async () => {
+  test('a first submission writes each item twice (the claim creates its record, then SUBMITTED), the job once and no batch record', async () => {
     // Arrange
     const { job, items } = await createJob(env(), { lines: promptLines(20) });
     const writes = countWrites(env());
@@ -281,7 +282,8 @@ describe('submit batch, responses mode', () => {
     }
 
     // Assert
-    expect(writes.byKind).toMatchObject({ ITEM: 40, JOB: 1, BATCH: 1 });
+    expect(writes.byKind).toMatchObject({ ITEM: 40, JOB: 1 });
+    expect(writes.byKind.BATCH).toBeUndefined();
     const records = await itemsOf(env(), job.jobId);
     expect(records.map((item) => [item.status, item.index, item.batchId, item.attempts])).toEqual(
       items.map((item) => ['SUBMITTED', item.index, 'batch-0000000', 1]),
@@ -406,8 +408,7 @@ describe('submit batch, batch mode', () => {
   test('a takeover after an expired lease finds the batch the dead holder created, by its metadata', async () => {
     // Arrange: an earlier invocation claimed the batch, created it at the provider and died before recording it
     const { job, items } = await createJob(env(), { options: BATCH_MODE, lines: promptLines(3) });
-    const customIds = items.map((item) => item.customId);
-    await env().store.claimBatch({ jobId: job.jobId, batchId: 'batch-0000000', mode: 'batch', customIds }, SUBMIT_LEASE_MS);
+    await env().store.claimBatch({ jobId: job.jobId, batchId: 'batch-0000000', mode: 'batch' }, SUBMIT_LEASE_MS);
     const provider = await env().deps.provider();
     const requests = env().deps.jobTypes.get('prompt').compile(job.options);
     const { providerBatchId } = await provider.submitBatch(
@@ -505,7 +506,7 @@ describe('submit batch, batch mode', () => {
     // Arrange: the dead holder claimed the batch, created it at the provider and recorded its id, then died
     const { job, items } = await createJob(env(), { options: BATCH_MODE, lines: promptLines(3) });
     const customIds = items.map((item) => item.customId);
-    const claim = await env().store.claimBatch({ jobId: job.jobId, batchId: 'batch-0000000', mode: 'batch', customIds }, SUBMIT_LEASE_MS);
+    const claim = await env().store.claimBatch({ jobId: job.jobId, batchId: 'batch-0000000', mode: 'batch' }, SUBMIT_LEASE_MS);
     if (!claim) throw new Error('the batch could not be claimed');
     await env().store.recordProviderBatch(job.jobId, 'batch-0000000', 'batch_from_the_dead_holder', claim.lease);
 

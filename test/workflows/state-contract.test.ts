@@ -86,6 +86,7 @@ const childInput: Complete<SubmitBatchInput> = {
 const batchState: Complete<BatchState> = {
   BatchInput: batchInput,
   batchId: 'batch-0000000',
+  customIds: ['item-0'],
   pending: 1,
   waitSeconds: 5,
   pollTurn: 0,
@@ -93,7 +94,8 @@ const batchState: Complete<BatchState> = {
   sentAt: '2026-03-02T09:00:00.000Z',
 };
 
-const rateLimitWait: Complete<RateLimitWait> = { ...batchState, ...childInput, unsent: 1 };
+const { customIds: _members, ...sentState } = batchState;
+const rateLimitWait: Complete<RateLimitWait> = { ...sentState, ...childInput, unsent: 1 };
 
 const recorded: Complete<BatchFailureRecord> = { jobId: 'job-1', batchId: 'batch-0000000', failed: 1, error: { name: 'ProviderUnavailableError', message: 'down' } };
 const submitFailed = { ...childInput, error: caught, recorded } satisfies Complete<BatchFailureState>;
