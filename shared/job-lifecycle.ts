@@ -43,11 +43,12 @@ export async function loadJob(deps: TaskDeps, jobId: string): Promise<JobRecord>
 
 /**
  * The most the job's batch context may weigh in the state. A child's input is its items (at most
- * MAX_BATCH_INPUT_BYTES, 250,000) plus this context, under the 262,144-byte state limit: 8 KiB
- * leaves about 4 KiB for the child's own fields (batch state, booked turns). Options are a few
- * hundred bytes; only large params (a long label list or prompt template) pass it.
+ * MAX_BATCH_INPUT_BYTES, 250,000) plus this context, under the 262,144-byte state limit: 4 KiB
+ * leaves about 8 KiB for the child's own fields (batch state, booked turns). Options are a few
+ * hundred bytes; only large params (a long label list or prompt template) pass it, and then cost
+ * nothing more than a larger projection read.
  */
-export const MAX_BATCH_CONTEXT_BYTES = 8 * 1024;
+export const MAX_BATCH_CONTEXT_BYTES = 4 * 1024;
 
 /** The job's fixed context for its batches: its params left in the record when they would make it too large. */
 export function batchInputOf(job: Pick<JobRecord, 'jobId' | 'jobType' | 'options'>): BatchInput {

@@ -67,7 +67,7 @@ export interface SubmitBatchInput {
   reservation?: Reservation;
 }
 
-/** What a child execution carries between its submit, wait and poll states. Kept small. */
+/** What a child execution carries between its submit, wait and poll states: no items, only their ids. */
 export interface BatchState {
   /** The job's context, as the Map handed it to the child. */
   BatchInput: BatchInput;

@@ -38,6 +38,20 @@ describe('the batch context in the workflow state', () => {
     expect(childContextOf(context)).toEqual({ jobId: job.jobId, jobType: 'prompt', options: job.options, paramsInRecord: false });
   });
 
+  test('GIVEN a classify job of 100 labels WHEN Prepare job runs THEN the labels ride in the state', async () => {
+    // Arrange
+    const labels = Array.from({ length: 100 }, (_, i) => `category-${String(i).padStart(3, '0')}-of-the-taxonomy`);
+    const lines = [{ id: 'c-1', text: 'some text' }];
+    const { job } = await createJob(env(), { jobType: 'classify', lines, options: { model: TEST_MODEL, params: { labels } } });
+
+    // Act
+    const context = await prepareJob({ input: { jobId: job.jobId } }, env().deps);
+
+    // Assert
+    expect(context.paramsInRecord).toBe(false);
+    expect(context.options.params).toEqual({ labels });
+  });
+
   test('GIVEN params too large for the state WHEN Prepare job runs THEN the context leaves them in the record and stays bounded', async () => {
     // Arrange
     const options = { model: TEST_MODEL, params: { template: templateOf(MAX_BATCH_CONTEXT_BYTES) } };
