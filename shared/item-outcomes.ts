@@ -4,6 +4,7 @@ import type { TaskDeps } from './deps.js';
 import { errorMessage, ValidationError } from './errors.js';
 import { MAX_INLINE_OUTPUT_BYTES } from './limits.js';
 import { estimateCostUsd } from './pricing.js';
+import type { CompiledJobType } from './job-types/job-type.js';
 import type { RequestResult } from './provider/provider.js';
 import type { JobProgress } from './store/job-progress.js';
 import type { FinishItem } from './store/job-store.js';
@@ -27,10 +28,13 @@ const STATUS_OF: Record<RequestResult['outcome'], TerminalItemStatus> = {
   cancelled: 'CANCELLED',
 };
 
-function modelOf(output: OutputLine, job: JobRecord): string | undefined {
+function modelOf(output: OutputLine, job: ResultJob): string | undefined {
   const body = output.response?.body as { model?: unknown } | undefined;
   return typeof body?.model === 'string' ? body.model : job.options.model;
 }
+
+/** What finishing an item reads of its job. */
+type ResultJob = Pick<JobRecord, 'jobId' | 'jobType' | 'options'> & { compiled: CompiledJobType };
 
 /** How a result is booked: the mode's share of the list price, and where the change is counted. */
 export interface Booking {
@@ -44,7 +48,7 @@ export interface Booking {
  * Ends one item with the provider's result: the job type derives its result and may apply it
  * elsewhere; a result it rejects, or an apply that fails, fails the item with the reason.
  */
-export async function finishWithResult(deps: TaskDeps, job: JobRecord, customId: string, result: RequestResult, booking: Booking): Promise<boolean> {
+export async function finishWithResult(deps: TaskDeps, job: ResultJob, customId: string, result: RequestResult, booking: Booking): Promise<boolean> {
   const { progress } = booking;
   let finish: FinishItem = {
     status: STATUS_OF[result.outcome],
@@ -58,7 +62,7 @@ export async function finishWithResult(deps: TaskDeps, job: JobRecord, customId:
   if (result.outcome === 'succeeded') {
     const jobType = deps.jobTypes.get(job.jobType);
     try {
-      const derived = jobType.toResult?.(result.output, job.options);
+      const derived = job.compiled.toResult?.(result.output);
       if (derived !== undefined) finish.result = derived;
       if (jobType.apply) {
         await jobType.apply({ options: job.options, dynamo: deps.dynamo, clock: deps.clock }, { jobId: job.jobId, customId, result: derived, output: result.output });

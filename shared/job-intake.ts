@@ -45,6 +45,10 @@ export async function validateJob(
 ): Promise<ValidatedJob> {
   const jobType = jobTypes.get(request.jobType);
   const options = resolveJobOptions(request.options, jobType);
+  // Options parsed once for the whole job. Each line is checked by building its request, which
+  // submit builds again: keeping it would store the request (for classify, the label schema on
+  // every line) in the manifest instead of the line, a larger manifest for a cheap rebuild.
+  const compiled = jobType.compile(options);
   const issues: ValidationIssue[] = [];
   let issueCount = 0;
   const report = (where: string, message: string) => {
@@ -71,7 +75,7 @@ export async function validateJob(
     let customId: string;
     try {
       customId = jobType.parseLine(line).customId;
-      jobType.toRequest(line, options);
+      compiled.toRequest(line);
     } catch (error) {
       if (!(error instanceof ValidationError)) throw error;
       report(error.where ? `${where}: ${error.where}` : where, error.detail);

@@ -1,10 +1,12 @@
 import type { TaskDeps } from './deps.js';
 import { JobNotFoundError, errorMessage } from './errors.js';
 import { endItemsWithError, errorOutputLine, NEVER_BATCHED } from './item-outcomes.js';
+import type { CompiledJobType } from './job-types/job-type.js';
 import type { ProviderModeStrategy } from './modes/provider-mode.js';
 import type { JobProgress } from './store/job-progress.js';
-import type { BatchRecord } from './store/job-store.js';
+import type { BatchRecord, LiveJobState } from './store/job-store.js';
 import { TERMINAL_JOB_STATUSES, type ItemRecord, type ItemStatus, type JobRecord, type JobStatus, type ProviderErrorBody } from './types.js';
+import type { BatchInput } from './workflow-state.js';
 
 /**
  * The job's life as the tasks see it: loading the job, adding a task's progress to it, what
@@ -40,6 +42,39 @@ export async function loadJob(deps: TaskDeps, jobId: string): Promise<JobRecord>
 }
 
 /**
+ * The most the job's batch context may weigh in the state. A child's input is its items (at most
+ * MAX_BATCH_INPUT_BYTES, 250,000) plus this context, under the 262,144-byte state limit: 4 KiB
+ * leaves about 8 KiB for the child's own fields (batch state, booked turns). Options are a few
+ * hundred bytes; only large params (a long label list or prompt template) pass it, and then cost
+ * nothing more than a larger projection read.
+ */
+export const MAX_BATCH_CONTEXT_BYTES = 4 * 1024;
+
+/** The job's fixed context for its batches: its params left in the record when they would make it too large. */
+export function batchInputOf(job: Pick<JobRecord, 'jobId' | 'jobType' | 'options'>): BatchInput {
+  const context: BatchInput = { jobId: job.jobId, jobType: job.jobType, options: job.options, paramsInRecord: false };
+  if (Buffer.byteLength(JSON.stringify(context)) <= MAX_BATCH_CONTEXT_BYTES) return context;
+  return { ...context, options: { ...job.options, params: {} }, paramsInRecord: true };
+}
+
+/** The job as a batch task sees it: its fixed context from the state and what changes, read now. */
+export type RunningJob = Pick<JobRecord, 'jobId' | 'jobType' | 'options'> &
+  LiveJobState & {
+    /** The job type compiled for the job's options, once for the invocation's whole batch. */
+    compiled: CompiledJobType;
+  };
+
+/** Reads only what changes while the job runs (one projection read) onto the context the state carries. */
+export async function loadRunningJob(deps: TaskDeps, context: BatchInput): Promise<RunningJob> {
+  const live = await deps.store.getLiveJob(context.jobId, { params: context.paramsInRecord });
+  if (!live) throw new JobNotFoundError(context.jobId);
+  const { params, ...changing } = live;
+  const options = context.paramsInRecord ? { ...context.options, params: params ?? {} } : context.options;
+  const compiled = deps.jobTypes.get(context.jobType).compile(options);
+  return { jobId: context.jobId, jobType: context.jobType, options, ...changing, compiled };
+}
+
+/**
  * One ADD on the job for the whole invocation, even when it fails (what it did stays done). A
  * failure to count never fails the task: a retry would not count those items again, and the
  * reducer's final counts come from the items.
@@ -70,6 +105,8 @@ export interface EndableItem {
 export interface EndOptions {
   /** The items' batch record, when known (batch mode withdraws its provider batch). */
   batch?: BatchRecord | undefined;
+  /** The items' batch, when its record was not read (batch mode reads it to withdraw). */
+  batchId?: string;
   /** Provider ids withdrawn already in this sweep. */
   withdrawn?: Set<string>;
   /** Counted here when given (the task writes it once), else on the job. */
@@ -92,7 +129,7 @@ export async function endUnfinishedItems(
   const unfinished = items.filter((item) => isUnfinished(item.status));
   if (unfinished.length === 0) return 0;
   try {
-    await mode.withdraw({ deps, jobId: job.jobId, items: unfinished, batch: options.batch, done: options.withdrawn ?? new Set() });
+    await mode.withdraw({ deps, jobId: job.jobId, items: unfinished, batch: options.batch, batchId: options.batchId, done: options.withdrawn ?? new Set() });
   } catch (error) {
     deps.logger.warn('could not withdraw work from the provider', { jobId: job.jobId, error: errorMessage(error) });
   }

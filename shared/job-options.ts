@@ -54,7 +54,7 @@ export function resolveJobOptions(raw: unknown, jobType: JobType): JobOptions {
     params: input.params ?? {},
   };
   try {
-    jobType.validateOptions(options);
+    jobType.compile(options);
   } catch (error) {
     // Job types name their fields relative to the options (`params.labels`); say where they sit.
     if (error instanceof ValidationError) throw new ValidationError(error.detail, `options.${error.where ?? jobType.name}`);

@@ -1,7 +1,7 @@
 import type { CaughtError } from './execution-input.js';
 import type { Reservation } from './rate-limit/rate-limiter.js';
 import type { ManifestLine } from './store/object-store.js';
-import type { JobCounts, JobStatus, S3Location, TokenUsage } from './types.js';
+import type { JobCounts, JobOptions, JobStatus, S3Location, TokenUsage } from './types.js';
 
 /**
  * The state the job workflow carries between its states: one typed contract for what each task
@@ -10,9 +10,22 @@ import type { JobCounts, JobStatus, S3Location, TokenUsage } from './types.js';
  * field here without the workflow (or the reverse) fails there.
  */
 
-/** What Prepare job returns at `$.job`: the map's item source and settings. */
-export interface JobContext {
+/**
+ * What every batch task needs of the job and what does not change while it runs: Prepare job
+ * reads it once, the Map hands it to every child as its BatchInput, and the child carries it
+ * from state to state, so the tasks read from DynamoDB only what changes (see LiveJobState).
+ */
+export interface BatchInput {
   jobId: string;
+  jobType: string;
+  /** The job's options; `params` is `{}` when `paramsInRecord` (see MAX_BATCH_CONTEXT_BYTES). */
+  options: JobOptions;
+  /** True when the params were too large for the state: the tasks read them from the job record. */
+  paramsInRecord: boolean;
+}
+
+/** What Prepare job returns at `$.job`: the map's item source and settings, and the batches' context. */
+export interface JobContext extends BatchInput {
   manifest: S3Location;
   batchSize: number;
   maxConcurrency: number;
@@ -46,11 +59,6 @@ export interface JobState {
   marked?: { jobId?: string; marked: boolean };
 }
 
-/** The ItemBatcher's BatchInput: what every child gets beside its items. */
-export interface BatchInput {
-  jobId: string;
-}
-
 /** A Distributed Map child's input: its batch of manifest lines and the job context. */
 export interface SubmitBatchInput {
   Items: ManifestLine[];
@@ -59,10 +67,17 @@ export interface SubmitBatchInput {
   reservation?: Reservation;
 }
 
-/** What a child execution carries between its submit, wait and poll states. Kept small. */
+/** What a child execution carries between its submit, wait and poll states: no items, only their ids. */
 export interface BatchState {
-  jobId: string;
+  /** The job's context, as the Map handed it to the child. */
+  BatchInput: BatchInput;
   batchId: string;
+  /**
+   * The batch's items, so its polls need no record of them. They fit: the ids are part of the
+   * items, which the ItemBatcher keeps under MAX_BATCH_INPUT_BYTES (at most about half of it, as
+   * each item carries its id in its line too). Left out of a RateLimitWait, which has the Items.
+   */
+  customIds: string[];
   /** Items of the batch not yet in a terminal state; the Choice loops while it is above 0. */
   pending: number;
   /** The next Wait, in seconds. */
@@ -80,7 +95,7 @@ export interface BatchState {
  * (the next submit needs it) and the booked turns. The child waits `waitSeconds` for them in
  * Step Functions ("Wait for rate-limit turn"), then submits again.
  */
-export interface RateLimitWait extends BatchState, SubmitBatchInput {
+export interface RateLimitWait extends Omit<BatchState, 'customIds'>, SubmitBatchInput {
   /** Items not sent yet. The Choice goes back to the submit task while this is present. */
   unsent: number;
 }

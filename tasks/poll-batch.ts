@@ -1,12 +1,11 @@
 import type { TaskDeps } from '../shared/deps.js';
-import { CANCELLED_BY_USER, endUnfinishedItems, isUnfinished, loadJob, recordProgress, type Ending } from '../shared/job-lifecycle.js';
+import { CANCELLED_BY_USER, endUnfinishedItems, isUnfinished, loadRunningJob, recordProgress, type Ending, type RunningJob } from '../shared/job-lifecycle.js';
 import { modeOf } from '../shared/modes/index.js';
 import { optional, type PollOutcome } from '../shared/modes/provider-mode.js';
 import { initialWaitSeconds, nextWaitSeconds, pollLimitReached, type JobEndWindow } from '../shared/polling.js';
 import type { Provider } from '../shared/provider/provider.js';
 import { JobProgress } from '../shared/store/job-progress.js';
 import { STATUS_FIELDS } from '../shared/store/job-store.js';
-import type { JobRecord } from '../shared/types.js';
 import type { BatchState } from '../shared/workflow-state.js';
 
 /**
@@ -20,7 +19,7 @@ export async function pollBatch(state: BatchState, deps: TaskDeps): Promise<Batc
   try {
     return await pollBatchTurn(state, countingProvider(deps, progress), progress);
   } finally {
-    await recordProgress(deps, state.jobId, progress);
+    await recordProgress(deps, state.BatchInput.jobId, progress);
   }
 }
 
@@ -47,11 +46,9 @@ function countingProvider(deps: TaskDeps, progress: JobProgress): TaskDeps {
 }
 
 async function pollBatchTurn(state: BatchState, deps: TaskDeps, progress: JobProgress): Promise<BatchState> {
-  const job = await loadJob(deps, state.jobId);
+  const job = await loadRunningJob(deps, state.BatchInput);
   const mode = modeOf(job);
-  const batch = await deps.store.getBatch(state.jobId, state.batchId);
-  if (!batch) throw new Error(`batch ${state.batchId} of job ${state.jobId} has no record; was it submitted?`);
-  const records = await deps.store.getItems(state.jobId, batch.customIds, STATUS_FIELDS);
+  const records = await deps.store.getItems(job.jobId, state.customIds, STATUS_FIELDS);
   const unfinished = [...records.values()].filter((r) => isUnfinished(r.status));
   const now = deps.clock.now();
   const stopReason = job.cancelRequested ? CANCELLED_BY_USER : pollLimitReached(state, now);
@@ -60,12 +57,12 @@ async function pollBatchTurn(state: BatchState, deps: TaskDeps, progress: JobPro
   if (stopReason) {
     const ending: Ending = { status: job.cancelRequested ? 'CANCELLED' : 'FAILED', reason: stopReason };
     if (unfinished.length > 0) {
-      await endUnfinishedItems(deps, job, mode, unfinished, ending, { batch, progress });
+      await endUnfinishedItems(deps, job, mode, unfinished, ending, { batchId: state.batchId, progress });
       await deps.store.appendLog(job.jobId, ending.status === 'CANCELLED' ? 'INFO' : 'WARN', `batch ${state.batchId}: ${unfinished.length} item(s) ended ${ending.status}: ${stopReason.message}`);
     }
     turn = { left: 0, progressed: true };
   } else {
-    turn = await mode.poll({ job, batch, unfinished, ageSeconds: ageSeconds(state, now), deps, progress });
+    turn = await mode.poll({ job, batchId: state.batchId, unfinished, ageSeconds: ageSeconds(state, now), deps, progress });
   }
   // Later batches of the job make their first poll after this latency.
   if (turn.latencySeconds !== undefined) progress.latencySeconds = turn.latencySeconds;
@@ -82,7 +79,7 @@ async function pollBatchTurn(state: BatchState, deps: TaskDeps, progress: JobPro
  * before. An item sent and then failed counts twice here, so the tail may be seen a little
  * early: a few more turns, never a late one.
  */
-function jobEndWindow(job: JobRecord, state: BatchState, now: Date): JobEndWindow | undefined {
+function jobEndWindow(job: RunningJob, state: BatchState, now: Date): JobEndWindow | undefined {
   const { total, submitted, failed, cancelled } = job.counts;
   const age = ageSeconds(state, now);
   if (submitted + failed + cancelled < total || age === undefined) return undefined;

@@ -2,6 +2,7 @@ import type { TaskDeps } from '../shared/deps.js';
 import { JobNotFoundError, ValidationError } from '../shared/errors.js';
 import { jobIdOf, parseExecutionInput } from '../shared/execution-input.js';
 import { validateJob, writeJob } from '../shared/job-intake.js';
+import { batchInputOf } from '../shared/job-lifecycle.js';
 import type { JobRecord } from '../shared/types.js';
 import type { JobContext } from '../shared/workflow-state.js';
 
@@ -68,7 +69,7 @@ async function createScheduledJob(
 
 function toContext(job: JobRecord, duplicate: boolean): JobContext {
   return {
-    jobId: job.jobId,
+    ...batchInputOf(job),
     manifest: job.manifest,
     batchSize: job.options.batchSize,
     maxConcurrency: job.options.maxConcurrency,

@@ -1,6 +1,6 @@
 import type { TaskDeps } from '../shared/deps.js';
 import { describeCaught } from '../shared/execution-input.js';
-import { batchIdOf, endUnfinishedItems, loadJob, type EndableItem } from '../shared/job-lifecycle.js';
+import { batchIdOf, endUnfinishedItems, type EndableItem } from '../shared/job-lifecycle.js';
 import { modeOf } from '../shared/modes/index.js';
 import type { BatchFailureRecord, BatchFailureState } from '../shared/workflow-state.js';
 
@@ -18,21 +18,20 @@ export type { BatchFailureRecord } from '../shared/workflow-state.js';
 export async function recordBatchFailure(input: RecordBatchFailureInput, deps: TaskDeps): Promise<BatchFailureRecord> {
   const error = describeCaught(input.error);
   const fromSubmit = 'Items' in input;
-  const jobId = fromSubmit ? input.BatchInput.jobId : input.jobId;
+  const job = input.BatchInput;
+  const jobId = job.jobId;
   const batchId = fromSubmit ? batchIdOf(input.Items) : input.batchId;
-  const job = await loadJob(deps, jobId);
-  const batch = await deps.store.getBatch(jobId, batchId);
   // From the submit task an item may have no record yet: its manifest place creates it.
   const members: EndableItem[] = fromSubmit
     ? input.Items.map((item) => ({ customId: item.customId, index: item.index, batchId }))
-    : (batch?.customIds ?? []).map((customId) => ({ customId }));
+    : input.customIds.map((customId) => ({ customId }));
   const records = await deps.store.getItems(jobId, members.map((m) => m.customId));
   const items = members.map((m) => ({ ...m, status: records.get(m.customId)?.status, providerId: records.get(m.customId)?.providerId }));
 
   const failed = await endUnfinishedItems(deps, job, modeOf(job), items, {
     status: 'FAILED',
     reason: { code: 'batch_failed', message: `${error.name}: ${error.message}` },
-  }, { batch });
+  }, { batchId });
   await deps.store.appendLog(jobId, 'ERROR', `batch ${batchId} failed: ${failed} item(s) ended FAILED`, { error });
   return { jobId, batchId, failed, error };
 }

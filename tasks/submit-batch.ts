@@ -1,5 +1,5 @@
 import type { TaskDeps } from '../shared/deps.js';
-import { batchIdOf, loadJob, recordProgress } from '../shared/job-lifecycle.js';
+import { batchIdOf, loadRunningJob, recordProgress } from '../shared/job-lifecycle.js';
 import { TASK_TIMEOUT_SECONDS } from '../shared/limits.js';
 import { modeOf } from '../shared/modes/index.js';
 import type { BookedTurnsLeft, SubmitRun } from '../shared/modes/send-on-turn.js';
@@ -32,7 +32,7 @@ export interface SubmitOptions {
  */
 export async function submitBatch(input: SubmitBatchInput, deps: TaskDeps, options: SubmitOptions = {}): Promise<BatchState | RateLimitWait> {
   const deadline = deps.clock.now().getTime() + (options.timeBudgetMs ?? SUBMIT_TIME_BUDGET_MS);
-  const job = await loadJob(deps, input.BatchInput.jobId);
+  const job = await loadRunningJob(deps, input.BatchInput);
   const batchId = batchIdOf(input.Items);
   const mode = modeOf(job);
   const run: SubmitRun = {
@@ -48,8 +48,8 @@ export async function submitBatch(input: SubmitBatchInput, deps: TaskDeps, optio
     await recordProgress(deps, job.jobId, run.progress);
   }
   const now = deps.clock.now();
-  const state: BatchState = {
-    jobId: job.jobId,
+  const state: Omit<BatchState, 'customIds'> = {
+    BatchInput: input.BatchInput,
     batchId,
     pending,
     waitSeconds: initialWaitSeconds(mode.name, job),
@@ -57,8 +57,8 @@ export async function submitBatch(input: SubmitBatchInput, deps: TaskDeps, optio
     deadline: batchDeadline(mode.name, now),
     sentAt: now.toISOString(),
   };
-  if (!run.later) return state;
-  return { ...state, ...rateLimitWait(run.later, now.getTime()), Items: input.Items, BatchInput: input.BatchInput };
+  if (!run.later) return { ...state, customIds: input.Items.map((item) => item.customId) };
+  return { ...state, ...rateLimitWait(run.later, now.getTime()), Items: input.Items };
 }
 
 function rateLimitWait(later: BookedTurnsLeft, now: number): Pick<RateLimitWait, 'unsent' | 'waitSeconds' | 'reservation'> {

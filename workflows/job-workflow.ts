@@ -119,7 +119,13 @@ export class JobWorkflow extends Construct {
       itemBatcher: new ItemBatcher({
         maxItemsPerBatchPath: '$.job.batchSize',
         maxInputBytesPerBatch: MAX_BATCH_INPUT_BYTES,
-        batchInput: { 'jobId.$': '$.job.jobId' },
+        // The job's fixed context (shared/workflow-state.ts BatchInput), bounded by MAX_BATCH_CONTEXT_BYTES.
+        batchInput: {
+          'jobId.$': '$.job.jobId',
+          'jobType.$': '$.job.jobType',
+          'options.$': '$.job.options',
+          'paramsInRecord.$': '$.job.paramsInRecord',
+        },
       }),
       maxConcurrencyPath: '$.job.maxConcurrency',
       toleratedFailurePercentagePath: '$.job.toleratedFailurePercentage',

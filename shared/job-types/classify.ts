@@ -2,7 +2,7 @@ import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { systemClock } from '../clock.js';
 import { ValidationError } from '../errors.js';
 import type { JobOptions, OutputLine, ProviderRequest } from '../types.js';
-import type { AppliedItem, ApplyContext, JobType } from './job-type.js';
+import type { AppliedItem, ApplyContext, CompiledJobType, JobType } from './job-type.js';
 import { outputText, refusalText, successBody } from './output-text.js';
 import {
   MAX_CUSTOM_ID_LENGTH,
@@ -52,55 +52,27 @@ export const classifyJobType = {
     'and the job model. Result: {label}. params.apply {table, keyAttribute, labelAttribute} writes the label onto ' +
     'the item keyed by the line id.',
 
-  validateOptions(options: JobOptions): void {
-    requireModel(options, 'classify');
-    parseClassifyParams(options);
+  compile(options: JobOptions) {
+    const model = requireModel(options, 'classify');
+    const { labels, instructions = defaultInstructions(labels) } = parseClassifyParams(options);
+    const format = classificationFormat(labels);
+    return {
+      toRequest(line: Record<string, unknown>): ProviderRequest {
+        const { id, text } = parseClassifyLine(line);
+        return { custom_id: id, method: 'POST', url: '/v1/responses', body: { model, instructions, input: text, text: { format } } };
+      },
+      /**
+       * The label the model chose. Throws ValidationError (where `result` or `result.label`) when the
+       * response holds no usable label, so the caller records the item FAILED with that reason.
+       */
+      toResult(output: OutputLine): ClassifyResult {
+        return { label: labelOf(output, labels) };
+      },
+    } satisfies CompiledJobType;
   },
 
   parseLine(line: Record<string, unknown>): { customId: string } {
     return { customId: parseClassifyLine(line).id };
-  },
-
-  toRequest(line: Record<string, unknown>, options: JobOptions): ProviderRequest {
-    const model = requireModel(options, 'classify');
-    const { labels, instructions } = parseClassifyParams(options);
-    const { id, text } = parseClassifyLine(line);
-    return {
-      custom_id: id,
-      method: 'POST',
-      url: '/v1/responses',
-      body: {
-        model,
-        instructions: instructions ?? defaultInstructions(labels),
-        input: text,
-        text: { format: classificationFormat(labels) },
-      },
-    };
-  },
-
-  /**
-   * The label the model chose. Throws ValidationError (where `result` or `result.label`) when the
-   * response holds no usable label, so the caller records the item FAILED with that reason.
-   */
-  toResult(output: OutputLine, options: JobOptions): ClassifyResult {
-    const { labels } = parseClassifyParams(options);
-    const body = successBody(output);
-    const text = outputText(body);
-    if (text === undefined) {
-      const refusal = refusalText(body);
-      throw new ValidationError(
-        refusal !== undefined ? `the model refused: ${refusal}` : 'the response has no output text to read a label from',
-        'result',
-      );
-    }
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      throw new ValidationError(`the output text is not JSON: ${JSON.stringify(clip(text))}`, 'result');
-    }
-    if (!isPlainObject(parsed)) throw new ValidationError(`must be a JSON object, got ${kindOf(parsed)}`, 'result');
-    return { label: requireLabel(parsed.label, labels) };
   },
 
   /** With params.apply: SET the label and `<labelAttribute>UpdatedAt` on the entity keyed by the custom id. */
@@ -136,6 +108,26 @@ export const classifyJobType = {
     }
   },
 } satisfies JobType;
+
+function labelOf(output: OutputLine, labels: readonly string[]): string {
+  const body = successBody(output);
+  const text = outputText(body);
+  if (text === undefined) {
+    const refusal = refusalText(body);
+    throw new ValidationError(
+      refusal !== undefined ? `the model refused: ${refusal}` : 'the response has no output text to read a label from',
+      'result',
+    );
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new ValidationError(`the output text is not JSON: ${JSON.stringify(clip(text))}`, 'result');
+  }
+  if (!isPlainObject(parsed)) throw new ValidationError(`must be a JSON object, got ${kindOf(parsed)}`, 'result');
+  return requireLabel(parsed.label, labels);
+}
 
 /** The structured-output format that makes the model answer {"label": <one of labels>}. */
 export function classificationFormat(labels: readonly string[]): Record<string, unknown> {

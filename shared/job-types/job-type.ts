@@ -4,7 +4,9 @@ import type { JobOptions, OutputLine, ProviderRequest } from '../types.js';
 
 /**
  * A job type (strategy pattern): turns one input line into a provider request and a provider
- * response into a result, and may apply that result elsewhere.
+ * response into a result, and may apply that result elsewhere. The job's options (model,
+ * params) are parsed and checked once, by `compile`; the compiled form then serves every line
+ * of a batch (submit) or of a job (intake) without parsing them again.
  *
  * Validation throws ValidationError whose `where` names the field (for example `custom_id` or
  * `params.labels`); callers prefix the line number.
@@ -12,16 +14,20 @@ import type { JobOptions, OutputLine, ProviderRequest } from '../types.js';
 export interface JobType {
   readonly name: string;
   readonly description: string;
-  /** Check the job's options (model, params) once, before anything is written. */
-  validateOptions(options: JobOptions): void;
+  /** Checks the job's options (model, params) and binds the job type to them. */
+  compile(options: JobOptions): CompiledJobType;
   /** Check one input line and return its custom id. */
   parseLine(line: Record<string, unknown>): { customId: string };
-  /** The provider request for a line that passed parseLine. */
-  toRequest(line: Record<string, unknown>, options: JobOptions): ProviderRequest;
-  /** What the job type makes of a successful response (the text, a label...). */
-  toResult?(output: OutputLine, options: JobOptions): unknown;
   /** Optional: apply a succeeded item's result elsewhere (for example flags on an entity table). */
   apply?(context: ApplyContext, item: AppliedItem): Promise<void>;
+}
+
+/** A job type bound to one job's options, checked already. */
+export interface CompiledJobType {
+  /** The provider request for a line that passed parseLine. */
+  toRequest(line: Record<string, unknown>): ProviderRequest;
+  /** What the job type makes of a successful response (the text, a label...). */
+  toResult?(output: OutputLine): unknown;
 }
 
 export interface ApplyContext {

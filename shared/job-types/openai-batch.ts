@@ -1,6 +1,6 @@
 import { ValidationError } from '../errors.js';
-import { SUPPORTED_URLS, type JobOptions, type ProviderRequest, type SupportedUrl } from '../types.js';
-import type { JobType } from './job-type.js';
+import { SUPPORTED_URLS, type JobOptions, type OutputLine, type ProviderRequest, type SupportedUrl } from '../types.js';
+import type { CompiledJobType, JobType } from './job-type.js';
 import { outputText, successBody } from './output-text.js';
 import {
   MAX_CUSTOM_ID_LENGTH,
@@ -24,29 +24,30 @@ export const openaiBatchJobType = {
     'Lines are OpenAI Batch request lines ({custom_id, method: "POST", url, body}) sent as they are; ' +
     'the job model, if set, fills in a missing body.model. Result: the output text.',
 
-  validateOptions(options: JobOptions): void {
-    optionalString(options.model, 'model');
+  /** The job's model, if set, is the default for lines whose body has none. */
+  compile(options: JobOptions) {
+    const defaultModel = optionalString(options.model, 'model');
     rejectUnknownKeys(paramsOf(options), [], 'params');
+    return {
+      /** Also checks that the line has a model, or the job a default one. */
+      toRequest(line: Record<string, unknown>): ProviderRequest {
+        const request = parseRequestLine(line);
+        const model = request.body.model ?? defaultModel;
+        if (model === undefined) {
+          throw new ValidationError('is required: set body.model on the line or a default model in the job options', 'body.model');
+        }
+        requireString(model, 'body.model');
+        return { ...request, body: { ...request.body, model } };
+      },
+      /** The output text; undefined when the response has none (a refusal, a tool call...). */
+      toResult(output: OutputLine): string | undefined {
+        return outputText(successBody(output));
+      },
+    } satisfies CompiledJobType;
   },
 
   parseLine(line: Record<string, unknown>): { customId: string } {
     return { customId: parseRequestLine(line).custom_id };
-  },
-
-  /** Also checks that the line has a model, or the job a default one. */
-  toRequest(line: Record<string, unknown>, options: JobOptions): ProviderRequest {
-    const request = parseRequestLine(line);
-    const model = request.body.model ?? options.model;
-    if (model === undefined) {
-      throw new ValidationError('is required: set body.model on the line or a default model in the job options', 'body.model');
-    }
-    requireString(model, 'body.model');
-    return { ...request, body: { ...request.body, model } };
-  },
-
-  /** The output text; undefined when the response has none (a refusal, a tool call...). */
-  toResult(output): string | undefined {
-    return outputText(successBody(output));
   },
 } satisfies JobType;
 

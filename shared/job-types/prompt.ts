@@ -1,6 +1,6 @@
 import { ValidationError } from '../errors.js';
-import type { JobOptions, ProviderRequest } from '../types.js';
-import type { JobType } from './job-type.js';
+import type { JobOptions, OutputLine, ProviderRequest } from '../types.js';
+import type { CompiledJobType, JobType } from './job-type.js';
 import { outputText, successBody } from './output-text.js';
 import {
   MAX_CUSTOM_ID_LENGTH,
@@ -45,41 +45,39 @@ export const promptJobType = {
     'Lines {id, prompt, vars?} rendered through params.template ({{prompt}}, {{vars.name}}) and sent to ' +
     '/v1/responses with the job model; params.instructions and params.maxOutputTokens are optional. Result: the output text.',
 
-  validateOptions(options: JobOptions): void {
-    requireModel(options, 'prompt');
-    parsePromptParams(options);
+  compile(options: JobOptions) {
+    const model = requireModel(options, 'prompt');
+    const params = parsePromptParams(options);
+    return {
+      /** Also checks that the line has every var the template uses. */
+      toRequest(line: Record<string, unknown>): ProviderRequest {
+        const { id, prompt, vars } = parsePromptLine(line);
+        for (const name of params.varNames) {
+          if (!vars.has(name)) {
+            throw new ValidationError(`is missing: the template uses {{vars.${name}}}, so every line needs it`, `vars.${name}`);
+          }
+        }
+        return {
+          custom_id: id,
+          method: 'POST',
+          url: '/v1/responses',
+          body: {
+            model,
+            input: renderTemplate(params.template, prompt, vars),
+            ...(params.instructions !== undefined ? { instructions: params.instructions } : {}),
+            ...(params.maxOutputTokens !== undefined ? { max_output_tokens: params.maxOutputTokens } : {}),
+          },
+        };
+      },
+      /** The output text; undefined when the response has none (a refusal...). */
+      toResult(output: OutputLine): string | undefined {
+        return outputText(successBody(output));
+      },
+    } satisfies CompiledJobType;
   },
 
   parseLine(line: Record<string, unknown>): { customId: string } {
     return { customId: parsePromptLine(line).id };
-  },
-
-  /** Also checks that the line has every var the template uses. */
-  toRequest(line: Record<string, unknown>, options: JobOptions): ProviderRequest {
-    const model = requireModel(options, 'prompt');
-    const params = parsePromptParams(options);
-    const { id, prompt, vars } = parsePromptLine(line);
-    for (const name of params.varNames) {
-      if (!vars.has(name)) {
-        throw new ValidationError(`is missing: the template uses {{vars.${name}}}, so every line needs it`, `vars.${name}`);
-      }
-    }
-    return {
-      custom_id: id,
-      method: 'POST',
-      url: '/v1/responses',
-      body: {
-        model,
-        input: renderTemplate(params.template, prompt, vars),
-        ...(params.instructions !== undefined ? { instructions: params.instructions } : {}),
-        ...(params.maxOutputTokens !== undefined ? { max_output_tokens: params.maxOutputTokens } : {}),
-      },
-    };
-  },
-
-  /** The output text; undefined when the response has none (a refusal...). */
-  toResult(output): string | undefined {
-    return outputText(successBody(output));
   },
 } satisfies JobType;
 

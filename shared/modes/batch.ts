@@ -5,7 +5,7 @@ import { CANCELLED_BY_USER, isUnfinished, notYetSubmitted } from '../job-lifecyc
 import { SUBMIT_LEASE_MS } from '../limits.js';
 import { batchEtaSeconds } from '../polling.js';
 import type { BatchProvider } from '../provider/provider.js';
-import { STATUS_FIELDS } from '../store/job-store.js';
+import { STATUS_FIELDS, type BatchRecord } from '../store/job-store.js';
 import type { ManifestLine } from '../store/object-store.js';
 import { optional, type PollOutcome, type PollTurn, submittedWorkIds, type ProviderModeStrategy, type SubmitBatch, type Withdrawal } from './provider-mode.js';
 import { sendWithinBudget } from './send-on-turn.js';
@@ -32,7 +32,7 @@ export const batchMode: ProviderModeStrategy = {
  */
 async function submit({ job, batchId, items, deps, run }: SubmitBatch): Promise<number> {
   const customIds = items.map((i) => i.customId);
-  const claim = await deps.store.claimBatch({ jobId: job.jobId, batchId, mode: 'batch', customIds }, SUBMIT_LEASE_MS);
+  const claim = await deps.store.claimBatch({ jobId: job.jobId, batchId, mode: 'batch' }, SUBMIT_LEASE_MS);
   if (!claim) {
     const batch = await deps.store.getBatch(job.jobId, batchId);
     if (!batch?.providerBatchId && batch?.leaseUntil !== undefined) {
@@ -55,7 +55,6 @@ async function submit({ job, batchId, items, deps, run }: SubmitBatch): Promise<
 
   const provider: BatchProvider = await deps.provider();
   const limiter = await deps.rateLimiter();
-  const jobType = deps.jobTypes.get(job.jobType);
   const metadata = { jobId: job.jobId, batchId };
   let providerBatchId: string | undefined;
   try {
@@ -65,7 +64,7 @@ async function submit({ job, batchId, items, deps, run }: SubmitBatch): Promise<
       providerBatchId = await provider.findBatch(metadata);
     }
     if (providerBatchId === undefined) {
-      const requests = queued.map((item) => jobType.toRequest(item.line, job.options));
+      const requests = queued.map((item) => job.compiled.toRequest(item.line));
       // One request against the requests-per-minute limit; the batch's tokens count against the
       // provider's separate batch queue limit, not the tokens-per-minute one.
       const created = await sendWithinBudget(() => provider.submitBatch(requests, metadata), { tokens: 0, limiter, run, deps });
@@ -102,8 +101,10 @@ async function markItemsSubmitted({ job, batchId, items, deps, run }: Omit<Submi
   );
 }
 
-async function poll({ job, batch, unfinished, ageSeconds, deps, progress }: PollTurn): Promise<PollOutcome> {
-  if (!batch.providerBatchId || unfinished.length === 0) return { left: 0, progressed: true };
+async function poll({ job, batchId, unfinished, ageSeconds, deps, progress }: PollTurn): Promise<PollOutcome> {
+  if (unfinished.length === 0) return { left: 0, progressed: true };
+  const batch = await requireBatch(deps, job.jobId, batchId);
+  if (!batch.providerBatchId) return { left: 0, progressed: true };
   const provider: BatchProvider = await deps.provider();
   const polled = await provider.pollBatch(batch.providerBatchId);
   if (!polled.done) {
@@ -127,11 +128,19 @@ async function poll({ job, batch, unfinished, ageSeconds, deps, progress }: Poll
   return { left: 0, progressed: true, ...optional('latencySeconds', ageSeconds) };
 }
 
+/** The batch's record (its provider batch id); it has one from its submit on. */
+async function requireBatch(deps: PollTurn['deps'], jobId: string, batchId: string): Promise<BatchRecord> {
+  const batch = await deps.store.getBatch(jobId, batchId);
+  if (!batch) throw new Error(`batch ${batchId} of job ${jobId} has no record; was it submitted?`);
+  return batch;
+}
+
 /**
  * Cancels the provider batch behind the items, once: the batch record's id when known (marked
  * cancel-sent, so a later stop does not cancel it again), else the ids the items were submitted with.
  */
-async function withdraw({ deps, jobId, items, batch, done }: Withdrawal): Promise<void> {
+async function withdraw({ deps, jobId, items, batch: known, batchId, done }: Withdrawal): Promise<void> {
+  const batch = known ?? (batchId === undefined ? undefined : await deps.store.getBatch(jobId, batchId));
   if (batch?.cancelSent) return;
   const toCancel = batch?.providerBatchId ? [batch.providerBatchId].filter((id) => !done.has(id)) : submittedWorkIds(items, done);
   if (toCancel.length === 0) return;

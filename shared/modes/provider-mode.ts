@@ -2,7 +2,8 @@ import type { TaskDeps } from '../deps.js';
 import type { JobProgress } from '../store/job-progress.js';
 import type { BatchRecord } from '../store/job-store.js';
 import type { ManifestLine } from '../store/object-store.js';
-import type { ItemRecord, JobRecord, ProviderMode } from '../types.js';
+import type { RunningJob } from '../job-lifecycle.js';
+import type { ItemRecord, ProviderMode } from '../types.js';
 import type { SubmitRun } from './send-on-turn.js';
 
 /**
@@ -34,7 +35,7 @@ export interface ProviderModeStrategy {
 
 /** One submit of one child batch. */
 export interface SubmitBatch {
-  job: JobRecord;
+  job: RunningJob;
   batchId: string;
   items: readonly ManifestLine[];
   deps: TaskDeps;
@@ -46,8 +47,8 @@ export type PolledItem = Pick<ItemRecord, 'customId' | 'status' | 'providerId'>;
 
 /** One poll turn of one child batch. */
 export interface PollTurn {
-  job: JobRecord;
-  batch: BatchRecord;
+  job: RunningJob;
+  batchId: string;
   /** The batch's items still QUEUED or SUBMITTED. */
   unfinished: PolledItem[];
   /** How long ago the batch's last request was sent, when known. */
@@ -71,6 +72,8 @@ export interface Withdrawal {
   items: readonly { status?: string | undefined; providerId?: string | undefined }[];
   /** The items' batch record, when known: batch mode cancels its provider batch once. */
   batch?: BatchRecord | undefined;
+  /** The items' batch, when its record was not read: batch mode reads it. */
+  batchId?: string | undefined;
   /** Provider ids already cancelled in this sweep. */
   done: Set<string>;
 }

@@ -36,8 +36,8 @@ export const responsesMode: ProviderModeStrategy = {
 };
 
 async function submit({ job, batchId, items, deps, run }: SubmitBatch): Promise<number> {
+  // No batch record: the poll state carries the batch's ids (see BatchState.customIds).
   const customIds = items.map((i) => i.customId);
-  await deps.store.putBatch({ jobId: job.jobId, batchId, mode: 'responses', customIds });
   // A first run finds no records (each claim creates its item); a retry skips what went out.
   const toSend = notYetSubmitted(items, await deps.store.getItems(job.jobId, customIds, STATUS_FIELDS));
   if (job.cancelRequested) {
@@ -64,7 +64,6 @@ async function submitQueuedRequests({ job, batchId, items, deps, run }: SubmitBa
   if (items.length === 0) return;
   const provider: ResponsesProvider = await deps.provider();
   const limiter = await deps.rateLimiter();
-  const jobType = deps.jobTypes.get(job.jobType);
   limiter.takeBookedTurns(run.reservation);
   const demand = limiter.expect(items.length);
   let unsent = 0;
@@ -83,7 +82,7 @@ async function submitQueuedRequests({ job, batchId, items, deps, run }: SubmitBa
         if (stop) return demand.took();
         let lease: number | undefined;
         try {
-          const request = jobType.toRequest(item.line, job.options);
+          const request = job.compiled.toRequest(item.line);
           const progress = await sendWithinBudget(() => provider.submitRequest(request, `${job.jobId}:${item.customId}`), {
             tokens: estimateRequestTokens(request),
             limiter,

@@ -1,4 +1,4 @@
-import { PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { JobCounts, JobRecord, JobStatus, S3Location, TokenUsage } from '../types.js';
 import { ConditionNotMet, RECORD_ABSENT, RECORD_EXISTS, RETURN_RECORD_ON_FAILURE, allOf, anyOf, conditionFields, tryConditional, type Condition } from './conditions.js';
 import { JobProgress } from './job-progress.js';
@@ -14,6 +14,13 @@ export interface FinalJobState {
   results?: S3Location;
   error?: { name: string; message: string };
 }
+
+/**
+ * What changes on a job while it runs and the batch tasks need: the cancel flag, the latency
+ * estimate later batches wait by, and the counts (a poll sees the job's end in them).
+ */
+export type LiveJobState = Pick<JobRecord, 'cancelRequested' | 'latencyEstimateSeconds' | 'counts'>;
+const LIVE_JOB_FIELDS = ['jobId', 'cancelRequested', 'latencyEstimateSeconds', 'counts'] as const;
 
 const TERMINAL_JOB: readonly JobStatus[] = ['COMPLETED', 'COMPLETED_WITH_ERRORS', 'FAILED', 'CANCELLED'];
 
@@ -60,6 +67,26 @@ export class JobRecords {
 
   get(jobId: string): Promise<JobRecord | undefined> {
     return this.table.read<JobRecord>(keys.job(jobId));
+  }
+
+  /**
+   * Only what changes while the job runs (a projection: the record's fixed options travel in
+   * the workflow state), and its params when asked (when they were too large for the state).
+   */
+  async getLive(jobId: string, options: { params?: boolean } = {}): Promise<(LiveJobState & { params?: Record<string, unknown> }) | undefined> {
+    const names: Record<string, string> = Object.fromEntries(LIVE_JOB_FIELDS.map((field, i) => [`#f${i}`, field]));
+    const projection = Object.keys(names);
+    if (options.params) {
+      Object.assign(names, { '#options': 'options', '#params': 'params' });
+      projection.push('#options.#params');
+    }
+    const { Item } = await this.table.dynamo.send(
+      new GetCommand({ TableName: this.table.name, Key: keys.job(jobId), ConsistentRead: true, ProjectionExpression: projection.join(', '), ExpressionAttributeNames: names }),
+    );
+    const stored = fromStored<LiveJobState & { jobId: string; options?: { params?: Record<string, unknown> } }>(Item);
+    if (!stored) return undefined;
+    const { jobId: _jobId, options: storedOptions, ...live } = stored;
+    return { ...live, ...(storedOptions?.params !== undefined && { params: storedOptions.params }) };
   }
 
   /**

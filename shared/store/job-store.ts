@@ -5,14 +5,14 @@ import { BatchRecords, type BatchRecord } from './batch-records.js';
 import { ItemLease } from './item-lease.js';
 import { ItemRecords, type FinishItem, type ItemPlacement } from './item-records.js';
 import type { JobProgress } from './job-progress.js';
-import { JobRecords, type FinalJobState } from './job-records.js';
+import { JobRecords, type FinalJobState, type LiveJobState } from './job-records.js';
 import { LeaseUnavailableError } from './lease.js';
 import { LogRecords } from './log-records.js';
 import { StoreTable, type Page } from './store-table.js';
 
 export type { BatchRecord } from './batch-records.js';
 export { STATUS_FIELDS, type FinishItem, type ItemPlacement } from './item-records.js';
-export type { FinalJobState } from './job-records.js';
+export type { FinalJobState, LiveJobState } from './job-records.js';
 export { decodeCursor, type Page } from './store-table.js';
 
 /**
@@ -47,6 +47,11 @@ export class JobStore {
 
   getJob(jobId: string): Promise<JobRecord | undefined> {
     return this.jobs.get(jobId);
+  }
+
+  /** What changes on the job while it runs (a projection read); its params too when asked. */
+  getLiveJob(jobId: string, options: { params?: boolean } = {}): Promise<(LiveJobState & { params?: Record<string, unknown> }) | undefined> {
+    return this.jobs.getLive(jobId, options);
   }
 
   markJobRunning(jobId: string, executionArn: string | undefined): Promise<{ job: JobRecord | undefined; owned: boolean }> {
@@ -138,10 +143,6 @@ export class JobStore {
       if (error instanceof LeaseUnavailableError) return undefined;
       throw error;
     }
-  }
-
-  putBatch(batch: Omit<BatchRecord, 'createdAt'>): Promise<void> {
-    return this.batches.put(batch);
   }
 
   recordProviderBatch(jobId: string, batchId: string, providerBatchId: string, lease: number): Promise<boolean> {

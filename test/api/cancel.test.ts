@@ -1,4 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
+import { batchInputOf } from '../../shared/job-lifecycle.js';
 import type { ManifestLine } from '../../shared/store/object-store.js';
 import type { ItemRecord, LogEntry } from '../../shared/types.js';
 import { finalizeJob } from '../../tasks/finalize-job.js';
@@ -6,7 +7,7 @@ import { pollBatch } from '../../tasks/poll-batch.js';
 import { prepareJob } from '../../tasks/prepare-job.js';
 import { submitBatch } from '../../tasks/submit-batch.js';
 import { errorOf, jobOf, postJob, promptJobBody, useApiTestEnv, type ApiTestEnv } from '../support/api.js';
-import { itemsOf, requireJob, responseFor } from '../support/deps.js';
+import { itemsOf, requireJob, responseFor, pollState } from '../support/deps.js';
 
 const env = useApiTestEnv();
 
@@ -68,12 +69,12 @@ describe('graceful cancellation through the API', () => {
     const created = await postJob(e, promptJobBody(3, { batchSize: 2 }));
     const context = await prepareJob({ input: { jobId: created.jobId }, executionArn: created.execution?.arn }, e.deps);
     const [firstBatch = [], secondBatch = []] = await manifestBatches(e, created.jobId, context.batchSize);
-    const firstState = await submitBatch({ Items: firstBatch, BatchInput: { jobId: created.jobId } }, e.deps);
+    const firstState = pollState(await submitBatch({ Items: firstBatch, BatchInput: batchInputOf(context) }, e.deps));
     expect(firstState.pending).toBe(2);
 
     // Act: the user cancels; the Map's second child starts, the first child polls, the reducer runs
     const cancel = await e.request('POST', `/jobs/${created.jobId}/cancel`);
-    const secondState = await submitBatch({ Items: secondBatch, BatchInput: { jobId: created.jobId } }, e.deps);
+    const secondState = pollState(await submitBatch({ Items: secondBatch, BatchInput: batchInputOf(context) }, e.deps));
     const polled = await pollBatch(firstState, e.deps);
     const summary = await finalizeJob({ job: context }, e.deps);
 

@@ -52,7 +52,7 @@ describe('classify job type', () => {
     const line = { id: 'comment-1', text: 'Buy cheap watches now!!!' };
 
     const parsed = classifyJobType.parseLine(line);
-    const request = classifyJobType.toRequest(line, jobOptions({ instructions: 'Moderate this forum comment.' }));
+    const request = classifyJobType.compile(jobOptions({ instructions: 'Moderate this forum comment.' })).toRequest(line);
 
     expect(parsed).toEqual({ customId: 'comment-1' });
     expect(request).toEqual({
@@ -81,7 +81,7 @@ describe('classify job type', () => {
   });
 
   test('without params.instructions the default instructions list the labels', () => {
-    const request = classifyJobType.toRequest({ id: 'c', text: 't' }, jobOptions());
+    const request = classifyJobType.compile(jobOptions()).toRequest({ id: 'c', text: 't' });
 
     expect(request.body.instructions).toBe(
       'Classify the text you are given into exactly one of these labels: "safe", "spam", "abusive". Answer with the label that fits best.',
@@ -116,14 +116,14 @@ describe('classify job type', () => {
     ['apply labelling the key', jobOptions({ apply: { table: 'comments', keyAttribute: 'pk', labelAttribute: 'pk' } }), 'params.apply.labelAttribute', /overwrite the key attribute "pk"/],
     ['an unknown apply setting', jobOptions({ apply: { table: 'comments', keyAttribute: 'pk', labelAttribute: 'flag', sortKey: 'x' } }), 'params.apply.sortKey', /not a known setting/],
   ])('options with %s are a ValidationError naming %s', (_case, options, where, message) => {
-    const error = validationError(() => classifyJobType.validateOptions(options));
+    const error = validationError(() => classifyJobType.compile(options));
 
     expect(error.where).toBe(where);
     expect(error.detail).toMatch(message);
   });
 
   test('toResult returns the label the model chose', () => {
-    const result = classifyJobType.toResult(responseWithText('{"label":"spam"}'), jobOptions());
+    const result = classifyJobType.compile(jobOptions()).toResult(responseWithText('{"label":"spam"}'));
 
     expect(result).toEqual({ label: 'spam' });
   });
@@ -136,13 +136,13 @@ describe('classify job type', () => {
       error: null,
     };
 
-    const result = classifyJobType.toResult(output, jobOptions());
+    const result = classifyJobType.compile(jobOptions()).toResult(output);
 
     expect(result).toEqual({ label: 'safe' });
   });
 
   test('a label outside the list is a ValidationError on result.label, so the item fails with that reason', () => {
-    const error = validationError(() => classifyJobType.toResult(responseWithText('{"label":"rude"}'), jobOptions()));
+    const error = validationError(() => classifyJobType.compile(jobOptions()).toResult(responseWithText('{"label":"rude"}')));
 
     expect(error.where).toBe('result.label');
     expect(error.message).toBe('result.label: label "rude" is not one of safe, spam, abusive');
@@ -169,7 +169,7 @@ describe('classify job type', () => {
       "the model refused: I can't help with that.",
     ],
   ])('a response with %s is a ValidationError', (_case, output, where, detail) => {
-    const error = validationError(() => classifyJobType.toResult(output, jobOptions()));
+    const error = validationError(() => classifyJobType.compile(jobOptions()).toResult(output));
 
     expect(error.where).toBe(where);
     expect(error.detail).toBe(detail);

@@ -36,7 +36,7 @@ describe('openai-batch job type', () => {
     const line = requestLine({ url: '/v1/chat/completions', body: { model: 'gpt-4.1', messages: [{ role: 'user', content: 'hi' }] } });
 
     const parsed = openaiBatchJobType.parseLine(line);
-    const request = openaiBatchJobType.toRequest(line, jobOptions({ model: 'gpt-5-mini' }));
+    const request = openaiBatchJobType.compile(jobOptions({ model: 'gpt-5-mini' })).toRequest(line);
 
     expect(parsed).toEqual({ customId: 'req-1' });
     expect(request).toEqual({
@@ -50,7 +50,7 @@ describe('openai-batch job type', () => {
   test("the job's model fills in a line without body.model", () => {
     const line = requestLine({ body: { input: 'Say hi' } });
 
-    const request = openaiBatchJobType.toRequest(line, jobOptions({ model: 'gpt-5-mini' }));
+    const request = openaiBatchJobType.compile(jobOptions({ model: 'gpt-5-mini' })).toRequest(line);
 
     expect(request.body).toEqual({ input: 'Say hi', model: 'gpt-5-mini' });
   });
@@ -58,7 +58,7 @@ describe('openai-batch job type', () => {
   test('a line without body.model is invalid when the job has no default model', () => {
     const line = requestLine({ body: { input: 'Say hi' } });
 
-    const error = validationError(() => openaiBatchJobType.toRequest(line, jobOptions()));
+    const error = validationError(() => openaiBatchJobType.compile(jobOptions()).toRequest(line));
 
     expect(error.where).toBe('body.model');
     expect(error.message).toBe(
@@ -93,7 +93,7 @@ describe('openai-batch job type', () => {
   });
 
   test('toRequest rejects what parseLine rejects', () => {
-    const error = validationError(() => openaiBatchJobType.toRequest(requestLine({ url: '/v1/embeddings' }), jobOptions()));
+    const error = validationError(() => openaiBatchJobType.compile(jobOptions()).toRequest(requestLine({ url: '/v1/embeddings' })));
 
     expect(error.where).toBe('url');
   });
@@ -109,13 +109,13 @@ describe('openai-batch job type', () => {
   });
 
   test('options: params are rejected and the model must be a non-empty string', () => {
-    const unknownParam = validationError(() => openaiBatchJobType.validateOptions(jobOptions({ params: { template: 'x' } })));
-    const emptyModel = validationError(() => openaiBatchJobType.validateOptions(jobOptions({ model: ' ' })));
+    const unknownParam = validationError(() => openaiBatchJobType.compile(jobOptions({ params: { template: 'x' } })));
+    const emptyModel = validationError(() => openaiBatchJobType.compile(jobOptions({ model: ' ' })));
 
     expect(unknownParam.where).toBe('params.template');
     expect(unknownParam.detail).toBe('"template" is not a known setting; none are accepted here');
     expect(emptyModel.where).toBe('model');
-    expect(() => openaiBatchJobType.validateOptions(jobOptions())).not.toThrow();
+    expect(() => openaiBatchJobType.compile(jobOptions())).not.toThrow();
   });
 
   test('toResult of a /v1/responses body is its output text, all output_text parts concatenated', () => {
@@ -135,7 +135,7 @@ describe('openai-batch job type', () => {
       ],
     });
 
-    const result = openaiBatchJobType.toResult(output);
+    const result = openaiBatchJobType.compile(jobOptions()).toResult(output);
 
     expect(result).toBe('Hello, world.');
   });
@@ -146,7 +146,7 @@ describe('openai-batch job type', () => {
       choices: [{ index: 0, message: { role: 'assistant', content: 'Hi there', refusal: null }, finish_reason: 'stop' }],
     });
 
-    const result = openaiBatchJobType.toResult(output);
+    const result = openaiBatchJobType.compile(jobOptions()).toResult(output);
 
     expect(result).toBe('Hi there');
   });
@@ -157,7 +157,7 @@ describe('openai-batch job type', () => {
     ['an error response', { id: 'b1', custom_id: 'req-1', response: { status_code: 400, request_id: 'r', body: { error: {} } }, error: null }],
     ['no response', { id: 'b1', custom_id: 'req-1', response: null, error: { code: 'expired', message: 'expired' } }],
   ])('toResult is undefined for %s', (_case, output) => {
-    const result = openaiBatchJobType.toResult(output);
+    const result = openaiBatchJobType.compile(jobOptions()).toResult(output);
 
     expect(result).toBeUndefined();
   });

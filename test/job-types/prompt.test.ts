@@ -30,7 +30,7 @@ describe('prompt job type', () => {
     const line = { id: 'q-1', prompt: 'What is 2 + 2?' };
 
     const parsed = promptJobType.parseLine(line);
-    const request = promptJobType.toRequest(line, jobOptions());
+    const request = promptJobType.compile(jobOptions()).toRequest(line);
 
     expect(parsed).toEqual({ customId: 'q-1' });
     expect(request).toEqual({
@@ -49,7 +49,7 @@ describe('prompt job type', () => {
     });
     const line = { id: 'q-2', prompt: 'Why is the sky blue?', vars: { language: 'French', audience: 'child' } };
 
-    const request = promptJobType.toRequest(line, options);
+    const request = promptJobType.compile(options).toRequest(line);
 
     expect(request.body).toEqual({
       model: 'gpt-5-mini',
@@ -63,7 +63,7 @@ describe('prompt job type', () => {
     const options = jobOptions({ template: '{{vars.a}} / {{prompt}}' });
     const line = { id: 'q-3', prompt: 'literal {{vars.a}}', vars: { a: '{{prompt}}' } };
 
-    const request = promptJobType.toRequest(line, options);
+    const request = promptJobType.compile(options).toRequest(line);
 
     expect(request.body.input).toBe('{{prompt}} / literal {{vars.a}}');
   });
@@ -72,7 +72,7 @@ describe('prompt job type', () => {
     const options = jobOptions({ template: '{{prompt}} ({{vars.tone}})' });
     const line = { id: 'q-4', prompt: 'Describe Paris', vars: { style: 'formal' } };
 
-    const error = validationError(() => promptJobType.toRequest(line, options));
+    const error = validationError(() => promptJobType.compile(options).toRequest(line));
 
     expect(error.where).toBe('vars.tone');
     expect(error.detail).toBe('is missing: the template uses {{vars.tone}}, so every line needs it');
@@ -81,8 +81,8 @@ describe('prompt job type', () => {
   test('var names that are Object.prototype members are ordinary var names', () => {
     const options = jobOptions({ template: '{{vars.constructor}}' });
 
-    const missing = validationError(() => promptJobType.toRequest({ id: 'a', prompt: 'p' }, options));
-    const present = promptJobType.toRequest({ id: 'b', prompt: 'p', vars: { constructor: 'c' } }, options);
+    const missing = validationError(() => promptJobType.compile(options).toRequest({ id: 'a', prompt: 'p' }));
+    const present = promptJobType.compile(options).toRequest({ id: 'b', prompt: 'p', vars: { constructor: 'c' } });
 
     expect(missing.where).toBe('vars.constructor');
     expect(present.body.input).toBe('c');
@@ -112,7 +112,7 @@ describe('prompt job type', () => {
     ['maxOutputTokens 1.5', jobOptions({ maxOutputTokens: 1.5 }), 'params.maxOutputTokens', /positive integer, got 1.5/],
     ['a misspelt param', jobOptions({ temlate: '{{prompt}}' }), 'params.temlate', /known ones: template, instructions, maxOutputTokens/],
   ])('options with %s are a ValidationError naming %s', (_case, options, where, message) => {
-    const error = validationError(() => promptJobType.validateOptions(options));
+    const error = validationError(() => promptJobType.compile(options));
 
     expect(error.where).toBe(where);
     expect(error.detail).toMatch(message);
@@ -121,7 +121,7 @@ describe('prompt job type', () => {
   test('valid options pass', () => {
     const options = jobOptions({ template: 'Q: {{prompt}} ({{vars.x}})', instructions: 'Be brief.', maxOutputTokens: 64 });
 
-    expect(() => promptJobType.validateOptions(options)).not.toThrow();
+    expect(() => promptJobType.compile(options)).not.toThrow();
   });
 
   test('toResult is the output text of the response', () => {
@@ -136,7 +136,7 @@ describe('prompt job type', () => {
       error: null,
     };
 
-    const result = promptJobType.toResult(output);
+    const result = promptJobType.compile(jobOptions()).toResult(output);
 
     expect(result).toBe('4');
   });

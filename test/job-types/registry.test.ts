@@ -7,9 +7,8 @@ function fakeJobType(name: string): JobType {
   return {
     name,
     description: `fake ${name}`,
-    validateOptions: () => undefined,
+    compile: () => ({ toRequest: () => ({ custom_id: 'x', method: 'POST', url: '/v1/responses', body: {} }) }),
     parseLine: () => ({ customId: 'x' }),
-    toRequest: () => ({ custom_id: 'x', method: 'POST', url: '/v1/responses', body: {} }),
   };
 }
 

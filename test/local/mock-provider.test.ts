@@ -510,7 +510,7 @@ describe('through OpenAIProvider (shared/provider/openai-provider.ts)', () => {
     // Arrange
     const subject = provider();
     const requests = ['love it', 'hate it', 'fine I guess', 'best day ever'].map((text, index) =>
-      classifyJobType.toRequest({ id: `c-${index}`, text }, options),
+      classifyJobType.compile(options).toRequest({ id: `c-${index}`, text }),
     );
 
     // Act
@@ -546,7 +546,7 @@ describe('through OpenAIProvider (shared/provider/openai-provider.ts)', () => {
       if (!done?.done) throw new Error('not done');
       expect(done).toMatchObject({ status: 'completed', outcome: 'succeeded' });
       expect(done.usage?.inputTokens).toBeGreaterThan(0);
-      expect(LABELS).toContain(classifyJobType.toResult(done.output, options).label);
+      expect(LABELS).toContain(classifyJobType.compile(options).toResult(done.output).label);
     }
     expect(chat).toMatchObject({ done: true, outcome: 'succeeded', status: 'completed' });
   });

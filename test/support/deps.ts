@@ -31,6 +31,8 @@ import { JobStore } from '../../shared/store/job-store.js';
 import { ObjectStore, type JsonlLine, type ManifestLine } from '../../shared/store/object-store.js';
 import type { ItemRecord, JobRecord, OutputLine } from '../../shared/types.js';
 import type { SubmitBatchInput } from '../../tasks/submit-batch.js';
+import { isRateLimitWait, type BatchState, type RateLimitWait } from '../../shared/workflow-state.js';
+import { batchInputOf } from '../../shared/job-lifecycle.js';
 import { FakeOpenAI, type StoredResponse } from '../provider/fake-openai.js';
 import { startTestTable, type TestTable } from './dynamo.js';
 
@@ -312,8 +314,15 @@ export async function createJob(
   return { job, items: validated.items };
 }
 
-export function submitInput(jobId: string, items: readonly ManifestLine[]): SubmitBatchInput {
-  return { Items: [...items], BatchInput: { jobId } };
+/** A child's input as the Map builds it: the items and the job's context. */
+export function submitInput(job: Pick<JobRecord, 'jobId' | 'jobType' | 'options'>, items: readonly ManifestLine[]): SubmitBatchInput {
+  return { Items: [...items], BatchInput: batchInputOf(job) };
+}
+
+/** The poll state of a submit that sent its whole batch (a RateLimitWait goes back to submit, never to a poll). */
+export function pollState(state: BatchState | RateLimitWait): BatchState {
+  if (isRateLimitWait(state)) throw new Error(`the submit left ${state.unsent} item(s) for later rate-limit turns`);
+  return state;
 }
 
 export async function itemsOf(env: TaskTestEnv, jobId: string): Promise<ItemRecord[]> {

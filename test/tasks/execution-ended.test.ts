@@ -38,7 +38,7 @@ function statusChange(name: string, status: string, input: unknown, extra: { err
 async function runningJob() {
   const created = await createJob(env(), { lines: promptLines(2) });
   await prepareJob({ input: { jobId: created.job.jobId } }, env().deps);
-  await submitBatch(submitInput(created.job.jobId, created.items), env().deps);
+  await submitBatch(submitInput(created.job, created.items), env().deps);
   return created.job.jobId;
 }
 
@@ -94,7 +94,7 @@ describe('execution ended (the safety net)', () => {
     // Arrange
     const created = await createJob(env(), { jobType: 'openai-batch', options: {}, lines: chatLines(1) });
     const context = await prepareJob({ input: { jobId: created.job.jobId } }, env().deps);
-    await submitBatch(submitInput(created.job.jobId, created.items), env().deps);
+    await submitBatch(submitInput(created.job, created.items), env().deps);
     await finalizeJob({ job: context }, env().deps);
     const before = await requireJob(env(), context.jobId);
 

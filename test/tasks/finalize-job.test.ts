@@ -21,6 +21,7 @@ import {
   submitInput,
   useTaskTestEnv,
   type CreatedJob,
+  pollState,
 } from '../support/deps.js';
 
 const env = useTaskTestEnv();
@@ -34,7 +35,7 @@ async function started(created: CreatedJob): Promise<JobContext> {
 async function chatJob(total: number, ran: number) {
   const created = await createJob(env(), { jobType: 'openai-batch', options: {}, lines: chatLines(total) });
   const context = await started(created);
-  if (ran > 0) await submitBatch(submitInput(created.job.jobId, created.items.slice(0, ran)), env().deps);
+  if (ran > 0) pollState(await submitBatch(submitInput(created.job, created.items.slice(0, ran)), env().deps));
   return { ...created, context };
 }
 
@@ -49,7 +50,7 @@ describe('finalize job (the reducer)', () => {
     // Arrange: 7 items; the first batch (4) ran: 2 succeeded, 1 failed, 1 still running; the second batch (3) never ran
     const created = await createJob(env(), { lines: promptLines(7) });
     const context = await started(created);
-    const state = await submitBatch(submitInput(created.job.jobId, created.items.slice(0, 4)), env().deps);
+    const state = pollState(await submitBatch(submitInput(created.job, created.items.slice(0, 4)), env().deps));
     const [first, second, third] = await itemsOf(env(), created.job.jobId);
     if (!first || !second || !third) throw new Error('missing items');
     completeResponse(env().openai, responseFor(env().openai, first).id);

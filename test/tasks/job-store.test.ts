@@ -81,7 +81,7 @@ describe('job store: errors Step Functions must see', () => {
       store.markJobRunning('job-1', undefined),
       store.failJob('job-1', { name: 'Error', message: 'x' }),
       store.createJob(queuedJob),
-      store.claimBatch({ jobId: 'job-1', batchId: 'batch-0000000', mode: 'batch', customIds: ['item-1'] }, 60_000),
+      store.claimBatch({ jobId: 'job-1', batchId: 'batch-0000000', mode: 'batch' }, 60_000),
     ]);
 
     // Assert
@@ -209,7 +209,7 @@ describe('job store: a failed condition reports the record it met', () => {
     const store = newStore();
 
     // Act
-    const claiming = store.batchLease.claim({ jobId: 'job-1', batchId: 'batch-0000000', mode: 'batch', customIds: ['item-1'] }, 60_000);
+    const claiming = store.batchLease.claim({ jobId: 'job-1', batchId: 'batch-0000000', mode: 'batch' }, 60_000);
 
     // Assert
     await expect(claiming).rejects.toMatchObject({

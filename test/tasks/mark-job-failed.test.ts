@@ -16,6 +16,7 @@ import {
   responseFor,
   submitInput,
   useTaskTestEnv,
+  pollState,
 } from '../support/deps.js';
 
 const env = useTaskTestEnv();
@@ -24,7 +25,7 @@ const env = useTaskTestEnv();
 async function runningJob(): Promise<JobContext> {
   const created = await createJob(env(), { lines: promptLines(3) });
   const context = await prepareJob({ input: { jobId: created.job.jobId } }, env().deps);
-  const state = await submitBatch(submitInput(created.job.jobId, created.items), env().deps);
+  const state = pollState(await submitBatch(submitInput(created.job, created.items), env().deps));
   const first = await requireItem(env(), created.job.jobId, 'item-000');
   completeResponse(env().openai, responseFor(env().openai, first).id);
   await pollBatch(state, env().deps);
@@ -71,7 +72,7 @@ describe('mark job failed', () => {
     // Arrange
     const created = await createJob(env(), { jobType: 'openai-batch', options: {}, lines: chatLines(2) });
     const context = await prepareJob({ input: { jobId: created.job.jobId } }, env().deps);
-    await submitBatch(submitInput(created.job.jobId, created.items), env().deps);
+    pollState(await submitBatch(submitInput(created.job, created.items), env().deps));
     await finalizeJob({ job: context }, env().deps);
     const before = await requireJob(env(), context.jobId);
     env().clock.advance(1_000);
@@ -98,7 +99,7 @@ describe('mark job failed', () => {
     // Arrange: 4 items, only the first batch of 2 was ever submitted
     const created = await createJob(env(), { lines: promptLines(4) });
     const context = await prepareJob({ input: { jobId: created.job.jobId } }, env().deps);
-    await submitBatch(submitInput(created.job.jobId, created.items.slice(0, 2)), env().deps);
+    pollState(await submitBatch(submitInput(created.job, created.items.slice(0, 2)), env().deps));
     const submitted = await itemsOf(env(), context.jobId);
 
     // Act

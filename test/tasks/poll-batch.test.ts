@@ -20,6 +20,7 @@ import {
   responseFor,
   submitInput,
   useTaskTestEnv,
+  pollState,
 } from '../support/deps.js';
 
 const env = useTaskTestEnv();
@@ -29,7 +30,7 @@ const RESPONSE_COST = (RESPONSE_USAGE.input_tokens * 0.25 + RESPONSE_USAGE.outpu
 /** A job of `count` items (and `unsent` more that no batch has sent yet), its first `count` submitted as one batch. */
 async function submitted(count: number, options: Record<string, unknown> = { model: TEST_MODEL }, unsent = 0) {
   const { job, items } = await createJob(env(), { lines: promptLines(count + unsent), options });
-  const state = await submitBatch(submitInput(job.jobId, items.slice(0, count)), env().deps);
+  const state = pollState(await submitBatch(submitInput(job, items.slice(0, count)), env().deps));
   return { job, items, state };
 }
 
@@ -128,7 +129,7 @@ describe('poll batch: job counters', () => {
   test('the latency a turn sees is kept on the job, and a later batch waits that long before its first poll', async () => {
     // Arrange: two batches of one job; the first batch's responses took 30 s
     const { job, items } = await createJob(env(), { lines: promptLines(8), options: { model: TEST_MODEL } });
-    const first = await submitBatch(submitInput(job.jobId, items.slice(0, 4)), env().deps);
+    const first = pollState(await submitBatch(submitInput(job, items.slice(0, 4)), env().deps));
     for (const item of await itemsOf(env(), job.jobId)) {
       const response = responseFor(env().openai, item);
       completeResponse(env().openai, response.id);
@@ -137,7 +138,7 @@ describe('poll batch: job counters', () => {
 
     // Act
     await pollBatch(first, env().deps);
-    const second = await submitBatch(submitInput(job.jobId, items.slice(4)), env().deps);
+    const second = pollState(await submitBatch(submitInput(job, items.slice(4)), env().deps));
 
     // Assert
     expect(first.waitSeconds).toBe(5); // nothing seen yet: the default

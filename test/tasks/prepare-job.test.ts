@@ -32,6 +32,9 @@ describe('prepare job: a job started by the API', () => {
     // Assert
     expect(context).toEqual({
       jobId: job.jobId,
+      jobType: 'prompt',
+      options: { mode: 'responses', model: TEST_MODEL, batchSize: 2, maxConcurrency: 4, toleratedFailurePercentage: 10, params: {} },
+      paramsInRecord: false,
       manifest: { bucket: TEST_BUCKET, key: `jobs/${job.jobId}/manifest.jsonl` },
       batchSize: 2,
       maxConcurrency: 4,

@@ -14,6 +14,7 @@ import {
   responseFor,
   submitInput,
   useTaskTestEnv,
+  pollState,
 } from '../support/deps.js';
 
 const env = useTaskTestEnv();
@@ -22,13 +23,13 @@ describe('record batch failure', () => {
   test('from the submit input: unfinished items end FAILED with the error, finished ones are untouched, missing ones are created', async () => {
     // Arrange: 3 of 4 items were submitted and 1 of those succeeded before the batch task ran out of retries
     const { job, items } = await createJob(env(), { lines: promptLines(4) });
-    const state = await submitBatch(submitInput(job.jobId, items.slice(0, 3)), env().deps);
+    const state = pollState(await submitBatch(submitInput(job, items.slice(0, 3)), env().deps));
     const succeeded = await requireItem(env(), job.jobId, 'item-000');
     completeResponse(env().openai, responseFor(env().openai, succeeded).id);
     await pollBatch(state, env().deps);
     const finishedBefore = await requireItem(env(), job.jobId, 'item-000');
     const input = {
-      ...submitInput(job.jobId, items),
+      ...submitInput(job, items),
       error: { Error: 'ProviderUnavailableError', Cause: lambdaCause('ProviderUnavailableError', 'provider answered 503 Service Unavailable') },
     };
 
@@ -55,7 +56,7 @@ describe('record batch failure', () => {
   test('from the poll state of a provider batch: the batch is cancelled and its items end FAILED', async () => {
     // Arrange
     const { job, items } = await createJob(env(), { lines: promptLines(3), options: { model: TEST_MODEL, mode: 'batch' } });
-    const state = await submitBatch(submitInput(job.jobId, items), env().deps);
+    const state = pollState(await submitBatch(submitInput(job, items), env().deps));
 
     // Act
     const record = await recordBatchFailure({ ...state, error: { Error: 'States.Timeout', Cause: 'Task timed out after 300.00 seconds' } }, env().deps);
@@ -69,10 +70,27 @@ describe('record batch failure', () => {
     expect((await requireJob(env(), job.jobId)).counts).toMatchObject({ submitted: 3, failed: 3 });
   });
 
+  test('GIVEN the poll state of a responses batch (no batch record) WHEN it is recorded failed THEN its unfinished items are withdrawn and end FAILED', async () => {
+    // Arrange: 1 of 3 items finished before the poll task ran out of retries
+    const { job, items } = await createJob(env(), { lines: promptLines(3) });
+    const state = pollState(await submitBatch(submitInput(job, items), env().deps));
+    completeResponse(env().openai, responseFor(env().openai, await requireItem(env(), job.jobId, 'item-000')).id);
+    await pollBatch(state, env().deps);
+
+    // Act
+    const record = await recordBatchFailure({ ...state, error: { Error: 'States.Timeout', Cause: 'Task timed out after 300.00 seconds' } }, env().deps);
+
+    // Assert
+    expect(record).toMatchObject({ jobId: job.jobId, batchId: state.batchId, failed: 2 });
+    const records = await itemsOf(env(), job.jobId);
+    expect(records.map((item) => [item.customId, item.status])).toEqual([['item-000', 'SUCCEEDED'], ['item-001', 'FAILED'], ['item-002', 'FAILED']]);
+    expect(records.slice(1).every((item) => responseFor(env().openai, item).status === 'cancelled')).toBe(true);
+  });
+
   test('recorded twice, the items are counted once', async () => {
     // Arrange
     const { job, items } = await createJob(env(), { lines: promptLines(2) });
-    const input = { ...submitInput(job.jobId, items), error: { Error: 'RateLimitedError', Cause: lambdaCause('RateLimitedError', 'slow down') } };
+    const input = { ...submitInput(job, items), error: { Error: 'RateLimitedError', Cause: lambdaCause('RateLimitedError', 'slow down') } };
     await recordBatchFailure(input, env().deps);
 
     // Act

@@ -30,12 +30,13 @@ describe('submit batch, responses mode', () => {
     const { job, items } = await createJob(env(), { lines: promptLines(5) });
 
     // Act
-    const state = await submitBatch(submitInput(job.jobId, items), env().deps);
+    const state = await submitBatch(submitInput(job, items), env().deps);
 
     // Assert
     expect(state).toEqual({
-      jobId: job.jobId,
+      BatchInput: submitInput(job, items).BatchInput,
       batchId: 'batch-0000000',
+      customIds: items.map((item) => item.customId),
       pending: 5,
       waitSeconds: 5,
       pollTurn: 0,
@@ -57,11 +58,11 @@ describe('submit batch, responses mode', () => {
   test('a retried submit (the same input again) does not call the provider again', async () => {
     // Arrange
     const { job, items } = await createJob(env(), { lines: promptLines(4) });
-    await submitBatch(submitInput(job.jobId, items), env().deps);
+    await submitBatch(submitInput(job, items), env().deps);
     const before = await itemsOf(env(), job.jobId);
 
     // Act
-    const state = await submitBatch(submitInput(job.jobId, items), env().deps);
+    const state = await submitBatch(submitInput(job, items), env().deps);
 
     // Assert
     expect(state.pending).toBe(4);
@@ -78,7 +79,7 @@ describe('submit batch, responses mode', () => {
     );
 
     // Act
-    const state = await submitBatch(submitInput(job.jobId, items), env().deps);
+    const state = await submitBatch(submitInput(job, items), env().deps);
 
     // Assert
     expect(state.pending).toBe(3);
@@ -107,7 +108,7 @@ describe('submit batch, responses mode', () => {
     });
 
     // Act
-    const state = await submitBatch(submitInput(job.jobId, items), env().deps);
+    const state = await submitBatch(submitInput(job, items), env().deps);
 
     // Assert: the task went on, and every item was created exactly once
     expect(state.pending).toBe(12);
@@ -133,7 +134,7 @@ describe('submit batch, responses mode', () => {
     const provider = refuseResponseCreates(env().openai, (_body, call) => (limited && call >= 4 ? rateLimitError(20_000) : undefined));
 
     // Act: a budget shorter than SEND_AHEAD_MS (else the pause's turns would be left booked for later, see below)
-    const first = submitBatch(submitInput(job.jobId, items), env().deps, { timeBudgetMs: SEND_AHEAD_MS - 2_000 });
+    const first = submitBatch(submitInput(job, items), env().deps, { timeBudgetMs: SEND_AHEAD_MS - 2_000 });
 
     // Assert: the task fails with the name Step Functions retries on
     await expect(first).rejects.toBeInstanceOf(RateLimitedError);
@@ -155,7 +156,7 @@ describe('submit batch, responses mode', () => {
     // Act: the provider recovers; Step Functions retries the task
     limited = false;
     env().clock.advance(60_000);
-    const retried = await submitBatch(submitInput(job.jobId, items), env().deps);
+    const retried = await submitBatch(submitInput(job, items), env().deps);
 
     // Assert
     expect(retried.pending).toBe(12);
@@ -191,7 +192,7 @@ describe('submit batch, responses mode', () => {
     });
 
     // Act
-    const first = await submitBatch(submitInput(job.jobId, items), env().deps);
+    const first = await submitBatch(submitInput(job, items), env().deps);
 
     // Assert: nothing sent, nothing claimed; the batch's turns are booked after the other's and handed over
     if (!isRateLimitWait(first)) throw new Error('expected a turn wait');
@@ -242,7 +243,7 @@ describe('submit batch, responses mode', () => {
     const start = env().clock.now().getTime();
 
     // Act
-    await submitBatch(submitInput(job.jobId, items), env().deps);
+    await submitBatch(submitInput(job, items), env().deps);
 
     // Assert: a burst of 10, then one every 100 ms
     expect(sentAt).toHaveLength(25);
@@ -257,8 +258,8 @@ describe('submit batch, responses mode', () => {
     const add = jest.spyOn(env().store, 'addProgress');
 
     // Act
-    await submitBatch(submitInput(job.jobId, items), env().deps);
-    await submitBatch(submitInput(job.jobId, items), env().deps); // a retry: nothing left to send
+    await submitBatch(submitInput(job, items), env().deps);
+    await submitBatch(submitInput(job, items), env().deps); // a retry: nothing left to send
 
     // Assert
     expect(add).toHaveBeenCalledTimes(2);
@@ -268,20 +269,21 @@ describe('submit batch, responses mode', () => {
     expect((await requireJob(env(), job.jobId)).providerRateLimited).toBeUndefined();
   });
 
-  test('a first submission writes each item twice (the claim creates its record, then SUBMITTED) and the job once', async () => {
+  test('a first submission writes each item twice (the claim creates its record, then SUBMITTED), the job once and no batch record', async () => {
     // Arrange
     const { job, items } = await createJob(env(), { lines: promptLines(20) });
     const writes = countWrites(env());
 
     // Act
     try {
-      await submitBatch(submitInput(job.jobId, items), env().deps);
+      await submitBatch(submitInput(job, items), env().deps);
     } finally {
       writes.stop();
     }
 
     // Assert
-    expect(writes.byKind).toMatchObject({ ITEM: 40, JOB: 1, BATCH: 1 });
+    expect(writes.byKind).toMatchObject({ ITEM: 40, JOB: 1 });
+    expect(writes.byKind.BATCH).toBeUndefined();
     const records = await itemsOf(env(), job.jobId);
     expect(records.map((item) => [item.status, item.index, item.batchId, item.attempts])).toEqual(
       items.map((item) => ['SUBMITTED', item.index, 'batch-0000000', 1]),
@@ -297,7 +299,7 @@ describe('submit batch, responses mode', () => {
     expect(typeof otherLease).toBe('number');
 
     // Act
-    const first = submitBatch(submitInput(job.jobId, items), env().deps);
+    const first = submitBatch(submitInput(job, items), env().deps);
 
     // Assert
     await expect(first).rejects.toBeInstanceOf(SubmissionInProgressError);
@@ -308,7 +310,7 @@ describe('submit batch, responses mode', () => {
 
     // Act: the holder died; its lease runs out and the retried task takes the item over
     env().clock.advance(SUBMIT_LEASE_MS + 1);
-    const retried = await submitBatch(submitInput(job.jobId, items), env().deps);
+    const retried = await submitBatch(submitInput(job, items), env().deps);
 
     // Assert
     expect(retried.pending).toBe(3);
@@ -322,7 +324,7 @@ describe('submit batch, responses mode', () => {
     await env().store.requestCancel(job.jobId);
 
     // Act
-    const state = await submitBatch(submitInput(job.jobId, items), env().deps);
+    const state = await submitBatch(submitInput(job, items), env().deps);
 
     // Assert
     expect(state.pending).toBe(0);
@@ -339,7 +341,7 @@ describe('submit batch, responses mode', () => {
     const { job, items } = await createJob(env(), { jobType: 'openai-batch', options: {}, lines: chatLines(3) });
 
     // Act
-    const state = await submitBatch(submitInput(job.jobId, items), env().deps);
+    const state = await submitBatch(submitInput(job, items), env().deps);
 
     // Assert
     expect(state.pending).toBe(0);
@@ -360,7 +362,7 @@ describe('submit batch, batch mode', () => {
     const { job, items } = await createJob(env(), { options: BATCH_MODE, lines: promptLines(4) });
 
     // Act
-    const state = await submitBatch(submitInput(job.jobId, items), env().deps);
+    const state = await submitBatch(submitInput(job, items), env().deps);
 
     // Assert
     expect(state).toMatchObject({ pending: 4, waitSeconds: 60, pollTurn: 0 });
@@ -391,10 +393,10 @@ describe('submit batch, batch mode', () => {
   test('a retried submit does not create a second batch', async () => {
     // Arrange
     const { job, items } = await createJob(env(), { options: BATCH_MODE, lines: promptLines(3) });
-    await submitBatch(submitInput(job.jobId, items), env().deps);
+    await submitBatch(submitInput(job, items), env().deps);
 
     // Act
-    const state = await submitBatch(submitInput(job.jobId, items), env().deps);
+    const state = await submitBatch(submitInput(job, items), env().deps);
 
     // Assert
     expect(state.pending).toBe(3);
@@ -406,20 +408,19 @@ describe('submit batch, batch mode', () => {
   test('a takeover after an expired lease finds the batch the dead holder created, by its metadata', async () => {
     // Arrange: an earlier invocation claimed the batch, created it at the provider and died before recording it
     const { job, items } = await createJob(env(), { options: BATCH_MODE, lines: promptLines(3) });
-    const customIds = items.map((item) => item.customId);
-    await env().store.claimBatch({ jobId: job.jobId, batchId: 'batch-0000000', mode: 'batch', customIds }, SUBMIT_LEASE_MS);
+    await env().store.claimBatch({ jobId: job.jobId, batchId: 'batch-0000000', mode: 'batch' }, SUBMIT_LEASE_MS);
     const provider = await env().deps.provider();
-    const jobType = env().deps.jobTypes.get('prompt');
+    const requests = env().deps.jobTypes.get('prompt').compile(job.options);
     const { providerBatchId } = await provider.submitBatch(
-      items.map((item) => jobType.toRequest(item.line, job.options)),
+      items.map((item) => requests.toRequest(item.line)),
       { jobId: job.jobId, batchId: 'batch-0000000' },
     );
     // while its lease lives, nobody else submits
-    await expect(submitBatch(submitInput(job.jobId, items), env().deps)).rejects.toBeInstanceOf(SubmissionInProgressError);
+    await expect(submitBatch(submitInput(job, items), env().deps)).rejects.toBeInstanceOf(SubmissionInProgressError);
     env().clock.advance(SUBMIT_LEASE_MS + 1);
 
     // Act
-    const state = await submitBatch(submitInput(job.jobId, items), env().deps);
+    const state = await submitBatch(submitInput(job, items), env().deps);
 
     // Assert
     expect(state.pending).toBe(3);
@@ -437,7 +438,7 @@ describe('submit batch, batch mode', () => {
     const start = env().clock.now().getTime();
 
     // Act
-    const state = await submitBatch(submitInput(job.jobId, items), env().deps);
+    const state = await submitBatch(submitInput(job, items), env().deps);
 
     // Assert
     expect(state.pending).toBe(3);
@@ -457,7 +458,7 @@ describe('submit batch, batch mode', () => {
     for (let i = 0; i < 5; i++) env().openai.failNext('batches.create', rateLimitError(20_000));
 
     // Act
-    const first = submitBatch(submitInput(job.jobId, items), env().deps, { timeBudgetMs: 30_000 });
+    const first = submitBatch(submitInput(job, items), env().deps, { timeBudgetMs: 30_000 });
 
     // Assert
     await expect(first).rejects.toBeInstanceOf(RateLimitedError);
@@ -468,7 +469,7 @@ describe('submit batch, batch mode', () => {
     // Act: Step Functions retries the task later
     env().clock.advance(120_000);
     env().openai.clearFailures('batches.create'); // the provider has recovered
-    const retried = await submitBatch(submitInput(job.jobId, items), env().deps);
+    const retried = await submitBatch(submitInput(job, items), env().deps);
 
     // Assert
     expect(retried.pending).toBe(3);
@@ -486,7 +487,7 @@ describe('submit batch, batch mode', () => {
 
     // Act
     try {
-      await submitBatch(submitInput(job.jobId, items), env().deps);
+      await submitBatch(submitInput(job, items), env().deps);
     } finally {
       writes.stop();
     }
@@ -505,12 +506,12 @@ describe('submit batch, batch mode', () => {
     // Arrange: the dead holder claimed the batch, created it at the provider and recorded its id, then died
     const { job, items } = await createJob(env(), { options: BATCH_MODE, lines: promptLines(3) });
     const customIds = items.map((item) => item.customId);
-    const claim = await env().store.claimBatch({ jobId: job.jobId, batchId: 'batch-0000000', mode: 'batch', customIds }, SUBMIT_LEASE_MS);
+    const claim = await env().store.claimBatch({ jobId: job.jobId, batchId: 'batch-0000000', mode: 'batch' }, SUBMIT_LEASE_MS);
     if (!claim) throw new Error('the batch could not be claimed');
     await env().store.recordProviderBatch(job.jobId, 'batch-0000000', 'batch_from_the_dead_holder', claim.lease);
 
     // Act
-    const retried = await submitBatch(submitInput(job.jobId, items), env().deps);
+    const retried = await submitBatch(submitInput(job, items), env().deps);
 
     // Assert
     expect(retried.pending).toBe(3);
@@ -525,7 +526,7 @@ describe('submit batch, batch mode', () => {
     await env().store.requestCancel(job.jobId);
 
     // Act
-    const state = await submitBatch(submitInput(job.jobId, items), env().deps);
+    const state = await submitBatch(submitInput(job, items), env().deps);
 
     // Assert
     expect(state.pending).toBe(0);

@@ -2,6 +2,7 @@ import { describe, expect, test } from '@jest/globals';
 import type { TaskDeps } from '../../shared/deps.js';
 import type {
   BatchFailureRecord,
+  BatchInput,
   BatchFailureState,
   BatchState,
   JobContext,
@@ -39,8 +40,15 @@ const _tasks: {
 
 const caught: Complete<NonNullable<JobState['error']>> = { Error: 'ProviderUnavailableError', Cause: '{"errorMessage":"down"}' };
 
-const job: Complete<JobContext> = {
+const batchInput: Complete<BatchInput> = {
   jobId: 'job-1',
+  jobType: 'prompt',
+  options: { mode: 'responses', model: 'gpt-4.1-mini', batchSize: 100, maxConcurrency: 10, toleratedFailurePercentage: 10, params: { template: '{{prompt}}' } },
+  paramsInRecord: false,
+};
+
+const job: Complete<JobContext> = {
+  ...batchInput,
   manifest: { bucket: 'llm-batch-local', key: 'jobs/job-1/manifest.jsonl' },
   batchSize: 100,
   maxConcurrency: 10,
@@ -71,13 +79,14 @@ const jobState: Complete<JobState> & { jobId: string } = {
 
 const childInput: Complete<SubmitBatchInput> = {
   Items: [{ customId: 'item-0', index: 0, line: { custom_id: 'item-0' } }],
-  BatchInput: { jobId: 'job-1' },
+  BatchInput: batchInput,
   reservation: { keyId: 'key-1', epoch: 1, checkedAt: 0, at: [1_000], tokens: 100 },
 };
 
 const batchState: Complete<BatchState> = {
-  jobId: 'job-1',
+  BatchInput: batchInput,
   batchId: 'batch-0000000',
+  customIds: ['item-0'],
   pending: 1,
   waitSeconds: 5,
   pollTurn: 0,
@@ -85,7 +94,8 @@ const batchState: Complete<BatchState> = {
   sentAt: '2026-03-02T09:00:00.000Z',
 };
 
-const rateLimitWait: Complete<RateLimitWait> = { ...batchState, ...childInput, unsent: 1 };
+const { customIds: _members, ...sentState } = batchState;
+const rateLimitWait: Complete<RateLimitWait> = { ...sentState, ...childInput, unsent: 1 };
 
 const recorded: Complete<BatchFailureRecord> = { jobId: 'job-1', batchId: 'batch-0000000', failed: 1, error: { name: 'ProviderUnavailableError', message: 'down' } };
 const submitFailed = { ...childInput, error: caught, recorded } satisfies Complete<BatchFailureState>;

@@ -27,7 +27,9 @@ export function jobDefinition(): Record<string, unknown> {
 export interface JobContext {
   jobId: string;
   jobType: string;
-  mode: string;
+  /** The job's fixed options, handed to every child in its BatchInput. */
+  options: { mode: string };
+  paramsInRecord: boolean;
   batchSize: number;
   maxConcurrency: number;
   toleratedFailurePercentage: number;
@@ -44,7 +46,7 @@ export interface BatchState {
 
 export interface ChildInput {
   Items: { customId: string; index: number }[];
-  BatchInput: { jobId: string; jobType: string; mode: string };
+  BatchInput: { jobId: string; jobType: string; options: { mode: string }; paramsInRecord: boolean };
 }
 
 export function makeItems(count: number): { customId: string; index: number }[] {
@@ -83,7 +85,8 @@ export class Harness {
     this.job = {
       jobId: 'job-1',
       jobType: 'classify',
-      mode: 'responses',
+      options: { mode: 'responses' },
+      paramsInRecord: false,
       batchSize: 3,
       maxConcurrency: 2,
       toleratedFailurePercentage: 0,

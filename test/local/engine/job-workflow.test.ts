@@ -46,7 +46,8 @@ describe('the job workflow on the local engine', () => {
     const batches = h.callsOf(STATE.submitBatch).map(batchOf);
     expect(batches.map((b) => b.Items.length).sort()).toEqual([1, 3, 3, 3]);
     expect(batches.flatMap((b) => b.Items.map((item) => item.customId)).sort()).toEqual(makeItems(10).map((i) => i.customId).sort());
-    for (const batch of batches) expect(batch.BatchInput).toEqual({ jobId: 'job-1' });
+    // Every child gets the job's fixed context, so its tasks need not read the job record for it.
+    for (const batch of batches) expect(batch.BatchInput).toEqual({ jobId: 'job-1', jobType: 'classify', options: { mode: 'responses' }, paramsInRecord: false });
     // Two children at a time, never more: measured by the tasks and by the engine.
     expect(h.peakActiveBatches).toBe(2);
     expect(h.engine.stats().peakRunningChildren).toBe(2);
