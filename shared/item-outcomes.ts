@@ -48,7 +48,13 @@ export interface Booking {
  * Ends one item with the provider's result: the job type derives its result and may apply it
  * elsewhere; a result it rejects, or an apply that fails, fails the item with the reason.
  */
-export async function finishWithResult(deps: TaskDeps, job: ResultJob, customId: string, result: RequestResult, booking: Booking): Promise<boolean> {
+export async function finishWithResult(
+  deps: TaskDeps,
+  job: ResultJob,
+  customId: string,
+  result: RequestResult,
+  booking: Booking,
+): Promise<boolean> {
   const { progress } = booking;
   let finish: FinishItem = {
     status: STATUS_OF[result.outcome],
@@ -65,7 +71,10 @@ export async function finishWithResult(deps: TaskDeps, job: ResultJob, customId:
       const derived = job.compiled.toResult?.(result.output);
       if (derived !== undefined) finish.result = derived;
       if (jobType.apply) {
-        await jobType.apply({ options: job.options, dynamo: deps.dynamo, clock: deps.clock }, { jobId: job.jobId, customId, result: derived, output: result.output });
+        await jobType.apply(
+          { options: job.options, dynamo: deps.dynamo, clock: deps.clock },
+          { jobId: job.jobId, customId, result: derived, output: result.output },
+        );
       }
     } catch (error) {
       const code = error instanceof ValidationError ? 'invalid_result' : 'apply_failed';
@@ -73,13 +82,24 @@ export async function finishWithResult(deps: TaskDeps, job: ResultJob, customId:
       delete finish.result;
     }
   }
-  return deps.store.finishItem(job.jobId, customId, await offloadLargeOutput(deps, job.jobId, customId, finish), progress ? { progress } : {});
+  return deps.store.finishItem(
+    job.jobId,
+    customId,
+    await offloadLargeOutput(deps, job.jobId, customId, finish),
+    progress ? { progress } : {},
+  );
 }
 
 /** Keeps DynamoDB items under 400 KB: a large output is stored in S3 and referenced. */
-async function offloadLargeOutput(deps: TaskDeps, jobId: string, customId: string, finish: FinishItem): Promise<FinishItem> {
+async function offloadLargeOutput(
+  deps: TaskDeps,
+  jobId: string,
+  customId: string,
+  finish: FinishItem,
+): Promise<FinishItem> {
   if (!finish.output) return finish;
-  const size = Buffer.byteLength(JSON.stringify(finish.output)) + Buffer.byteLength(JSON.stringify(finish.result ?? null));
+  const size =
+    Buffer.byteLength(JSON.stringify(finish.output)) + Buffer.byteLength(JSON.stringify(finish.result ?? null));
   if (size <= MAX_INLINE_OUTPUT_BYTES) return finish;
   const outputKey = await deps.objects.putItemOutput(jobId, customId, finish.output);
   const { output: _output, ...rest } = finish;
@@ -103,7 +123,8 @@ export async function endItemsWithError(
         item.customId,
         { status, error, output: errorOutputLine(item.customId, error, item.providerId) },
         {
-          ...(item.index !== undefined && item.batchId !== undefined && { create: { index: item.index, batchId: item.batchId } }),
+          ...(item.index !== undefined &&
+            item.batchId !== undefined && { create: { index: item.index, batchId: item.batchId } }),
           ...(progress && { progress }),
         },
       ),

@@ -107,7 +107,11 @@ export async function validateJob(
  * Writes a validated job: the manifest first, then the job record (QUEUED), so a job record
  * never points at a missing manifest. Idempotent: an existing job is returned unchanged.
  */
-export async function writeJob(request: NewJob, validated: ValidatedJob, deps: IntakeDeps): Promise<{ job: JobRecord; created: boolean }> {
+export async function writeJob(
+  request: NewJob,
+  validated: ValidatedJob,
+  deps: IntakeDeps,
+): Promise<{ job: JobRecord; created: boolean }> {
   const existing = await deps.store.getJob(request.jobId);
   if (existing) return { job: existing, created: false };
   const manifest = await deps.objects.putManifest(request.jobId, validated.items);

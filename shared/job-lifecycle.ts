@@ -5,7 +5,14 @@ import type { CompiledJobType } from './job-types/job-type.js';
 import type { ProviderModeStrategy } from './modes/provider-mode.js';
 import type { JobProgress } from './store/job-progress.js';
 import type { BatchRecord, LiveJobState } from './store/job-store.js';
-import { TERMINAL_JOB_STATUSES, type ItemRecord, type ItemStatus, type JobRecord, type JobStatus, type ProviderErrorBody } from './types.js';
+import {
+  TERMINAL_JOB_STATUSES,
+  type ItemRecord,
+  type ItemStatus,
+  type JobRecord,
+  type JobStatus,
+  type ProviderErrorBody,
+} from './types.js';
 import type { BatchInput } from './workflow-state.js';
 
 /**
@@ -14,7 +21,10 @@ import type { BatchInput } from './workflow-state.js';
  * the provider first), whether one batch stops or the whole job does.
  */
 
-export const CANCELLED_BY_USER: ProviderErrorBody = { code: 'job_cancelled', message: 'the job was cancelled before this item finished' };
+export const CANCELLED_BY_USER: ProviderErrorBody = {
+  code: 'job_cancelled',
+  message: 'the job was cancelled before this item finished',
+};
 
 const UNFINISHED_ITEM: ReadonlySet<ItemStatus> = new Set(['QUEUED', 'SUBMITTED']);
 
@@ -24,7 +34,10 @@ export function isUnfinished(status: ItemStatus | undefined): boolean {
 }
 
 /** Items with no record yet or still QUEUED: what a submit has to send. */
-export function notYetSubmitted<T extends { customId: string }>(items: readonly T[], records: ReadonlyMap<string, { status?: ItemStatus }>): T[] {
+export function notYetSubmitted<T extends { customId: string }>(
+  items: readonly T[],
+  records: ReadonlyMap<string, { status?: ItemStatus }>,
+): T[] {
   return items.filter((item) => {
     const status = records.get(item.customId)?.status;
     return status === undefined || status === 'QUEUED';
@@ -83,7 +96,7 @@ export async function recordProgress(deps: TaskDeps, jobId: string, progress: Jo
   try {
     await deps.store.addProgress(jobId, progress);
   } catch (error) {
-    deps.logger.warn('could not add the task\'s progress to the job counters', { jobId, error: errorMessage(error) });
+    deps.logger.warn("could not add the task's progress to the job counters", { jobId, error: errorMessage(error) });
   }
 }
 
@@ -129,7 +142,14 @@ export async function endUnfinishedItems(
   const unfinished = items.filter((item) => isUnfinished(item.status));
   if (unfinished.length === 0) return 0;
   try {
-    await mode.withdraw({ deps, jobId: job.jobId, items: unfinished, batch: options.batch, batchId: options.batchId, done: options.withdrawn ?? new Set() });
+    await mode.withdraw({
+      deps,
+      jobId: job.jobId,
+      items: unfinished,
+      batch: options.batch,
+      batchId: options.batchId,
+      done: options.withdrawn ?? new Set(),
+    });
   } catch (error) {
     deps.logger.warn('could not withdraw work from the provider', { jobId: job.jobId, error: errorMessage(error) });
   }
@@ -147,7 +167,12 @@ const MANIFEST_CHUNK = 100;
  * stands afterwards: recorded items (an item that finished meanwhile keeps its real outcome),
  * then the manifest lines that never got a record (the manifest is the list of what was asked).
  */
-export async function* endUnfinishedJob(deps: TaskDeps, job: JobRecord, mode: ProviderModeStrategy, ending: Ending): AsyncGenerator<SweptItem[]> {
+export async function* endUnfinishedJob(
+  deps: TaskDeps,
+  job: JobRecord,
+  mode: ProviderModeStrategy,
+  ending: Ending,
+): AsyncGenerator<SweptItem[]> {
   const seen = new Set<string>();
   const withdrawn = new Set<string>();
   for await (const page of deps.store.allItems(job.jobId)) {
@@ -155,26 +180,49 @@ export async function* endUnfinishedJob(deps: TaskDeps, job: JobRecord, mode: Pr
     const unfinished = page.filter((item) => isUnfinished(item.status));
     await endUnfinishedItems(deps, job, mode, unfinished, ending, { withdrawn });
     // Read back: if an item finished concurrently, its real outcome wins.
-    const current = unfinished.length > 0 ? await deps.store.getItems(job.jobId, unfinished.map((item) => item.customId)) : new Map<string, ItemRecord>();
+    const current =
+      unfinished.length > 0
+        ? await deps.store.getItems(
+            job.jobId,
+            unfinished.map((item) => item.customId),
+          )
+        : new Map<string, ItemRecord>();
     yield page.map((item) => current.get(item.customId) ?? item);
   }
   let neverRan: SweptItem[] = [];
   const endNeverRan = async (): Promise<SweptItem[]> => {
     const lines = neverRan;
     neverRan = [];
-    await endItemsWithError(deps, job.jobId, lines.map((line) => ({ ...line, batchId: NEVER_BATCHED })), ending.status, ending.reason);
+    await endItemsWithError(
+      deps,
+      job.jobId,
+      lines.map((line) => ({ ...line, batchId: NEVER_BATCHED })),
+      ending.status,
+      ending.reason,
+    );
     return lines;
   };
   for await (const line of deps.objects.readManifest(job.manifest)) {
     if (seen.has(line.customId)) continue;
-    neverRan.push({ customId: line.customId, index: line.index, status: ending.status, error: ending.reason, output: errorOutputLine(line.customId, ending.reason) });
+    neverRan.push({
+      customId: line.customId,
+      index: line.index,
+      status: ending.status,
+      error: ending.reason,
+      output: errorOutputLine(line.customId, ending.reason),
+    });
     if (neverRan.length >= MANIFEST_CHUNK) yield await endNeverRan();
   }
   if (neverRan.length > 0) yield await endNeverRan();
 }
 
 /** Ends every unfinished item of a job (endUnfinishedJob, with nothing to read on the way). */
-export async function endAllUnfinished(deps: TaskDeps, job: JobRecord, mode: ProviderModeStrategy, ending: Ending): Promise<void> {
+export async function endAllUnfinished(
+  deps: TaskDeps,
+  job: JobRecord,
+  mode: ProviderModeStrategy,
+  ending: Ending,
+): Promise<void> {
   for await (const _page of endUnfinishedJob(deps, job, mode, ending)) {
     // each page's items are ended by the time it is yielded
   }
@@ -182,7 +230,10 @@ export async function endAllUnfinished(deps: TaskDeps, job: JobRecord, mode: Pro
 
 /** A failed job's ending for its unfinished items. */
 export function jobFailedEnding(error: { name: string; message: string }): Ending {
-  return { status: 'FAILED', reason: { code: 'workflow_failed', message: `the job's workflow failed: ${error.name}: ${error.message}` } };
+  return {
+    status: 'FAILED',
+    reason: { code: 'workflow_failed', message: `the job's workflow failed: ${error.name}: ${error.message}` },
+  };
 }
 
 /** Identifies a child batch by its first manifest line. */

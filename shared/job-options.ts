@@ -1,11 +1,6 @@
 import { ValidationError } from './errors.js';
 import type { JobType } from './job-types/job-type.js';
-import {
-  DEFAULT_TOLERATED_FAILURE_PERCENTAGE,
-  MAX_BATCH_SIZE,
-  MAX_MAP_CONCURRENCY,
-  MODE_DEFAULTS,
-} from './limits.js';
+import { DEFAULT_TOLERATED_FAILURE_PERCENTAGE, MAX_BATCH_SIZE, MAX_MAP_CONCURRENCY, MODE_DEFAULTS } from './limits.js';
 import { PROVIDER_MODES, type JobOptions, type ProviderMode } from './types.js';
 import { isRecord } from './is-record.js';
 
@@ -31,7 +26,10 @@ export function resolveJobOptions(raw: unknown, jobType: JobType): JobOptions {
   }
   const mode = (input.mode ?? 'responses') as ProviderMode;
   if (!PROVIDER_MODES.includes(mode)) {
-    throw new ValidationError(`must be one of ${PROVIDER_MODES.join(', ')}, got ${JSON.stringify(input.mode)}`, 'options.mode');
+    throw new ValidationError(
+      `must be one of ${PROVIDER_MODES.join(', ')}, got ${JSON.stringify(input.mode)}`,
+      'options.mode',
+    );
   }
   if (input.model !== undefined && (typeof input.model !== 'string' || !input.model.trim())) {
     throw new ValidationError('must be a non-empty string', 'options.model');
@@ -44,7 +42,12 @@ export function resolveJobOptions(raw: unknown, jobType: JobType): JobOptions {
     mode,
     ...(typeof input.model === 'string' ? { model: input.model } : {}),
     batchSize: integerIn(input.batchSize ?? defaults.batchSize, 'options.batchSize', 1, MAX_BATCH_SIZE),
-    maxConcurrency: integerIn(input.maxConcurrency ?? defaults.maxConcurrency, 'options.maxConcurrency', 1, MAX_MAP_CONCURRENCY),
+    maxConcurrency: integerIn(
+      input.maxConcurrency ?? defaults.maxConcurrency,
+      'options.maxConcurrency',
+      1,
+      MAX_MAP_CONCURRENCY,
+    ),
     toleratedFailurePercentage: integerIn(
       input.toleratedFailurePercentage ?? DEFAULT_TOLERATED_FAILURE_PERCENTAGE,
       'options.toleratedFailurePercentage',
@@ -57,7 +60,8 @@ export function resolveJobOptions(raw: unknown, jobType: JobType): JobOptions {
     jobType.compile(options);
   } catch (error) {
     // Job types name their fields relative to the options (`params.labels`); say where they sit.
-    if (error instanceof ValidationError) throw new ValidationError(error.detail, `options.${error.where ?? jobType.name}`);
+    if (error instanceof ValidationError)
+      throw new ValidationError(error.detail, `options.${error.where ?? jobType.name}`);
     throw error;
   }
   return options;

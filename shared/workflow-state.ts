@@ -113,4 +113,7 @@ export interface BatchFailureRecord {
 }
 
 /** What a child's Catch hands Record batch failure: the failed task's input with the error. */
-export type BatchFailureState = (SubmitBatchInput | BatchState) & { error?: CaughtError; recorded?: BatchFailureRecord };
+export type BatchFailureState = (SubmitBatchInput | BatchState) & {
+  error?: CaughtError;
+  recorded?: BatchFailureRecord;
+};

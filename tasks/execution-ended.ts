@@ -23,7 +23,10 @@ export interface ExecutionStatusChange {
  * it; a scheduled start derives it), else from the execution's name, and, if it is not terminal
  * yet, marked FAILED with what Step Functions said, and its unfinished items ended FAILED.
  */
-export async function onExecutionEnded(event: ExecutionStatusChange, deps: TaskDeps): Promise<{ jobId: string; marked: boolean }> {
+export async function onExecutionEnded(
+  event: ExecutionStatusChange,
+  deps: TaskDeps,
+): Promise<{ jobId: string; marked: boolean }> {
   const { status, error, cause } = event.detail;
   const jobId = jobIdFromEvent(event.detail);
   if (status === 'SUCCEEDED' || status === 'RUNNING' || status === 'PENDING_REDRIVE') return { jobId, marked: false };
@@ -40,7 +43,7 @@ export async function onExecutionEnded(event: ExecutionStatusChange, deps: TaskD
       // No Catch ran, so nothing else ends the items: a FAILED job keeps no item QUEUED or SUBMITTED.
       await endAllUnfinished(deps, job, modeOf(job), jobFailedEnding(failure));
     } catch (sweepError) {
-      deps.logger.error('could not end the failed job\'s items', { jobId, error: errorMessage(sweepError) });
+      deps.logger.error("could not end the failed job's items", { jobId, error: errorMessage(sweepError) });
     }
     await deps.store.appendLog(jobId, 'ERROR', `the job's execution ended ${status}; the job was marked FAILED`, {
       executionArn: event.detail.executionArn,

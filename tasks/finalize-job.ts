@@ -1,7 +1,14 @@
 import type { TaskDeps } from '../shared/deps.js';
 import { describeCaught } from '../shared/execution-input.js';
 import { errorOutputLine } from '../shared/item-outcomes.js';
-import { CANCELLED_BY_USER, endUnfinishedJob, isTerminalJob, loadJob, type Ending, type SweptItem } from '../shared/job-lifecycle.js';
+import {
+  CANCELLED_BY_USER,
+  endUnfinishedJob,
+  isTerminalJob,
+  loadJob,
+  type Ending,
+  type SweptItem,
+} from '../shared/job-lifecycle.js';
 import { modeOf } from '../shared/modes/index.js';
 import type { FinalJobState } from '../shared/store/job-store.js';
 import type { ItemRecord, JobCounts, JobRecord, JobStatus, OutputLine, TokenUsage } from '../shared/types.js';
@@ -28,7 +35,10 @@ export async function finalizeJob(input: FinalizeJobInput, deps: TaskDeps): Prom
     : {
         status: 'FAILED',
         reason: mapError
-          ? { code: 'workflow_failed', message: `the job's workflow failed before this item finished: ${mapError.name}: ${mapError.message}` }
+          ? {
+              code: 'workflow_failed',
+              message: `the job's workflow failed before this item finished: ${mapError.name}: ${mapError.message}`,
+            }
           : { code: 'not_finished', message: 'the workflow ended before this item finished' },
       };
 
@@ -55,10 +65,17 @@ export async function finalizeJob(input: FinalizeJobInput, deps: TaskDeps): Prom
     usage: counter.usage,
     results,
     estimatedCostUsd: roundCost(counter.costUsd),
-    ...(mapError ? { error: mapError } : status === 'FAILED' ? { error: { name: 'AllItemsFailed', message: `all ${counts.total} item(s) failed` } } : {}),
+    ...(mapError
+      ? { error: mapError }
+      : status === 'FAILED'
+        ? { error: { name: 'AllItemsFailed', message: `all ${counts.total} item(s) failed` } }
+        : {}),
   };
   await deps.store.finishJob(job.jobId, final);
-  await deps.store.appendLog(job.jobId, status === 'FAILED' ? 'ERROR' : 'INFO', `job ended ${status}`, { counts, usage: counter.usage });
+  await deps.store.appendLog(job.jobId, status === 'FAILED' ? 'ERROR' : 'INFO', `job ended ${status}`, {
+    counts,
+    usage: counter.usage,
+  });
   return { jobId: job.jobId, ...final };
 }
 
@@ -66,7 +83,11 @@ export async function finalizeJob(input: FinalizeJobInput, deps: TaskDeps): Prom
  * CANCELLED if the user cancelled; FAILED if the map failed or no item succeeded;
  * COMPLETED if every item succeeded; COMPLETED_WITH_ERRORS otherwise.
  */
-export function decideStatus(job: Pick<JobRecord, 'cancelRequested'>, counts: JobCounts, mapFailed: boolean): JobStatus {
+export function decideStatus(
+  job: Pick<JobRecord, 'cancelRequested'>,
+  counts: JobCounts,
+  mapFailed: boolean,
+): JobStatus {
   if (job.cancelRequested) return 'CANCELLED';
   if (mapFailed) return 'FAILED';
   if (counts.total > 0 && counts.succeeded === 0) return 'FAILED';
@@ -76,7 +97,11 @@ export function decideStatus(job: Pick<JobRecord, 'cancelRequested'>, counts: Jo
 
 async function outputOf(deps: TaskDeps, item: SweptItem): Promise<OutputLine> {
   if (item.outputKey) return deps.objects.getItemOutput(item.outputKey);
-  return errorOutputLine(item.customId, item.error ?? { code: 'no_output', message: 'the item has no recorded output' }, item.providerId);
+  return errorOutputLine(
+    item.customId,
+    item.error ?? { code: 'no_output', message: 'the item has no recorded output' },
+    item.providerId,
+  );
 }
 
 function summaryOf(job: JobRecord): JobSummary {
@@ -102,7 +127,8 @@ class StatusCounter {
   costUsd = 0;
 
   add(item: Pick<ItemRecord, 'status'> & Partial<Pick<ItemRecord, 'usage' | 'costUsd' | 'providerId'>>): void {
-    if (item.status === 'SUCCEEDED' || item.status === 'FAILED' || item.status === 'CANCELLED') this.byStatus[item.status]++;
+    if (item.status === 'SUCCEEDED' || item.status === 'FAILED' || item.status === 'CANCELLED')
+      this.byStatus[item.status]++;
     if (item.providerId) this.submitted++;
     if (item.usage) {
       this.usage.inputTokens += item.usage.inputTokens;
@@ -113,6 +139,12 @@ class StatusCounter {
 
   counts(): JobCounts {
     const { SUCCEEDED, FAILED, CANCELLED } = this.byStatus;
-    return { total: SUCCEEDED + FAILED + CANCELLED, submitted: this.submitted, succeeded: SUCCEEDED, failed: FAILED, cancelled: CANCELLED };
+    return {
+      total: SUCCEEDED + FAILED + CANCELLED,
+      submitted: this.submitted,
+      succeeded: SUCCEEDED,
+      failed: FAILED,
+      cancelled: CANCELLED,
+    };
   }
 }

@@ -20,7 +20,10 @@ export interface MarkJobFailedInput {
  * manifest items that never got a record given one (best effort: whatever broke the job may break this
  * too, and the job's status matters most).
  */
-export async function markJobFailed(event: MarkJobFailedInput, deps: TaskDeps): Promise<{ jobId?: string; marked: boolean }> {
+export async function markJobFailed(
+  event: MarkJobFailedInput,
+  deps: TaskDeps,
+): Promise<{ jobId?: string; marked: boolean }> {
   const error = describeCaught(event.error);
   const jobId = event.job?.jobId ?? jobIdFromInput(event);
   if (!jobId) {
@@ -34,7 +37,7 @@ export async function markJobFailed(event: MarkJobFailedInput, deps: TaskDeps): 
     if (job) await endAllUnfinished(deps, job, modeOf(job), jobFailedEnding(error));
     await deps.store.appendLog(jobId, 'ERROR', `job failed: ${error.name}: ${error.message}`);
   } catch (sweepError) {
-    deps.logger.error('could not end the failed job\'s items', { jobId, error: errorMessage(sweepError) });
+    deps.logger.error("could not end the failed job's items", { jobId, error: errorMessage(sweepError) });
   }
   return { jobId, marked };
 }

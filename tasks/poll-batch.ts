@@ -1,5 +1,13 @@
 import type { TaskDeps } from '../shared/deps.js';
-import { CANCELLED_BY_USER, endUnfinishedItems, isUnfinished, loadRunningJob, recordProgress, type Ending, type RunningJob } from '../shared/job-lifecycle.js';
+import {
+  CANCELLED_BY_USER,
+  endUnfinishedItems,
+  isUnfinished,
+  loadRunningJob,
+  recordProgress,
+  type Ending,
+  type RunningJob,
+} from '../shared/job-lifecycle.js';
 import { modeOf } from '../shared/modes/index.js';
 import { optional, type PollOutcome } from '../shared/modes/provider-mode.js';
 import { initialWaitSeconds, nextWaitSeconds, pollLimitReached, type JobEndWindow } from '../shared/polling.js';
@@ -58,18 +66,32 @@ async function pollBatchTurn(state: BatchState, deps: TaskDeps, progress: JobPro
     const ending: Ending = { status: job.cancelRequested ? 'CANCELLED' : 'FAILED', reason: stopReason };
     if (unfinished.length > 0) {
       await endUnfinishedItems(deps, job, mode, unfinished, ending, { batchId: state.batchId, progress });
-      await deps.store.appendLog(job.jobId, ending.status === 'CANCELLED' ? 'INFO' : 'WARN', `batch ${state.batchId}: ${unfinished.length} item(s) ended ${ending.status}: ${stopReason.message}`);
+      await deps.store.appendLog(
+        job.jobId,
+        ending.status === 'CANCELLED' ? 'INFO' : 'WARN',
+        `batch ${state.batchId}: ${unfinished.length} item(s) ended ${ending.status}: ${stopReason.message}`,
+      );
     }
     turn = { left: 0, progressed: true };
   } else {
-    turn = await mode.poll({ job, batchId: state.batchId, unfinished, ageSeconds: ageSeconds(state, now), deps, progress });
+    turn = await mode.poll({
+      job,
+      batchId: state.batchId,
+      unfinished,
+      ageSeconds: ageSeconds(state, now),
+      deps,
+      progress,
+    });
   }
   // Later batches of the job make their first poll after this latency.
   if (turn.latencySeconds !== undefined) progress.latencySeconds = turn.latencySeconds;
   return {
     ...state,
     pending: turn.left,
-    waitSeconds: nextWaitSeconds(mode.name, state.waitSeconds, { ...turn, ...optional('tail', jobEndWindow(job, state, deps.clock.now())) }),
+    waitSeconds: nextWaitSeconds(mode.name, state.waitSeconds, {
+      ...turn,
+      ...optional('tail', jobEndWindow(job, state, deps.clock.now())),
+    }),
     pollTurn: state.pollTurn + 1,
   };
 }

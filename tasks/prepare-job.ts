@@ -57,7 +57,11 @@ async function createScheduledJob(
   const source = { bucket: template.input.bucket ?? deps.objects.bucket, key: template.input.key };
   try {
     const validated = await validateJob(template, deps.objects.readJsonl(source), deps.jobTypes);
-    const { job } = await writeJob({ jobId, jobType: template.jobType, options: template.options, source: 'schedule', scheduleName }, validated, deps);
+    const { job } = await writeJob(
+      { jobId, jobType: template.jobType, options: template.options, source: 'schedule', scheduleName },
+      validated,
+      deps,
+    );
     return job;
   } catch (error) {
     if (error instanceof ValidationError) {

@@ -25,13 +25,27 @@ export async function recordBatchFailure(input: RecordBatchFailureInput, deps: T
   const members: EndableItem[] = fromSubmit
     ? input.Items.map((item) => ({ customId: item.customId, index: item.index, batchId }))
     : input.customIds.map((customId) => ({ customId }));
-  const records = await deps.store.getItems(jobId, members.map((m) => m.customId));
-  const items = members.map((m) => ({ ...m, status: records.get(m.customId)?.status, providerId: records.get(m.customId)?.providerId }));
+  const records = await deps.store.getItems(
+    jobId,
+    members.map((m) => m.customId),
+  );
+  const items = members.map((m) => ({
+    ...m,
+    status: records.get(m.customId)?.status,
+    providerId: records.get(m.customId)?.providerId,
+  }));
 
-  const failed = await endUnfinishedItems(deps, job, modeOf(job), items, {
-    status: 'FAILED',
-    reason: { code: 'batch_failed', message: `${error.name}: ${error.message}` },
-  }, { batchId });
+  const failed = await endUnfinishedItems(
+    deps,
+    job,
+    modeOf(job),
+    items,
+    {
+      status: 'FAILED',
+      reason: { code: 'batch_failed', message: `${error.name}: ${error.message}` },
+    },
+    { batchId },
+  );
   await deps.store.appendLog(jobId, 'ERROR', `batch ${batchId} failed: ${failed} item(s) ended FAILED`, { error });
   return { jobId, batchId, failed, error };
 }

@@ -30,7 +30,11 @@ export interface SubmitOptions {
  * shared rate limiter; the provider calls made are added to the job's counters once, at the end.
  * Items left for turns booked later come back as a RateLimitWait.
  */
-export async function submitBatch(input: SubmitBatchInput, deps: TaskDeps, options: SubmitOptions = {}): Promise<BatchState | RateLimitWait> {
+export async function submitBatch(
+  input: SubmitBatchInput,
+  deps: TaskDeps,
+  options: SubmitOptions = {},
+): Promise<BatchState | RateLimitWait> {
   const deadline = deps.clock.now().getTime() + (options.timeBudgetMs ?? SUBMIT_TIME_BUDGET_MS);
   const job = await loadRunningJob(deps, input.BatchInput);
   const batchId = batchIdOf(input.Items);
@@ -61,7 +65,10 @@ export async function submitBatch(input: SubmitBatchInput, deps: TaskDeps, optio
   return { ...state, ...rateLimitWait(run.later, now.getTime()), Items: input.Items };
 }
 
-function rateLimitWait(later: BookedTurnsLeft, now: number): Pick<RateLimitWait, 'unsent' | 'waitSeconds' | 'reservation'> {
+function rateLimitWait(
+  later: BookedTurnsLeft,
+  now: number,
+): Pick<RateLimitWait, 'unsent' | 'waitSeconds' | 'reservation'> {
   const first = later.reservation?.at[0] ?? later.nextTurnAt;
   const waitSeconds = Math.max(0, Math.floor((first - TURN_LEAD_MS - now) / 1000));
   return { unsent: later.unsent, waitSeconds, ...(later.reservation && { reservation: later.reservation }) };

@@ -86,7 +86,11 @@ export class JobWorkflow extends Construct {
 
     // ---- one child execution per batch of items
     const recordBatchFailure = invoke('recordBatchFailure', { resultPath: '$.recorded' }).next(
-      new Fail(this, STATE.batchFailed, { stateName: STATE.batchFailed, errorPath: '$.error.Error', causePath: '$.error.Cause' }),
+      new Fail(this, STATE.batchFailed, {
+        stateName: STATE.batchFailed,
+        errorPath: '$.error.Error',
+        causePath: '$.error.Cause',
+      }),
     );
     const submitBatch = invoke('submitBatch');
     const pollBatch = invoke('pollBatch');
@@ -145,13 +149,20 @@ export class JobWorkflow extends Construct {
     const ended = new Choice(this, STATE.jobEndedFailed, { stateName: STATE.jobEndedFailed })
       .when(
         Condition.stringEquals('$.summary.status', 'FAILED'),
-        new Fail(this, STATE.jobFailed, { stateName: STATE.jobFailed, error: 'JobFailed', causePath: '$.summary.error.message' }),
+        new Fail(this, STATE.jobFailed, {
+          stateName: STATE.jobFailed,
+          error: 'JobFailed',
+          causePath: '$.summary.error.message',
+        }),
       )
       .otherwise(new Succeed(this, STATE.jobFinished, { stateName: STATE.jobFinished }));
 
     // A retried schedule can start a job twice: only the execution that owns the job works on it.
     const duplicateStart = new Choice(this, STATE.duplicateStart, { stateName: STATE.duplicateStart })
-      .when(Condition.booleanEquals('$.job.duplicate', true), new Succeed(this, STATE.duplicateIgnored, { stateName: STATE.duplicateIgnored }))
+      .when(
+        Condition.booleanEquals('$.job.duplicate', true),
+        new Succeed(this, STATE.duplicateIgnored, { stateName: STATE.duplicateIgnored }),
+      )
       .otherwise(this.map);
     this.map.next(finalizeJob).next(ended);
     this.definition = prepareJob.next(duplicateStart);

@@ -59,7 +59,12 @@ export const classifyJobType = {
     return {
       toRequest(line: Record<string, unknown>): ProviderRequest {
         const { id, text } = parseClassifyLine(line);
-        return { custom_id: id, method: 'POST', url: '/v1/responses', body: { model, instructions, input: text, text: { format } } };
+        return {
+          custom_id: id,
+          method: 'POST',
+          url: '/v1/responses',
+          body: { model, instructions, input: text, text: { format } },
+        };
       },
       /**
        * The label the model chose. Throws ValidationError (where `result` or `result.label`) when the
@@ -212,7 +217,8 @@ function parseClassifyLine(input: Record<string, unknown>): { id: string; text: 
 }
 
 function requireLabel(value: unknown, labels: readonly string[]): string {
-  if (value === undefined) throw new ValidationError(`is missing; expected one of ${labels.join(', ')}`, 'result.label');
+  if (value === undefined)
+    throw new ValidationError(`is missing; expected one of ${labels.join(', ')}`, 'result.label');
   if (typeof value !== 'string') {
     throw new ValidationError(`must be one of the labels, got ${kindOf(value)}`, 'result.label');
   }

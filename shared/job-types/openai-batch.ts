@@ -34,7 +34,10 @@ export const openaiBatchJobType = {
         const request = parseRequestLine(line);
         const model = request.body.model ?? defaultModel;
         if (model === undefined) {
-          throw new ValidationError('is required: set body.model on the line or a default model in the job options', 'body.model');
+          throw new ValidationError(
+            'is required: set body.model on the line or a default model in the job options',
+            'body.model',
+          );
         }
         requireString(model, 'body.model');
         return { ...request, body: { ...request.body, model } };

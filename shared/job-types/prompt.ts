@@ -54,7 +54,10 @@ export const promptJobType = {
         const { id, prompt, vars } = parsePromptLine(line);
         for (const name of params.varNames) {
           if (!vars.has(name)) {
-            throw new ValidationError(`is missing: the template uses {{vars.${name}}}, so every line needs it`, `vars.${name}`);
+            throw new ValidationError(
+              `is missing: the template uses {{vars.${name}}}, so every line needs it`,
+              `vars.${name}`,
+            );
           }
         }
         return {
@@ -90,7 +93,8 @@ export function renderTemplate(template: string, prompt: string, vars: ReadonlyM
     if (name === 'prompt') return prompt;
     const varName = VAR_PLACEHOLDER.exec(name)?.[1];
     const value = varName === undefined ? undefined : vars.get(varName);
-    if (value === undefined) throw new ValidationError(`the template uses {{${name}}}, which has no value`, 'params.template');
+    if (value === undefined)
+      throw new ValidationError(`the template uses {{${name}}}, which has no value`, 'params.template');
     return value;
   });
 }

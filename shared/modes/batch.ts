@@ -7,7 +7,15 @@ import { batchEtaSeconds } from '../polling.js';
 import type { BatchProvider } from '../provider/provider.js';
 import { STATUS_FIELDS, type BatchRecord } from '../store/job-store.js';
 import type { ManifestLine } from '../store/object-store.js';
-import { optional, type PollOutcome, type PollTurn, submittedWorkIds, type ProviderModeStrategy, type SubmitBatch, type Withdrawal } from './provider-mode.js';
+import {
+  optional,
+  type PollOutcome,
+  type PollTurn,
+  submittedWorkIds,
+  type ProviderModeStrategy,
+  type SubmitBatch,
+  type Withdrawal,
+} from './provider-mode.js';
 import { sendWithinBudget } from './send-on-turn.js';
 
 /** The Batch API bills half the standard price. */
@@ -36,17 +44,23 @@ async function submit({ job, batchId, items, deps, run }: SubmitBatch): Promise<
   if (!claim) {
     const batch = await deps.store.getBatch(job.jobId, batchId);
     if (!batch?.providerBatchId && batch?.leaseUntil !== undefined) {
-      throw new SubmissionInProgressError(`batch ${batchId} of job ${job.jobId} is being submitted by another invocation`);
+      throw new SubmissionInProgressError(
+        `batch ${batchId} of job ${job.jobId} is being submitted by another invocation`,
+      );
     }
     // Submitted already (this is a retry): record the items an earlier holder did not get to, then poll.
     const records = await deps.store.getItems(job.jobId, customIds, STATUS_FIELDS);
     const unrecorded = items.filter((item) => !records.has(item.customId));
-    if (batch?.providerBatchId) await markItemsSubmitted({ job, batchId, items: unrecorded, deps, run }, batch.providerBatchId);
+    if (batch?.providerBatchId)
+      await markItemsSubmitted({ job, batchId, items: unrecorded, deps, run }, batch.providerBatchId);
     const pending = [...records.values()].filter((record) => isUnfinished(record.status)).length;
     return pending + (batch?.providerBatchId ? unrecorded.length : 0);
   }
   // Records exist only if an earlier holder got this far: a first run finds none.
-  const queued = notYetSubmitted(items, await deps.store.getItems(job.jobId, customIds, STATUS_FIELDS)).map((item) => ({ ...item, batchId }));
+  const queued = notYetSubmitted(items, await deps.store.getItems(job.jobId, customIds, STATUS_FIELDS)).map((item) => ({
+    ...item,
+    batchId,
+  }));
   if (job.cancelRequested || queued.length === 0) {
     await endItemsWithError(deps, job.jobId, queued, 'CANCELLED', CANCELLED_BY_USER, run.progress);
     await deps.store.releaseBatch(job.jobId, batchId, claim.lease);
@@ -67,12 +81,24 @@ async function submit({ job, batchId, items, deps, run }: SubmitBatch): Promise<
       const requests = queued.map((item) => job.compiled.toRequest(item.line));
       // One request against the requests-per-minute limit; the batch's tokens count against the
       // provider's separate batch queue limit, not the tokens-per-minute one.
-      const created = await sendWithinBudget(() => provider.submitBatch(requests, metadata), { tokens: 0, limiter, run, deps });
+      const created = await sendWithinBudget(() => provider.submitBatch(requests, metadata), {
+        tokens: 0,
+        limiter,
+        run,
+        deps,
+      });
       providerBatchId = created.providerBatchId;
     }
   } catch (error) {
     if (error instanceof InvalidRequestError) {
-      await endItemsWithError(deps, job.jobId, queued, 'FAILED', { code: error.code, message: error.message }, run.progress);
+      await endItemsWithError(
+        deps,
+        job.jobId,
+        queued,
+        'FAILED',
+        { code: error.code, message: error.message },
+        run.progress,
+      );
       await deps.store.releaseBatch(job.jobId, batchId, claim.lease);
       return 0;
     }
@@ -82,7 +108,9 @@ async function submit({ job, batchId, items, deps, run }: SubmitBatch): Promise<
 
   if (!(await deps.store.recordProviderBatch(job.jobId, batchId, providerBatchId, claim.lease))) {
     await provider.cancelBatch(providerBatchId);
-    throw new SubmissionInProgressError(`lost the claim on batch ${batchId} of job ${job.jobId}; its duplicate was cancelled`);
+    throw new SubmissionInProgressError(
+      `lost the claim on batch ${batchId} of job ${job.jobId}; its duplicate was cancelled`,
+    );
   }
   await markItemsSubmitted({ job, batchId, items: queued, deps, run }, providerBatchId);
   return queued.length;
@@ -93,10 +121,17 @@ async function submit({ job, batchId, items, deps, run }: SubmitBatch): Promise<
  * the same write (a batch-mode item gets its record only once its batch exists: two writes an
  * item, with its end).
  */
-async function markItemsSubmitted({ job, batchId, items, deps, run }: Omit<SubmitBatch, 'items'> & { items: readonly ManifestLine[] }, providerBatchId: string): Promise<void> {
+async function markItemsSubmitted(
+  { job, batchId, items, deps, run }: Omit<SubmitBatch, 'items'> & { items: readonly ManifestLine[] },
+  providerBatchId: string,
+): Promise<void> {
   await pMap(
     items,
-    (item) => deps.store.markItemSubmitted(job.jobId, item.customId, providerBatchId, { create: { index: item.index, batchId }, progress: run.progress }),
+    (item) =>
+      deps.store.markItemSubmitted(job.jobId, item.customId, providerBatchId, {
+        create: { index: item.index, batchId },
+        progress: run.progress,
+      }),
     { concurrency: STORE_CONCURRENCY },
   );
 }
@@ -119,7 +154,14 @@ async function poll({ job, batchId, unfinished, ageSeconds, deps, progress }: Po
         await finishWithResult(deps, job, record.customId, result, { progress, priceFactor: BATCH_PRICE_FACTOR });
       } else {
         const { outcome, code, message } = polled.missing;
-        await endItemsWithError(deps, job.jobId, [record], outcome === 'cancelled' ? 'CANCELLED' : 'FAILED', { code, message }, progress);
+        await endItemsWithError(
+          deps,
+          job.jobId,
+          [record],
+          outcome === 'cancelled' ? 'CANCELLED' : 'FAILED',
+          { code, message },
+          progress,
+        );
       }
     },
     { concurrency: STORE_CONCURRENCY },
@@ -142,7 +184,9 @@ async function requireBatch(deps: PollTurn['deps'], jobId: string, batchId: stri
 async function withdraw({ deps, jobId, items, batch: known, batchId, done }: Withdrawal): Promise<void> {
   const batch = known ?? (batchId === undefined ? undefined : await deps.store.getBatch(jobId, batchId));
   if (batch?.cancelSent) return;
-  const toCancel = batch?.providerBatchId ? [batch.providerBatchId].filter((id) => !done.has(id)) : submittedWorkIds(items, done);
+  const toCancel = batch?.providerBatchId
+    ? [batch.providerBatchId].filter((id) => !done.has(id))
+    : submittedWorkIds(items, done);
   if (toCancel.length === 0) return;
   for (const id of toCancel) done.add(id);
   const provider: BatchProvider = await deps.provider();

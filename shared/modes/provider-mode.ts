@@ -85,6 +85,8 @@ export function optional<K extends string, V>(key: K, value: V | undefined): { [
 
 /** The provider ids the submitted items were sent with, each once, less those in `done`. */
 export function submittedWorkIds(items: Withdrawal['items'], done: ReadonlySet<string>): string[] {
-  const ids = items.filter((i) => i.providerId && (i.status === undefined || i.status === 'SUBMITTED')).map((i) => i.providerId as string);
+  const ids = items
+    .filter((i) => i.providerId && (i.status === undefined || i.status === 'SUBMITTED'))
+    .map((i) => i.providerId as string);
   return [...new Set(ids)].filter((id) => !done.has(id));
 }

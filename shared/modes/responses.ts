@@ -1,5 +1,10 @@
 import pMap from 'p-map';
-import { InvalidRequestError, ProviderUnavailableError, RateLimitedError, SubmissionInProgressError } from '../errors.js';
+import {
+  InvalidRequestError,
+  ProviderUnavailableError,
+  RateLimitedError,
+  SubmissionInProgressError,
+} from '../errors.js';
 import { endItemsWithError, finishWithResult } from '../item-outcomes.js';
 import { CANCELLED_BY_USER, isUnfinished, notYetSubmitted } from '../job-lifecycle.js';
 import { SUBMIT_LEASE_MS } from '../limits.js';
@@ -7,7 +12,15 @@ import { median, observedLatencySeconds } from '../polling.js';
 import type { ResponsesProvider } from '../provider/provider.js';
 import { estimateRequestTokens } from '../rate-limit/estimate.js';
 import { STATUS_FIELDS } from '../store/job-store.js';
-import { optional, type PollOutcome, type PollTurn, submittedWorkIds, type ProviderModeStrategy, type SubmitBatch, type Withdrawal } from './provider-mode.js';
+import {
+  optional,
+  type PollOutcome,
+  type PollTurn,
+  submittedWorkIds,
+  type ProviderModeStrategy,
+  type SubmitBatch,
+  type Withdrawal,
+} from './provider-mode.js';
 import { sendWithinBudget, StoppedError, TurnLaterError } from './send-on-turn.js';
 
 /** Requests in flight at once from one submit task. */
@@ -41,7 +54,14 @@ async function submit({ job, batchId, items, deps, run }: SubmitBatch): Promise<
   // A first run finds no records (each claim creates its item); a retry skips what went out.
   const toSend = notYetSubmitted(items, await deps.store.getItems(job.jobId, customIds, STATUS_FIELDS));
   if (job.cancelRequested) {
-    await endItemsWithError(deps, job.jobId, toSend.map((item) => ({ ...item, batchId })), 'CANCELLED', CANCELLED_BY_USER, run.progress);
+    await endItemsWithError(
+      deps,
+      job.jobId,
+      toSend.map((item) => ({ ...item, batchId })),
+      'CANCELLED',
+      CANCELLED_BY_USER,
+      run.progress,
+    );
   } else {
     await submitQueuedRequests({ job, batchId, items: toSend, deps, run });
   }
@@ -83,34 +103,57 @@ async function submitQueuedRequests({ job, batchId, items, deps, run }: SubmitBa
         let lease: number | undefined;
         try {
           const request = job.compiled.toRequest(item.line);
-          const progress = await sendWithinBudget(() => provider.submitRequest(request, `${job.jobId}:${item.customId}`), {
-            tokens: estimateRequestTokens(request),
-            limiter,
-            demand,
-            run,
-            deps,
-            signal: stopping.signal,
-            // Claimed on its turn, not before: the task holds claims only on what it is sending.
-            claim: async () => {
-              const claimed = await deps.store.claimItem(job.jobId, item.customId, SUBMIT_LEASE_MS, { index: item.index, batchId });
-              if (claimed === 'busy') busy++; // another invocation holds it (or died holding it: its lease runs out)
-              if (typeof claimed !== 'number') return false; // 'done': submitted already
-              lease = claimed;
-              return true;
+          const progress = await sendWithinBudget(
+            () => provider.submitRequest(request, `${job.jobId}:${item.customId}`),
+            {
+              tokens: estimateRequestTokens(request),
+              limiter,
+              demand,
+              run,
+              deps,
+              signal: stopping.signal,
+              // Claimed on its turn, not before: the task holds claims only on what it is sending.
+              claim: async () => {
+                const claimed = await deps.store.claimItem(job.jobId, item.customId, SUBMIT_LEASE_MS, {
+                  index: item.index,
+                  batchId,
+                });
+                if (claimed === 'busy') busy++; // another invocation holds it (or died holding it: its lease runs out)
+                if (typeof claimed !== 'number') return false; // 'done': submitted already
+                lease = claimed;
+                return true;
+              },
             },
-          });
+          );
           if (progress === undefined || lease === undefined) return;
-          const ours = await deps.store.markItemSubmitted(job.jobId, item.customId, progress.providerId, { lease, progress: run.progress });
+          const ours = await deps.store.markItemSubmitted(job.jobId, item.customId, progress.providerId, {
+            lease,
+            progress: run.progress,
+          });
           if (!ours) {
             // Our lease expired and another invocation took the item over: withdraw our copy.
-            deps.logger.warn('lost the submit claim; cancelling the duplicate request', { jobId: job.jobId, customId: item.customId });
+            deps.logger.warn('lost the submit claim; cancelling the duplicate request', {
+              jobId: job.jobId,
+              customId: item.customId,
+            });
             if (!progress.done) await provider.cancelRequest(progress.providerId);
             return;
           }
-          if (progress.done) await finishWithResult(deps, job, item.customId, progress, { progress: run.progress, priceFactor: responsesMode.priceFactor });
+          if (progress.done)
+            await finishWithResult(deps, job, item.customId, progress, {
+              progress: run.progress,
+              priceFactor: responsesMode.priceFactor,
+            });
         } catch (error) {
           if (error instanceof InvalidRequestError) {
-            await endItemsWithError(deps, job.jobId, [{ ...item, batchId }], 'FAILED', { code: error.code, message: error.message }, run.progress);
+            await endItemsWithError(
+              deps,
+              job.jobId,
+              [{ ...item, batchId }],
+              'FAILED',
+              { code: error.code, message: error.message },
+              run.progress,
+            );
             return;
           }
           if (error instanceof TurnLaterError) {
@@ -134,12 +177,17 @@ async function submitQueuedRequests({ job, batchId, items, deps, run }: SubmitBa
   }
   if (stop) {
     if (stop instanceof RateLimitedError || stop instanceof ProviderUnavailableError) {
-      deps.logger.warn('submission paused by the provider; Step Functions will retry', { jobId: job.jobId, error: stop.message });
+      deps.logger.warn('submission paused by the provider; Step Functions will retry', {
+        jobId: job.jobId,
+        error: stop.message,
+      });
     }
     throw stop;
   }
   if (busy > 0) {
-    throw new SubmissionInProgressError(`${busy} item(s) of job ${job.jobId} are claimed by another invocation; retry once its claim ends`);
+    throw new SubmissionInProgressError(
+      `${busy} item(s) of job ${job.jobId} are claimed by another invocation; retry once its claim ends`,
+    );
   }
 }
 
@@ -148,10 +196,17 @@ async function poll({ job, unfinished, deps, progress }: PollTurn): Promise<Poll
   // The submit task succeeds only once every item is past QUEUED, so one still QUEUED here was
   // never sent: end it now rather than poll for it until the turn bound.
   const queued = unfinished.filter((r) => r.status === 'QUEUED');
-  let finished = await endItemsWithError(deps, job.jobId, queued, 'FAILED', {
-    code: 'not_submitted',
-    message: 'the item was never submitted to the provider',
-  }, progress);
+  let finished = await endItemsWithError(
+    deps,
+    job.jobId,
+    queued,
+    'FAILED',
+    {
+      code: 'not_submitted',
+      message: 'the item was never submitted to the provider',
+    },
+    progress,
+  );
   const latencies: number[] = [];
   await pMap(
     unfinished.filter((r) => r.status === 'SUBMITTED' && r.providerId),
@@ -160,11 +215,18 @@ async function poll({ job, unfinished, deps, progress }: PollTurn): Promise<Poll
       if (!result.done) return;
       const latency = observedLatencySeconds(result.output);
       if (latency !== undefined) latencies.push(latency);
-      if (await finishWithResult(deps, job, record.customId, result, { progress, priceFactor: responsesMode.priceFactor })) finished++;
+      if (
+        await finishWithResult(deps, job, record.customId, result, { progress, priceFactor: responsesMode.priceFactor })
+      )
+        finished++;
     },
     { concurrency: POLL_CONCURRENCY },
   );
-  return { left: unfinished.length - finished, progressed: finished > 0, ...optional('latencySeconds', median(latencies)) };
+  return {
+    left: unfinished.length - finished,
+    progressed: finished > 0,
+    ...optional('latencySeconds', median(latencies)),
+  };
 }
 
 /** Cancels each submitted item's background response. */

@@ -70,7 +70,10 @@ interface SendContext {
  * a bound and within the time budget. Throws RateLimitedError when no turn comes in time, so
  * Step Functions retries the task later.
  */
-export async function sendWithinBudget<T>(call: () => Promise<T>, context: SendContext & { claim?: undefined }): Promise<T>;
+export async function sendWithinBudget<T>(
+  call: () => Promise<T>,
+  context: SendContext & { claim?: undefined },
+): Promise<T>;
 export async function sendWithinBudget<T>(call: () => Promise<T>, context: SendContext): Promise<T | undefined>;
 export async function sendWithinBudget<T>(call: () => Promise<T>, context: SendContext): Promise<T | undefined> {
   const { limiter, run, deps } = context;

@@ -1,5 +1,14 @@
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { ConditionNotMet, RECORD_ABSENT, RETURN_RECORD_ON_FAILURE, allOf, anyOf, conditionFields, tryConditional, type Condition } from './conditions.js';
+import {
+  ConditionNotMet,
+  RECORD_ABSENT,
+  RETURN_RECORD_ON_FAILURE,
+  allOf,
+  anyOf,
+  conditionFields,
+  tryConditional,
+  type Condition,
+} from './conditions.js';
 import { BATCH_EXTRA_TTL_DAYS, type BatchRecord } from './batch-records.js';
 import { keys } from './keys.js';
 import { LeaseUnavailableError, leaseFree, leaseHeld } from './lease.js';
@@ -52,7 +61,9 @@ export class BatchLease {
     if (result instanceof ConditionNotMet) {
       const met = await result.record(() => this.table.read<BatchRecord>(keys.batch(batch.jobId, batch.batchId)));
       const why = met?.providerBatchId ? `submitted as ${met.providerBatchId}` : 'leased by another invocation';
-      throw new LeaseUnavailableError(`batch ${batch.batchId} of job ${batch.jobId} is ${why}`, met, { cause: result.error });
+      throw new LeaseUnavailableError(`batch ${batch.batchId} of job ${batch.jobId} is ${why}`, met, {
+        cause: result.error,
+      });
     }
     return { lease, takeover: result.Attributes !== undefined };
   }

@@ -21,7 +21,9 @@ export function allOf(...parts: Condition[]): Condition {
 
 /** Parenthesised, so it reads the same inside allOf. */
 export function anyOf(...parts: Condition[]): Condition {
-  const expressions = parts.map((part) => (part.expression.includes(' AND ') ? `(${part.expression})` : part.expression));
+  const expressions = parts.map((part) =>
+    part.expression.includes(' AND ') ? `(${part.expression})` : part.expression,
+  );
   return { expression: `(${expressions.join(' OR ')})`, ...placeholders(parts) };
 }
 
@@ -29,7 +31,11 @@ export function anyOf(...parts: Condition[]): Condition {
 export function conditionFields(
   condition: Condition,
   update: { names?: Record<string, string>; values?: Record<string, unknown> } = {},
-): { ConditionExpression: string; ExpressionAttributeNames?: Record<string, string>; ExpressionAttributeValues?: Record<string, unknown> } {
+): {
+  ConditionExpression: string;
+  ExpressionAttributeNames?: Record<string, string>;
+  ExpressionAttributeValues?: Record<string, unknown>;
+} {
   const { names, values } = placeholders([condition, update]);
   return {
     ConditionExpression: condition.expression,

@@ -1,6 +1,14 @@
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { ItemRecord } from '../types.js';
-import { ConditionNotMet, RECORD_ABSENT, RETURN_RECORD_ON_FAILURE, allOf, anyOf, conditionFields, tryConditional } from './conditions.js';
+import {
+  ConditionNotMet,
+  RECORD_ABSENT,
+  RETURN_RECORD_ON_FAILURE,
+  allOf,
+  anyOf,
+  conditionFields,
+  tryConditional,
+} from './conditions.js';
 import type { JobProgress } from './job-progress.js';
 import type { JobRecords } from './job-records.js';
 import { ITEM_QUEUED, itemIdentity, type ItemPlacement } from './item-records.js';
@@ -49,7 +57,11 @@ export class ItemLease {
     );
     if (result instanceof ConditionNotMet) {
       const item = await result.record(() => this.table.read<ItemRecord>(keys.item(jobId, customId)));
-      throw new LeaseUnavailableError(`item ${customId} of job ${jobId} is ${item ? `${item.status}${item.status === 'QUEUED' ? ', leased by another invocation' : ''}` : 'not recorded'}`, item, { cause: result.error });
+      throw new LeaseUnavailableError(
+        `item ${customId} of job ${jobId} is ${item ? `${item.status}${item.status === 'QUEUED' ? ', leased by another invocation' : ''}` : 'not recorded'}`,
+        item,
+        { cause: result.error },
+      );
     }
     return lease;
   }
@@ -92,7 +104,12 @@ export class ItemLease {
           UpdateExpression: `SET #status = :submitted, providerId = :pid, updatedAt = :at${identity ? `, ${identity.sets}, attempts = if_not_exists(attempts, :zero) + :one` : ''} REMOVE leaseUntil`,
           ...conditionFields(identity ? anyOf(RECORD_ABSENT, ours) : ours, {
             names: identity?.names,
-            values: { ':submitted': 'SUBMITTED', ':pid': providerId, ':at': at, ...(identity ? { ...identity.values, ':zero': 0, ':one': 1 } : {}) },
+            values: {
+              ':submitted': 'SUBMITTED',
+              ':pid': providerId,
+              ':at': at,
+              ...(identity ? { ...identity.values, ':zero': 0, ':one': 1 } : {}),
+            },
           }),
         }),
       ),

@@ -1,6 +1,20 @@
 import { BatchGetCommand, UpdateCommand, type BatchGetCommandOutput } from '@aws-sdk/lib-dynamodb';
-import type { ItemRecord, ItemStatus, OutputLine, ProviderErrorBody, TerminalItemStatus, TokenUsage } from '../types.js';
-import { ConditionNotMet, RECORD_ABSENT, anyOf, conditionFields, tryConditional, type Condition } from './conditions.js';
+import type {
+  ItemRecord,
+  ItemStatus,
+  OutputLine,
+  ProviderErrorBody,
+  TerminalItemStatus,
+  TokenUsage,
+} from '../types.js';
+import {
+  ConditionNotMet,
+  RECORD_ABSENT,
+  anyOf,
+  conditionFields,
+  tryConditional,
+  type Condition,
+} from './conditions.js';
 import type { JobProgress } from './job-progress.js';
 import type { JobRecords } from './job-records.js';
 import { jobRecordsQuery, keys } from './keys.js';
@@ -28,7 +42,11 @@ export interface ItemPlacement {
   batchId: string;
 }
 
-export const ITEM_QUEUED: Condition = { expression: '#status = :queued', names: { '#status': 'status' }, values: { ':queued': 'QUEUED' } };
+export const ITEM_QUEUED: Condition = {
+  expression: '#status = :queued',
+  names: { '#status': 'status' },
+  values: { ':queued': 'QUEUED' },
+};
 
 /** Queued or submitted: the item may still end, and the update that ends it is the one that counts it. */
 const ITEM_NOT_TERMINAL: Condition = {
@@ -45,7 +63,13 @@ export function itemIdentity(jobId: string, customId: string, placement: ItemPla
   return {
     sets: 'jobId = :jobId, customId = :customId, #index = :index, batchId = if_not_exists(batchId, :batchId), createdAt = if_not_exists(createdAt, :at)',
     names: { '#index': 'index' },
-    values: { ':jobId': jobId, ':customId': customId, ':index': placement.index, ':batchId': placement.batchId, ':at': at },
+    values: {
+      ':jobId': jobId,
+      ':customId': customId,
+      ':index': placement.index,
+      ':batchId': placement.batchId,
+      ':at': at,
+    },
   };
 }
 
@@ -67,8 +91,16 @@ export class ItemRecords {
    * only those attributes are read back (a finished item's output is most of its size).
    */
   async getMany(jobId: string, customIds: readonly string[]): Promise<Map<string, ItemRecord>>;
-  async getMany<K extends keyof ItemRecord>(jobId: string, customIds: readonly string[], fields: readonly K[]): Promise<Map<string, Pick<ItemRecord, K | 'customId'>>>;
-  async getMany(jobId: string, customIds: readonly string[], fields?: readonly (keyof ItemRecord)[]): Promise<Map<string, Partial<ItemRecord>>> {
+  async getMany<K extends keyof ItemRecord>(
+    jobId: string,
+    customIds: readonly string[],
+    fields: readonly K[],
+  ): Promise<Map<string, Pick<ItemRecord, K | 'customId'>>>;
+  async getMany(
+    jobId: string,
+    customIds: readonly string[],
+    fields?: readonly (keyof ItemRecord)[],
+  ): Promise<Map<string, Partial<ItemRecord>>> {
     const found = new Map<string, Partial<ItemRecord>>();
     const projected = fields && [...new Set(['customId', ...fields])];
     const projection = projected && {
@@ -76,11 +108,15 @@ export class ItemRecords {
       ExpressionAttributeNames: Object.fromEntries(projected.map((field, i) => [`#f${i}`, field])),
     };
     for (let start = 0; start < customIds.length; start += BATCH_GET_LIMIT) {
-      let pending: Record<string, unknown>[] | undefined = customIds.slice(start, start + BATCH_GET_LIMIT).map((id) => keys.item(jobId, id));
+      let pending: Record<string, unknown>[] | undefined = customIds
+        .slice(start, start + BATCH_GET_LIMIT)
+        .map((id) => keys.item(jobId, id));
       for (let attempt = 0; pending && pending.length > 0; attempt++) {
         if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt)));
         const response: BatchGetCommandOutput = await this.table.dynamo.send(
-          new BatchGetCommand({ RequestItems: { [this.table.name]: { Keys: pending, ConsistentRead: true, ...projection } } }),
+          new BatchGetCommand({
+            RequestItems: { [this.table.name]: { Keys: pending, ConsistentRead: true, ...projection } },
+          }),
         );
         for (const raw of response.Responses?.[this.table.name] ?? []) {
           const item = fromStored<ItemRecord>(raw);
@@ -98,7 +134,12 @@ export class ItemRecords {
    * the job at once. With `create`, makes the record if the item never had one (its batch never
    * ran). Returns false if it was already terminal.
    */
-  async finish(jobId: string, customId: string, finish: FinishItem, options: { create?: ItemPlacement; progress?: JobProgress } = {}): Promise<boolean> {
+  async finish(
+    jobId: string,
+    customId: string,
+    finish: FinishItem,
+    options: { create?: ItemPlacement; progress?: JobProgress } = {},
+  ): Promise<boolean> {
     const { create, progress } = options;
     const now = this.table.nowIso();
     const names: Record<string, string> = { '#ttl': TTL_ATTRIBUTE };
@@ -143,12 +184,17 @@ export class ItemRecords {
   }
 
   /** One page of a job's items, in custom id order, optionally only those with a status. */
-  list(jobId: string, options: { status?: ItemStatus; limit?: number; cursor?: string } = {}): Promise<Page<ItemRecord>> {
+  list(
+    jobId: string,
+    options: { status?: ItemStatus; limit?: number; cursor?: string } = {},
+  ): Promise<Page<ItemRecord>> {
     const query = jobRecordsQuery(jobId, keys.itemPrefix);
     return this.table.queryPage<ItemRecord>(
       {
         KeyConditionExpression: query.KeyConditionExpression,
-        ...(options.status ? { FilterExpression: '#status = :status', ExpressionAttributeNames: { '#status': 'status' } } : {}),
+        ...(options.status
+          ? { FilterExpression: '#status = :status', ExpressionAttributeNames: { '#status': 'status' } }
+          : {}),
         ExpressionAttributeValues: { ...query.values, ...(options.status ? { ':status': options.status } : {}) },
         Limit: options.limit,
         ConsistentRead: true,

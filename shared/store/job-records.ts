@@ -1,6 +1,16 @@
 import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { JobCounts, JobRecord, JobStatus, S3Location, TokenUsage } from '../types.js';
-import { ConditionNotMet, RECORD_ABSENT, RECORD_EXISTS, RETURN_RECORD_ON_FAILURE, allOf, anyOf, conditionFields, tryConditional, type Condition } from './conditions.js';
+import {
+  ConditionNotMet,
+  RECORD_ABSENT,
+  RECORD_EXISTS,
+  RETURN_RECORD_ON_FAILURE,
+  allOf,
+  anyOf,
+  conditionFields,
+  tryConditional,
+  type Condition,
+} from './conditions.js';
 import { JobProgress } from './job-progress.js';
 import { keys } from './keys.js';
 import { fromStored, type Page, type StoreTable } from './store-table.js';
@@ -40,7 +50,10 @@ const JOB_STARTABLE: Condition = allOf(RECORD_EXISTS, {
 
 /** No execution owns the job yet, or `executionArn` does. */
 function ownedByOrFree(executionArn: string): Condition {
-  return anyOf({ expression: 'attribute_not_exists(executionArn)' }, { expression: 'executionArn = :arn', values: { ':arn': executionArn } });
+  return anyOf(
+    { expression: 'attribute_not_exists(executionArn)' },
+    { expression: 'executionArn = :arn', values: { ':arn': executionArn } },
+  );
 }
 
 /** Job records: one per job, with its state and live counters, listed through the jobs index. */
@@ -73,7 +86,10 @@ export class JobRecords {
    * Only what changes while the job runs (a projection: the record's fixed options travel in
    * the workflow state), and its params when asked (when they were too large for the state).
    */
-  async getLive(jobId: string, options: { params?: boolean } = {}): Promise<(LiveJobState & { params?: Record<string, unknown> }) | undefined> {
+  async getLive(
+    jobId: string,
+    options: { params?: boolean } = {},
+  ): Promise<(LiveJobState & { params?: Record<string, unknown> }) | undefined> {
     const names: Record<string, string> = Object.fromEntries(LIVE_JOB_FIELDS.map((field, i) => [`#f${i}`, field]));
     const projection = Object.keys(names);
     if (options.params) {
@@ -81,7 +97,13 @@ export class JobRecords {
       projection.push('#options.#params');
     }
     const { Item } = await this.table.dynamo.send(
-      new GetCommand({ TableName: this.table.name, Key: keys.job(jobId), ConsistentRead: true, ProjectionExpression: projection.join(', '), ExpressionAttributeNames: names }),
+      new GetCommand({
+        TableName: this.table.name,
+        Key: keys.job(jobId),
+        ConsistentRead: true,
+        ProjectionExpression: projection.join(', '),
+        ExpressionAttributeNames: names,
+      }),
     );
     const stored = fromStored<LiveJobState & { jobId: string; options?: { params?: Record<string, unknown> } }>(Item);
     if (!stored) return undefined;
@@ -94,7 +116,10 @@ export class JobRecords {
    * running keeps its start time). Returns `owned: false`, changing nothing, when another
    * execution owns the job or the job has ended: a duplicated start then does no work.
    */
-  async markRunning(jobId: string, executionArn: string | undefined): Promise<{ job: JobRecord | undefined; owned: boolean }> {
+  async markRunning(
+    jobId: string,
+    executionArn: string | undefined,
+  ): Promise<{ job: JobRecord | undefined; owned: boolean }> {
     const condition = executionArn ? allOf(JOB_STARTABLE, ownedByOrFree(executionArn)) : JOB_STARTABLE;
     const result = await tryConditional(
       this.table.dynamo.send(
@@ -102,7 +127,8 @@ export class JobRecords {
           TableName: this.table.name,
           Key: keys.job(jobId),
           UpdateExpression:
-            'SET #status = :running, startedAt = if_not_exists(startedAt, :now), updatedAt = :now' + (executionArn ? ', executionArn = :arn' : ''),
+            'SET #status = :running, startedAt = if_not_exists(startedAt, :now), updatedAt = :now' +
+            (executionArn ? ', executionArn = :arn' : ''),
           ...conditionFields(condition, { values: { ':now': this.table.nowIso() } }),
           ReturnValues: 'ALL_NEW',
           ...RETURN_RECORD_ON_FAILURE,
@@ -124,7 +150,14 @@ export class JobRecords {
       ':now': this.table.nowIso(),
       ':ttl': this.table.ttlFromNow(),
     };
-    const sets = ['#status = :status', 'counts = :counts', '#usage = :usage', 'completedAt = :now', 'updatedAt = :now', '#ttl = :ttl'];
+    const sets = [
+      '#status = :status',
+      'counts = :counts',
+      '#usage = :usage',
+      'completedAt = :now',
+      'updatedAt = :now',
+      '#ttl = :ttl',
+    ];
     if (final.estimatedCostUsd !== undefined) {
       sets.push('estimatedCostUsd = :cost');
       values[':cost'] = final.estimatedCostUsd;
@@ -143,17 +176,30 @@ export class JobRecords {
 
   /** FAILED with the error, keeping the live counters; a terminal job is left alone. */
   fail(jobId: string, error: { name: string; message: string }): Promise<boolean> {
-    return this.updateOpen(jobId, 'SET #status = :failed, #error = :error, completedAt = :now, updatedAt = :now, #ttl = :ttl', {
-      names: { '#error': 'error', '#ttl': TTL_ATTRIBUTE },
-      values: { ':failed': 'FAILED', ':error': error, ':now': this.table.nowIso(), ':ttl': this.table.ttlFromNow() },
-    });
+    return this.updateOpen(
+      jobId,
+      'SET #status = :failed, #error = :error, completedAt = :now, updatedAt = :now, #ttl = :ttl',
+      {
+        names: { '#error': 'error', '#ttl': TTL_ATTRIBUTE },
+        values: { ':failed': 'FAILED', ':error': error, ':now': this.table.nowIso(), ':ttl': this.table.ttlFromNow() },
+      },
+    );
   }
 
   /** One update of a job that has not ended; false if it has. */
-  private async updateOpen(jobId: string, updateExpression: string, update: { names: Record<string, string>; values: Record<string, unknown> }): Promise<boolean> {
+  private async updateOpen(
+    jobId: string,
+    updateExpression: string,
+    update: { names: Record<string, string>; values: Record<string, unknown> },
+  ): Promise<boolean> {
     const result = await tryConditional(
       this.table.dynamo.send(
-        new UpdateCommand({ TableName: this.table.name, Key: keys.job(jobId), UpdateExpression: updateExpression, ...conditionFields(JOB_OPEN, update) }),
+        new UpdateCommand({
+          TableName: this.table.name,
+          Key: keys.job(jobId),
+          UpdateExpression: updateExpression,
+          ...conditionFields(JOB_OPEN, update),
+        }),
       ),
     );
     return !(result instanceof ConditionNotMet);
@@ -217,7 +263,11 @@ export class JobRecords {
   }
 
   /** Counts one item change on the job: into the caller's progress, else with an ADD of its own. */
-  async count(jobId: string, progress: JobProgress | undefined, change: (progress: JobProgress) => void): Promise<void> {
+  async count(
+    jobId: string,
+    progress: JobProgress | undefined,
+    change: (progress: JobProgress) => void,
+  ): Promise<void> {
     if (progress) {
       change(progress);
       return;
@@ -234,8 +284,13 @@ export class JobRecords {
         IndexName: JOBS_INDEX.name,
         KeyConditionExpression: `${JOBS_INDEX.partition} = :pk`,
         ScanIndexForward: false,
-        ...(options.status ? { FilterExpression: '#status = :status', ExpressionAttributeNames: { '#status': 'status' } } : {}),
-        ExpressionAttributeValues: { ':pk': keys.jobsIndex.pk, ...(options.status ? { ':status': options.status } : {}) },
+        ...(options.status
+          ? { FilterExpression: '#status = :status', ExpressionAttributeNames: { '#status': 'status' } }
+          : {}),
+        ExpressionAttributeValues: {
+          ':pk': keys.jobsIndex.pk,
+          ...(options.status ? { ':status': options.status } : {}),
+        },
         Limit: options.limit,
       },
       options.cursor,

@@ -29,7 +29,12 @@ export class JobStore {
   readonly batchLease: BatchLease;
   readonly logs: LogRecords;
 
-  constructor(dynamo: DynamoDBDocumentClient, tableName: string, recordTtlDays: number, clock: () => Date = () => new Date()) {
+  constructor(
+    dynamo: DynamoDBDocumentClient,
+    tableName: string,
+    recordTtlDays: number,
+    clock: () => Date = () => new Date(),
+  ) {
     const table = new StoreTable(dynamo, tableName, recordTtlDays, clock);
     this.jobs = new JobRecords(table);
     this.items = new ItemRecords(table, this.jobs);
@@ -50,11 +55,17 @@ export class JobStore {
   }
 
   /** What changes on the job while it runs (a projection read); its params too when asked. */
-  getLiveJob(jobId: string, options: { params?: boolean } = {}): Promise<(LiveJobState & { params?: Record<string, unknown> }) | undefined> {
+  getLiveJob(
+    jobId: string,
+    options: { params?: boolean } = {},
+  ): Promise<(LiveJobState & { params?: Record<string, unknown> }) | undefined> {
     return this.jobs.getLive(jobId, options);
   }
 
-  markJobRunning(jobId: string, executionArn: string | undefined): Promise<{ job: JobRecord | undefined; owned: boolean }> {
+  markJobRunning(
+    jobId: string,
+    executionArn: string | undefined,
+  ): Promise<{ job: JobRecord | undefined; owned: boolean }> {
     return this.jobs.markRunning(jobId, executionArn);
   }
 
@@ -89,13 +100,26 @@ export class JobStore {
   }
 
   getItems(jobId: string, customIds: readonly string[]): Promise<Map<string, ItemRecord>>;
-  getItems<K extends keyof ItemRecord>(jobId: string, customIds: readonly string[], fields: readonly K[]): Promise<Map<string, Pick<ItemRecord, K | 'customId'>>>;
-  getItems(jobId: string, customIds: readonly string[], fields?: readonly (keyof ItemRecord)[]): Promise<Map<string, Partial<ItemRecord>>> {
+  getItems<K extends keyof ItemRecord>(
+    jobId: string,
+    customIds: readonly string[],
+    fields: readonly K[],
+  ): Promise<Map<string, Pick<ItemRecord, K | 'customId'>>>;
+  getItems(
+    jobId: string,
+    customIds: readonly string[],
+    fields?: readonly (keyof ItemRecord)[],
+  ): Promise<Map<string, Partial<ItemRecord>>> {
     return fields ? this.items.getMany(jobId, customIds, fields) : this.items.getMany(jobId, customIds);
   }
 
   /** The lease, 'done' if the item is past QUEUED (or has no record), or 'busy' if another invocation holds it. */
-  async claimItem(jobId: string, customId: string, leaseMs: number, create?: ItemPlacement): Promise<number | 'done' | 'busy'> {
+  async claimItem(
+    jobId: string,
+    customId: string,
+    leaseMs: number,
+    create?: ItemPlacement,
+  ): Promise<number | 'done' | 'busy'> {
     try {
       return await this.itemLease.claim(jobId, customId, leaseMs, create);
     } catch (error) {
@@ -117,11 +141,19 @@ export class JobStore {
     return this.itemLease.markSubmitted(jobId, customId, providerId, options);
   }
 
-  finishItem(jobId: string, customId: string, finish: FinishItem, options: { create?: ItemPlacement; progress?: JobProgress } = {}): Promise<boolean> {
+  finishItem(
+    jobId: string,
+    customId: string,
+    finish: FinishItem,
+    options: { create?: ItemPlacement; progress?: JobProgress } = {},
+  ): Promise<boolean> {
     return this.items.finish(jobId, customId, finish, options);
   }
 
-  listItems(jobId: string, options: { status?: ItemStatus; limit?: number; cursor?: string } = {}): Promise<Page<ItemRecord>> {
+  listItems(
+    jobId: string,
+    options: { status?: ItemStatus; limit?: number; cursor?: string } = {},
+  ): Promise<Page<ItemRecord>> {
     return this.items.list(jobId, options);
   }
 

@@ -25,7 +25,10 @@ export const keys = {
   logPrefix: 'LOG#',
   jobsIndex: { name: JOBS_INDEX.name, pk: JOBS },
   /** A job's entry in the jobs index, sorted by creation time. */
-  jobsIndexEntry: (job: { jobId: string; createdAt: string }) => ({ [JOBS_INDEX.partition]: JOBS, [JOBS_INDEX.sort]: `${job.createdAt}#${job.jobId}` }),
+  jobsIndexEntry: (job: { jobId: string; createdAt: string }) => ({
+    [JOBS_INDEX.partition]: JOBS,
+    [JOBS_INDEX.sort]: `${job.createdAt}#${job.jobId}`,
+  }),
 } as const;
 
 /** The key condition of a Query for one kind of a job's records: its partition, sort keys starting with `prefix`. */

@@ -8,7 +8,10 @@ import { anyOf, type Condition } from './conditions.js';
 
 /** No invocation holds a live lease on the record. */
 export function leaseFree(nowMs: number): Condition {
-  return anyOf({ expression: 'attribute_not_exists(leaseUntil)' }, { expression: 'leaseUntil < :nowMs', values: { ':nowMs': nowMs } });
+  return anyOf(
+    { expression: 'attribute_not_exists(leaseUntil)' },
+    { expression: 'leaseUntil < :nowMs', values: { ':nowMs': nowMs } },
+  );
 }
 
 /** The caller still holds the lease it was given. */

@@ -15,8 +15,7 @@ export interface ManifestLine {
 
 /** A line of a JSONL file, parsed or not, with its 1-based line number. */
 export type JsonlLine =
-  | { lineNumber: number; value: unknown; error?: undefined }
-  | { lineNumber: number; value?: undefined; error: string };
+  { lineNumber: number; value: unknown; error?: undefined } | { lineNumber: number; value?: undefined; error: string };
 
 export interface ResultsWriter {
   write(line: OutputLine): Promise<void>;
@@ -108,7 +107,12 @@ export class ObjectStore {
   async putItemOutput(jobId: string, customId: string, output: OutputLine): Promise<string> {
     const key = `jobs/${jobId}/outputs/${createHash('sha256').update(customId).digest('hex')}.json`;
     await this.s3.send(
-      new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: JSON.stringify(output), ContentType: 'application/json' }),
+      new PutObjectCommand({
+        Bucket: this.bucket,
+        Key: key,
+        Body: JSON.stringify(output),
+        ContentType: 'application/json',
+      }),
     );
     return key;
   }
@@ -129,7 +133,9 @@ export class ObjectStore {
 
   /** A GET URL for the object, valid for 15 minutes. */
   presignGet(location: S3Location): Promise<string> {
-    return getSignedUrl(this.s3, new GetObjectCommand({ Bucket: location.bucket, Key: location.key }), { expiresIn: 900 });
+    return getSignedUrl(this.s3, new GetObjectCommand({ Bucket: location.bucket, Key: location.key }), {
+      expiresIn: 900,
+    });
   }
 }
 

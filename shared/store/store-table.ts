@@ -38,7 +38,10 @@ export class StoreTable {
   }
 
   /** One page of a query; the cursor is the opaque form of DynamoDB's LastEvaluatedKey. */
-  async queryPage<T>(query: Omit<QueryCommandInput, 'TableName' | 'ExclusiveStartKey'>, cursor: string | undefined): Promise<Page<T>> {
+  async queryPage<T>(
+    query: Omit<QueryCommandInput, 'TableName' | 'ExclusiveStartKey'>,
+    cursor: string | undefined,
+  ): Promise<Page<T>> {
     const response = await this.dynamo.send(
       new QueryCommand({ ...query, TableName: this.name, ExclusiveStartKey: decodeCursor(cursor) }),
     );

@@ -15,14 +15,23 @@ export const JOBS_INDEX = { name: 'gsi1', partition: 'gsi1pk', sort: 'gsi1sk' } 
 export const TTL_ATTRIBUTE = 'ttl';
 
 /** The attributes that place a record rather than describe it: a record read back is stripped of them. */
-export const PLACEMENT_ATTRIBUTES: readonly string[] = [TABLE_KEY.partition, TABLE_KEY.sort, JOBS_INDEX.partition, JOBS_INDEX.sort, TTL_ATTRIBUTE];
+export const PLACEMENT_ATTRIBUTES: readonly string[] = [
+  TABLE_KEY.partition,
+  TABLE_KEY.sort,
+  JOBS_INDEX.partition,
+  JOBS_INDEX.sort,
+  TTL_ATTRIBUTE,
+];
 
 /** CreateTable for the local and test tables: on demand, string keys, the jobs index projecting everything. */
 export function jobTableDefinition(tableName: string): CreateTableCommandInput {
   return {
     TableName: tableName,
     BillingMode: 'PAY_PER_REQUEST',
-    AttributeDefinitions: [TABLE_KEY.partition, TABLE_KEY.sort, JOBS_INDEX.partition, JOBS_INDEX.sort].map((name) => ({ AttributeName: name, AttributeType: 'S' })),
+    AttributeDefinitions: [TABLE_KEY.partition, TABLE_KEY.sort, JOBS_INDEX.partition, JOBS_INDEX.sort].map((name) => ({
+      AttributeName: name,
+      AttributeType: 'S',
+    })),
     KeySchema: [
       { AttributeName: TABLE_KEY.partition, KeyType: 'HASH' },
       { AttributeName: TABLE_KEY.sort, KeyType: 'RANGE' },

@@ -44,22 +44,29 @@ describe('POST /jobs/{id}/cancel', () => {
     expect((await logMessages(e, job.jobId)).filter((message) => message === 'cancellation requested')).toHaveLength(1);
   });
 
-  test.each(['COMPLETED', 'COMPLETED_WITH_ERRORS', 'FAILED', 'CANCELLED'] as const)('409 on a job that ended %s', async (status) => {
-    // Arrange
-    const e = env();
-    const job = await postJob(e, promptJobBody(1));
-    await e.store.finishJob(job.jobId, { status, counts: { total: 1, submitted: 1, succeeded: 0, failed: 0, cancelled: 0 }, usage: { inputTokens: 0, outputTokens: 0 } });
+  test.each(['COMPLETED', 'COMPLETED_WITH_ERRORS', 'FAILED', 'CANCELLED'] as const)(
+    '409 on a job that ended %s',
+    async (status) => {
+      // Arrange
+      const e = env();
+      const job = await postJob(e, promptJobBody(1));
+      await e.store.finishJob(job.jobId, {
+        status,
+        counts: { total: 1, submitted: 1, succeeded: 0, failed: 0, cancelled: 0 },
+        usage: { inputTokens: 0, outputTokens: 0 },
+      });
 
-    // Act
-    const response = await e.request('POST', `/jobs/${job.jobId}/cancel`);
+      // Act
+      const response = await e.request('POST', `/jobs/${job.jobId}/cancel`);
 
-    // Assert
-    expect(response.status).toBe(409);
-    expect(errorOf(response)).toEqual({ code: 'JobAlreadyEnded', message: `the job already ended ${status}` });
-    expect((await requireJob(e, job.jobId)).cancelRequested).toBeUndefined();
-    // Nor can a cancel that raced the job's end set the flag: the store refuses it on an ended job.
-    expect(await e.store.requestCancel(job.jobId)).toBeUndefined();
-  });
+      // Assert
+      expect(response.status).toBe(409);
+      expect(errorOf(response)).toEqual({ code: 'JobAlreadyEnded', message: `the job already ended ${status}` });
+      expect((await requireJob(e, job.jobId)).cancelRequested).toBeUndefined();
+      // Nor can a cancel that raced the job's end set the flag: the store refuses it on an ended job.
+      expect(await e.store.requestCancel(job.jobId)).toBeUndefined();
+    },
+  );
 });
 
 describe('graceful cancellation through the API', () => {
@@ -88,7 +95,12 @@ describe('graceful cancellation through the API', () => {
     const items = await itemsOf(e, created.jobId);
     const sent = items.filter((item) => item.providerId);
     expect(sent.map((item) => item.customId)).toEqual(['item-000', 'item-001']);
-    expect(e.openai.callsOf('responses.cancel').map(([id]) => id).sort()).toEqual(sent.map((item) => item.providerId).sort());
+    expect(
+      e.openai
+        .callsOf('responses.cancel')
+        .map(([id]) => id)
+        .sort(),
+    ).toEqual(sent.map((item) => item.providerId).sort());
     expect(sent.every((item) => responseFor(e.openai, item).status === 'cancelled')).toBe(true);
     expect(summary.status).toBe('CANCELLED');
 
@@ -100,7 +112,8 @@ describe('graceful cancellation through the API', () => {
       counts: { total: 3, submitted: 2, succeeded: 0, failed: 0, cancelled: 3 },
       progress: { finished: 3, total: 3, percent: 100 },
     });
-    const listed = (await e.request('GET', `/jobs/${created.jobId}/items`, { query: { status: 'CANCELLED' } })).json as { items: ItemRecord[] };
+    const listed = (await e.request('GET', `/jobs/${created.jobId}/items`, { query: { status: 'CANCELLED' } }))
+      .json as { items: ItemRecord[] };
     expect(listed.items.map((item) => [item.customId, item.error?.code])).toEqual([
       ['item-000', 'job_cancelled'],
       ['item-001', 'job_cancelled'],
@@ -108,13 +121,18 @@ describe('graceful cancellation through the API', () => {
     ]);
     const results = await e.request('GET', `/jobs/${created.jobId}/results`);
     expect(results.status).toBe(200);
-    const lines = results.text.trim().split('\n').map((line) => JSON.parse(line) as { custom_id: string; error: { code: string } | null });
+    const lines = results.text
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { custom_id: string; error: { code: string } | null });
     expect(lines.map((line) => [line.custom_id, line.error?.code]).sort()).toEqual([
       ['item-000', 'job_cancelled'],
       ['item-001', 'job_cancelled'],
       ['item-002', 'job_cancelled'],
     ]);
-    expect(await logMessages(e, created.jobId)).toEqual(expect.arrayContaining(['cancellation requested', 'job ended CANCELLED']));
+    expect(await logMessages(e, created.jobId)).toEqual(
+      expect.arrayContaining(['cancellation requested', 'job ended CANCELLED']),
+    );
     expect((await e.request('POST', `/jobs/${created.jobId}/cancel`)).status).toBe(409);
   });
 });

@@ -288,16 +288,14 @@ describe('a failure of ours', () => {
   test('a job that cannot be started, sent without an Idempotency-Key, ends FAILED rather than staying QUEUED: 503', async () => {
     // Arrange
     const e = env();
-    e.sfnMock
-      .on(StartExecutionCommand)
-      .rejects(
-        new SFNServiceException({
-          name: 'AccessDeniedException',
-          $fault: 'client',
-          $metadata: { httpStatusCode: 400 },
-          message: 'not authorized',
-        }),
-      );
+    e.sfnMock.on(StartExecutionCommand).rejects(
+      new SFNServiceException({
+        name: 'AccessDeniedException',
+        $fault: 'client',
+        $metadata: { httpStatusCode: 400 },
+        message: 'not authorized',
+      }),
+    );
 
     // Act
     const response = await e.request('POST', '/jobs', { body: promptJobBody(1) });

@@ -52,7 +52,9 @@ describe('classify job type', () => {
     const line = { id: 'comment-1', text: 'Buy cheap watches now!!!' };
 
     const parsed = classifyJobType.parseLine(line);
-    const request = classifyJobType.compile(jobOptions({ instructions: 'Moderate this forum comment.' })).toRequest(line);
+    const request = classifyJobType
+      .compile(jobOptions({ instructions: 'Moderate this forum comment.' }))
+      .toRequest(line);
 
     expect(parsed).toEqual({ customId: 'comment-1' });
     expect(request).toEqual({
@@ -101,20 +103,55 @@ describe('classify job type', () => {
 
   test.each([
     ['no model', jobOptions({}, { model: undefined }), 'model', /is required for classify jobs/],
-    ['no labels', jobOptions({ labels: undefined }), 'params.labels', /is required: an array of 2 to 100 unique non-empty strings/],
+    [
+      'no labels',
+      jobOptions({ labels: undefined }),
+      'params.labels',
+      /is required: an array of 2 to 100 unique non-empty strings/,
+    ],
     ['labels not an array', jobOptions({ labels: 'safe,spam' }), 'params.labels', /got a string/],
     ['one label', jobOptions({ labels: ['safe'] }), 'params.labels', /has 1 labels; give 2 to 100/],
-    ['101 labels', jobOptions({ labels: Array.from({ length: 101 }, (_, i) => `l${i}`) }), 'params.labels', /has 101 labels/],
+    [
+      '101 labels',
+      jobOptions({ labels: Array.from({ length: 101 }, (_, i) => `l${i}`) }),
+      'params.labels',
+      /has 101 labels/,
+    ],
     ['an empty label', jobOptions({ labels: ['safe', ''] }), 'params.labels[1]', /non-empty string/],
     ['a label that is not a string', jobOptions({ labels: ['safe', 3] }), 'params.labels[1]', /got a number/],
     ['a duplicate label', jobOptions({ labels: ['safe', 'spam', 'safe'] }), 'params.labels[2]', /"safe" appears twice/],
     ['blank instructions', jobOptions({ instructions: ' ' }), 'params.instructions', /non-empty string/],
     ['apply not an object', jobOptions({ apply: 'comments' }), 'params.apply', /must be a JSON object, got a string/],
-    ['apply without a table', jobOptions({ apply: { keyAttribute: 'pk', labelAttribute: 'flag' } }), 'params.apply.table', /is required/],
-    ['apply with a bad table name', jobOptions({ apply: { table: 'my table', keyAttribute: 'pk', labelAttribute: 'flag' } }), 'params.apply.table', /not a DynamoDB table name/],
-    ['apply without keyAttribute', jobOptions({ apply: { table: 'comments', labelAttribute: 'flag' } }), 'params.apply.keyAttribute', /is required/],
-    ['apply labelling the key', jobOptions({ apply: { table: 'comments', keyAttribute: 'pk', labelAttribute: 'pk' } }), 'params.apply.labelAttribute', /overwrite the key attribute "pk"/],
-    ['an unknown apply setting', jobOptions({ apply: { table: 'comments', keyAttribute: 'pk', labelAttribute: 'flag', sortKey: 'x' } }), 'params.apply.sortKey', /not a known setting/],
+    [
+      'apply without a table',
+      jobOptions({ apply: { keyAttribute: 'pk', labelAttribute: 'flag' } }),
+      'params.apply.table',
+      /is required/,
+    ],
+    [
+      'apply with a bad table name',
+      jobOptions({ apply: { table: 'my table', keyAttribute: 'pk', labelAttribute: 'flag' } }),
+      'params.apply.table',
+      /not a DynamoDB table name/,
+    ],
+    [
+      'apply without keyAttribute',
+      jobOptions({ apply: { table: 'comments', labelAttribute: 'flag' } }),
+      'params.apply.keyAttribute',
+      /is required/,
+    ],
+    [
+      'apply labelling the key',
+      jobOptions({ apply: { table: 'comments', keyAttribute: 'pk', labelAttribute: 'pk' } }),
+      'params.apply.labelAttribute',
+      /overwrite the key attribute "pk"/,
+    ],
+    [
+      'an unknown apply setting',
+      jobOptions({ apply: { table: 'comments', keyAttribute: 'pk', labelAttribute: 'flag', sortKey: 'x' } }),
+      'params.apply.sortKey',
+      /not a known setting/,
+    ],
   ])('options with %s are a ValidationError naming %s', (_case, options, where, message) => {
     const error = validationError(() => classifyJobType.compile(options));
 
@@ -132,7 +169,11 @@ describe('classify job type', () => {
     const output: OutputLine = {
       id: 'b1',
       custom_id: 'c',
-      response: { status_code: 200, request_id: 'r', body: { choices: [{ message: { content: '{"label":"safe"}' } }] } },
+      response: {
+        status_code: 200,
+        request_id: 'r',
+        body: { choices: [{ message: { content: '{"label":"safe"}' } }] },
+      },
       error: null,
     };
 
@@ -142,7 +183,9 @@ describe('classify job type', () => {
   });
 
   test('a label outside the list is a ValidationError on result.label, so the item fails with that reason', () => {
-    const error = validationError(() => classifyJobType.compile(jobOptions()).toResult(responseWithText('{"label":"rude"}')));
+    const error = validationError(() =>
+      classifyJobType.compile(jobOptions()).toResult(responseWithText('{"label":"rude"}')),
+    );
 
     expect(error.where).toBe('result.label');
     expect(error.message).toBe('result.label: label "rude" is not one of safe, spam, abusive');
@@ -150,8 +193,18 @@ describe('classify job type', () => {
 
   test.each([
     ['text that is not JSON', responseWithText('spam'), 'result', 'the output text is not JSON: "spam"'],
-    ['JSON without a label', responseWithText('{"category":"spam"}'), 'result.label', 'is missing; expected one of safe, spam, abusive'],
-    ['a label that is not a string', responseWithText('{"label":1}'), 'result.label', 'must be one of the labels, got a number'],
+    [
+      'JSON without a label',
+      responseWithText('{"category":"spam"}'),
+      'result.label',
+      'is missing; expected one of safe, spam, abusive',
+    ],
+    [
+      'a label that is not a string',
+      responseWithText('{"label":1}'),
+      'result.label',
+      'must be one of the labels, got a number',
+    ],
     ['a JSON array', responseWithText('["spam"]'), 'result', 'must be a JSON object, got an array'],
     [
       'a refusal',
@@ -186,7 +239,20 @@ describe('classify job type', () => {
     });
 
     test('writes the label and its time onto the entity keyed by the custom id', async () => {
-      jest.useFakeTimers({ now: new Date('2025-03-04T05:06:07.000Z'), doNotFake: ['nextTick', 'setImmediate', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'queueMicrotask', 'hrtime', 'performance'] });
+      jest.useFakeTimers({
+        now: new Date('2025-03-04T05:06:07.000Z'),
+        doNotFake: [
+          'nextTick',
+          'setImmediate',
+          'setTimeout',
+          'clearTimeout',
+          'setInterval',
+          'clearInterval',
+          'queueMicrotask',
+          'hrtime',
+          'performance',
+        ],
+      });
       dynamoMock.on(UpdateCommand).resolves({});
       const output = responseWithText('{"label":"spam"}');
 
@@ -210,18 +276,32 @@ describe('classify job type', () => {
     test('does nothing without params.apply', async () => {
       await classifyJobType.apply(
         { options: jobOptions(), dynamo },
-        { jobId: 'job-1', customId: 'comment-1', result: { label: 'spam' }, output: responseWithText('{"label":"spam"}') },
+        {
+          jobId: 'job-1',
+          customId: 'comment-1',
+          result: { label: 'spam' },
+          output: responseWithText('{"label":"spam"}'),
+        },
       );
 
       expect(dynamoMock.commandCalls(UpdateCommand)).toHaveLength(0);
     });
 
     test('an id with no entity is a ValidationError, not a new item', async () => {
-      dynamoMock.on(UpdateCommand).rejects(Object.assign(new Error('The conditional request failed'), { name: 'ConditionalCheckFailedException' }));
+      dynamoMock
+        .on(UpdateCommand)
+        .rejects(
+          Object.assign(new Error('The conditional request failed'), { name: 'ConditionalCheckFailedException' }),
+        );
 
       const applying = classifyJobType.apply(
         { options: jobOptions({ apply: applyTo }), dynamo },
-        { jobId: 'job-1', customId: 'comment-404', result: { label: 'safe' }, output: responseWithText('{"label":"safe"}') },
+        {
+          jobId: 'job-1',
+          customId: 'comment-404',
+          result: { label: 'safe' },
+          output: responseWithText('{"label":"safe"}'),
+        },
       );
 
       await expect(applying).rejects.toThrow(ValidationError);
@@ -233,7 +313,12 @@ describe('classify job type', () => {
     test('a result whose label is not in the list is not written', async () => {
       const applying = classifyJobType.apply(
         { options: jobOptions({ apply: applyTo }), dynamo },
-        { jobId: 'job-1', customId: 'comment-1', result: { label: 'rude' }, output: responseWithText('{"label":"rude"}') },
+        {
+          jobId: 'job-1',
+          customId: 'comment-1',
+          result: { label: 'rude' },
+          output: responseWithText('{"label":"rude"}'),
+        },
       );
 
       await expect(applying).rejects.toThrow('result.label: label "rude" is not one of safe, spam, abusive');
@@ -246,7 +331,12 @@ describe('classify job type', () => {
 
       const applying = classifyJobType.apply(
         { options: jobOptions({ apply: applyTo }), dynamo },
-        { jobId: 'job-1', customId: 'comment-1', result: { label: 'safe' }, output: responseWithText('{"label":"safe"}') },
+        {
+          jobId: 'job-1',
+          customId: 'comment-1',
+          result: { label: 'safe' },
+          output: responseWithText('{"label":"safe"}'),
+        },
       );
 
       await expect(applying).rejects.toMatchObject({ name: 'ProvisionedThroughputExceededException' });

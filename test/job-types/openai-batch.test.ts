@@ -18,7 +18,12 @@ function requestLine(overrides: Record<string, unknown> = {}): Record<string, un
 }
 
 function succeeded(body: unknown): OutputLine {
-  return { id: 'batch_req_1', custom_id: 'req-1', response: { status_code: 200, request_id: 'req_abc', body }, error: null };
+  return {
+    id: 'batch_req_1',
+    custom_id: 'req-1',
+    response: { status_code: 200, request_id: 'req_abc', body },
+    error: null,
+  };
 }
 
 function validationError(action: () => unknown): ValidationError {
@@ -33,7 +38,10 @@ function validationError(action: () => unknown): ValidationError {
 
 describe('openai-batch job type', () => {
   test('a valid line is sent as it is', () => {
-    const line = requestLine({ url: '/v1/chat/completions', body: { model: 'gpt-4.1', messages: [{ role: 'user', content: 'hi' }] } });
+    const line = requestLine({
+      url: '/v1/chat/completions',
+      body: { model: 'gpt-4.1', messages: [{ role: 'user', content: 'hi' }] },
+    });
 
     const parsed = openaiBatchJobType.parseLine(line);
     const request = openaiBatchJobType.compile(jobOptions({ model: 'gpt-5-mini' })).toRequest(line);
@@ -93,7 +101,9 @@ describe('openai-batch job type', () => {
   });
 
   test('toRequest rejects what parseLine rejects', () => {
-    const error = validationError(() => openaiBatchJobType.compile(jobOptions()).toRequest(requestLine({ url: '/v1/embeddings' })));
+    const error = validationError(() =>
+      openaiBatchJobType.compile(jobOptions()).toRequest(requestLine({ url: '/v1/embeddings' })),
+    );
 
     expect(error.where).toBe('url');
   });
@@ -143,7 +153,9 @@ describe('openai-batch job type', () => {
   test('toResult of a /v1/chat/completions body is choices[0].message.content', () => {
     const output = succeeded({
       object: 'chat.completion',
-      choices: [{ index: 0, message: { role: 'assistant', content: 'Hi there', refusal: null }, finish_reason: 'stop' }],
+      choices: [
+        { index: 0, message: { role: 'assistant', content: 'Hi there', refusal: null }, finish_reason: 'stop' },
+      ],
     });
 
     const result = openaiBatchJobType.compile(jobOptions()).toResult(output);
@@ -152,9 +164,23 @@ describe('openai-batch job type', () => {
   });
 
   test.each([
-    ['a tool call only', succeeded({ object: 'response', output: [{ type: 'function_call', name: 'f', arguments: '{}' }] })],
-    ['a chat completion with null content', succeeded({ choices: [{ message: { role: 'assistant', content: null } }] })],
-    ['an error response', { id: 'b1', custom_id: 'req-1', response: { status_code: 400, request_id: 'r', body: { error: {} } }, error: null }],
+    [
+      'a tool call only',
+      succeeded({ object: 'response', output: [{ type: 'function_call', name: 'f', arguments: '{}' }] }),
+    ],
+    [
+      'a chat completion with null content',
+      succeeded({ choices: [{ message: { role: 'assistant', content: null } }] }),
+    ],
+    [
+      'an error response',
+      {
+        id: 'b1',
+        custom_id: 'req-1',
+        response: { status_code: 400, request_id: 'r', body: { error: {} } },
+        error: null,
+      },
+    ],
     ['no response', { id: 'b1', custom_id: 'req-1', response: null, error: { code: 'expired', message: 'expired' } }],
   ])('toResult is undefined for %s', (_case, output) => {
     const result = openaiBatchJobType.compile(jobOptions()).toResult(output);

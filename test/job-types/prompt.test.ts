@@ -105,12 +105,32 @@ describe('prompt job type', () => {
 
   test.each([
     ['no model', jobOptions({}, { model: undefined }), 'model', /is required for prompt jobs/],
-    ['an unknown placeholder', jobOptions({ template: 'Hi {{name}}' }), 'params.template', /"{{name}}" is not supported; use {{prompt}} or {{vars.<name>}}/],
-    ['a template that is not a string', jobOptions({ template: 5 }), 'params.template', /non-empty string, got a number/],
+    [
+      'an unknown placeholder',
+      jobOptions({ template: 'Hi {{name}}' }),
+      'params.template',
+      /"{{name}}" is not supported; use {{prompt}} or {{vars.<name>}}/,
+    ],
+    [
+      'a template that is not a string',
+      jobOptions({ template: 5 }),
+      'params.template',
+      /non-empty string, got a number/,
+    ],
     ['blank instructions', jobOptions({ instructions: '' }), 'params.instructions', /non-empty string/],
     ['maxOutputTokens 0', jobOptions({ maxOutputTokens: 0 }), 'params.maxOutputTokens', /positive integer, got 0/],
-    ['maxOutputTokens 1.5', jobOptions({ maxOutputTokens: 1.5 }), 'params.maxOutputTokens', /positive integer, got 1.5/],
-    ['a misspelt param', jobOptions({ temlate: '{{prompt}}' }), 'params.temlate', /known ones: template, instructions, maxOutputTokens/],
+    [
+      'maxOutputTokens 1.5',
+      jobOptions({ maxOutputTokens: 1.5 }),
+      'params.maxOutputTokens',
+      /positive integer, got 1.5/,
+    ],
+    [
+      'a misspelt param',
+      jobOptions({ temlate: '{{prompt}}' }),
+      'params.temlate',
+      /known ones: template, instructions, maxOutputTokens/,
+    ],
   ])('options with %s are a ValidationError naming %s', (_case, options, where, message) => {
     const error = validationError(() => promptJobType.compile(options));
 
@@ -119,7 +139,11 @@ describe('prompt job type', () => {
   });
 
   test('valid options pass', () => {
-    const options = jobOptions({ template: 'Q: {{prompt}} ({{vars.x}})', instructions: 'Be brief.', maxOutputTokens: 64 });
+    const options = jobOptions({
+      template: 'Q: {{prompt}} ({{vars.x}})',
+      instructions: 'Be brief.',
+      maxOutputTokens: 64,
+    });
 
     expect(() => promptJobType.compile(options)).not.toThrow();
   });

@@ -37,7 +37,9 @@ describe('JobTypeRegistry', () => {
 
     expect(get).toThrow(UnknownJobTypeError);
     expect(get).toThrow('unknown job type "translate"; registered job types: openai-batch, prompt, classify');
-    expect(get).toThrow(expect.objectContaining({ jobType: 'translate', registered: ['openai-batch', 'prompt', 'classify'] }));
+    expect(get).toThrow(
+      expect.objectContaining({ jobType: 'translate', registered: ['openai-batch', 'prompt', 'classify'] }),
+    );
   });
 
   test('registering a name twice throws and keeps the first', () => {

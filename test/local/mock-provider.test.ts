@@ -1,4 +1,12 @@
-import OpenAI, { APIConnectionError, APIUserAbortError, BadRequestError, ConflictError, InternalServerError, RateLimitError, toFile } from 'openai';
+import OpenAI, {
+  APIConnectionError,
+  APIUserAbortError,
+  BadRequestError,
+  ConflictError,
+  InternalServerError,
+  RateLimitError,
+  toFile,
+} from 'openai';
 import type { Batch } from 'openai/resources/batches';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { LatencyModel, logNormalMs } from '../../local/mock-provider/latency.js';
@@ -63,7 +71,11 @@ function batchRequests(count: number, prefix = 'item'): ProviderRequest[] {
   }));
 }
 
-async function uploadBatch(client: OpenAI, requests: ProviderRequest[], metadata?: Record<string, string>): Promise<Batch> {
+async function uploadBatch(
+  client: OpenAI,
+  requests: ProviderRequest[],
+  metadata?: Record<string, string>,
+): Promise<Batch> {
   const jsonl = requests.map((request) => JSON.stringify(request)).join('\n') + '\n';
   const file = await client.files.create({
     file: await toFile(Buffer.from(jsonl), 'input.jsonl', { type: 'application/jsonl' }),
@@ -88,7 +100,12 @@ async function readLines(client: OpenAI, fileId: string | null | undefined): Pro
 
 async function failingCustomIds(client: OpenAI, requests: ProviderRequest[]): Promise<string[]> {
   const batch = await uploadBatch(client, requests);
-  const done = (await until(() => client.batches.retrieve(batch.id), (b) => TERMINAL_BATCH.has(b.status))).at(-1);
+  const done = (
+    await until(
+      () => client.batches.retrieve(batch.id),
+      (b) => TERMINAL_BATCH.has(b.status),
+    )
+  ).at(-1);
   return (await readLines(client, done?.error_file_id)).map((line) => line.custom_id).sort();
 }
 
@@ -100,8 +117,15 @@ describe('responses', () => {
     const client = server.client();
 
     // Act
-    const created = await client.responses.create({ model: 'gpt-5-mini', input: 'Tell me about llamas please', background: true });
-    const seen = await until(() => client.responses.retrieve(created.id), (r) => r.status === 'completed');
+    const created = await client.responses.create({
+      model: 'gpt-5-mini',
+      input: 'Tell me about llamas please',
+      background: true,
+    });
+    const seen = await until(
+      () => client.responses.retrieve(created.id),
+      (r) => r.status === 'completed',
+    );
 
     // Assert
     expect(created).toMatchObject({ object: 'response', status: 'queued', background: true, usage: null, output: [] });
@@ -158,7 +182,9 @@ describe('responses', () => {
 
     // Act
     const labels = await Promise.all(
-      ['great stuff', 'awful', 'meh', 'great stuff'].map(async (text) => JSON.parse((await ask(text)).output_text) as { label: string }),
+      ['great stuff', 'awful', 'meh', 'great stuff'].map(
+        async (text) => JSON.parse((await ask(text)).output_text) as { label: string },
+      ),
     );
     const chat = await client.chat.completions.create({
       model: 'gpt-5-mini',
@@ -226,13 +252,21 @@ describe('files and batches', () => {
 
     // Act
     const created = await uploadBatch(client, requests, { job: 'j1' });
-    const seen = await until(() => client.batches.retrieve(created.id), (b) => TERMINAL_BATCH.has(b.status));
+    const seen = await until(
+      () => client.batches.retrieve(created.id),
+      (b) => TERMINAL_BATCH.has(b.status),
+    );
     const done = seen.at(-1) as Batch;
     const output = await readLines(client, done.output_file_id);
     const errors = await readLines(client, done.error_file_id);
 
     // Assert
-    expect(created).toMatchObject({ object: 'batch', status: 'validating', endpoint: '/v1/responses', metadata: { job: 'j1' } });
+    expect(created).toMatchObject({
+      object: 'batch',
+      status: 'validating',
+      endpoint: '/v1/responses',
+      metadata: { job: 'j1' },
+    });
     expect([...new Set(seen.map((b) => b.status))]).toEqual(['validating', 'in_progress', 'finalizing', 'completed']);
     expect(done.request_counts).toEqual({ total: 40, completed: output.length, failed: errors.length });
     expect(errors.length).toBeGreaterThan(0);
@@ -244,7 +278,11 @@ describe('files and batches', () => {
     );
     for (const line of output) {
       const index = Number(line.custom_id.split('-')[1]);
-      expect(line).toMatchObject({ id: expect.stringMatching(/^batch_req_/) as unknown, error: null, response: { status_code: 200 } });
+      expect(line).toMatchObject({
+        id: expect.stringMatching(/^batch_req_/) as unknown,
+        error: null,
+        response: { status_code: 200 },
+      });
       expect(line.response?.body).toMatchObject({
         object: 'response',
         status: 'completed',
@@ -302,13 +340,25 @@ describe('files and batches', () => {
     // Arrange
     const client = server.client();
     const file = await client.files.create({
-      file: await toFile(Buffer.from('{"custom_id":"a","method":"POST","url":"/v1/responses","body":{}}\nnot json\n'), 'bad.jsonl'),
+      file: await toFile(
+        Buffer.from('{"custom_id":"a","method":"POST","url":"/v1/responses","body":{}}\nnot json\n'),
+        'bad.jsonl',
+      ),
       purpose: 'batch',
     });
 
     // Act
-    const batch = await client.batches.create({ input_file_id: file.id, endpoint: '/v1/responses', completion_window: '24h' });
-    const done = (await until(() => client.batches.retrieve(batch.id), (b) => TERMINAL_BATCH.has(b.status))).at(-1);
+    const batch = await client.batches.create({
+      input_file_id: file.id,
+      endpoint: '/v1/responses',
+      completion_window: '24h',
+    });
+    const done = (
+      await until(
+        () => client.batches.retrieve(batch.id),
+        (b) => TERMINAL_BATCH.has(b.status),
+      )
+    ).at(-1);
 
     // Assert
     expect(done?.status).toBe('failed');
@@ -323,11 +373,21 @@ describe('batch cancel and expiry', () => {
     // Arrange
     const client = server.client();
     const batch = await uploadBatch(client, batchRequests(50));
-    const running = (await until(() => client.batches.retrieve(batch.id), (b) => (b.request_counts?.completed ?? 0) >= 5)).at(-1);
+    const running = (
+      await until(
+        () => client.batches.retrieve(batch.id),
+        (b) => (b.request_counts?.completed ?? 0) >= 5,
+      )
+    ).at(-1);
 
     // Act
     const cancelling = await client.batches.cancel(batch.id);
-    const done = (await until(() => client.batches.retrieve(batch.id), (b) => b.status === 'cancelled')).at(-1) as Batch;
+    const done = (
+      await until(
+        () => client.batches.retrieve(batch.id),
+        (b) => b.status === 'cancelled',
+      )
+    ).at(-1) as Batch;
     const output = await readLines(client, done.output_file_id);
 
     // Assert
@@ -347,7 +407,12 @@ describe('batch cancel and expiry', () => {
       const batch = await uploadBatch(client, batchRequests(40));
 
       // Act
-      const done = (await until(() => client.batches.retrieve(batch.id), (b) => TERMINAL_BATCH.has(b.status))).at(-1) as Batch;
+      const done = (
+        await until(
+          () => client.batches.retrieve(batch.id),
+          (b) => TERMINAL_BATCH.has(b.status),
+        )
+      ).at(-1) as Batch;
       const output = await readLines(client, done.output_file_id);
       const errors = await readLines(client, done.error_file_id);
 
@@ -370,7 +435,8 @@ describe('rate limits', () => {
   test('over the RPM limit: 429 with retry-after, retry-after-ms and x-ratelimit headers; the SDK retry then succeeds', async () => {
     // Arrange
     const client = server.client(0);
-    const ask = (c: OpenAI) => c.responses.create({ model: 'gpt-5-mini', input: 'hi', max_output_tokens: 16 }).withResponse();
+    const ask = (c: OpenAI) =>
+      c.responses.create({ model: 'gpt-5-mini', input: 'hi', max_output_tokens: 16 }).withResponse();
 
     // Act
     const first = await ask(client);
@@ -443,7 +509,12 @@ describe('seeded outcomes', () => {
 
   test('transient errors are per attempt: retries succeed; permanent ones fail on every attempt', async () => {
     // Arrange
-    const provider = await startMockProvider({ transientErrorRate: 0.5, permanentErrorRate: 0.2, latencyMs: 0, seed: 9 });
+    const provider = await startMockProvider({
+      transientErrorRate: 0.5,
+      permanentErrorRate: 0.2,
+      latencyMs: 0,
+      seed: 9,
+    });
     try {
       const client = new OpenAI({ apiKey: 'mock', baseURL: provider.url, maxRetries: 0 });
       const outcomes: Array<{ attempts: number; result: 'ok' | 'permanent' }> = [];
@@ -490,7 +561,13 @@ describe('seeded outcomes', () => {
 });
 
 describe('through OpenAIProvider (shared/provider/openai-provider.ts)', () => {
-  const server = mockServer({ latencyMs: 1_000, timeScale: 50, batchCompletionMs: 2_000, permanentErrorRate: 0.2, seed: 5 });
+  const server = mockServer({
+    latencyMs: 1_000,
+    timeScale: 50,
+    batchCompletionMs: 2_000,
+    permanentErrorRate: 0.2,
+    seed: 5,
+  });
   const options: JobOptions = {
     mode: 'responses',
     model: 'gpt-5-mini',
@@ -502,7 +579,11 @@ describe('through OpenAIProvider (shared/provider/openai-provider.ts)', () => {
 
   function provider(maxRetries?: number): OpenAIProvider {
     return new OpenAIProvider({
-      client: createOpenAIClient({ apiKey: 'mock', baseURL: server.provider.url, ...(maxRetries !== undefined && { maxRetries }) }),
+      client: createOpenAIClient({
+        apiKey: 'mock',
+        baseURL: server.provider.url,
+        ...(maxRetries !== undefined && { maxRetries }),
+      }),
     });
   }
 
@@ -529,7 +610,12 @@ describe('through OpenAIProvider (shared/provider/openai-provider.ts)', () => {
       }),
     );
     const chat = await subject.submitRequest(
-      { custom_id: 'chat-1', method: 'POST', url: '/v1/chat/completions', body: { model: 'gpt-5-mini', messages: [{ role: 'user', content: 'hi' }] } },
+      {
+        custom_id: 'chat-1',
+        method: 'POST',
+        url: '/v1/chat/completions',
+        body: { model: 'gpt-5-mini', messages: [{ role: 'user', content: 'hi' }] },
+      },
       'key-chat',
     );
 
@@ -561,11 +647,20 @@ describe('through OpenAIProvider (shared/provider/openai-provider.ts)', () => {
     const { providerBatchId } = await subject.submitBatch(requests, metadata);
     const found = await subject.findBatch(metadata);
     const missing = await subject.findBatch({ jobId: 'job-7', batchId: 'other' });
-    const polls = await until(() => subject.pollBatch(providerBatchId), (progress) => progress.done);
+    const polls = await until(
+      () => subject.pollBatch(providerBatchId),
+      (progress) => progress.done,
+    );
     const done = polls.at(-1);
     await subject.cancelBatch(providerBatchId); // 409 from the API: already finished
-    const response = await subject.submitRequest(batchRequests(1, 'quick').map((r) => ({ ...r, custom_id: 'q' }))[0] as ProviderRequest, 'k');
-    const finished = await until(() => subject.pollRequest(response.providerId, 'q'), (p) => p.done);
+    const response = await subject.submitRequest(
+      batchRequests(1, 'quick').map((r) => ({ ...r, custom_id: 'q' }))[0] as ProviderRequest,
+      'k',
+    );
+    const finished = await until(
+      () => subject.pollRequest(response.providerId, 'q'),
+      (p) => p.done,
+    );
     await subject.cancelRequest(response.providerId); // 400 from the API: already completed
 
     // Assert
@@ -583,20 +678,54 @@ describe('through OpenAIProvider (shared/provider/openai-provider.ts)', () => {
 
 describe('the in-process fetch', () => {
   // Real time (timeScale 1): the 3-request budget does not refill during the session, so both transports meet the same 429s.
-  const knobs: StartMockProviderOptions = { latencyMs: 100, timeScale: 1, batchCompletionMs: 300, permanentErrorRate: 0.3, rateLimitRpm: 3, seed: 12 };
+  const knobs: StartMockProviderOptions = {
+    latencyMs: 100,
+    timeScale: 1,
+    batchCompletionMs: 300,
+    permanentErrorRate: 0.3,
+    rateLimitRpm: 3,
+    seed: 12,
+  };
 
   /** One scripted session: the same calls, the same order; what each answered. */
   async function session(client: OpenAI): Promise<unknown[]> {
     const seen: unknown[] = [];
-    const settle = <T>(call: Promise<T>) => call.then((value) => value, (error: unknown) => ({ error: (error as { status?: number }).status, type: (error as { type?: string }).type }));
-    const created = await client.responses.create({ model: 'gpt-5-mini', input: 'Tell me about llamas', background: true });
-    const done = (await until(() => client.responses.retrieve(created.id), (r) => r.status === 'completed')).at(-1);
+    const settle = <T>(call: Promise<T>) =>
+      call.then(
+        (value) => value,
+        (error: unknown) => ({ error: (error as { status?: number }).status, type: (error as { type?: string }).type }),
+      );
+    const created = await client.responses.create({
+      model: 'gpt-5-mini',
+      input: 'Tell me about llamas',
+      background: true,
+    });
+    const done = (
+      await until(
+        () => client.responses.retrieve(created.id),
+        (r) => r.status === 'completed',
+      )
+    ).at(-1);
     seen.push(created.id, done?.output_text, done?.usage);
     const batch = await uploadBatch(client, batchRequests(6, 'parity'));
-    const finished = (await until(() => client.batches.retrieve(batch.id), (b) => TERMINAL_BATCH.has(b.status))).at(-1);
-    seen.push(finished?.status, finished?.request_counts, (await readLines(client, finished?.output_file_id)).map((line) => line.custom_id).sort());
+    const finished = (
+      await until(
+        () => client.batches.retrieve(batch.id),
+        (b) => TERMINAL_BATCH.has(b.status),
+      )
+    ).at(-1);
+    seen.push(
+      finished?.status,
+      finished?.request_counts,
+      (await readLines(client, finished?.output_file_id)).map((line) => line.custom_id).sort(),
+    );
     // The third create spends the last of the budget; the next ones are refused.
-    for (let i = 0; i < 3; i += 1) seen.push(await settle(client.responses.create({ model: 'gpt-5-mini', input: `request ${i}`, background: true }).then((r) => r.id)));
+    for (let i = 0; i < 3; i += 1)
+      seen.push(
+        await settle(
+          client.responses.create({ model: 'gpt-5-mini', input: `request ${i}`, background: true }).then((r) => r.id),
+        ),
+      );
     seen.push(await settle(client.responses.retrieve('resp_missing')));
     return seen;
   }
@@ -608,14 +737,19 @@ describe('the in-process fetch', () => {
     try {
       // Act
       const viaHttp = await session(new OpenAI({ apiKey: 'mock', baseURL: overHttp.url, maxRetries: 0 }));
-      const viaFetch = await session(new OpenAI({ apiKey: 'mock', baseURL: inProcess.url, maxRetries: 0, fetch: inProcess.fetch }));
+      const viaFetch = await session(
+        new OpenAI({ apiKey: 'mock', baseURL: inProcess.url, maxRetries: 0, fetch: inProcess.fetch }),
+      );
 
       // Assert
       expect(viaFetch).toEqual(viaHttp);
       expect(viaFetch).toContainEqual({ error: 429, type: 'requests' });
       expect(viaFetch).toContainEqual({ error: 404, type: 'invalid_request_error' });
       // Polls depend on timing; everything else is counted the same.
-      const counted = (stats: ReturnType<MockProvider['stats']>) => ({ ...stats, calls: Object.entries(stats.calls).filter(([route]) => route.startsWith('POST')) });
+      const counted = (stats: ReturnType<MockProvider['stats']>) => ({
+        ...stats,
+        calls: Object.entries(stats.calls).filter(([route]) => route.startsWith('POST')),
+      });
       expect(counted(inProcess.stats())).toEqual(counted(overHttp.stats()));
     } finally {
       await overHttp.close();

@@ -142,7 +142,8 @@ export class InMemoryS3 {
     });
     mock.on(GetObjectCommand).callsFake((input: GetObjectCommandInput) => {
       const bytes = this.objects.get(InMemoryS3.id(input.Bucket, input.Key));
-      if (!bytes) throw new NoSuchKey({ message: 'The specified key does not exist.', $metadata: { httpStatusCode: 404 } });
+      if (!bytes)
+        throw new NoSuchKey({ message: 'The specified key does not exist.', $metadata: { httpStatusCode: 404 } });
       return { Body: sdkBody(bytes), ContentLength: bytes.length };
     });
     mock.on(HeadObjectCommand).callsFake((input: HeadObjectCommandInput) => {
@@ -247,7 +248,17 @@ export function useTaskTestEnv(): () => TaskTestEnv {
       logger,
     };
     const env: TaskTestEnv = {
-      deps, store, objects, openai, s3, s3Mock, clock, logger, dynamo, tableName, limiter,
+      deps,
+      store,
+      objects,
+      openai,
+      s3,
+      s3Mock,
+      clock,
+      logger,
+      dynamo,
+      tableName,
+      limiter,
       useRateLimit: (settings) => {
         limiter = limiterWith(settings);
         env.limiter = limiter;
@@ -275,7 +286,10 @@ export function newJobId(prefix = 'job'): string {
 
 /** Lines of a `prompt` job: {"id": "item-000", "prompt": "..."}. */
 export function promptLines(count: number, prefix = 'item'): Record<string, unknown>[] {
-  return Array.from({ length: count }, (_, i) => ({ id: `${prefix}-${String(i).padStart(3, '0')}`, prompt: `say hello to number ${i}` }));
+  return Array.from({ length: count }, (_, i) => ({
+    id: `${prefix}-${String(i).padStart(3, '0')}`,
+    prompt: `say hello to number ${i}`,
+  }));
 }
 
 /** Lines of an `openai-batch` job calling /v1/chat/completions. */
@@ -305,17 +319,29 @@ export interface CreatedJob {
 /** Writes a QUEUED job and its manifest, as the API does before it starts the execution. */
 export async function createJob(
   env: TaskTestEnv,
-  spec: { jobType?: string; options?: Record<string, unknown>; lines: readonly Record<string, unknown>[]; jobId?: string },
+  spec: {
+    jobType?: string;
+    options?: Record<string, unknown>;
+    lines: readonly Record<string, unknown>[];
+    jobId?: string;
+  },
 ): Promise<CreatedJob> {
   const jobType = spec.jobType ?? 'prompt';
   const options = spec.options ?? { model: TEST_MODEL };
   const validated = await validateJob({ jobType, options }, asJsonlLines(spec.lines), env.deps.jobTypes);
-  const { job } = await writeJob({ jobId: spec.jobId ?? newJobId(), jobType, options, source: 'api' }, validated, env.deps);
+  const { job } = await writeJob(
+    { jobId: spec.jobId ?? newJobId(), jobType, options, source: 'api' },
+    validated,
+    env.deps,
+  );
   return { job, items: validated.items };
 }
 
 /** A child's input as the Map builds it: the items and the job's context. */
-export function submitInput(job: Pick<JobRecord, 'jobId' | 'jobType' | 'options'>, items: readonly ManifestLine[]): SubmitBatchInput {
+export function submitInput(
+  job: Pick<JobRecord, 'jobId' | 'jobType' | 'options'>,
+  items: readonly ManifestLine[],
+): SubmitBatchInput {
   return { Items: [...items], BatchInput: batchInputOf(job) };
 }
 
@@ -337,7 +363,11 @@ export async function requireJob(env: TaskTestEnv, jobId: string): Promise<JobRe
   return job;
 }
 
-export async function requireItem(env: TaskTestEnv, jobId: string, customId: string): Promise<ItemRecord & { leaseUntil?: number }> {
+export async function requireItem(
+  env: TaskTestEnv,
+  jobId: string,
+  customId: string,
+): Promise<ItemRecord & { leaseUntil?: number }> {
   const item = await env.store.getItem(jobId, customId);
   if (!item) throw new Error(`item ${customId} of job ${jobId} does not exist`);
   return item;
@@ -352,10 +382,13 @@ const WRITE_COMMANDS = new Set(['PutCommand', 'UpdateCommand', 'DeleteCommand'])
 export function countWrites(env: TaskTestEnv): { byKind: Record<string, number>; stop: () => void } {
   const byKind: Record<string, number> = {};
   const send = env.dynamo.send.bind(env.dynamo) as (command: unknown) => Promise<unknown>;
-  const spy = jest.spyOn(env.dynamo, 'send').mockImplementation(((command: { constructor: { name: string }; input: { Key?: { pk?: string; sk?: string }; Item?: { pk?: string; sk?: string } } }) => {
+  const spy = jest.spyOn(env.dynamo, 'send').mockImplementation(((command: {
+    constructor: { name: string };
+    input: { Key?: { pk?: string; sk?: string }; Item?: { pk?: string; sk?: string } };
+  }) => {
     if (WRITE_COMMANDS.has(command.constructor.name)) {
       const key = command.input.Key ?? command.input.Item;
-      const kind = key?.pk?.startsWith('RATE#') ? 'RATE' : (key?.sk ?? '?').split('#')[0] ?? '?';
+      const kind = key?.pk?.startsWith('RATE#') ? 'RATE' : ((key?.sk ?? '?').split('#')[0] ?? '?');
       byKind[kind] = (byKind[kind] ?? 0) + 1;
     }
     return send(command);
@@ -436,5 +469,9 @@ export function rateLimitError(retryAfterMs = 2000): RateLimitError {
 
 /** The Cause Step Functions hands a Catch for a Lambda error: the Lambda's JSON error. */
 export function lambdaCause(errorType: string, errorMessage: string): string {
-  return JSON.stringify({ errorType, errorMessage, trace: [`${errorType}: ${errorMessage}`, '    at handler (index.mjs:1:1)'] });
+  return JSON.stringify({
+    errorType,
+    errorMessage,
+    trace: [`${errorType}: ${errorMessage}`, '    at handler (index.mjs:1:1)'],
+  });
 }

@@ -5,7 +5,15 @@ import type { BatchInput } from '../../shared/workflow-state.js';
 import { pollBatch } from '../../tasks/poll-batch.js';
 import { prepareJob } from '../../tasks/prepare-job.js';
 import { submitBatch } from '../../tasks/submit-batch.js';
-import { TEST_MODEL, advanceResponses, createJob, promptLines, submitInput, useTaskTestEnv, pollState } from '../support/deps.js';
+import {
+  TEST_MODEL,
+  advanceResponses,
+  createJob,
+  promptLines,
+  submitInput,
+  useTaskTestEnv,
+  pollState,
+} from '../support/deps.js';
 
 /**
  * The job's fixed options travel in the workflow state: Prepare job reads the job once, every
@@ -35,14 +43,23 @@ describe('the batch context in the workflow state', () => {
     const context = await prepareJob({ input: { jobId: job.jobId } }, env().deps);
 
     // Assert
-    expect(childContextOf(context)).toEqual({ jobId: job.jobId, jobType: 'prompt', options: job.options, paramsInRecord: false });
+    expect(childContextOf(context)).toEqual({
+      jobId: job.jobId,
+      jobType: 'prompt',
+      options: job.options,
+      paramsInRecord: false,
+    });
   });
 
   test('GIVEN a classify job of 100 labels WHEN Prepare job runs THEN the labels ride in the state', async () => {
     // Arrange
     const labels = Array.from({ length: 100 }, (_, i) => `category-${String(i).padStart(3, '0')}-of-the-taxonomy`);
     const lines = [{ id: 'c-1', text: 'some text' }];
-    const { job } = await createJob(env(), { jobType: 'classify', lines, options: { model: TEST_MODEL, params: { labels } } });
+    const { job } = await createJob(env(), {
+      jobType: 'classify',
+      lines,
+      options: { model: TEST_MODEL, params: { labels } },
+    });
 
     // Act
     const context = await prepareJob({ input: { jobId: job.jobId } }, env().deps);
@@ -62,14 +79,22 @@ describe('the batch context in the workflow state', () => {
 
     // Assert
     const batchInput = childContextOf(context);
-    expect(batchInput).toEqual({ jobId: job.jobId, jobType: 'prompt', options: { ...job.options, params: {} }, paramsInRecord: true });
+    expect(batchInput).toEqual({
+      jobId: job.jobId,
+      jobType: 'prompt',
+      options: { ...job.options, params: {} },
+      paramsInRecord: true,
+    });
     expect(Buffer.byteLength(JSON.stringify(batchInput))).toBeLessThanOrEqual(MAX_BATCH_CONTEXT_BYTES);
   });
 
   test('GIVEN params left in the record WHEN a batch is submitted THEN its requests are built with them', async () => {
     // Arrange
     const template = templateOf(MAX_BATCH_CONTEXT_BYTES);
-    const { job, items } = await createJob(env(), { lines: promptLines(1), options: { model: TEST_MODEL, params: { template } } });
+    const { job, items } = await createJob(env(), {
+      lines: promptLines(1),
+      options: { model: TEST_MODEL, params: { template } },
+    });
     const input = submitInput(job, items);
     expect(input.BatchInput.paramsInRecord).toBe(true);
 
@@ -103,7 +128,10 @@ describe('the batch context in the workflow state', () => {
 
   test('GIVEN a running job WHEN its live state is read THEN only the cancel flag, latency estimate and counts come back', async () => {
     // Arrange
-    const { job } = await createJob(env(), { lines: promptLines(2), options: { model: TEST_MODEL, params: { template: '{{prompt}}!' } } });
+    const { job } = await createJob(env(), {
+      lines: promptLines(2),
+      options: { model: TEST_MODEL, params: { template: '{{prompt}}!' } },
+    });
     await env().store.requestCancel(job.jobId);
 
     // Act
@@ -118,21 +146,24 @@ describe('the batch context in the workflow state', () => {
 });
 
 describe('the job type, compiled once per batch', () => {
-  test.each(['responses', 'batch'] as const)('GIVEN a %s-mode batch of 5 items WHEN it is submitted and polled THEN its options are compiled once per task, not per item', async (mode) => {
-    // Arrange
-    const { job, items } = await createJob(env(), { lines: promptLines(5), options: { model: TEST_MODEL, mode } });
-    const compile = jest.spyOn(promptJobType, 'compile');
+  test.each(['responses', 'batch'] as const)(
+    'GIVEN a %s-mode batch of 5 items WHEN it is submitted and polled THEN its options are compiled once per task, not per item',
+    async (mode) => {
+      // Arrange
+      const { job, items } = await createJob(env(), { lines: promptLines(5), options: { model: TEST_MODEL, mode } });
+      const compile = jest.spyOn(promptJobType, 'compile');
 
-    // Act
-    const submitted = pollState(await submitBatch(submitInput(job, items), env().deps));
-    const compiledBySubmit = compile.mock.calls.length;
-    advanceResponses(env().openai);
-    advanceResponses(env().openai);
-    await pollBatch(submitted, env().deps);
+      // Act
+      const submitted = pollState(await submitBatch(submitInput(job, items), env().deps));
+      const compiledBySubmit = compile.mock.calls.length;
+      advanceResponses(env().openai);
+      advanceResponses(env().openai);
+      await pollBatch(submitted, env().deps);
 
-    // Assert
-    expect(compiledBySubmit).toBe(1);
-    expect(compile).toHaveBeenCalledTimes(2);
-    compile.mockRestore();
-  });
+      // Assert
+      expect(compiledBySubmit).toBe(1);
+      expect(compile).toHaveBeenCalledTimes(2);
+      compile.mockRestore();
+    },
+  );
 });

@@ -21,7 +21,12 @@ import {
 
 const env = useTaskTestEnv();
 
-function statusChange(name: string, status: string, input: unknown, extra: { error?: string; cause?: string } = {}): ExecutionStatusChange {
+function statusChange(
+  name: string,
+  status: string,
+  input: unknown,
+  extra: { error?: string; cause?: string } = {},
+): ExecutionStatusChange {
   return {
     detail: {
       executionArn: `arn:aws:states:us-east-1:123456789012:execution:llm-batch-job:${name}`,
@@ -53,7 +58,10 @@ describe('execution ended (the safety net)', () => {
     // Assert
     expect(result).toEqual({ jobId, marked: true });
     const job = await requireJob(env(), jobId);
-    expect(job).toMatchObject({ status: 'FAILED', error: { name: 'ExecutionTimedOut', message: "the job's execution ended TIMED_OUT" } });
+    expect(job).toMatchObject({
+      status: 'FAILED',
+      error: { name: 'ExecutionTimedOut', message: "the job's execution ended TIMED_OUT" },
+    });
     const items = await itemsOf(env(), jobId);
     expect(items.map((item) => [item.status, item.error?.code])).toEqual([
       ['FAILED', 'workflow_failed'],
@@ -65,20 +73,31 @@ describe('execution ended (the safety net)', () => {
   test('a failed execution keeps the error name and the message from the Lambda Cause JSON', async () => {
     // Arrange
     const jobId = await runningJob();
-    const event = statusChange(jobId, 'FAILED', { jobId }, { error: 'ConfigurationError', cause: lambdaCause('ConfigurationError', 'JOBS_TABLE is not set') });
+    const event = statusChange(
+      jobId,
+      'FAILED',
+      { jobId },
+      { error: 'ConfigurationError', cause: lambdaCause('ConfigurationError', 'JOBS_TABLE is not set') },
+    );
 
     // Act
     await onExecutionEnded(event, env().deps);
 
     // Assert
-    expect((await requireJob(env(), jobId)).error).toEqual({ name: 'ConfigurationError', message: 'JOBS_TABLE is not set' });
+    expect((await requireJob(env(), jobId)).error).toEqual({
+      name: 'ConfigurationError',
+      message: 'JOBS_TABLE is not set',
+    });
   });
 
   test('a scheduled execution finds its job from the schedule in its input', async () => {
     // Arrange
     const name = newJobId('nightly');
     env().s3.put(TEST_BUCKET, 'templates/nightly.jsonl', jsonl(promptLines(1)));
-    const input = { schedule: { name, time: '2026-03-02T00:00:00Z' }, template: { jobType: 'prompt', options: { model: TEST_MODEL }, input: { key: 'templates/nightly.jsonl' } } };
+    const input = {
+      schedule: { name, time: '2026-03-02T00:00:00Z' },
+      template: { jobType: 'prompt', options: { model: TEST_MODEL }, input: { key: 'templates/nightly.jsonl' } },
+    };
     await prepareJob({ input }, env().deps);
     const jobId = scheduledJobId(name, '2026-03-02T00:00:00Z');
 
@@ -99,8 +118,14 @@ describe('execution ended (the safety net)', () => {
     const before = await requireJob(env(), context.jobId);
 
     // Act
-    const aborted = await onExecutionEnded(statusChange(context.jobId, 'ABORTED', { jobId: context.jobId }), env().deps);
-    const succeeded = await onExecutionEnded(statusChange(context.jobId, 'SUCCEEDED', { jobId: context.jobId }), env().deps);
+    const aborted = await onExecutionEnded(
+      statusChange(context.jobId, 'ABORTED', { jobId: context.jobId }),
+      env().deps,
+    );
+    const succeeded = await onExecutionEnded(
+      statusChange(context.jobId, 'SUCCEEDED', { jobId: context.jobId }),
+      env().deps,
+    );
 
     // Assert
     expect(aborted).toEqual({ jobId: context.jobId, marked: false });
@@ -110,7 +135,10 @@ describe('execution ended (the safety net)', () => {
 
   test('an execution of no known job changes nothing', async () => {
     // Act
-    const result = await onExecutionEnded(statusChange('stray-execution', 'FAILED', { hello: 'world' }, { error: 'Oops' }), env().deps);
+    const result = await onExecutionEnded(
+      statusChange('stray-execution', 'FAILED', { hello: 'world' }, { error: 'Oops' }),
+      env().deps,
+    );
 
     // Assert
     expect(result).toEqual({ jobId: 'stray-execution', marked: false });

@@ -28,7 +28,10 @@ const env = useTaskTestEnv();
 const RESPONSE_COST = (RESPONSE_USAGE.input_tokens * 0.25 + RESPONSE_USAGE.output_tokens * 2) / 1e6;
 
 async function started(created: CreatedJob): Promise<JobContext> {
-  return prepareJob({ input: { jobId: created.job.jobId }, executionArn: 'arn:aws:states:us-east-1:123456789012:execution:jobs:x' }, env().deps);
+  return prepareJob(
+    { input: { jobId: created.job.jobId }, executionArn: 'arn:aws:states:us-east-1:123456789012:execution:jobs:x' },
+    env().deps,
+  );
 }
 
 /** A chat job whose first `ran` items ran (and succeeded, synchronously); the rest never got a record. */
@@ -55,7 +58,10 @@ describe('finalize job (the reducer)', () => {
     if (!first || !second || !third) throw new Error('missing items');
     completeResponse(env().openai, responseFor(env().openai, first).id);
     completeResponse(env().openai, responseFor(env().openai, second).id);
-    env().openai.setResponse(responseFor(env().openai, third).id, { status: 'failed', error: { code: 'server_error', message: 'boom' } });
+    env().openai.setResponse(responseFor(env().openai, third).id, {
+      status: 'failed',
+      error: { code: 'server_error', message: 'boom' },
+    });
     await pollBatch(state, env().deps);
 
     // Act
@@ -63,24 +69,40 @@ describe('finalize job (the reducer)', () => {
 
     // Assert
     const counts = { total: 7, submitted: 4, succeeded: 2, failed: 5, cancelled: 0 };
-    expect(summary).toMatchObject({ jobId: created.job.jobId, status: 'COMPLETED_WITH_ERRORS', counts, usage: { inputTokens: 200, outputTokens: 40 } });
+    expect(summary).toMatchObject({
+      jobId: created.job.jobId,
+      status: 'COMPLETED_WITH_ERRORS',
+      counts,
+      usage: { inputTokens: 200, outputTokens: 40 },
+    });
     expect(summary.estimatedCostUsd).toBeCloseTo(2 * RESPONSE_COST, 12);
     expect(summary.error).toBeUndefined();
     const job = await requireJob(env(), created.job.jobId);
-    expect(job).toMatchObject({ status: 'COMPLETED_WITH_ERRORS', counts, results: { bucket: TEST_BUCKET, key: `jobs/${created.job.jobId}/results.jsonl` } });
+    expect(job).toMatchObject({
+      status: 'COMPLETED_WITH_ERRORS',
+      counts,
+      results: { bucket: TEST_BUCKET, key: `jobs/${created.job.jobId}/results.jsonl` },
+    });
     expect(job.completedAt).toBe(env().clock.now().toISOString());
 
     const lines = resultsOf(env(), created.job.jobId);
     expect(lines.map((line) => line.custom_id).sort()).toEqual(created.items.map((item) => item.customId));
     for (const line of lines) expect(Object.keys(line).sort()).toEqual(['custom_id', 'error', 'id', 'response']);
     const byId = new Map(lines.map((line) => [line.custom_id, line]));
-    expect(byId.get('item-000')).toMatchObject({ error: null, response: { status_code: 200, body: { status: 'completed' } } });
+    expect(byId.get('item-000')).toMatchObject({
+      error: null,
+      response: { status_code: 200, body: { status: 'completed' } },
+    });
     expect(byId.get('item-002')).toMatchObject({ response: null, error: { code: 'server_error', message: 'boom' } });
     expect(byId.get('item-003')).toMatchObject({ response: null, error: { code: 'not_finished' } }); // was still running
     expect(byId.get('item-005')).toMatchObject({ response: null, error: { code: 'not_finished' } }); // never had a record
     // items that never had a record now have one, FAILED
     expect(await requireItem(env(), created.job.jobId, 'item-005')).toMatchObject({ status: 'FAILED', index: 5 });
-    expect((await itemsOf(env(), created.job.jobId)).filter((item) => item.status === 'SUBMITTED' || item.status === 'QUEUED')).toEqual([]);
+    expect(
+      (await itemsOf(env(), created.job.jobId)).filter(
+        (item) => item.status === 'SUBMITTED' || item.status === 'QUEUED',
+      ),
+    ).toEqual([]);
   });
 
   test('every item succeeded: COMPLETED', async () => {
@@ -91,9 +113,15 @@ describe('finalize job (the reducer)', () => {
     const summary = await finalizeJob({ job: context }, env().deps);
 
     // Assert
-    expect(summary).toMatchObject({ status: 'COMPLETED', counts: { total: 3, succeeded: 3, failed: 0, cancelled: 0 }, usage: { inputTokens: 36, outputTokens: 9 } });
+    expect(summary).toMatchObject({
+      status: 'COMPLETED',
+      counts: { total: 3, succeeded: 3, failed: 0, cancelled: 0 },
+      usage: { inputTokens: 36, outputTokens: 9 },
+    });
     expect(summary.error).toBeUndefined();
-    expect(resultsOf(env(), job.jobId).every((line) => line.error === null && line.response?.status_code === 200)).toBe(true);
+    expect(resultsOf(env(), job.jobId).every((line) => line.error === null && line.response?.status_code === 200)).toBe(
+      true,
+    );
   });
 
   test('every item failed: FAILED with AllItemsFailed', async () => {
@@ -104,13 +132,20 @@ describe('finalize job (the reducer)', () => {
     const summary = await finalizeJob({ job: context }, env().deps);
 
     // Assert
-    expect(summary).toMatchObject({ status: 'FAILED', counts: { total: 2, succeeded: 0, failed: 2 }, error: { name: 'AllItemsFailed' } });
+    expect(summary).toMatchObject({
+      status: 'FAILED',
+      counts: { total: 2, succeeded: 0, failed: 2 },
+      error: { name: 'AllItemsFailed' },
+    });
   });
 
   test('the map failed: FAILED with its error, even though some items succeeded; unfinished items carry it', async () => {
     // Arrange
     const { job, context } = await chatJob(3, 2);
-    const mapError = { Error: 'States.ExceedToleratedFailureThreshold', Cause: 'The specified tolerated failure threshold was exceeded' };
+    const mapError = {
+      Error: 'States.ExceedToleratedFailureThreshold',
+      Cause: 'The specified tolerated failure threshold was exceeded',
+    };
 
     // Act
     const summary = await finalizeJob({ job: context, mapError }, env().deps);
@@ -119,7 +154,10 @@ describe('finalize job (the reducer)', () => {
     expect(summary).toMatchObject({
       status: 'FAILED',
       counts: { total: 3, succeeded: 2, failed: 1 },
-      error: { name: 'States.ExceedToleratedFailureThreshold', message: 'The specified tolerated failure threshold was exceeded' },
+      error: {
+        name: 'States.ExceedToleratedFailureThreshold',
+        message: 'The specified tolerated failure threshold was exceeded',
+      },
     });
     const item = await requireItem(env(), job.jobId, 'chat-002');
     expect(item.error?.code).toBe('workflow_failed');
@@ -137,7 +175,12 @@ describe('finalize job (the reducer)', () => {
     // Assert
     expect(summary).toMatchObject({ status: 'CANCELLED', counts: { total: 3, succeeded: 1, cancelled: 2, failed: 0 } });
     const lines = resultsOf(env(), job.jobId);
-    expect(lines.filter((line) => line.error?.code === 'job_cancelled').map((line) => line.custom_id).sort()).toEqual(['chat-001', 'chat-002']);
+    expect(
+      lines
+        .filter((line) => line.error?.code === 'job_cancelled')
+        .map((line) => line.custom_id)
+        .sort(),
+    ).toEqual(['chat-001', 'chat-002']);
   });
 
   test('run twice, the second run changes nothing and counts nothing twice', async () => {
@@ -152,7 +195,13 @@ describe('finalize job (the reducer)', () => {
     const second = await finalizeJob({ job: context }, env().deps);
 
     // Assert
-    const outcome = (summary: JobSummary) => [summary.status, summary.counts, summary.usage, summary.estimatedCostUsd, summary.error];
+    const outcome = (summary: JobSummary) => [
+      summary.status,
+      summary.counts,
+      summary.usage,
+      summary.estimatedCostUsd,
+      summary.error,
+    ];
     expect(outcome(second)).toEqual(outcome(first));
     expect(first.counts).toMatchObject({ total: 4, succeeded: 2, failed: 2 });
     expect(await requireJob(env(), job.jobId)).toEqual(recordAfterFirst);

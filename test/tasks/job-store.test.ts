@@ -30,7 +30,9 @@ afterAll(() => {
 });
 
 function newStore(): JobStore {
-  const client = DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'us-east-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } }));
+  const client = DynamoDBDocumentClient.from(
+    new DynamoDBClient({ region: 'us-east-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } }),
+  );
   return new JobStore(client, TABLE, 7, () => NOW);
 }
 
@@ -50,18 +52,38 @@ const queuedJob: JobRecord = {
 
 /** A failed condition as DynamoDB answers a write that asked for ReturnValuesOnConditionCheckFailure: the record it met, as attribute values. */
 function conditionFailedMeeting(item: Record<string, AttributeValue> | undefined) {
-  return new ConditionalCheckFailedException({ message: 'The conditional request failed', ...metadata, ...(item && { Item: item }) });
+  return new ConditionalCheckFailedException({
+    message: 'The conditional request failed',
+    ...metadata,
+    ...(item && { Item: item }),
+  });
 }
-const failedOutput: OutputLine = { id: 'llmb_1', custom_id: 'item-1', response: null, error: { code: 'boom', message: 'it broke' } };
+const failedOutput: OutputLine = {
+  id: 'llmb_1',
+  custom_id: 'item-1',
+  response: null,
+  error: { code: 'boom', message: 'it broke' },
+};
 
 describe('job store: errors Step Functions must see', () => {
   test('a throttled finishItem propagates with its name, so the task fails and Step Functions retries it', async () => {
     // Arrange
-    dynamoMock.on(UpdateCommand).rejects(new ProvisionedThroughputExceededException({ message: 'The level of configured provisioned throughput for the table was exceeded.', ...metadata }));
+    dynamoMock
+      .on(UpdateCommand)
+      .rejects(
+        new ProvisionedThroughputExceededException({
+          message: 'The level of configured provisioned throughput for the table was exceeded.',
+          ...metadata,
+        }),
+      );
     const store = newStore();
 
     // Act
-    const finishing = store.finishItem('job-1', 'item-1', { status: 'FAILED', error: failedOutput.error ?? undefined, output: failedOutput });
+    const finishing = store.finishItem('job-1', 'item-1', {
+      status: 'FAILED',
+      error: failedOutput.error ?? undefined,
+      output: failedOutput,
+    });
 
     // Assert
     await expect(finishing).rejects.toMatchObject({ name: 'ProvisionedThroughputExceededException' });
@@ -70,8 +92,12 @@ describe('job store: errors Step Functions must see', () => {
 
   test('a throttled conditional write is not mistaken for a lost condition', async () => {
     // Arrange
-    dynamoMock.on(UpdateCommand).rejects(new ThrottlingException({ message: 'Rate of requests exceeds the allowed throughput.', ...metadata }));
-    dynamoMock.on(PutCommand).rejects(new ThrottlingException({ message: 'Rate of requests exceeds the allowed throughput.', ...metadata }));
+    dynamoMock
+      .on(UpdateCommand)
+      .rejects(new ThrottlingException({ message: 'Rate of requests exceeds the allowed throughput.', ...metadata }));
+    dynamoMock
+      .on(PutCommand)
+      .rejects(new ThrottlingException({ message: 'Rate of requests exceeds the allowed throughput.', ...metadata }));
     const store = newStore();
 
     // Act
@@ -112,13 +138,22 @@ describe('job store: each item counted once', () => {
     expect(itemUpdate?.ConditionExpression).toBe('#status IN (:queued, :submitted)');
     expect(itemUpdate?.Key).toEqual({ pk: 'JOB#job-1', sk: 'ITEM#item-1' });
     expect(counterUpdate?.Key).toEqual({ pk: 'JOB#job-1', sk: 'JOB' });
-    expect(counterUpdate?.UpdateExpression).toMatch(/^ADD counts\.succeeded :succeeded, #usage\.inputTokens :in, #usage\.outputTokens :out, estimatedCostUsd :cost SET/);
-    expect(counterUpdate?.ExpressionAttributeValues).toMatchObject({ ':succeeded': 1, ':in': 10, ':out': 2, ':cost': 0.001 });
+    expect(counterUpdate?.UpdateExpression).toMatch(
+      /^ADD counts\.succeeded :succeeded, #usage\.inputTokens :in, #usage\.outputTokens :out, estimatedCostUsd :cost SET/,
+    );
+    expect(counterUpdate?.ExpressionAttributeValues).toMatchObject({
+      ':succeeded': 1,
+      ':in': 10,
+      ':out': 2,
+      ':cost': 0.001,
+    });
   });
 
   test('finishItem on an item already terminal (conditional check failed) returns false and counts nothing', async () => {
     // Arrange
-    dynamoMock.on(UpdateCommand).rejects(new ConditionalCheckFailedException({ message: 'The conditional request failed', ...metadata }));
+    dynamoMock
+      .on(UpdateCommand)
+      .rejects(new ConditionalCheckFailedException({ message: 'The conditional request failed', ...metadata }));
     const store = newStore();
 
     // Act
@@ -131,7 +166,9 @@ describe('job store: each item counted once', () => {
 
   test('a conditional failure recognised by name only (another SDK copy) is treated the same', async () => {
     // Arrange
-    const foreign = Object.assign(new Error('The conditional request failed'), { name: 'ConditionalCheckFailedException' });
+    const foreign = Object.assign(new Error('The conditional request failed'), {
+      name: 'ConditionalCheckFailedException',
+    });
     dynamoMock.on(UpdateCommand).rejects(foreign);
     const store = newStore();
 
@@ -166,9 +203,17 @@ describe('job store: a failed condition reports the record it met', () => {
     // Assert
     expect(started).toEqual({
       owned: false,
-      job: { jobId: 'job-1', status: 'RUNNING', executionArn: 'arn:other', counts: { total: 2, submitted: 1 }, cancelRequested: false },
+      job: {
+        jobId: 'job-1',
+        status: 'RUNNING',
+        executionArn: 'arn:other',
+        counts: { total: 2, submitted: 1 },
+        cancelRequested: false,
+      },
     });
-    expect(dynamoMock.commandCalls(UpdateCommand)[0]?.args[0].input.ReturnValuesOnConditionCheckFailure).toBe('ALL_OLD');
+    expect(dynamoMock.commandCalls(UpdateCommand)[0]?.args[0].input.ReturnValuesOnConditionCheckFailure).toBe(
+      'ALL_OLD',
+    );
     expect(dynamoMock.commandCalls(GetCommand)).toHaveLength(0);
   });
 
@@ -192,7 +237,9 @@ describe('job store: a failed condition reports the record it met', () => {
     ['SUCCEEDED', 'done'],
   ])('GIVEN the claim of an item met it %s THEN claimItem answers %s without a read', async (status, answer) => {
     // Arrange
-    dynamoMock.on(UpdateCommand).rejects(conditionFailedMeeting({ customId: { S: 'item-1' }, status: { S: status }, leaseUntil: { N: '1' } }));
+    dynamoMock
+      .on(UpdateCommand)
+      .rejects(conditionFailedMeeting({ customId: { S: 'item-1' }, status: { S: status }, leaseUntil: { N: '1' } }));
     const store = newStore();
 
     // Act
@@ -205,7 +252,15 @@ describe('job store: a failed condition reports the record it met', () => {
 
   test('GIVEN a batch already submitted WHEN the batch lease is claimed THEN LeaseUnavailableError carries the batch it met', async () => {
     // Arrange
-    dynamoMock.on(UpdateCommand).rejects(conditionFailedMeeting({ batchId: { S: 'batch-0000000' }, providerBatchId: { S: 'batch_abc' }, customIds: { L: [{ S: 'item-1' }] } }));
+    dynamoMock
+      .on(UpdateCommand)
+      .rejects(
+        conditionFailedMeeting({
+          batchId: { S: 'batch-0000000' },
+          providerBatchId: { S: 'batch_abc' },
+          customIds: { L: [{ S: 'item-1' }] },
+        }),
+      );
     const store = newStore();
 
     // Act
@@ -235,7 +290,12 @@ describe('job store: one condition for a job that has not ended', () => {
     const updates = dynamoMock.commandCalls(UpdateCommand).map((call) => call.args[0].input);
     for (const update of updates) {
       expect(update.ConditionExpression).toBe('attribute_exists(pk) AND NOT #status IN (:t0, :t1, :t2, :t3)');
-      expect(update.ExpressionAttributeValues).toMatchObject({ ':t0': 'COMPLETED', ':t1': 'COMPLETED_WITH_ERRORS', ':t2': 'FAILED', ':t3': 'CANCELLED' });
+      expect(update.ExpressionAttributeValues).toMatchObject({
+        ':t0': 'COMPLETED',
+        ':t1': 'COMPLETED_WITH_ERRORS',
+        ':t2': 'FAILED',
+        ':t3': 'CANCELLED',
+      });
     }
     expect(updates).toHaveLength(3);
   });
@@ -248,7 +308,8 @@ describe('job store: condition fragments', () => {
 
     // Assert
     expect(conditionFields(condition, { values: { ':at': 'now' } })).toEqual({
-      ConditionExpression: '(attribute_not_exists(pk) OR (#status = :queued AND (attribute_not_exists(leaseUntil) OR leaseUntil < :nowMs)))',
+      ConditionExpression:
+        '(attribute_not_exists(pk) OR (#status = :queued AND (attribute_not_exists(leaseUntil) OR leaseUntil < :nowMs)))',
       ExpressionAttributeNames: { '#status': 'status' },
       ExpressionAttributeValues: { ':queued': 'QUEUED', ':nowMs': 5, ':at': 'now' },
     });

@@ -36,7 +36,10 @@ describe('mark job failed', () => {
   test('a RUNNING job ends FAILED with the error from the Cause JSON, and its unfinished items FAILED', async () => {
     // Arrange
     const context = await runningJob();
-    const error = { Error: 'ProviderAuthError', Cause: lambdaCause('ProviderAuthError', 'provider answered 401 Incorrect API key provided') };
+    const error = {
+      Error: 'ProviderAuthError',
+      Cause: lambdaCause('ProviderAuthError', 'provider answered 401 Incorrect API key provided'),
+    };
 
     // Act
     const result = await markJobFailed({ input: { jobId: context.jobId }, job: context, error }, env().deps);
@@ -45,7 +48,10 @@ describe('mark job failed', () => {
     expect(result).toEqual({ jobId: context.jobId, marked: true });
     const job = await requireJob(env(), context.jobId);
     expect(job.status).toBe('FAILED');
-    expect(job.error).toEqual({ name: 'ProviderAuthError', message: 'provider answered 401 Incorrect API key provided' });
+    expect(job.error).toEqual({
+      name: 'ProviderAuthError',
+      message: 'provider answered 401 Incorrect API key provided',
+    });
     expect(job.completedAt).toBe(env().clock.now().toISOString());
     const items = await itemsOf(env(), context.jobId);
     expect(items.map((item) => item.status)).toEqual(['SUCCEEDED', 'FAILED', 'FAILED']);
@@ -61,11 +67,17 @@ describe('mark job failed', () => {
     const { job } = await createJob(env(), { lines: promptLines(1) });
 
     // Act
-    const result = await markJobFailed({ jobId: job.jobId, error: { Error: 'States.Timeout', Cause: 'Task timed out' } }, env().deps);
+    const result = await markJobFailed(
+      { jobId: job.jobId, error: { Error: 'States.Timeout', Cause: 'Task timed out' } },
+      env().deps,
+    );
 
     // Assert
     expect(result).toEqual({ jobId: job.jobId, marked: true });
-    expect(await requireJob(env(), job.jobId)).toMatchObject({ status: 'FAILED', error: { name: 'States.Timeout', message: 'Task timed out' } });
+    expect(await requireJob(env(), job.jobId)).toMatchObject({
+      status: 'FAILED',
+      error: { name: 'States.Timeout', message: 'Task timed out' },
+    });
   });
 
   test('a job already terminal is left as it is', async () => {
@@ -78,7 +90,10 @@ describe('mark job failed', () => {
     env().clock.advance(1_000);
 
     // Act
-    const result = await markJobFailed({ job: context, error: { Error: 'Error', Cause: lambdaCause('Error', 'late failure') } }, env().deps);
+    const result = await markJobFailed(
+      { job: context, error: { Error: 'Error', Cause: lambdaCause('Error', 'late failure') } },
+      env().deps,
+    );
 
     // Assert
     expect(result).toEqual({ jobId: context.jobId, marked: false });
@@ -88,11 +103,16 @@ describe('mark job failed', () => {
 
   test('an input that names no job is logged and reported unmarked', async () => {
     // Act
-    const result = await markJobFailed({ error: { Error: 'ValidationError', Cause: lambdaCause('ValidationError', 'bad input') } }, env().deps);
+    const result = await markJobFailed(
+      { error: { Error: 'ValidationError', Cause: lambdaCause('ValidationError', 'bad input') } },
+      env().deps,
+    );
 
     // Assert
     expect(result).toEqual({ marked: false });
-    expect(env().logger.lines).toContainEqual(expect.objectContaining({ level: 'error', message: 'job failed before it had an id' }));
+    expect(env().logger.lines).toContainEqual(
+      expect.objectContaining({ level: 'error', message: 'job failed before it had an id' }),
+    );
   });
 
   test('submitted work is cancelled at the provider, and items whose batch never ran end FAILED too', async () => {
@@ -103,7 +123,10 @@ describe('mark job failed', () => {
     const submitted = await itemsOf(env(), context.jobId);
 
     // Act
-    await markJobFailed({ job: context, error: { Error: 'States.ExceedToleratedFailureThreshold', Cause: 'too many failed batches' } }, env().deps);
+    await markJobFailed(
+      { job: context, error: { Error: 'States.ExceedToleratedFailureThreshold', Cause: 'too many failed batches' } },
+      env().deps,
+    );
 
     // Assert
     for (const item of submitted) expect(responseFor(env().openai, item).status).toBe('cancelled');

@@ -63,7 +63,9 @@ function batchOutputLine(customId: string) {
         object: 'response',
         status: 'completed',
         model: TEST_MODEL,
-        output: [{ type: 'message', role: 'assistant', content: [{ type: 'output_text', text: `answer for ${customId}` }] }],
+        output: [
+          { type: 'message', role: 'assistant', content: [{ type: 'output_text', text: `answer for ${customId}` }] },
+        ],
         usage: { input_tokens: 10, output_tokens: 5, total_tokens: 15 },
       },
     },
@@ -75,7 +77,11 @@ function batchErrorLine(customId: string) {
   return {
     id: `batch_req_${customId}`,
     custom_id: customId,
-    response: { status_code: 400, request_id: `req_${customId}`, body: { error: { code: 'invalid_prompt', message: `prompt ${customId} was rejected` } } },
+    response: {
+      status_code: 400,
+      request_id: `req_${customId}`,
+      body: { error: { code: 'invalid_prompt', message: `prompt ${customId} was rejected` } },
+    },
     error: null,
   };
 }
@@ -164,7 +170,12 @@ describe('poll batch, responses mode', () => {
     expect(first.result).toBe(`answer from ${first.providerId}`);
     expect(first.usage).toEqual({ inputTokens: 100, outputTokens: 20 });
     expect(first.costUsd).toBeCloseTo(RESPONSE_COST, 12);
-    expect(first.output).toMatchObject({ id: first.providerId, custom_id: 'item-000', error: null, response: { status_code: 200 } });
+    expect(first.output).toMatchObject({
+      id: first.providerId,
+      custom_id: 'item-000',
+      error: null,
+      response: { status_code: 200 },
+    });
     const stored = await requireJob(env(), job.jobId);
     expect(stored.counts).toMatchObject({ total: 4, submitted: 4, succeeded: 4, failed: 0, cancelled: 0 });
     expect(stored.usage).toEqual({ inputTokens: 400, outputTokens: 80 });
@@ -226,9 +237,19 @@ describe('poll batch, responses mode', () => {
     // Assert
     expect(next.pending).toBe(0);
     const failed = await requireItem(env(), job.jobId, failing.customId);
-    expect(failed).toMatchObject({ status: 'FAILED', error: { code: 'server_error', message: 'The model failed to answer' } });
-    expect(failed.output).toMatchObject({ custom_id: failing.customId, response: null, error: { code: 'server_error' } });
-    expect(await requireItem(env(), job.jobId, cancelled.customId)).toMatchObject({ status: 'CANCELLED', error: { code: 'cancelled' } });
+    expect(failed).toMatchObject({
+      status: 'FAILED',
+      error: { code: 'server_error', message: 'The model failed to answer' },
+    });
+    expect(failed.output).toMatchObject({
+      custom_id: failing.customId,
+      response: null,
+      error: { code: 'server_error' },
+    });
+    expect(await requireItem(env(), job.jobId, cancelled.customId)).toMatchObject({
+      status: 'CANCELLED',
+      error: { code: 'cancelled' },
+    });
     expect((await requireItem(env(), job.jobId, completing.customId)).status).toBe('SUCCEEDED');
     expect((await requireJob(env(), job.jobId)).counts).toMatchObject({ succeeded: 1, failed: 1, cancelled: 1 });
   });
@@ -251,7 +272,12 @@ describe('poll batch, responses mode', () => {
     expect(stopped.map((item) => item.status)).toEqual(['FAILED', 'FAILED']);
     expect(stopped[0]?.error?.code).toBe('poll_limit_reached');
     expect(stopped[0]?.error?.message).toContain(`${MAX_POLL_TURNS} poll turns`);
-    expect(env().openai.callsOf('responses.cancel').map(([id]) => id).sort()).toEqual(stopped.map((item) => item.providerId).sort());
+    expect(
+      env()
+        .openai.callsOf('responses.cancel')
+        .map(([id]) => id)
+        .sort(),
+    ).toEqual(stopped.map((item) => item.providerId).sort());
     expect(stopped.every((item) => responseFor(env().openai, item).status === 'cancelled')).toBe(true);
     expect((await requireItem(env(), job.jobId, done.customId)).status).toBe('SUCCEEDED');
     expect((await requireJob(env(), job.jobId)).counts).toMatchObject({ succeeded: 1, failed: 2 });
@@ -278,15 +304,22 @@ describe('poll batch, responses mode', () => {
   test('GIVEN the provider refuses the cancel WHEN the deadline stops the batch THEN its items end FAILED all the same and the refusal is logged', async () => {
     // Arrange
     const { job, state } = await submitted(2);
-    env().openai.failNext('responses.cancel', new InternalServerError(502, { message: 'bad gateway' }, 'bad gateway', new Headers()));
+    env().openai.failNext(
+      'responses.cancel',
+      new InternalServerError(502, { message: 'bad gateway' }, 'bad gateway', new Headers()),
+    );
 
     // Act
     const last = await pollBatch({ ...state, deadline: env().clock.now().toISOString() }, env().deps);
 
     // Assert
     expect(last.pending).toBe(0);
-    expect((await itemsOf(env(), job.jobId)).map((item) => [item.status, item.error?.code])).toEqual(Array(2).fill(['FAILED', 'deadline_exceeded']));
-    expect(env().logger.lines.filter((line) => line.message === 'could not withdraw work from the provider')).toHaveLength(1);
+    expect((await itemsOf(env(), job.jobId)).map((item) => [item.status, item.error?.code])).toEqual(
+      Array(2).fill(['FAILED', 'deadline_exceeded']),
+    );
+    expect(
+      env().logger.lines.filter((line) => line.message === 'could not withdraw work from the provider'),
+    ).toHaveLength(1);
   });
 
   test('a cancel request cancels the responses at the provider and ends the items CANCELLED', async () => {
@@ -332,7 +365,11 @@ describe('poll batch, batch mode', () => {
     expect(done.pending).toBe(0);
     for (const customId of ['item-000', 'item-003', 'item-004']) {
       const item = await requireItem(env(), job.jobId, customId);
-      expect(item).toMatchObject({ status: 'SUCCEEDED', result: `answer for ${customId}`, usage: { inputTokens: 10, outputTokens: 5 } });
+      expect(item).toMatchObject({
+        status: 'SUCCEEDED',
+        result: `answer for ${customId}`,
+        usage: { inputTokens: 10, outputTokens: 5 },
+      });
       expect(item.output?.custom_id).toBe(customId);
       expect(item.costUsd).toBeCloseTo(((10 * 0.25 + 5 * 2) / 1e6) * 0.5, 12); // the Batch API bills half
     }
@@ -340,11 +377,14 @@ describe('poll batch, batch mode', () => {
       status: 'FAILED',
       error: { code: 'invalid_prompt', message: 'prompt item-001 was rejected' },
     });
-    expect(await requireItem(env(), job.jobId, 'item-002')).toMatchObject({ status: 'FAILED', error: { code: 'missing_from_output' } });
+    expect(await requireItem(env(), job.jobId, 'item-002')).toMatchObject({
+      status: 'FAILED',
+      error: { code: 'missing_from_output' },
+    });
     expect((await requireJob(env(), job.jobId)).counts).toMatchObject({ submitted: 5, succeeded: 3, failed: 2 });
   });
 
-  test('a running batch is polled next when its request counts say it should be done; its duration becomes the job\'s first wait', async () => {
+  test("a running batch is polled next when its request counts say it should be done; its duration becomes the job's first wait", async () => {
     // Arrange: a quarter of the requests finished in the first 60 s
     const { job, state } = await submitted(4, BATCH_MODE, MID_JOB);
     const [batch] = [...env().openai.storedBatches.values()];
@@ -357,7 +397,9 @@ describe('poll batch, batch mode', () => {
     env().clock.advance(running.waitSeconds * 1000);
     env().openai.setBatch(batch.id, {
       status: 'completed',
-      output_file_id: env().openai.addFile(jsonl(['item-000', 'item-001', 'item-002', 'item-003'].map(batchOutputLine))),
+      output_file_id: env().openai.addFile(
+        jsonl(['item-000', 'item-001', 'item-002', 'item-003'].map(batchOutputLine)),
+      ),
       request_counts: { total: 4, completed: 4, failed: 0 },
     });
     await pollBatch(running, env().deps);

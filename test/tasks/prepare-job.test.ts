@@ -3,7 +3,16 @@ import { describe, expect, test } from '@jest/globals';
 import { JobNotFoundError, ValidationError } from '../../shared/errors.js';
 import { scheduledJobId } from '../../shared/execution-input.js';
 import { prepareJob } from '../../tasks/prepare-job.js';
-import { TEST_BUCKET, TEST_MODEL, createJob, jsonl, newJobId, promptLines, requireJob, useTaskTestEnv } from '../support/deps.js';
+import {
+  TEST_BUCKET,
+  TEST_MODEL,
+  createJob,
+  jsonl,
+  newJobId,
+  promptLines,
+  requireJob,
+  useTaskTestEnv,
+} from '../support/deps.js';
 
 const env = useTaskTestEnv();
 const EXECUTION_ARN = 'arn:aws:states:us-east-1:123456789012:execution:llm-batch-job:run-1';
@@ -24,7 +33,10 @@ function manifestPuts() {
 describe('prepare job: a job started by the API', () => {
   test('marks the QUEUED job RUNNING with its execution and returns the map context', async () => {
     // Arrange
-    const { job } = await createJob(env(), { lines: promptLines(3), options: { model: TEST_MODEL, batchSize: 2, maxConcurrency: 4 } });
+    const { job } = await createJob(env(), {
+      lines: promptLines(3),
+      options: { model: TEST_MODEL, batchSize: 2, maxConcurrency: 4 },
+    });
 
     // Act
     const context = await prepareJob({ input: { jobId: job.jobId }, executionArn: EXECUTION_ARN }, env().deps);
@@ -33,7 +45,14 @@ describe('prepare job: a job started by the API', () => {
     expect(context).toEqual({
       jobId: job.jobId,
       jobType: 'prompt',
-      options: { mode: 'responses', model: TEST_MODEL, batchSize: 2, maxConcurrency: 4, toleratedFailurePercentage: 10, params: {} },
+      options: {
+        mode: 'responses',
+        model: TEST_MODEL,
+        batchSize: 2,
+        maxConcurrency: 4,
+        toleratedFailurePercentage: 10,
+        params: {},
+      },
       paramsInRecord: false,
       manifest: { bucket: TEST_BUCKET, key: `jobs/${job.jobId}/manifest.jsonl` },
       batchSize: 2,
@@ -91,7 +110,13 @@ describe('prepare job: a scheduled start', () => {
     const jobId = scheduledJobId(name, '2026-03-02T09:00:00Z');
     expect(context).toMatchObject({ jobId, batchSize: 5 });
     const job = await requireJob(env(), jobId);
-    expect(job).toMatchObject({ jobType: 'prompt', status: 'RUNNING', source: 'schedule', scheduleName: name, executionArn: EXECUTION_ARN });
+    expect(job).toMatchObject({
+      jobType: 'prompt',
+      status: 'RUNNING',
+      source: 'schedule',
+      scheduleName: name,
+      executionArn: EXECUTION_ARN,
+    });
     expect(job.counts.total).toBe(4);
     const manifest = [];
     for await (const line of env().objects.readManifest(job.manifest)) manifest.push(line);
@@ -158,7 +183,10 @@ describe('prepare job: a second execution of a job', () => {
     const before = await requireJob(env(), job.jobId);
 
     // Act
-    const context = await prepareJob({ input: { jobId: job.jobId }, executionArn: `${EXECUTION_ARN}-other` }, env().deps);
+    const context = await prepareJob(
+      { input: { jobId: job.jobId }, executionArn: `${EXECUTION_ARN}-other` },
+      env().deps,
+    );
 
     // Assert
     expect(context.duplicate).toBe(true);

@@ -30,7 +30,10 @@ describe('record batch failure', () => {
     const finishedBefore = await requireItem(env(), job.jobId, 'item-000');
     const input = {
       ...submitInput(job, items),
-      error: { Error: 'ProviderUnavailableError', Cause: lambdaCause('ProviderUnavailableError', 'provider answered 503 Service Unavailable') },
+      error: {
+        Error: 'ProviderUnavailableError',
+        Cause: lambdaCause('ProviderUnavailableError', 'provider answered 503 Service Unavailable'),
+      },
     };
 
     // Act
@@ -43,30 +46,48 @@ describe('record batch failure', () => {
     for (const customId of ['item-001', 'item-002', 'item-003']) {
       const item = await requireItem(env(), job.jobId, customId);
       expect(item.status).toBe('FAILED');
-      expect(item.error).toEqual({ code: 'batch_failed', message: 'ProviderUnavailableError: provider answered 503 Service Unavailable' });
+      expect(item.error).toEqual({
+        code: 'batch_failed',
+        message: 'ProviderUnavailableError: provider answered 503 Service Unavailable',
+      });
       expect(item.output).toMatchObject({ custom_id: customId, response: null, error: item.error });
     }
-    expect(await requireItem(env(), job.jobId, 'item-003')).toMatchObject({ index: 3, batchId: 'batch-0000000', attempts: 0 });
+    expect(await requireItem(env(), job.jobId, 'item-003')).toMatchObject({
+      index: 3,
+      batchId: 'batch-0000000',
+      attempts: 0,
+    });
     // the submitted ones were withdrawn from the provider
-    const withdrawn = (await itemsOf(env(), job.jobId)).filter((item) => item.customId === 'item-001' || item.customId === 'item-002');
+    const withdrawn = (await itemsOf(env(), job.jobId)).filter(
+      (item) => item.customId === 'item-001' || item.customId === 'item-002',
+    );
     expect(withdrawn.every((item) => responseFor(env().openai, item).status === 'cancelled')).toBe(true);
     expect((await requireJob(env(), job.jobId)).counts).toMatchObject({ succeeded: 1, failed: 3 });
   });
 
   test('from the poll state of a provider batch: the batch is cancelled and its items end FAILED', async () => {
     // Arrange
-    const { job, items } = await createJob(env(), { lines: promptLines(3), options: { model: TEST_MODEL, mode: 'batch' } });
+    const { job, items } = await createJob(env(), {
+      lines: promptLines(3),
+      options: { model: TEST_MODEL, mode: 'batch' },
+    });
     const state = pollState(await submitBatch(submitInput(job, items), env().deps));
 
     // Act
-    const record = await recordBatchFailure({ ...state, error: { Error: 'States.Timeout', Cause: 'Task timed out after 300.00 seconds' } }, env().deps);
+    const record = await recordBatchFailure(
+      { ...state, error: { Error: 'States.Timeout', Cause: 'Task timed out after 300.00 seconds' } },
+      env().deps,
+    );
 
     // Assert
     expect(record).toMatchObject({ jobId: job.jobId, batchId: state.batchId, failed: 3 });
     expect(env().openai.callsOf('batches.cancel')).toHaveLength(1);
     const records = await itemsOf(env(), job.jobId);
     expect(records.map((item) => item.status)).toEqual(['FAILED', 'FAILED', 'FAILED']);
-    expect(records[0]?.error).toEqual({ code: 'batch_failed', message: 'States.Timeout: Task timed out after 300.00 seconds' });
+    expect(records[0]?.error).toEqual({
+      code: 'batch_failed',
+      message: 'States.Timeout: Task timed out after 300.00 seconds',
+    });
     expect((await requireJob(env(), job.jobId)).counts).toMatchObject({ submitted: 3, failed: 3 });
   });
 
@@ -78,19 +99,29 @@ describe('record batch failure', () => {
     await pollBatch(state, env().deps);
 
     // Act
-    const record = await recordBatchFailure({ ...state, error: { Error: 'States.Timeout', Cause: 'Task timed out after 300.00 seconds' } }, env().deps);
+    const record = await recordBatchFailure(
+      { ...state, error: { Error: 'States.Timeout', Cause: 'Task timed out after 300.00 seconds' } },
+      env().deps,
+    );
 
     // Assert
     expect(record).toMatchObject({ jobId: job.jobId, batchId: state.batchId, failed: 2 });
     const records = await itemsOf(env(), job.jobId);
-    expect(records.map((item) => [item.customId, item.status])).toEqual([['item-000', 'SUCCEEDED'], ['item-001', 'FAILED'], ['item-002', 'FAILED']]);
+    expect(records.map((item) => [item.customId, item.status])).toEqual([
+      ['item-000', 'SUCCEEDED'],
+      ['item-001', 'FAILED'],
+      ['item-002', 'FAILED'],
+    ]);
     expect(records.slice(1).every((item) => responseFor(env().openai, item).status === 'cancelled')).toBe(true);
   });
 
   test('recorded twice, the items are counted once', async () => {
     // Arrange
     const { job, items } = await createJob(env(), { lines: promptLines(2) });
-    const input = { ...submitInput(job, items), error: { Error: 'RateLimitedError', Cause: lambdaCause('RateLimitedError', 'slow down') } };
+    const input = {
+      ...submitInput(job, items),
+      error: { Error: 'RateLimitedError', Cause: lambdaCause('RateLimitedError', 'slow down') },
+    };
     await recordBatchFailure(input, env().deps);
 
     // Act

@@ -43,15 +43,30 @@ describe('submit batch, responses mode', () => {
       deadline: new Date(env().clock.now().getTime() + 6 * 3600 * 1000).toISOString(),
       sentAt: env().clock.now().toISOString(),
     });
-    const creates = env().openai.callsOf('responses.create') as [Record<string, unknown>, { idempotencyKey?: string }][];
+    const creates = env().openai.callsOf('responses.create') as [
+      Record<string, unknown>,
+      { idempotencyKey?: string },
+    ][];
     expect(creates).toHaveLength(5);
-    expect(creates.map(([body]) => body)).toContainEqual({ model: TEST_MODEL, input: 'say hello to number 3', background: true, stream: false });
-    expect(creates.map(([, options]) => options.idempotencyKey).sort()).toEqual(items.map((item) => `${job.jobId}:${item.customId}`));
+    expect(creates.map(([body]) => body)).toContainEqual({
+      model: TEST_MODEL,
+      input: 'say hello to number 3',
+      background: true,
+      stream: false,
+    });
+    expect(creates.map(([, options]) => options.idempotencyKey).sort()).toEqual(
+      items.map((item) => `${job.jobId}:${item.customId}`),
+    );
     const records = await itemsOf(env(), job.jobId);
     expect(records.map((item) => item.status)).toEqual(Array(5).fill('SUBMITTED'));
     expect(new Set(records.map((item) => item.providerId)).size).toBe(5);
     expect(records.every((item) => env().openai.storedResponses.has(item.providerId ?? ''))).toBe(true);
-    expect((await requireJob(env(), job.jobId)).counts).toMatchObject({ total: 5, submitted: 5, succeeded: 0, failed: 0 });
+    expect((await requireJob(env(), job.jobId)).counts).toMatchObject({
+      total: 5,
+      submitted: 5,
+      succeeded: 0,
+      failed: 0,
+    });
     expect((await requireJob(env(), job.jobId)).providerSubmitCalls).toBe(5);
   });
 
@@ -67,7 +82,9 @@ describe('submit batch, responses mode', () => {
     // Assert
     expect(state.pending).toBe(4);
     expect(env().openai.callsOf('responses.create')).toHaveLength(4);
-    expect((await itemsOf(env(), job.jobId)).map((item) => item.providerId)).toEqual(before.map((item) => item.providerId));
+    expect((await itemsOf(env(), job.jobId)).map((item) => item.providerId)).toEqual(
+      before.map((item) => item.providerId),
+    );
     expect((await requireJob(env(), job.jobId)).counts.submitted).toBe(4);
   });
 
@@ -75,7 +92,9 @@ describe('submit batch, responses mode', () => {
     // Arrange
     const { job, items } = await createJob(env(), { lines: promptLines(4) });
     refuseResponseCreates(env().openai, (body) =>
-      body.input === 'say hello to number 2' ? badRequest('Invalid input: too long', 'context_length_exceeded') : undefined,
+      body.input === 'say hello to number 2'
+        ? badRequest('Invalid input: too long', 'context_length_exceeded')
+        : undefined,
     );
 
     // Act
@@ -131,7 +150,9 @@ describe('submit batch, responses mode', () => {
     // Arrange: from the 4th call on the provider refuses, asking for 20 s each time
     const { job, items } = await createJob(env(), { lines: promptLines(12) });
     let limited = true;
-    const provider = refuseResponseCreates(env().openai, (_body, call) => (limited && call >= 4 ? rateLimitError(20_000) : undefined));
+    const provider = refuseResponseCreates(env().openai, (_body, call) =>
+      limited && call >= 4 ? rateLimitError(20_000) : undefined,
+    );
 
     // Act: a budget shorter than SEND_AHEAD_MS (else the pause's turns would be left booked for later, see below)
     const first = submitBatch(submitInput(job, items), env().deps, { timeBudgetMs: SEND_AHEAD_MS - 2_000 });
@@ -263,7 +284,10 @@ describe('submit batch, responses mode', () => {
 
     // Assert
     expect(add).toHaveBeenCalledTimes(2);
-    expect(add.mock.calls[0]?.[1]).toMatchObject({ counts: { submitted: 6, succeeded: 0 }, calls: { submit: 6, poll: 0, rateLimited: 0 } });
+    expect(add.mock.calls[0]?.[1]).toMatchObject({
+      counts: { submitted: 6, succeeded: 0 },
+      calls: { submit: 6, poll: 0, rateLimited: 0 },
+    });
     expect(add.mock.calls[1]?.[1].isEmpty()).toBe(true);
     expect(await requireJob(env(), job.jobId)).toMatchObject({ providerSubmitCalls: 6, counts: { submitted: 6 } });
     expect((await requireJob(env(), job.jobId)).providerRateLimited).toBeUndefined();
@@ -295,7 +319,10 @@ describe('submit batch, responses mode', () => {
   test('an item claimed by another live invocation fails the task with SubmissionInProgressError; once its claim expires it is taken over', async () => {
     // Arrange
     const { job, items } = await createJob(env(), { lines: promptLines(3) });
-    const otherLease = await env().store.claimItem(job.jobId, 'item-001', SUBMIT_LEASE_MS, { index: 1, batchId: 'batch-0000000' });
+    const otherLease = await env().store.claimItem(job.jobId, 'item-001', SUBMIT_LEASE_MS, {
+      index: 1,
+      batchId: 'batch-0000000',
+    });
     expect(typeof otherLease).toBe('number');
 
     // Act
@@ -332,7 +359,11 @@ describe('submit batch, responses mode', () => {
     const records = await itemsOf(env(), job.jobId);
     expect(records.map((item) => item.status)).toEqual(['CANCELLED', 'CANCELLED', 'CANCELLED']);
     expect(records[0]?.error?.code).toBe('job_cancelled');
-    expect(records[0]?.output).toMatchObject({ custom_id: 'item-000', response: null, error: { code: 'job_cancelled' } });
+    expect(records[0]?.output).toMatchObject({
+      custom_id: 'item-000',
+      response: null,
+      error: { code: 'job_cancelled' },
+    });
     expect((await requireJob(env(), job.jobId)).counts).toMatchObject({ cancelled: 3, submitted: 0 });
   });
 
@@ -368,7 +399,10 @@ describe('submit batch, batch mode', () => {
     expect(state).toMatchObject({ pending: 4, waitSeconds: 60, pollTurn: 0 });
     const [upload] = [...env().openai.storedFiles.values()];
     expect(upload?.purpose).toBe('batch');
-    const uploaded = (upload?.content ?? '').trim().split('\n').map((line) => JSON.parse(line) as unknown);
+    const uploaded = (upload?.content ?? '')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as unknown);
     expect(uploaded).toEqual(
       items.map((item) => ({
         custom_id: item.customId,
@@ -449,7 +483,11 @@ describe('submit batch, batch mode', () => {
     const [batch] = [...env().openai.storedBatches.values()];
     const records = await itemsOf(env(), job.jobId);
     expect(records.every((item) => item.status === 'SUBMITTED' && item.providerId === batch?.id)).toBe(true);
-    expect(await requireJob(env(), job.jobId)).toMatchObject({ counts: { submitted: 3 }, providerSubmitCalls: 2, providerRateLimited: 1 });
+    expect(await requireJob(env(), job.jobId)).toMatchObject({
+      counts: { submitted: 3 },
+      providerSubmitCalls: 2,
+      providerRateLimited: 1,
+    });
   });
 
   test('when batch creation stays rate limited past the time budget, the task fails with RateLimitedError and the retry creates the batch once', async () => {
@@ -506,7 +544,10 @@ describe('submit batch, batch mode', () => {
     // Arrange: the dead holder claimed the batch, created it at the provider and recorded its id, then died
     const { job, items } = await createJob(env(), { options: BATCH_MODE, lines: promptLines(3) });
     const customIds = items.map((item) => item.customId);
-    const claim = await env().store.claimBatch({ jobId: job.jobId, batchId: 'batch-0000000', mode: 'batch' }, SUBMIT_LEASE_MS);
+    const claim = await env().store.claimBatch(
+      { jobId: job.jobId, batchId: 'batch-0000000', mode: 'batch' },
+      SUBMIT_LEASE_MS,
+    );
     if (!claim) throw new Error('the batch could not be claimed');
     await env().store.recordProviderBatch(job.jobId, 'batch-0000000', 'batch_from_the_dead_holder', claim.lease);
 
@@ -517,7 +558,9 @@ describe('submit batch, batch mode', () => {
     expect(retried.pending).toBe(3);
     expect(env().openai.storedBatches.size).toBe(0); // nothing created twice
     const records = await itemsOf(env(), job.jobId);
-    expect(records.map((item) => [item.customId, item.status, item.providerId])).toEqual(customIds.map((id) => [id, 'SUBMITTED', 'batch_from_the_dead_holder']));
+    expect(records.map((item) => [item.customId, item.status, item.providerId])).toEqual(
+      customIds.map((id) => [id, 'SUBMITTED', 'batch_from_the_dead_holder']),
+    );
   });
 
   test('a job with cancelRequested ends its items CANCELLED without creating a batch', async () => {

@@ -27,7 +27,11 @@ import { STATE } from '../../workflows/state-names.js';
  */
 
 /** Every field present, all the way down. */
-type Complete<T> = T extends readonly (infer U)[] ? Complete<U>[] : T extends object ? { [K in keyof T]-?: Complete<NonNullable<T[K]>> } : T;
+type Complete<T> = T extends readonly (infer U)[]
+  ? Complete<U>[]
+  : T extends object
+    ? { [K in keyof T]-?: Complete<NonNullable<T[K]>> }
+    : T;
 
 // The tasks take and return the contract's types (a compile-time check: the test fails to build otherwise).
 const _tasks: {
@@ -36,14 +40,30 @@ const _tasks: {
   poll: (state: BatchState, deps: TaskDeps) => Promise<BatchState>;
   recordFailure: (state: BatchFailureState, deps: TaskDeps) => Promise<BatchFailureRecord>;
   finalize: (state: JobState, deps: TaskDeps) => Promise<JobSummary>;
-} = { prepare: prepareJob, submit: submitBatch, poll: pollBatch, recordFailure: recordBatchFailure, finalize: finalizeJob };
+} = {
+  prepare: prepareJob,
+  submit: submitBatch,
+  poll: pollBatch,
+  recordFailure: recordBatchFailure,
+  finalize: finalizeJob,
+};
 
-const caught: Complete<NonNullable<JobState['error']>> = { Error: 'ProviderUnavailableError', Cause: '{"errorMessage":"down"}' };
+const caught: Complete<NonNullable<JobState['error']>> = {
+  Error: 'ProviderUnavailableError',
+  Cause: '{"errorMessage":"down"}',
+};
 
 const batchInput: Complete<BatchInput> = {
   jobId: 'job-1',
   jobType: 'prompt',
-  options: { mode: 'responses', model: 'gpt-4.1-mini', batchSize: 100, maxConcurrency: 10, toleratedFailurePercentage: 10, params: { template: '{{prompt}}' } },
+  options: {
+    mode: 'responses',
+    model: 'gpt-4.1-mini',
+    batchSize: 100,
+    maxConcurrency: 10,
+    toleratedFailurePercentage: 10,
+    params: { template: '{{prompt}}' },
+  },
   paramsInRecord: false,
 };
 
@@ -97,7 +117,12 @@ const batchState: Complete<BatchState> = {
 const { customIds: _members, ...sentState } = batchState;
 const rateLimitWait: Complete<RateLimitWait> = { ...sentState, ...childInput, unsent: 1 };
 
-const recorded: Complete<BatchFailureRecord> = { jobId: 'job-1', batchId: 'batch-0000000', failed: 1, error: { name: 'ProviderUnavailableError', message: 'down' } };
+const recorded: Complete<BatchFailureRecord> = {
+  jobId: 'job-1',
+  batchId: 'batch-0000000',
+  failed: 1,
+  error: { name: 'ProviderUnavailableError', message: 'down' },
+};
 const submitFailed = { ...childInput, error: caught, recorded } satisfies Complete<BatchFailureState>;
 const pollFailed = { ...batchState, error: caught, recorded } satisfies Complete<BatchFailureState>;
 
@@ -173,7 +198,8 @@ function readPaths(state: AslState): ReadPath[] {
 /** Resolves a plain JSONPath ($, $.a.b); anything fancier fails the test loudly. */
 function resolves(path: string, value: unknown): boolean {
   if (path === '$') return true;
-  if (!/^\$(\.[A-Za-z_][A-Za-z0-9_]*)+$/.test(path)) throw new Error(`the contract test reads only plain paths, not ${path}`);
+  if (!/^\$(\.[A-Za-z_][A-Za-z0-9_]*)+$/.test(path))
+    throw new Error(`the contract test reads only plain paths, not ${path}`);
   let current: unknown = value;
   for (const key of path.slice(2).split('.')) {
     if (!current || typeof current !== 'object' || !(key in current)) return false;
@@ -189,20 +215,25 @@ describe('the workflow state contract', () => {
     expect(states.map(([name]) => name).sort()).toEqual(Object.keys(REACHING).sort());
   });
 
-  test.each(states.map(([name, state]) => [name, state] as const))('GIVEN "%s" WHEN it reads its input THEN every path resolves in the contract', (name, state) => {
-    const examples = REACHING[name] ?? [];
-    const unresolved = readPaths(state).flatMap(({ where, path, presenceOnly }) => {
-      const hits = examples.filter((example) => resolves(path, example)).length;
-      // An IsPresent test tells the examples apart: one of them must have the field.
-      const ok = presenceOnly ? hits > 0 : hits === examples.length;
-      return ok ? [] : [`${where}: ${path}`];
-    });
+  test.each(states.map(([name, state]) => [name, state] as const))(
+    'GIVEN "%s" WHEN it reads its input THEN every path resolves in the contract',
+    (name, state) => {
+      const examples = REACHING[name] ?? [];
+      const unresolved = readPaths(state).flatMap(({ where, path, presenceOnly }) => {
+        const hits = examples.filter((example) => resolves(path, example)).length;
+        // An IsPresent test tells the examples apart: one of them must have the field.
+        const ok = presenceOnly ? hits > 0 : hits === examples.length;
+        return ok ? [] : [`${where}: ${path}`];
+      });
 
-    expect(unresolved).toEqual([]);
-  });
+      expect(unresolved).toEqual([]);
+    },
+  );
 
   test('GIVEN the Map WHEN it builds a child input THEN its BatchInput is exactly the contract BatchInput', () => {
-    const map = Object.fromEntries(states)[STATE.processBatches] as { ItemBatcher: { BatchInput: Record<string, string> } };
+    const map = Object.fromEntries(states)[STATE.processBatches] as {
+      ItemBatcher: { BatchInput: Record<string, string> };
+    };
 
     const fields = Object.keys(map.ItemBatcher.BatchInput).map((key) => key.replace(/\.\$$/, ''));
 
@@ -211,7 +242,9 @@ describe('the workflow state contract', () => {
 
   test('GIVEN the tasks WHEN their results are placed THEN each lands on a field of the contract', () => {
     const resultPaths = Object.fromEntries(states.map(([name, state]) => [name, state.ResultPath]));
-    const catchPaths = states.flatMap(([name, state]) => ((state.Catch ?? []) as { ResultPath?: string }[]).map((c) => [name, c.ResultPath] as const));
+    const catchPaths = states.flatMap(([name, state]) =>
+      ((state.Catch ?? []) as { ResultPath?: string }[]).map((c) => [name, c.ResultPath] as const),
+    );
 
     expect(resultPaths).toMatchObject({
       [STATE.prepareJob]: '$.job',

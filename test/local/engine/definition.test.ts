@@ -1,5 +1,10 @@
 import { describe, expect, test } from '@jest/globals';
-import { LOCAL_MAP_RESOURCE, LOCAL_WAIT_RESOURCE, MAX_TIMER_SECONDS, prepareDefinition } from '../../../local/engine/definition.js';
+import {
+  LOCAL_MAP_RESOURCE,
+  LOCAL_WAIT_RESOURCE,
+  MAX_TIMER_SECONDS,
+  prepareDefinition,
+} from '../../../local/engine/definition.js';
 import { LocalRuntimeError } from '../../../local/engine/errors.js';
 import { STATE } from '../../../workflows/state-names.js';
 import { Harness, jobDefinition } from './harness.js';
@@ -49,17 +54,28 @@ describe('fields the engine would ignore are refused at construction', () => {
   });
 
   test('HeartbeatSeconds, .waitForTaskToken, Arguments', () => {
-    expect(refusal(definitionWith((_, p) => (state(p, STATE.submitBatch).HeartbeatSeconds = 60)))).toMatchObject({ stateName: STATE.submitBatch, field: 'HeartbeatSeconds' });
+    expect(refusal(definitionWith((_, p) => (state(p, STATE.submitBatch).HeartbeatSeconds = 60)))).toMatchObject({
+      stateName: STATE.submitBatch,
+      field: 'HeartbeatSeconds',
+    });
     expect(
-      refusal(definitionWith((_, p) => (state(p, STATE.submitBatch).Resource = 'arn:aws:states:::lambda:invoke.waitForTaskToken'))),
+      refusal(
+        definitionWith(
+          (_, p) => (state(p, STATE.submitBatch).Resource = 'arn:aws:states:::lambda:invoke.waitForTaskToken'),
+        ),
+      ),
     ).toMatchObject({ stateName: STATE.submitBatch, field: 'Resource' });
-    expect(refusal(definitionWith((root) => (state(root, STATE.prepareJob).Arguments = {})))).toMatchObject({ field: 'Arguments' });
+    expect(refusal(definitionWith((root) => (state(root, STATE.prepareJob).Arguments = {})))).toMatchObject({
+      field: 'Arguments',
+    });
   });
 
   test('a tolerated failure threshold on an inline Map', () => {
     const error = refusal(
       definitionWith((root) => {
-        const map = state(root, STATE.processBatches) as Record<string, unknown> & { ItemProcessor: { ProcessorConfig: Record<string, unknown> } };
+        const map = state(root, STATE.processBatches) as Record<string, unknown> & {
+          ItemProcessor: { ProcessorConfig: Record<string, unknown> };
+        };
         map.ItemProcessor.ProcessorConfig = { Mode: 'INLINE' };
         delete map.ItemReader;
         delete map.ItemBatcher;
@@ -78,7 +94,10 @@ describe('fields the engine would ignore are refused at construction', () => {
         reader.ReaderConfig = { InputType: 'CSV', CSVHeaderLocation: 'FIRST_ROW' };
       }),
     );
-    expect(error).toMatchObject({ stateName: STATE.processBatches, field: 'ItemReader.ReaderConfig.CSVHeaderLocation' });
+    expect(error).toMatchObject({
+      stateName: STATE.processBatches,
+      field: 'ItemReader.ReaderConfig.CSVHeaderLocation',
+    });
   });
 
   test('a JSONPath the runtime does not evaluate itself (a filter in BatchInput)', () => {
@@ -92,7 +111,9 @@ describe('fields the engine would ignore are refused at construction', () => {
   });
 
   test('a Task state without an implementation, named', () => {
-    expect(() => new Harness({ tasks: { [STATE.recordBatchFailure]: undefined } })).toThrow(/No task implementation for the Task state\(s\) "Record batch failure"/);
+    expect(() => new Harness({ tasks: { [STATE.recordBatchFailure]: undefined } })).toThrow(
+      /No task implementation for the Task state\(s\) "Record batch failure"/,
+    );
   });
 });
 
@@ -102,9 +123,16 @@ describe('the rewrite', () => {
   const map = maps.get(STATE.processBatches);
   const processorStates = map?.processor.definition.States ?? {};
 
-  test('the Distributed Map becomes a local Task that keeps the Map\'s Catch, ResultPath and Next', () => {
-    expect(rootStates[STATE.processBatches]).toMatchObject({ Type: 'Task', Resource: LOCAL_MAP_RESOURCE, ResultPath: '$.mapRun', Next: STATE.finalizeJob });
-    expect(rootStates[STATE.processBatches]?.Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.mapError', Next: STATE.finalizeJob }]);
+  test("the Distributed Map becomes a local Task that keeps the Map's Catch, ResultPath and Next", () => {
+    expect(rootStates[STATE.processBatches]).toMatchObject({
+      Type: 'Task',
+      Resource: LOCAL_MAP_RESOURCE,
+      ResultPath: '$.mapRun',
+      Next: STATE.finalizeJob,
+    });
+    expect(rootStates[STATE.processBatches]?.Catch).toEqual([
+      { ErrorEquals: ['States.ALL'], ResultPath: '$.mapError', Next: STATE.finalizeJob },
+    ]);
     expect(map).toMatchObject({
       label: 'Batches',
       maxConcurrencyPath: '$.job.maxConcurrency',
@@ -112,18 +140,39 @@ describe('the rewrite', () => {
       itemReader: { inputType: 'JSONL' },
       itemBatcher: { maxItemsPerBatchPath: '$.job.batchSize', maxInputBytesPerBatch: 250_000 },
     });
-    expect(map?.processor.handlerStates.sort()).toEqual([STATE.pollBatch, STATE.recordBatchFailure, STATE.submitBatch, STATE.waitForProvider, STATE.waitForTurn].sort());
+    expect(map?.processor.handlerStates.sort()).toEqual(
+      [STATE.pollBatch, STATE.recordBatchFailure, STATE.submitBatch, STATE.waitForProvider, STATE.waitForTurn].sort(),
+    );
   });
 
   test('the Wait becomes a local Task with the same name and transitions', () => {
-    expect(processorStates[STATE.waitForProvider]).toEqual({ Type: 'Task', Resource: LOCAL_WAIT_RESOURCE, TimeoutSeconds: MAX_TIMER_SECONDS, Next: STATE.pollBatch });
-    expect(waits.get(STATE.waitForProvider)).toEqual({ stateName: STATE.waitForProvider, secondsPath: '$.waitSeconds' });
-    expect(processorStates[STATE.waitForTurn]).toMatchObject({ Type: 'Task', Resource: LOCAL_WAIT_RESOURCE, Next: STATE.submitBatch });
+    expect(processorStates[STATE.waitForProvider]).toEqual({
+      Type: 'Task',
+      Resource: LOCAL_WAIT_RESOURCE,
+      TimeoutSeconds: MAX_TIMER_SECONDS,
+      Next: STATE.pollBatch,
+    });
+    expect(waits.get(STATE.waitForProvider)).toEqual({
+      stateName: STATE.waitForProvider,
+      secondsPath: '$.waitSeconds',
+    });
+    expect(processorStates[STATE.waitForTurn]).toMatchObject({
+      Type: 'Task',
+      Resource: LOCAL_WAIT_RESOURCE,
+      Next: STATE.submitBatch,
+    });
   });
 
   test('retry intervals and delay caps are divided by timeScale; backoff and jitter stay', () => {
     const [rateLimited] = (processorStates[STATE.submitBatch]?.Retry ?? []) as Record<string, unknown>[];
-    expect(rateLimited).toEqual({ ErrorEquals: ['RateLimitedError'], IntervalSeconds: 0.005, MaxAttempts: 8, BackoffRate: 2, MaxDelaySeconds: 0.12, JitterStrategy: 'FULL' });
+    expect(rateLimited).toEqual({
+      ErrorEquals: ['RateLimitedError'],
+      IntervalSeconds: 0.005,
+      MaxAttempts: 8,
+      BackoffRate: 2,
+      MaxDelaySeconds: 0.12,
+      JitterStrategy: 'FULL',
+    });
   });
 
   test('task timeouts are set and clamped to the 32-bit timer', () => {

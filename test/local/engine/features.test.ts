@@ -7,7 +7,11 @@ import { LocalStepFunctions, type TaskImplementation } from '../../../local/engi
 const fn = (name: string) => `arn:aws:lambda:us-east-1:000000000000:function:${name}`;
 const ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:features';
 
-function engine(definition: Record<string, unknown>, tasks: Record<string, TaskImplementation>, timeScale = 100): LocalStepFunctions {
+function engine(
+  definition: Record<string, unknown>,
+  tasks: Record<string, TaskImplementation>,
+  timeScale = 100,
+): LocalStepFunctions {
   return new LocalStepFunctions({ definition, stateMachineArn: ARN, tasks, clock: scaledClock(timeScale) });
 }
 
@@ -38,7 +42,11 @@ describe('the local runtime beyond the job workflow', () => {
     expect(sfn.clock.now().getTime()).toBeGreaterThanOrEqual(Date.parse(until));
     expect(elapsed).toBeLessThan(1000);
     const { events } = sfn.getExecutionHistory(executionArn);
-    expect(events.filter((e) => e.type.startsWith('Wait')).map((e) => [e.type, e.stateEnteredEventDetails ?? e.stateExitedEventDetails])).toEqual([
+    expect(
+      events
+        .filter((e) => e.type.startsWith('Wait'))
+        .map((e) => [e.type, e.stateEnteredEventDetails ?? e.stateExitedEventDetails]),
+    ).toEqual([
       ['WaitStateEntered', expect.objectContaining({ name: 'Wait a second' })],
       ['WaitStateExited', expect.objectContaining({ name: 'Wait a second' })],
       ['WaitStateEntered', expect.objectContaining({ name: 'Wait until' })],
@@ -50,7 +58,11 @@ describe('the local runtime beyond the job workflow', () => {
     // Arrange: a clock that stands still at a fixed instant and records what it is asked to sleep
     const at = Date.parse('2030-01-01T00:00:00.000Z');
     const slept: number[] = [];
-    const clock: Clock = { now: () => new Date(at), sleep: (ms) => (slept.push(ms), Promise.resolve()), timeScale: 1_000 };
+    const clock: Clock = {
+      now: () => new Date(at),
+      sleep: (ms) => (slept.push(ms), Promise.resolve()),
+      timeScale: 1_000,
+    };
     const sfn = new LocalStepFunctions({
       definition: {
         StartAt: 'Wait',
@@ -83,7 +95,12 @@ describe('the local runtime beyond the job workflow', () => {
           Each: {
             Type: 'Map',
             ItemsPath: '$.names',
-            ItemSelector: { 'name.$': '$$.Map.Item.Value', 'index.$': '$$.Map.Item.Index', 'greeting.$': "States.Format('hello {}', $$.Map.Item.Value)", 'tenant.$': '$.tenant' },
+            ItemSelector: {
+              'name.$': '$$.Map.Item.Value',
+              'index.$': '$$.Map.Item.Index',
+              'greeting.$': "States.Format('hello {}', $$.Map.Item.Value)",
+              'tenant.$': '$.tenant',
+            },
             MaxConcurrency: 2,
             ItemProcessor: {
               ProcessorConfig: { Mode: 'DISTRIBUTED', ExecutionType: 'EXPRESS' },
@@ -95,11 +112,18 @@ describe('the local runtime beyond the job workflow', () => {
           },
         },
       },
-      { Greet: async (input) => {
-        const { name, index, greeting, tenant } = input as { name: string; index: number; greeting: string; tenant: string };
-        await new Promise((resolve) => setTimeout(resolve, (3 - index) * 5));
-        return `${greeting} #${index} of ${tenant} (${name})`;
-      } },
+      {
+        Greet: async (input) => {
+          const { name, index, greeting, tenant } = input as {
+            name: string;
+            index: number;
+            greeting: string;
+            tenant: string;
+          };
+          await new Promise((resolve) => setTimeout(resolve, (3 - index) * 5));
+          return `${greeting} #${index} of ${tenant} (${name})`;
+        },
+      },
     );
     const { executionArn } = sfn.startExecution({ input: { tenant: 't1', names: ['a', 'b', 'c'] } });
     const description = await sfn.waitForExecution(executionArn);
@@ -109,7 +133,7 @@ describe('the local runtime beyond the job workflow', () => {
     });
   });
 
-  test('ItemBatcher splits by MaxInputBytesPerBatch on the items\' JSON; ToleratedFailureCount stops the run past the count', async () => {
+  test("ItemBatcher splits by MaxInputBytesPerBatch on the items' JSON; ToleratedFailureCount stops the run past the count", async () => {
     const batches: { Items: { id: string }[]; BatchInput: { tenant: string } }[] = [];
     const sfn = engine(
       {
@@ -126,7 +150,9 @@ describe('the local runtime beyond the job workflow', () => {
               StartAt: 'Work',
               States: { Work: { Type: 'Task', Resource: fn('work'), End: true } },
             },
-            Catch: [{ ErrorEquals: ['States.ExceedToleratedFailureThreshold'], ResultPath: '$.mapError', Next: 'Caught' }],
+            Catch: [
+              { ErrorEquals: ['States.ExceedToleratedFailureThreshold'], ResultPath: '$.mapError', Next: 'Caught' },
+            ],
             End: true,
           },
           Caught: { Type: 'Pass', End: true },
@@ -142,7 +168,9 @@ describe('the local runtime beyond the job workflow', () => {
       },
     );
     // Each item is 17 bytes of JSON: two make [a,b] = 37 bytes, three would be 55 > 50.
-    const items = ['00000', '11111', '2222x', '33333', '44444', '5555x', '66666', '77777'].map((id) => ({ id: `item-${id}` }));
+    const items = ['00000', '11111', '2222x', '33333', '44444', '5555x', '66666', '77777'].map((id) => ({
+      id: `item-${id}`,
+    }));
     const { executionArn } = sfn.startExecution({ input: { tenant: 't1', items, tolerated: 2 } });
     const description = await sfn.waitForExecution(executionArn);
 
@@ -150,7 +178,9 @@ describe('the local runtime beyond the job workflow', () => {
     expect(batches[0]?.BatchInput).toEqual({ tenant: 't1' });
     // A failed child fails all its items: 2 after the second child (tolerated), 4 after the third (over
     // the count of 2): the run fails there and the fourth child never starts.
-    expect(JSON.parse(description.output ?? '{}')).toMatchObject({ mapError: { Error: 'States.ExceedToleratedFailureThreshold' } });
+    expect(JSON.parse(description.output ?? '{}')).toMatchObject({
+      mapError: { Error: 'States.ExceedToleratedFailureThreshold' },
+    });
   });
 
   test('an inline Map runs its tasks by name too, with iteration events in the history', async () => {
@@ -161,7 +191,10 @@ describe('the local runtime beyond the job workflow', () => {
           Inline: {
             Type: 'Map',
             ItemsPath: '$.numbers',
-            ItemProcessor: { StartAt: 'Double', States: { Double: { Type: 'Task', Resource: fn('double'), End: true } } },
+            ItemProcessor: {
+              StartAt: 'Double',
+              States: { Double: { Type: 'Task', Resource: fn('double'), End: true } },
+            },
             End: true,
           },
         },
@@ -188,7 +221,11 @@ describe('the local runtime beyond the job workflow', () => {
       },
     };
     const sfn = new LocalStepFunctions({
-      definition: { StartAt: 'Long wait', TimeoutSeconds: 1, States: { 'Long wait': { Type: 'Wait', Seconds: 3600, End: true } } },
+      definition: {
+        StartAt: 'Long wait',
+        TimeoutSeconds: 1,
+        States: { 'Long wait': { Type: 'Wait', Seconds: 3600, End: true } },
+      },
       stateMachineArn: ARN,
       tasks: {},
       clock,
@@ -209,7 +246,8 @@ describe('the local runtime beyond the job workflow', () => {
 
   test('listExecutions pages newest first and filters by status', async () => {
     const sfn = engine({ StartAt: 'Pass', States: { Pass: { Type: 'Pass', End: true } } }, {});
-    for (const name of ['one', 'two', 'three']) await sfn.waitForExecution(sfn.startExecution({ name, input: '{}' }).executionArn);
+    for (const name of ['one', 'two', 'three'])
+      await sfn.waitForExecution(sfn.startExecution({ name, input: '{}' }).executionArn);
     const first = sfn.listExecutions({ maxResults: 2 });
     expect(first.executions.map((e) => e.name)).toEqual(['three', 'two']);
     const second = sfn.listExecutions({ maxResults: 2, ...(first.nextToken ? { nextToken: first.nextToken } : {}) });

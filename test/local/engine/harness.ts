@@ -103,7 +103,12 @@ export class Harness {
         this.activeBatches++;
         this.peakActiveBatches = Math.max(this.peakActiveBatches, this.activeBatches);
         if (delayMs) await delay(delayMs);
-        const state: BatchState = { jobId: BatchInput.jobId, items: Items.map((item) => item.customId), pending: Items.length, waitSeconds: 5 };
+        const state: BatchState = {
+          jobId: BatchInput.jobId,
+          items: Items.map((item) => item.customId),
+          pending: Items.length,
+          waitSeconds: 5,
+        };
         return state;
       },
       [STATE.pollBatch]: async (input) => {
@@ -171,7 +176,11 @@ export class Harness {
   async run(input: unknown = { jobId: 'job-1' }, name?: string) {
     const { executionArn } = this.engine.startExecution({ input: JSON.stringify(input), ...(name ? { name } : {}) });
     const description = await this.engine.waitForExecution(executionArn);
-    return { executionArn, description, history: this.engine.getExecutionHistory(executionArn, { maxResults: 1000 }).events };
+    return {
+      executionArn,
+      description,
+      history: this.engine.getExecutionHistory(executionArn, { maxResults: 1000 }).events,
+    };
   }
 }
 

@@ -2,7 +2,16 @@ import { describe, expect, test } from '@jest/globals';
 import type { MapRunChildResult } from '../../../local/engine/local-step-functions.js';
 import { InvalidRequestError, ProviderUnavailableError, RateLimitedError } from '../../../shared/errors.js';
 import { STATE } from '../../../workflows/state-names.js';
-import { BUCKET, Harness, jobDefinition, makeItems, namedError, type BatchState, type ChildInput, type JobContext } from './harness.js';
+import {
+  BUCKET,
+  Harness,
+  jobDefinition,
+  makeItems,
+  namedError,
+  type BatchState,
+  type ChildInput,
+  type JobContext,
+} from './harness.js';
 
 /** The real rendered job workflow, run locally with mocked task implementations. */
 
@@ -31,7 +40,9 @@ function resultFiles(h: Harness, finalize: FinalizeInput) {
   if (!details) throw new Error('the map wrote no results');
   const manifest = h.object<Manifest>(`${details.Bucket}/${details.Key}`);
   const read = (status: 'SUCCEEDED' | 'FAILED') =>
-    manifest.ResultFiles[status].flatMap((file) => h.object<MapRunChildResult[]>(`${manifest.DestinationBucket}/${file.Key}`));
+    manifest.ResultFiles[status].flatMap((file) =>
+      h.object<MapRunChildResult[]>(`${manifest.DestinationBucket}/${file.Key}`),
+    );
   return { manifest, succeeded: read('SUCCEEDED'), failed: read('FAILED') };
 }
 
@@ -45,18 +56,33 @@ describe('the job workflow on the local engine', () => {
     expect(h.readerRequests).toEqual([{ bucket: BUCKET, key: 'jobs/job-1/manifest.jsonl', inputType: 'JSONL' }]);
     const batches = h.callsOf(STATE.submitBatch).map(batchOf);
     expect(batches.map((b) => b.Items.length).sort()).toEqual([1, 3, 3, 3]);
-    expect(batches.flatMap((b) => b.Items.map((item) => item.customId)).sort()).toEqual(makeItems(10).map((i) => i.customId).sort());
+    expect(batches.flatMap((b) => b.Items.map((item) => item.customId)).sort()).toEqual(
+      makeItems(10)
+        .map((i) => i.customId)
+        .sort(),
+    );
     // Every child gets the job's fixed context, so its tasks need not read the job record for it.
-    for (const batch of batches) expect(batch.BatchInput).toEqual({ jobId: 'job-1', jobType: 'classify', options: { mode: 'responses' }, paramsInRecord: false });
+    for (const batch of batches)
+      expect(batch.BatchInput).toEqual({
+        jobId: 'job-1',
+        jobType: 'classify',
+        options: { mode: 'responses' },
+        paramsInRecord: false,
+      });
     // Two children at a time, never more: measured by the tasks and by the engine.
     expect(h.peakActiveBatches).toBe(2);
     expect(h.engine.stats().peakRunningChildren).toBe(2);
 
     const [finalize] = h.callsOf(STATE.finalizeJob) as FinalizeInput[];
     expect(finalize?.mapError).toBeUndefined();
-    expect(finalize?.mapRun?.MapRunArn).toMatch(/^arn:aws:states:us-east-1:000000000000:mapRun:llm-batch-jobs\/Batches:[0-9a-f-]{36}$/);
+    expect(finalize?.mapRun?.MapRunArn).toMatch(
+      /^arn:aws:states:us-east-1:000000000000:mapRun:llm-batch-jobs\/Batches:[0-9a-f-]{36}$/,
+    );
     const mapRunId = finalize?.mapRun?.MapRunArn.split(':').pop() ?? '';
-    expect(finalize?.mapRun?.ResultWriterDetails).toEqual({ Bucket: BUCKET, Key: `map-runs/${mapRunId}/manifest.json` });
+    expect(finalize?.mapRun?.ResultWriterDetails).toEqual({
+      Bucket: BUCKET,
+      Key: `map-runs/${mapRunId}/manifest.json`,
+    });
     const { manifest, succeeded, failed } = resultFiles(h, finalize as FinalizeInput);
     expect(manifest.MapRunArn).toBe(finalize?.mapRun?.MapRunArn);
     expect(manifest.ResultFiles.SUCCEEDED[0]?.Key).toBe(`map-runs/${mapRunId}/SUCCEEDED_0.json`);
@@ -71,9 +97,24 @@ describe('the job workflow on the local engine', () => {
     const types = history.map((event) => event.type);
     expect(types[0]).toBe('ExecutionStarted');
     expect(types.at(-1)).toBe('ExecutionSucceeded');
-    expect(types).toEqual(expect.arrayContaining(['MapStateEntered', 'MapRunStarted', 'MapRunSucceeded', 'MapStateExited', 'LambdaFunctionScheduled']));
+    expect(types).toEqual(
+      expect.arrayContaining([
+        'MapStateEntered',
+        'MapRunStarted',
+        'MapRunSucceeded',
+        'MapStateExited',
+        'LambdaFunctionScheduled',
+      ]),
+    );
     const mapEntered = types.indexOf('MapStateEntered');
-    expect(types.slice(mapEntered, mapEntered + 6)).toEqual(['MapStateEntered', 'MapStateStarted', 'MapRunStarted', 'MapRunSucceeded', 'MapStateSucceeded', 'MapStateExited']);
+    expect(types.slice(mapEntered, mapEntered + 6)).toEqual([
+      'MapStateEntered',
+      'MapStateStarted',
+      'MapRunStarted',
+      'MapRunSucceeded',
+      'MapStateSucceeded',
+      'MapStateExited',
+    ]);
     expect(h.engine.stats()).toMatchObject({ executions: 1, childExecutions: 4, taskInvocations: 2 + 4 + 10 });
   });
 
@@ -135,9 +176,14 @@ describe('the job workflow on the local engine', () => {
 
     // 1 call + 6 retries (MaxAttempts of the ProviderUnavailableError retrier).
     expect(h.callsOf(STATE.pollBatch)).toHaveLength(7);
-    const [recorded] = h.callsOf(STATE.recordBatchFailure) as (BatchState & { error: { Error: string; Cause: string } })[];
+    const [recorded] = h.callsOf(STATE.recordBatchFailure) as (BatchState & {
+      error: { Error: string; Cause: string };
+    })[];
     expect(recorded?.error.Error).toBe('ProviderUnavailableError');
-    expect(JSON.parse(recorded?.error.Cause ?? '{}')).toMatchObject({ errorType: 'ProviderUnavailableError', errorMessage: 'the provider is down' });
+    expect(JSON.parse(recorded?.error.Cause ?? '{}')).toMatchObject({
+      errorType: 'ProviderUnavailableError',
+      errorMessage: 'the provider is down',
+    });
     expect(recorded?.items).toEqual(['item-0', 'item-1', 'item-2']);
     const { failed } = resultFiles(h, h.callsOf(STATE.finalizeJob)[0] as FinalizeInput);
     expect(failed).toHaveLength(1);
@@ -194,11 +240,19 @@ describe('the job workflow on the local engine', () => {
 
   test('Finalize job reporting FAILED ends the execution FAILED with JobFailed', async () => {
     const h = new Harness({
-      tasks: { [STATE.finalizeJob]: () => ({ status: 'FAILED', error: { name: 'AllItemsFailed', message: 'all 10 item(s) failed' } }) },
+      tasks: {
+        [STATE.finalizeJob]: () => ({
+          status: 'FAILED',
+          error: { name: 'AllItemsFailed', message: 'all 10 item(s) failed' },
+        }),
+      },
     });
     const { description, history } = await h.run();
     expect(description).toMatchObject({ status: 'FAILED', error: 'JobFailed', cause: 'all 10 item(s) failed' });
-    expect(history.at(-1)).toMatchObject({ type: 'ExecutionFailed', executionFailedEventDetails: { error: 'JobFailed' } });
+    expect(history.at(-1)).toMatchObject({
+      type: 'ExecutionFailed',
+      executionFailedEventDetails: { error: 'JobFailed' },
+    });
   });
 
   test('Prepare job throwing marks the job failed and fails the execution with its error', async () => {
@@ -216,7 +270,9 @@ describe('the job workflow on the local engine', () => {
     expect(h.callsOf(STATE.submitBatch)).toHaveLength(0);
     expect(description.status).toBe('FAILED');
     expect(description.error).toBe('ValidationError');
-    expect(JSON.parse(description.cause ?? '{}')).toMatchObject({ errorMessage: 'template.jobType: must be a non-empty string' });
+    expect(JSON.parse(description.cause ?? '{}')).toMatchObject({
+      errorMessage: 'template.jobType: must be a non-empty string',
+    });
   });
 
   test('a duplicate start is ignored: no map', async () => {

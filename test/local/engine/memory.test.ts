@@ -36,7 +36,10 @@ test('50,000 items through a Distributed Map at MaxConcurrency 1,000 stream thro
 
   const seconds = (Date.now() - started) / 1000;
   const stats = h.engine.stats();
-  console.log(`${count} items: ${seconds.toFixed(1)} s, heap +${Math.round((process.memoryUsage().heapUsed - heapBefore) / 1e6)} MB, rss ${Math.round(process.memoryUsage().rss / 1e6)} MB`, stats);
+  console.log(
+    `${count} items: ${seconds.toFixed(1)} s, heap +${Math.round((process.memoryUsage().heapUsed - heapBefore) / 1e6)} MB, rss ${Math.round(process.memoryUsage().rss / 1e6)} MB`,
+    stats,
+  );
   expect(description.status).toBe('SUCCEEDED');
   expect(stats.childExecutions).toBe(count);
   expect(stats.peakRunningChildren).toBeLessThanOrEqual(1000);

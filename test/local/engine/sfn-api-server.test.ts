@@ -38,7 +38,11 @@ beforeAll(async () => {
     ended.push(execution);
   });
   api = await startStepFunctionsApi(h.engine);
-  sfn = new SFNClient({ endpoint: api.url, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+  sfn = new SFNClient({
+    endpoint: api.url,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
 });
 
 afterAll(async () => {
@@ -59,24 +63,47 @@ async function describeUntilEnded(executionArn: string): Promise<DescribeExecuti
 describe('the Step Functions API server', () => {
   test('start, describe until SUCCEEDED, list, history', async () => {
     const input = JSON.stringify({ jobId: 'job-api-1' });
-    const started = await sfn.send(new StartExecutionCommand({ stateMachineArn: STATE_MACHINE_ARN, name: 'job-api-1', input }));
+    const started = await sfn.send(
+      new StartExecutionCommand({ stateMachineArn: STATE_MACHINE_ARN, name: 'job-api-1', input }),
+    );
     expect(started.executionArn).toBe('arn:aws:states:us-east-1:000000000000:execution:llm-batch-jobs:job-api-1');
     expect(started.startDate).toBeInstanceOf(Date);
 
     const description = await describeUntilEnded(started.executionArn ?? '');
-    expect(description).toMatchObject({ status: 'SUCCEEDED', name: 'job-api-1', input, stateMachineArn: STATE_MACHINE_ARN });
+    expect(description).toMatchObject({
+      status: 'SUCCEEDED',
+      name: 'job-api-1',
+      input,
+      stateMachineArn: STATE_MACHINE_ARN,
+    });
     expect(description.stopDate).toBeInstanceOf(Date);
     expect(JSON.parse(description.output ?? '{}')).toMatchObject({ summary: { status: 'SUCCEEDED' } });
 
-    const listed = await sfn.send(new ListExecutionsCommand({ stateMachineArn: STATE_MACHINE_ARN, statusFilter: 'SUCCEEDED' }));
+    const listed = await sfn.send(
+      new ListExecutionsCommand({ stateMachineArn: STATE_MACHINE_ARN, statusFilter: 'SUCCEEDED' }),
+    );
     expect(listed.executions?.map((e) => e.name)).toContain('job-api-1');
 
-    const firstPage = await sfn.send(new GetExecutionHistoryCommand({ executionArn: started.executionArn, maxResults: 5 }));
-    expect(firstPage.events?.map((e) => e.type)).toEqual(['ExecutionStarted', 'TaskStateEntered', 'LambdaFunctionScheduled', 'LambdaFunctionStarted', 'LambdaFunctionSucceeded']);
+    const firstPage = await sfn.send(
+      new GetExecutionHistoryCommand({ executionArn: started.executionArn, maxResults: 5 }),
+    );
+    expect(firstPage.events?.map((e) => e.type)).toEqual([
+      'ExecutionStarted',
+      'TaskStateEntered',
+      'LambdaFunctionScheduled',
+      'LambdaFunctionStarted',
+      'LambdaFunctionSucceeded',
+    ]);
     expect(firstPage.events?.[0]?.timestamp).toBeInstanceOf(Date);
     expect(firstPage.events?.[1]?.stateEnteredEventDetails?.name).toBe(STATE.prepareJob);
     expect(firstPage.nextToken).toBeDefined();
-    const rest = await sfn.send(new GetExecutionHistoryCommand({ executionArn: started.executionArn, maxResults: 1000, nextToken: firstPage.nextToken }));
+    const rest = await sfn.send(
+      new GetExecutionHistoryCommand({
+        executionArn: started.executionArn,
+        maxResults: 1000,
+        nextToken: firstPage.nextToken,
+      }),
+    );
     const types = rest.events?.map((e) => e.type) ?? [];
     expect(types).toContain('MapRunStarted');
     expect(types.at(-1)).toBe('ExecutionSucceeded');
@@ -96,13 +123,21 @@ describe('the Step Functions API server', () => {
       },
     });
     const slowApi = await startStepFunctionsApi(slow.engine);
-    const client = new SFNClient({ endpoint: slowApi.url, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+    const client = new SFNClient({
+      endpoint: slowApi.url,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    });
     try {
-      const { executionArn } = await client.send(new StartExecutionCommand({ stateMachineArn: STATE_MACHINE_ARN, name: 'slow-1', input: '{"jobId":"slow"}' }));
+      const { executionArn } = await client.send(
+        new StartExecutionCommand({ stateMachineArn: STATE_MACHINE_ARN, name: 'slow-1', input: '{"jobId":"slow"}' }),
+      );
       while (slow.callsOf(STATE.submitBatch).length === 0) await delay(5);
       expect(slow.engine.stats().runningChildren).toBe(1);
 
-      const stopped = await client.send(new StopExecutionCommand({ executionArn, error: 'UserCancelled', cause: 'stopped by the test' }));
+      const stopped = await client.send(
+        new StopExecutionCommand({ executionArn, error: 'UserCancelled', cause: 'stopped by the test' }),
+      );
       expect(stopped.stopDate).toBeInstanceOf(Date);
       const description = await client.send(new DescribeExecutionCommand({ executionArn }));
       expect(description).toMatchObject({ status: 'ABORTED', error: 'UserCancelled', cause: 'stopped by the test' });
@@ -113,8 +148,13 @@ describe('the Step Functions API server', () => {
       await delay(20);
       expect(slow.engine.stats().runningChildren).toBe(0);
       expect(slow.callsOf(STATE.pollBatch)).toHaveLength(0);
-      const history = await client.send(new GetExecutionHistoryCommand({ executionArn, reverseOrder: true, maxResults: 2 }));
-      expect(history.events?.[0]).toMatchObject({ type: 'ExecutionAborted', executionAbortedEventDetails: { error: 'UserCancelled', cause: 'stopped by the test' } });
+      const history = await client.send(
+        new GetExecutionHistoryCommand({ executionArn, reverseOrder: true, maxResults: 2 }),
+      );
+      expect(history.events?.[0]).toMatchObject({
+        type: 'ExecutionAborted',
+        executionAbortedEventDetails: { error: 'UserCancelled', cause: 'stopped by the test' },
+      });
       expect(history.events?.[1]?.type).toBe('MapRunAborted');
     } finally {
       client.destroy();
@@ -125,13 +165,23 @@ describe('the Step Functions API server', () => {
 
   test('the same name: same input returns the execution, another input is ExecutionAlreadyExists', async () => {
     const input = JSON.stringify({ jobId: 'job-api-2' });
-    const first = await sfn.send(new StartExecutionCommand({ stateMachineArn: STATE_MACHINE_ARN, name: 'job-api-2', input }));
-    const again = await sfn.send(new StartExecutionCommand({ stateMachineArn: STATE_MACHINE_ARN, name: 'job-api-2', input }));
+    const first = await sfn.send(
+      new StartExecutionCommand({ stateMachineArn: STATE_MACHINE_ARN, name: 'job-api-2', input }),
+    );
+    const again = await sfn.send(
+      new StartExecutionCommand({ stateMachineArn: STATE_MACHINE_ARN, name: 'job-api-2', input }),
+    );
     expect(again.executionArn).toBe(first.executionArn);
     expect(again.startDate?.getTime()).toBe(first.startDate?.getTime());
 
     const conflict = await sfn
-      .send(new StartExecutionCommand({ stateMachineArn: STATE_MACHINE_ARN, name: 'job-api-2', input: '{"jobId":"other"}' }))
+      .send(
+        new StartExecutionCommand({
+          stateMachineArn: STATE_MACHINE_ARN,
+          name: 'job-api-2',
+          input: '{"jobId":"other"}',
+        }),
+      )
       .catch((error: unknown) => error);
     expect(conflict).toBeInstanceOf(ExecutionAlreadyExists);
     expect((conflict as ExecutionAlreadyExists).$metadata.httpStatusCode).toBe(400);
@@ -139,7 +189,11 @@ describe('the Step Functions API server', () => {
 
   test('an unknown execution is ExecutionDoesNotExist', async () => {
     const error = await sfn
-      .send(new DescribeExecutionCommand({ executionArn: 'arn:aws:states:us-east-1:000000000000:execution:llm-batch-jobs:nope' }))
+      .send(
+        new DescribeExecutionCommand({
+          executionArn: 'arn:aws:states:us-east-1:000000000000:execution:llm-batch-jobs:nope',
+        }),
+      )
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ExecutionDoesNotExist);
   });
