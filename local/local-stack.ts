@@ -59,7 +59,10 @@ export function localTimeScale(options: Pick<LocalRuntimeOptions, 'timeScale' | 
 export interface LocalRuntimeOptions {
   /** Keep DynamoDB and S3 data on disk here (default: in memory / a temporary folder). */
   dataDir?: string;
-  /** How many times faster than the wall clock local time runs, with the mock provider (default 20); 1 with a real provider. */
+  /**
+   * How many times faster than the wall clock local time runs, with the mock provider (default 20); 1 with a real
+   * provider.
+   */
   timeScale?: number;
   /** Knobs of the mock provider, used when no OpenAI key is given. */
   mock?: Partial<MockProviderOptions>;

@@ -77,7 +77,9 @@ export function batchEtaSeconds(
   return (ageSeconds * (counts.total - finished)) / finished;
 }
 
-/** How long the provider took for a finished request, when its body records it (Responses: created_at, completed_at). */
+/**
+ * How long the provider took for a finished request, when its body records it (Responses: created_at, completed_at).
+ */
 export function observedLatencySeconds(output: OutputLine): number | undefined {
   const body = output.response?.body as { created_at?: unknown; completed_at?: unknown } | undefined;
   if (typeof body?.created_at !== 'number' || typeof body.completed_at !== 'number') return undefined;

@@ -43,7 +43,8 @@ export const MAP_RESULTS_PREFIX = 'map-runs';
  *
  *   Prepare job -> Started twice? -> Process items in batches (Distributed Map over the manifest)
  *     each child: Submit batch -> Items still pending? -> Wait for provider -> Poll batch -> (loop)
- *                                                  \-> Wait for rate-limit turn -> Submit batch (items left for later turns)
+ *                                                  \-> Wait for rate-limit turn -> Submit batch (items left for later
+ * turns)
  *   -> Finalize job (the reducer) -> Job finished | Job failed
  *
  * Every task retries transient errors by name; the batch tasks' Catch records the batch's items

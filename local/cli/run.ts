@@ -139,7 +139,9 @@ async function runLocally(options: RunOptions, validated: ValidatedJob, outPath:
   }
 }
 
-/** The execution has ended; the job record follows within moments (the execution-ended rule may still be marking it). */
+/**
+ * The execution has ended; the job record follows within moments (the execution-ended rule may still be marking it).
+ */
 async function waitForTerminalJob(runtime: LocalRuntime, jobId: string): Promise<JobRecord> {
   for (let attempt = 0; ; attempt++) {
     const job = await runtime.deps.store.getJob(jobId);

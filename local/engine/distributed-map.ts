@@ -71,7 +71,10 @@ export interface MapRunCall {
   history: ExecutionHistory | undefined;
 }
 
-/** ARN pieces: arn:aws:states:<region>:<account>:stateMachine:<name> -> { prefix: arn:aws:states:<region>:<account>, name }. */
+/**
+ * ARN pieces: arn:aws:states:<region>:<account>:stateMachine:<name> -> { prefix: arn:aws:states:<region>:<account>,
+ * name }.
+ */
 function splitStateMachineArn(arn: string): { prefix: string; name: string } {
   const marker = ':stateMachine:';
   const at = arn.indexOf(marker);

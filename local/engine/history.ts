@@ -48,7 +48,10 @@ function resourceParts(resource: string): { resourceType: string; resource: stri
   return { resourceType: parts[2] ?? 'unknown', resource: parts.slice(5).join(':') || resource };
 }
 
-/** `TaskSucceeded` -> `taskSucceededEventDetails`; every `*StateEntered`/`*StateExited` shares `stateEntered`/`stateExitedEventDetails`. */
+/**
+ * `TaskSucceeded` -> `taskSucceededEventDetails`; every `*StateEntered`/`*StateExited` shares
+ * `stateEntered`/`stateExitedEventDetails`.
+ */
 function detailsKey(type: string): string {
   if (type.endsWith('StateEntered')) return 'stateEnteredEventDetails';
   if (type.endsWith('StateExited')) return 'stateExitedEventDetails';

@@ -404,7 +404,9 @@ export class LocalStepFunctions {
     return { ...this.record(executionArn).description };
   }
 
-  /** Stops a running execution (status ABORTED at once; running tasks are not interrupted, their results are dropped). */
+  /**
+   * Stops a running execution (status ABORTED at once; running tasks are not interrupted, their results are dropped).
+   */
   stopExecution(executionArn: string, options: { error?: string; cause?: string } = {}): { stopDate: Date } {
     const record = this.record(executionArn);
     const { description } = record;
@@ -464,7 +466,10 @@ export class LocalStepFunctions {
     return this.describeExecution(executionArn);
   }
 
-  /** Called once per ended execution (any status), like an EventBridge rule on execution status changes. Returns an unsubscribe function. */
+  /**
+   * Called once per ended execution (any status), like an EventBridge rule on execution status changes. Returns an
+   * unsubscribe function.
+   */
   onExecutionEnded(listener: ExecutionEndedListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);

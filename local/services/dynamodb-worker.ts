@@ -76,7 +76,10 @@ export function ownBuffer(text: string): Buffer {
   return buffer;
 }
 
-/** Values from this size up are kept deflated: a finished item's record (its output) is ~2.2 KB of JSON, ~0.8 KB deflated. */
+/**
+ * Values from this size up are kept deflated: a finished item's record (its output) is ~2.2 KB of JSON, ~0.8 KB
+ * deflated.
+ */
 export const DEFLATE_FROM_BYTES = 1024;
 const RAW = 0;
 const DEFLATED = 1;

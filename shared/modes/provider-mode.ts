@@ -57,7 +57,10 @@ export interface PollTurn {
   progress: JobProgress;
 }
 
-/** What one poll turn saw: items still unfinished, whether any finished, how long they took, when a provider batch should be done. */
+/**
+ * What one poll turn saw: items still unfinished, whether any finished, how long they took, when a provider batch
+ * should be done.
+ */
 export interface PollOutcome {
   left: number;
   progressed: boolean;

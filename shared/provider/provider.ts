@@ -1,7 +1,8 @@
 import type { OutputLine, ProviderRequest, TokenUsage } from '../types.js';
 
 /**
- * What the tasks need from an LLM provider, one interface per provider mode. `OpenAIProvider` implements it with the official
+ * What the tasks need from an LLM provider, one interface per provider mode. `OpenAIProvider` implements it with the
+ * official
  * SDK against any OpenAI-compatible base URL; tests hand in a fake OpenAI client to it.
  *
  * Errors: methods throw RateLimitedError / ProviderUnavailableError (transient: the task fails
@@ -25,7 +26,10 @@ export interface ResponsesProvider {
 export interface BatchProvider {
   /** Batch mode: upload the requests as a JSONL file (purpose=batch) and create one Batch (24h window). */
   submitBatch(requests: ProviderRequest[], metadata: BatchMetadata): Promise<{ providerBatchId: string }>;
-  /** Batch mode: a batch created earlier with this metadata, if any (recovers a submit whose task died before recording it). */
+  /**
+   * Batch mode: a batch created earlier with this metadata, if any (recovers a submit whose task died before recording
+   * it).
+   */
   findBatch(metadata: BatchMetadata): Promise<string | undefined>;
   /** Batch mode: the batch's status; once terminal, every result matched by custom_id. */
   pollBatch(providerBatchId: string): Promise<BatchProgress>;

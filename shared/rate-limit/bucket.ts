@@ -9,7 +9,8 @@
  *   level = burst - max(0, tat - now) * rate        (burst = rate * burstMs)
  *
  * Taking `c` units is allowed from `max(now, tat - burstMs + c / rate)` on (from a full bucket
- * when `c` is more than the burst), and moves tat to `max(tat, then) + c / rate`. The two buckets are charged together, so a request goes only when
+ * when `c` is more than the burst), and moves tat to `max(tat, then) + c / rate`. The two buckets are charged
+ * together, so a request goes only when
  * both hold it. Reservations may lie in the future (up to a horizon): a chunk of requests gets a
  * time slot for each, spaced at the pace, and the caller paces itself inside the chunk. Slots are
  * reserved as far ahead as the caller's time budget allows: the bucket is a queue, and a caller

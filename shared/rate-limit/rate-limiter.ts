@@ -18,7 +18,9 @@ export type { RateLimiterStats } from './shared-bucket.js';
  * sending.
  */
 export const DEFAULT_CHUNK_SIZE = 100;
-/** Until the provider's headers have told the limit, and while the pace grows back after a 429, chunks stay this small. */
+/**
+ * Until the provider's headers have told the limit, and while the pace grows back after a 429, chunks stay this small.
+ */
 export const PROBE_CHUNK_SIZE = 10;
 
 export interface RateLimiterOptions {
@@ -210,7 +212,10 @@ export class RateLimiter {
     this.learning.observe(answer);
   }
 
-  /** The earliest this process expects a new turn to start (epoch ms), as its last refused booking or a 429's pause said. */
+  /**
+   * The earliest this process expects a new turn to start (epoch ms), as its last refused booking or a 429's pause
+   * said.
+   */
   nextTurnAt(): number {
     return Math.max(this.noBookingBefore, this.refusedBooking.firstAt, this.clock());
   }

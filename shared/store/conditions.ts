@@ -46,7 +46,10 @@ export function conditionFields(
 
 type Placeholders = Pick<Condition, 'names' | 'values'>;
 
-/** The names and values of all parts; a placeholder given twice must mean the same (two fragments both using `:queued`, say). */
+/**
+ * The names and values of all parts; a placeholder given twice must mean the same (two fragments both using `:queued`,
+ * say).
+ */
 function placeholders(parts: Placeholders[]): { names?: Record<string, string>; values?: Record<string, unknown> } {
   const names: Record<string, string> = {};
   const values: Record<string, unknown> = {};

@@ -19,7 +19,9 @@ export function leaseHeld(lease: number): Condition {
   return { expression: 'leaseUntil = :lease', values: { ':lease': lease } };
 }
 
-/** A claim that found the record done or leased by another invocation; `record` is what it met (undefined: no record). */
+/**
+ * A claim that found the record done or leased by another invocation; `record` is what it met (undefined: no record).
+ */
 export class LeaseUnavailableError<T> extends Error {
   override readonly name = 'LeaseUnavailableError';
 

@@ -23,7 +23,10 @@ function entry<In, Out>(logic: (input: In, deps: TaskDeps) => Promise<Out>): Tas
   return (event, deps) => logic(event as In, deps);
 }
 
-/** Each task's logic (tasks/*.ts), by its name in the task registry (workflows/task-registry.ts): the local runtime runs them all in one process; each Lambda handler imports only its own. */
+/**
+ * Each task's logic (tasks/*.ts), by its name in the task registry (workflows/task-registry.ts): the local runtime runs
+ * them all in one process; each Lambda handler imports only its own.
+ */
 export const TASK_LOGIC: Record<LogicTaskName, TaskEntry> = {
   prepareJob: entry(prepareJob),
   submitBatch: entry(submitBatch),
@@ -34,7 +37,9 @@ export const TASK_LOGIC: Record<LogicTaskName, TaskEntry> = {
   executionEnded: entry(onExecutionEnded),
 };
 
-/** The workflow's Task states, by state name, each running its task's logic with `deps` (the local engine's task map). */
+/**
+ * The workflow's Task states, by state name, each running its task's logic with `deps` (the local engine's task map).
+ */
 export function workflowStateTasks(deps: TaskDeps): Record<string, (input: unknown) => Promise<unknown>> {
   return Object.fromEntries(
     WORKFLOW_TASK_NAMES.map((name) => [TASKS[name].state, (input: unknown) => TASK_LOGIC[name](input, deps)]),

@@ -677,7 +677,8 @@ describe('through OpenAIProvider (shared/provider/openai-provider.ts)', () => {
 });
 
 describe('the in-process fetch', () => {
-  // Real time (timeScale 1): the 3-request budget does not refill during the session, so both transports meet the same 429s.
+  // Real time (timeScale 1): the 3-request budget does not refill during the session, so both transports meet the same
+  // 429s.
   const knobs: StartMockProviderOptions = {
     latencyMs: 100,
     timeScale: 1,

@@ -61,7 +61,8 @@ describe('the shared rate limiter', () => {
     spans.sort((a, b) => a.first - b.first);
     expect(spans[0]?.last).toBeLessThanOrEqual(spans[1]?.first ?? 0);
     expect(spans[1]?.last).toBeLessThanOrEqual(spans[2]?.first ?? 0);
-    expect(limiters.map((limiter) => limiter.stats.writes)).toEqual([1 + 1, 1, 1]); // the first also wrote the learned limit
+    // The first also wrote the learned limit.
+    expect(limiters.map((limiter) => limiter.stats.writes)).toEqual([1 + 1, 1, 1]);
     expect(busiest(turns, 1000)).toBeLessThanOrEqual(10 + 10 + 1);
   });
 

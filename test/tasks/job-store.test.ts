@@ -50,7 +50,10 @@ const queuedJob: JobRecord = {
   updatedAt: NOW.toISOString(),
 };
 
-/** A failed condition as DynamoDB answers a write that asked for ReturnValuesOnConditionCheckFailure: the record it met, as attribute values. */
+/**
+ * A failed condition as DynamoDB answers a write that asked for ReturnValuesOnConditionCheckFailure: the record it met,
+ * as attribute values.
+ */
 function conditionFailedMeeting(item: Record<string, AttributeValue> | undefined) {
   return new ConditionalCheckFailedException({
     message: 'The conditional request failed',
@@ -68,14 +71,12 @@ const failedOutput: OutputLine = {
 describe('job store: errors Step Functions must see', () => {
   test('a throttled finishItem propagates with its name, so the task fails and Step Functions retries it', async () => {
     // Arrange
-    dynamoMock
-      .on(UpdateCommand)
-      .rejects(
-        new ProvisionedThroughputExceededException({
-          message: 'The level of configured provisioned throughput for the table was exceeded.',
-          ...metadata,
-        }),
-      );
+    dynamoMock.on(UpdateCommand).rejects(
+      new ProvisionedThroughputExceededException({
+        message: 'The level of configured provisioned throughput for the table was exceeded.',
+        ...metadata,
+      }),
+    );
     const store = newStore();
 
     // Act
@@ -252,15 +253,13 @@ describe('job store: a failed condition reports the record it met', () => {
 
   test('GIVEN a batch already submitted WHEN the batch lease is claimed THEN LeaseUnavailableError carries the batch it met', async () => {
     // Arrange
-    dynamoMock
-      .on(UpdateCommand)
-      .rejects(
-        conditionFailedMeeting({
-          batchId: { S: 'batch-0000000' },
-          providerBatchId: { S: 'batch_abc' },
-          customIds: { L: [{ S: 'item-1' }] },
-        }),
-      );
+    dynamoMock.on(UpdateCommand).rejects(
+      conditionFailedMeeting({
+        batchId: { S: 'batch-0000000' },
+        providerBatchId: { S: 'batch_abc' },
+        customIds: { L: [{ S: 'item-1' }] },
+      }),
+    );
     const store = newStore();
 
     // Act

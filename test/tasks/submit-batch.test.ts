@@ -239,7 +239,8 @@ describe('submit batch, responses mode', () => {
     const writesBefore = limiter.stats.writes;
     const second = await submitBatch(first, env().deps);
 
-    // Assert: requests went out on the booked turns, the rest on turns booked right after (chunks of 10); each item once
+    // Assert: requests went out on the booked turns, the rest on turns booked right after (chunks of 10); each item
+    // once
     expect(isRateLimitWait(second)).toBe(false);
     expect(second.pending).toBe(25);
     expect(given).toEqual(expect.arrayContaining(turns));
