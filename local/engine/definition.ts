@@ -1,14 +1,6 @@
 import { isRecord } from '../../shared/is-record.js';
-import {
-  CATCHER,
-  DISTRIBUTED_ONLY,
-  FIELDS,
-  FieldChecks,
-  REFUSED,
-  RETRIER,
-  TOP_LEVEL,
-  type Scope,
-} from './definition-checks.js';
+import { DISTRIBUTED_ONLY, FIELDS, FieldChecks, REFUSED, TOP_LEVEL, type Scope } from './definition-checks.js';
+import { DistributedMapPlanReader } from './definition-distributed-map.js';
 import {
   LOCAL_MAP_RESOURCE,
   LOCAL_WAIT_RESOURCE,
@@ -16,14 +8,13 @@ import {
   type AslMachine,
   type AslState,
   type DistributedMapPlan,
-  type ItemBatcherPlan,
-  type ItemReaderPlan,
   type PreparedDefinition,
   type PreparedMachine,
   type TaskKind,
   type TaskPlan,
   type WaitPlan,
 } from './definition-plans.js';
+import { RetryAndCatchChecks } from './definition-retries.js';
 import { LocalRuntimeError } from './errors.js';
 
 export * from './definition-plans.js';
@@ -33,12 +24,13 @@ export * from './definition-plans.js';
  * (aws-local-stepfunctions 3.0.0) would silently ignore, and rewrites, on a copy, what it would
  * get wrong:
  *
- * - a DISTRIBUTED Map becomes a Task run by a local handler (see distributed-map.ts);
+ * - a DISTRIBUTED Map becomes a Task run by a local handler (see distributed-map.ts), its fields read
+ *   into that handler's plan by definition-distributed-map.ts;
  * - a Wait becomes a Task run by a local handler that sleeps on the runtime's clock;
  * - Retry intervals (IntervalSeconds, MaxDelaySeconds) are in the clock's time, but the engine
  *   sleeps them on its own wall-clock timer: they are divided by the clock's timeScale (the one
  *   place the scale is applied outside the clock), so backoff, the delay cap and jitter stay the
- *   engine's;
+ *   engine's (see definition-retries.ts);
  * - Task TimeoutSeconds is clamped to the engine's 32-bit timer, and set when absent (the engine's
  *   default is 60 s; Step Functions' is 99,999,999 s);
  * - the definition's TimeoutSeconds is clamped the same way.
@@ -49,9 +41,12 @@ class Loader extends FieldChecks {
   readonly waits = new Map<string, WaitPlan>();
   readonly maps = new Map<string, DistributedMapPlan>();
   private readonly seen = new Set<string>();
+  private readonly retries: RetryAndCatchChecks;
+  private readonly distributedMapPlans = new DistributedMapPlanReader();
 
-  constructor(private readonly timeScale: number) {
+  constructor(timeScale: number) {
     super();
+    this.retries = new RetryAndCatchChecks(timeScale);
   }
 
   /** Checks and rewrites one machine's states in place (the caller passes a copy). */
@@ -83,7 +78,7 @@ class Loader extends FieldChecks {
         return this.map(name, state, scope, handlerStates);
       case 'Parallel': {
         this.checkFields(name, state, FIELDS.Parallel ?? [], scope);
-        this.retryAndCatch(name, state, scope);
+        this.retries.check(name, state, scope);
         if (!Array.isArray(state.Branches))
           this.refuse(name, 'Branches', 'Branches must be a list of state machines', scope);
         for (const branch of state.Branches as AslMachine[]) {
@@ -128,48 +123,6 @@ class Loader extends FieldChecks {
     visit(rules);
   }
 
-  private retryAndCatch(name: string, state: AslState, scope: Scope): void {
-    if (state.Retry !== undefined) {
-      if (!Array.isArray(state.Retry)) this.refuse(name, 'Retry', 'Retry must be a list of retriers', scope);
-      state.Retry = (state.Retry as unknown[]).map((retrier) => {
-        if (!isRecord(retrier)) return this.refuse(name, 'Retry', 'a retrier must be an object', scope);
-        for (const field of Object.keys(retrier)) {
-          if (!RETRIER.includes(field))
-            this.refuse(name, `Retry.${field}`, REFUSED[field] ?? 'not a retrier field the engine honours', scope);
-        }
-        return this.scaleRetrier(retrier);
-      });
-    }
-    if (state.Catch !== undefined) {
-      if (!Array.isArray(state.Catch)) this.refuse(name, 'Catch', 'Catch must be a list of catchers', scope);
-      for (const catcher of state.Catch as unknown[]) {
-        if (!isRecord(catcher)) this.refuse(name, 'Catch', 'a catcher must be an object', scope);
-        for (const field of Object.keys(catcher)) {
-          if (!CATCHER.includes(field))
-            this.refuse(name, `Catch.${field}`, REFUSED[field] ?? 'not a catcher field the engine honours', scope);
-        }
-      }
-    }
-  }
-
-  /**
-   * Divides the retrier's interval and delay cap by the clock's timeScale (wall time for the
-   * engine's timer). The engine then computes
-   * interval * backoff^attempt, caps it at MaxDelaySeconds and applies FULL jitter itself. A
-   * retrier without a cap gets one at the 32-bit timer limit, so a long backoff cannot overflow
-   * into an immediate retry.
-   */
-  private scaleRetrier(retrier: Record<string, unknown>): Record<string, unknown> {
-    const interval = typeof retrier.IntervalSeconds === 'number' ? retrier.IntervalSeconds : 1;
-    const maxDelay =
-      typeof retrier.MaxDelaySeconds === 'number' ? retrier.MaxDelaySeconds / this.timeScale : MAX_TIMER_SECONDS;
-    return {
-      ...retrier,
-      IntervalSeconds: Math.min(interval / this.timeScale, MAX_TIMER_SECONDS),
-      MaxDelaySeconds: Math.min(maxDelay, MAX_TIMER_SECONDS),
-    };
-  }
-
   private task(name: string, state: AslState, scope: Scope, handlerStates: string[]): AslState {
     this.checkFields(name, state, FIELDS.Task ?? [], scope);
     const resource = state.Resource;
@@ -182,7 +135,7 @@ class Loader extends FieldChecks {
         scope,
       );
     }
-    this.retryAndCatch(name, state, scope);
+    this.retries.check(name, state, scope);
     const timeout = state.TimeoutSeconds === undefined ? MAX_TIMER_SECONDS : state.TimeoutSeconds;
     if (typeof timeout !== 'number' || !Number.isInteger(timeout) || timeout < 1) {
       this.refuse(name, 'TimeoutSeconds', 'must be a positive integer', scope);
@@ -259,7 +212,7 @@ class Loader extends FieldChecks {
         }
       }
       this.checkFields(name, state, FIELDS.Map ?? [], scope);
-      this.retryAndCatch(name, state, scope);
+      this.retries.check(name, state, scope);
       this.machine(
         processor as unknown as AslMachine,
         { where: ` (in the ItemProcessor of "${name}")` },
@@ -279,55 +232,8 @@ class Loader extends FieldChecks {
     handlerStates: string[],
   ): AslState {
     this.checkFields(name, state, FIELDS.DistributedMap ?? [], scope);
-    this.retryAndCatch(name, state, scope);
-    for (const field of [
-      'ItemsPath',
-      'MaxConcurrencyPath',
-      'ToleratedFailurePercentagePath',
-      'ToleratedFailureCountPath',
-    ]) {
-      this.checkPath(name, state, field, scope);
-    }
-    const selector = state.ItemSelector ?? state.Parameters;
-    this.checkTemplate(name, selector, state.ItemSelector !== undefined ? 'ItemSelector' : 'Parameters', scope);
-    const executionType = config.ExecutionType ?? 'STANDARD';
-    if (executionType !== 'STANDARD' && executionType !== 'EXPRESS') {
-      this.refuse(
-        name,
-        'ItemProcessor.ProcessorConfig.ExecutionType',
-        `unknown execution type ${JSON.stringify(executionType)}`,
-        scope,
-      );
-    }
-    const plan: DistributedMapPlan = {
-      stateName: name,
-      label: typeof state.Label === 'string' ? state.Label : name.replace(/[^A-Za-z0-9_-]/g, '-'),
-      executionType,
-      processor: { definition: processor, handlerStates: [] },
-    };
-    if (typeof state.ItemsPath === 'string') plan.itemsPath = state.ItemsPath;
-    if (selector !== undefined) plan.itemSelector = selector;
-    this.numberField(name, state, 'MaxConcurrency', scope, (v) => (plan.maxConcurrency = v), true);
-    if (typeof state.MaxConcurrencyPath === 'string') plan.maxConcurrencyPath = state.MaxConcurrencyPath;
-    this.numberField(
-      name,
-      state,
-      'ToleratedFailurePercentage',
-      scope,
-      (v) => (plan.toleratedFailurePercentage = v),
-      false,
-      100,
-    );
-    if (typeof state.ToleratedFailurePercentagePath === 'string')
-      plan.toleratedFailurePercentagePath = state.ToleratedFailurePercentagePath;
-    this.numberField(name, state, 'ToleratedFailureCount', scope, (v) => (plan.toleratedFailureCount = v), true);
-    if (typeof state.ToleratedFailureCountPath === 'string')
-      plan.toleratedFailureCountPath = state.ToleratedFailureCountPath;
-    if (state.ItemReader !== undefined) plan.itemReader = this.itemReader(name, state.ItemReader, scope);
-    if (state.ItemBatcher !== undefined) plan.itemBatcher = this.itemBatcher(name, state.ItemBatcher, scope);
-    if (state.ResultWriter !== undefined) plan.resultWriter = this.resultWriter(name, state.ResultWriter, scope);
-    if (plan.itemReader && plan.itemsPath !== undefined)
-      this.refuse(name, 'ItemsPath', 'ItemsPath and ItemReader exclude each other', scope);
+    this.retries.check(name, state, scope);
+    const plan = this.distributedMapPlans.read(name, state, processor, config, scope);
 
     // The child machine is its own engine run: its handlers are listed apart from the parent's.
     this.machine(processor, { where: ` (in the ItemProcessor of "${name}")` }, plan.processor.handlerStates);
@@ -347,111 +253,6 @@ class Loader extends FieldChecks {
       'End',
     ]);
     return rewritten;
-  }
-
-  private itemReader(name: string, reader: unknown, scope: Scope): ItemReaderPlan {
-    if (!isRecord(reader)) return this.refuse(name, 'ItemReader', 'must be an object', scope);
-    for (const field of Object.keys(reader)) {
-      if (!['Resource', 'ReaderConfig', 'Parameters'].includes(field))
-        this.refuse(name, `ItemReader.${field}`, REFUSED[field] ?? 'not honoured', scope);
-    }
-    if (reader.Resource !== 'arn:aws:states:::s3:getObject') {
-      this.refuse(
-        name,
-        'ItemReader.Resource',
-        `only arn:aws:states:::s3:getObject (a JSON or JSONL object) is read locally, not ${JSON.stringify(reader.Resource)}`,
-        scope,
-      );
-    }
-    const config = isRecord(reader.ReaderConfig) ? reader.ReaderConfig : {};
-    for (const field of Object.keys(config)) {
-      if (!['InputType', 'MaxItems', 'MaxItemsPath'].includes(field)) {
-        this.refuse(
-          name,
-          `ItemReader.ReaderConfig.${field}`,
-          'only InputType JSON/JSONL and MaxItems(Path) are honoured locally',
-          scope,
-        );
-      }
-    }
-    const inputType = config.InputType ?? 'JSON';
-    if (inputType !== 'JSON' && inputType !== 'JSONL') {
-      this.refuse(
-        name,
-        'ItemReader.ReaderConfig.InputType',
-        `only JSON and JSONL are read locally, not ${JSON.stringify(inputType)}`,
-        scope,
-      );
-    }
-    const parameters = isRecord(reader.Parameters) ? reader.Parameters : {};
-    for (const field of Object.keys(parameters)) {
-      if (!['Bucket', 'Bucket.$', 'Key', 'Key.$'].includes(field))
-        this.refuse(name, `ItemReader.Parameters.${field}`, 'only Bucket and Key are honoured locally', scope);
-    }
-    if (!('Bucket' in parameters || 'Bucket.$' in parameters) || !('Key' in parameters || 'Key.$' in parameters)) {
-      this.refuse(name, 'ItemReader.Parameters', 'needs Bucket and Key', scope);
-    }
-    this.checkTemplate(name, parameters, 'ItemReader.Parameters', scope);
-    const plan: ItemReaderPlan = { inputType, parameters };
-    this.numberField(name, config, 'MaxItems', scope, (v) => (plan.maxItems = v), true);
-    this.checkPath(name, config, 'MaxItemsPath', scope, 'ItemReader.ReaderConfig.MaxItemsPath');
-    if (typeof config.MaxItemsPath === 'string') plan.maxItemsPath = config.MaxItemsPath;
-    return plan;
-  }
-
-  private itemBatcher(name: string, batcher: unknown, scope: Scope): ItemBatcherPlan {
-    if (!isRecord(batcher)) return this.refuse(name, 'ItemBatcher', 'must be an object', scope);
-    const plan: ItemBatcherPlan = {};
-    for (const field of Object.keys(batcher)) {
-      if (
-        ![
-          'MaxItemsPerBatch',
-          'MaxItemsPerBatchPath',
-          'MaxInputBytesPerBatch',
-          'MaxInputBytesPerBatchPath',
-          'BatchInput',
-        ].includes(field)
-      ) {
-        this.refuse(name, `ItemBatcher.${field}`, REFUSED[field] ?? 'not honoured', scope);
-      }
-    }
-    this.numberField(name, batcher, 'MaxItemsPerBatch', scope, (v) => (plan.maxItemsPerBatch = v), true);
-    this.numberField(name, batcher, 'MaxInputBytesPerBatch', scope, (v) => (plan.maxInputBytesPerBatch = v), true);
-    for (const field of ['MaxItemsPerBatchPath', 'MaxInputBytesPerBatchPath'])
-      this.checkPath(name, batcher, field, scope, `ItemBatcher.${field}`);
-    if (typeof batcher.MaxItemsPerBatchPath === 'string') plan.maxItemsPerBatchPath = batcher.MaxItemsPerBatchPath;
-    if (typeof batcher.MaxInputBytesPerBatchPath === 'string')
-      plan.maxInputBytesPerBatchPath = batcher.MaxInputBytesPerBatchPath;
-    if (batcher.BatchInput !== undefined) {
-      this.checkTemplate(name, batcher.BatchInput, 'ItemBatcher.BatchInput', scope);
-      plan.batchInput = batcher.BatchInput;
-    }
-    return plan;
-  }
-
-  private resultWriter(name: string, writer: unknown, scope: Scope): { parameters: Record<string, unknown> } {
-    if (!isRecord(writer)) return this.refuse(name, 'ResultWriter', 'must be an object', scope);
-    for (const field of Object.keys(writer)) {
-      if (!['Resource', 'Parameters'].includes(field))
-        this.refuse(name, `ResultWriter.${field}`, REFUSED[field] ?? 'not honoured', scope);
-    }
-    if (writer.Resource !== 'arn:aws:states:::s3:putObject') {
-      this.refuse(
-        name,
-        'ResultWriter.Resource',
-        `only arn:aws:states:::s3:putObject is written locally, not ${JSON.stringify(writer.Resource)}`,
-        scope,
-      );
-    }
-    const parameters = isRecord(writer.Parameters) ? writer.Parameters : {};
-    for (const field of Object.keys(parameters)) {
-      if (!['Bucket', 'Bucket.$', 'Prefix', 'Prefix.$'].includes(field))
-        this.refuse(name, `ResultWriter.Parameters.${field}`, 'only Bucket and Prefix are honoured locally', scope);
-    }
-    if (!('Bucket' in parameters || 'Bucket.$' in parameters))
-      this.refuse(name, 'ResultWriter.Parameters', 'needs a Bucket', scope);
-    this.checkTemplate(name, parameters, 'ResultWriter.Parameters', scope);
-    return { parameters };
   }
 }
 

@@ -1,0 +1,282 @@
+/**
+ * The runs on aws-local-stepfunctions: one engine StateMachine per prepared machine (the root, and
+ * each Distributed Map's ItemProcessor), every run given its local handlers (Tasks, Waits,
+ * Distributed Maps), the child executions of map runs, and the counters behind stats().
+ */
+import { StateMachine, type RunOptions, type StateMachineDefinition } from 'aws-local-stepfunctions';
+import type { Clock } from '../../shared/clock.js';
+import type { DistributedMapPlan, PreparedDefinition, PreparedMachine } from './definition.js';
+import {
+  runDistributedMap,
+  type ChildIdentity,
+  type ChildOutcome,
+  type ChildRun,
+  type MapRunHost,
+  type ReadItems,
+  type WriteResults,
+} from './distributed-map.js';
+import { errorMessageOf, executionStoppedError, LocalRuntimeError } from './errors.js';
+import { outcomeOf, type ExecutionStatus, type LocalStepFunctionsStats } from './executions.js';
+import type { EngineEvent, ExecutionHistory } from './history.js';
+import type { Json } from './json-path.js';
+import { RunScope, taskHandler, waitHandler, type Handler, type TaskImplementation } from './state-handlers.js';
+
+type Handlers = NonNullable<NonNullable<RunOptions['overrides']>['taskResourceLocalHandlers']>;
+
+/** Definitions already checked by the engine's validator (about 0.5 s per check). */
+const validated = new Set<string>();
+
+/** The engine's own validation (asl-validator), on the definition as given. */
+export function validateWithEngine(definition: unknown): void {
+  const text = JSON.stringify(definition);
+  if (validated.has(text)) return;
+  try {
+    new StateMachine(definition as StateMachineDefinition);
+  } catch (error) {
+    throw new LocalRuntimeError(`The definition is invalid: ${errorMessageOf(error)}`, undefined, undefined, {
+      cause: error,
+    });
+  }
+  validated.add(text);
+}
+
+export interface EngineRunsOptions {
+  prepared: PreparedDefinition;
+  /** Implementations by Task state name; each Task state needs one, and nothing else may have one. */
+  tasks: Record<string, TaskImplementation>;
+  /** Required when a Distributed Map has an ItemReader. */
+  readItems: ReadItems | undefined;
+  /** Required when a Distributed Map has a ResultWriter. */
+  writeResults: WriteResults | undefined;
+  clock: Clock;
+  /** The execution role in the children's context objects. */
+  roleArn: string;
+}
+
+/** How a top-level run ended. */
+export interface ExecutionOutcome {
+  status: ExecutionStatus;
+  /** JSON text, when SUCCEEDED. */
+  output?: string;
+  error?: string;
+  cause?: string;
+}
+
+export interface ExecutionRun {
+  scope: RunScope;
+  /** Never rejects. */
+  outcome: Promise<ExecutionOutcome>;
+  /** Resolves once the engine's events are all in the history. */
+  logged: Promise<void>;
+  /** Stops the run and its local handlers. */
+  abort(): void;
+}
+
+export class EngineRuns {
+  private readonly prepared: PreparedDefinition;
+  private readonly tasks: Record<string, TaskImplementation>;
+  private readonly clock: Clock;
+  private readonly roleArn: string;
+  private readonly rootMachine: StateMachine;
+  private readonly childMachines = new Map<DistributedMapPlan, StateMachine>();
+  private readonly mapHost: MapRunHost;
+  readonly counters: LocalStepFunctionsStats = {
+    executions: 0,
+    childExecutions: 0,
+    stateTransitions: 0,
+    taskInvocations: 0,
+    runningChildren: 0,
+    peakRunningChildren: 0,
+  };
+
+  constructor(options: EngineRunsOptions) {
+    this.prepared = options.prepared;
+    this.tasks = { ...options.tasks };
+    this.clock = options.clock;
+    this.roleArn = options.roleArn;
+    this.checkImplementations();
+    const { readItems, writeResults } = options;
+    for (const plan of this.prepared.maps.values()) {
+      if (plan.itemReader && !readItems)
+        throw new LocalRuntimeError(
+          `State "${plan.stateName}" has an ItemReader: pass readItems`,
+          plan.stateName,
+          'ItemReader',
+        );
+      if (plan.resultWriter && !writeResults)
+        throw new LocalRuntimeError(
+          `State "${plan.stateName}" has a ResultWriter: pass writeResults`,
+          plan.stateName,
+          'ResultWriter',
+        );
+    }
+    this.rootMachine = this.engineMachine(this.prepared.root);
+    this.mapHost = {
+      readItems: (reader) => {
+        if (!readItems) throw new Error('no readItems was given to the local runtime');
+        return readItems(reader);
+      },
+      writeResults,
+      startChild: (plan, input, identity) => this.startChild(plan, input, identity),
+      now: () => this.clock.now(),
+    };
+  }
+
+  private checkImplementations(): void {
+    const missing = [...this.prepared.tasks.keys()].filter((name) => typeof this.tasks[name] !== 'function');
+    if (missing.length > 0) {
+      throw new LocalRuntimeError(
+        `No task implementation for the Task state(s) ${missing.map((name) => `"${name}"`).join(', ')}: pass one per Task state name in tasks`,
+        missing[0],
+        'Resource',
+      );
+    }
+    const unknown = Object.keys(this.tasks).filter((name) => !this.prepared.tasks.has(name));
+    if (unknown.length > 0) {
+      throw new LocalRuntimeError(
+        `tasks has implementations for ${unknown.map((name) => `"${name}"`).join(', ')}, which the definition has no Task state for`,
+      );
+    }
+  }
+
+  private engineMachine(machine: PreparedMachine): StateMachine {
+    return new StateMachine(machine.definition as unknown as StateMachineDefinition, {
+      validationOptions: { noValidate: true },
+    });
+  }
+
+  /** Runs the root machine as a top-level execution whose events go to `history`. */
+  startExecution(
+    input: Json,
+    context: Record<string, unknown>,
+    stateMachineArn: string,
+    history: ExecutionHistory,
+  ): ExecutionRun {
+    const scope = new RunScope(this.prepared.root, context, stateMachineArn, history);
+    const execution = this.rootMachine.run(input, {
+      overrides: { taskResourceLocalHandlers: this.handlersFor(scope) },
+      context,
+      noThrowOnAbort: true,
+    });
+    this.counters.executions++;
+    const logged = this.consumeEvents(execution.eventLogs as AsyncIterable<EngineEvent>, history);
+    const outcome = execution.result.then(
+      (output): ExecutionOutcome =>
+        scope.signal.aborted
+          ? { status: 'ABORTED' as const }
+          : { status: 'SUCCEEDED' as const, output: JSON.stringify(output ?? null) },
+      (error: unknown) => outcomeOf(error),
+    );
+    return {
+      scope,
+      outcome,
+      logged,
+      abort: () => {
+        scope.controller.abort();
+        execution.abort();
+      },
+    };
+  }
+
+  private handlersFor(scope: RunScope): Handlers {
+    const handlers: Record<string, Handler> = {};
+    for (const name of scope.machine.handlerStates) {
+      const task = this.prepared.tasks.get(name);
+      const wait = this.prepared.waits.get(name);
+      const map = this.prepared.maps.get(name);
+      if (task)
+        handlers[name] = taskHandler(
+          task,
+          this.tasks[name] as TaskImplementation,
+          scope,
+          () => this.counters.taskInvocations++,
+        );
+      else if (wait) handlers[name] = waitHandler(wait, scope, this.clock);
+      else if (map) handlers[name] = this.mapHandler(map, scope);
+    }
+    return handlers;
+  }
+
+  private mapHandler(plan: DistributedMapPlan, scope: RunScope): Handler {
+    return async (input) => {
+      if (scope.signal.aborted) throw executionStoppedError();
+      return runDistributedMap(
+        plan,
+        {
+          input: input as Json,
+          context: scope.context,
+          stateMachineArn: scope.stateMachineArn,
+          signal: scope.signal,
+          history: scope.history,
+        },
+        this.mapHost,
+      );
+    };
+  }
+
+  private startChild(plan: DistributedMapPlan, input: Json, identity: ChildIdentity): ChildRun {
+    let machine = this.childMachines.get(plan);
+    if (!machine) {
+      machine = this.engineMachine(plan.processor);
+      this.childMachines.set(plan, machine);
+    }
+    const context = {
+      Execution: {
+        Id: identity.executionArn,
+        Name: identity.name,
+        Input: input,
+        StartTime: this.clock.now().toISOString(),
+        RoleArn: this.roleArn,
+      },
+      StateMachine: {
+        Id: identity.stateMachineArn,
+        Name: identity.stateMachineArn.slice(identity.stateMachineArn.indexOf(':stateMachine:') + 14),
+      },
+    };
+    const scope = new RunScope(plan.processor, context, identity.stateMachineArn, undefined);
+    const execution = machine.run(input, {
+      overrides: { taskResourceLocalHandlers: this.handlersFor(scope) },
+      context,
+      noThrowOnAbort: true,
+    });
+    this.counters.childExecutions++;
+    this.counters.runningChildren++;
+    this.counters.peakRunningChildren = Math.max(this.counters.peakRunningChildren, this.counters.runningChildren);
+    void this.consumeEvents(execution.eventLogs as AsyncIterable<EngineEvent>, undefined);
+    const result = execution.result.then(
+      (output): ChildOutcome => (scope.signal.aborted ? { status: 'ABORTED' } : { status: 'SUCCEEDED', output }),
+      (error: unknown): ChildOutcome => {
+        // A failed or timed-out child may leave local handlers behind (a sleeping Wait, a nested map run): stop them.
+        scope.controller.abort();
+        const outcome = outcomeOf(error);
+        return {
+          status: outcome.status === 'RUNNING' ? 'FAILED' : outcome.status,
+          ...(outcome.error === undefined ? {} : { error: outcome.error }),
+          ...(outcome.cause === undefined ? {} : { cause: outcome.cause }),
+        };
+      },
+    );
+    void result.finally(() => this.counters.runningChildren--);
+    return {
+      result,
+      abort: () => {
+        scope.controller.abort();
+        execution.abort();
+      },
+    };
+  }
+
+  private async consumeEvents(
+    events: AsyncIterable<EngineEvent>,
+    history: ExecutionHistory | undefined,
+  ): Promise<void> {
+    try {
+      for await (const event of events) {
+        if (event.type === 'StateEntered') this.counters.stateTransitions++;
+        history?.fromEngine(event);
+      }
+    } catch {
+      // the engine's event log does not fail; nothing to record if it did
+    }
+  }
+}
