@@ -43,7 +43,13 @@ const ALLOWED_UNUSED: readonly AllowedUnused[] = [
     reason: SHARED_TABLE_GRANT,
   },
   // Its log entry follows the sweep, which the run with no manifest ends early.
-  { grant: 'dynamodb:PutItem', only: [STATE.markJobFailed], reason: SHARED_TABLE_GRANT },
+  { grant: 'dynamodb:PutItem', only: [STATE.markJobFailed, STATE.submitBatch], reason: SHARED_TABLE_GRANT },
+  {
+    grant: 'dynamodb:GetItem',
+    only: [STATE.recordBatchFailure],
+    reason:
+      'in batch mode it reads the batch record to withdraw the provider batch; the failure run here is in responses mode',
+  },
   {
     grant: `resource arn:aws:dynamodb:*:*:table/${LOCAL_TABLE}/index/*`,
     only: [
