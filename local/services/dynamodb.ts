@@ -88,7 +88,12 @@ export async function startLocalDynamo(options: {
     return dynamoClient;
   };
   try {
-    await createJobTable(client(), options.tableName);
+    const setup = client();
+    try {
+      await createJobTable(setup, options.tableName);
+    } finally {
+      setup.destroy();
+    }
   } catch (error) {
     await thread.close();
     throw error;
@@ -230,21 +235,18 @@ function bodyText(body: unknown): string {
   throw new TypeError('the local DynamoDB handler takes string or byte request bodies only');
 }
 
-async function createJobTable(client: DynamoDBClient, tableName: string): Promise<void> {
+/** Creates the job table from its schema (kept if it exists) and waits until it is ACTIVE. */
+export async function createJobTable(client: DynamoDBClient, tableName: string): Promise<void> {
   try {
-    try {
-      await client.send(new CreateTableCommand(jobTableDefinition(tableName)));
-    } catch (error) {
-      if (!(error instanceof ResourceInUseException)) throw error; // kept from an earlier run (--data-dir)
-    }
-    // dynalite flips a new table to ACTIVE on a timer, even with createTableMs: 0.
-    for (let attempt = 0; ; attempt++) {
-      const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
-      if (Table?.TableStatus === 'ACTIVE') return;
-      if (attempt >= 400) throw new Error(`local table ${tableName} did not become ACTIVE`);
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
-  } finally {
-    client.destroy();
+    await client.send(new CreateTableCommand(jobTableDefinition(tableName)));
+  } catch (error) {
+    if (!(error instanceof ResourceInUseException)) throw error; // kept from an earlier run (--data-dir)
+  }
+  // dynalite flips a new table to ACTIVE on a timer, even with createTableMs: 0.
+  for (let attempt = 0; ; attempt++) {
+    const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
+    if (Table?.TableStatus === 'ACTIVE') return;
+    if (attempt >= 400) throw new Error(`table ${tableName} did not become ACTIVE`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }

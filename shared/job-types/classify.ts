@@ -1,6 +1,7 @@
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { systemClock } from '../clock.js';
 import { ValidationError } from '../errors.js';
+import { isConditionFailure } from '../store/conditions.js';
 import type { JobOptions, OutputLine, ProviderRequest } from '../types.js';
 import type { AppliedItem, ApplyContext, CompiledJobType, JobType } from './job-type.js';
 import { outputText, refusalText, successBody } from './output-text.js';
@@ -102,7 +103,7 @@ export const classifyJobType = {
         }),
       );
     } catch (error) {
-      if (error instanceof Error && error.name === 'ConditionalCheckFailedException') {
+      if (isConditionFailure(error)) {
         throw new ValidationError(
           `table ${target.table} has no item with ${target.keyAttribute} "${item.customId}"; the label was not written`,
           'params.apply',

@@ -144,7 +144,7 @@ export class BookedTurns {
   }
 
   /**
-   * Gives up the slots not handed to a caller, for a later invocation to adopt (at most
+   * Gives up the slots not handed to a caller, for a later invocation to take over (at most
    * MAX_RESERVED_TURNS, of the earliest chunk's epoch); undefined when none.
    */
   release(keyId: string, now: number): Reservation | undefined {
@@ -164,7 +164,7 @@ export class BookedTurns {
   }
 
   /** Takes over the turns of a reservation of this key; a turn already past is dropped. */
-  adopt(keyId: string, reservation: Reservation | undefined, now: number): void {
+  takeOver(keyId: string, reservation: Reservation | undefined, now: number): void {
     if (!reservation || reservation.keyId !== keyId || reservation.at.length === 0) return;
     this.add(reservation.at, reservation.tokens, {
       epoch: reservation.epoch,

@@ -53,7 +53,7 @@ export interface TakeTurn {
    * The longest the caller waits for its turn, counted from now or from the latest turn handed to
    * its demand, whichever is later: a turn booked further off (and before the deadline) stays
    * booked and take() returns TURN_LATER; releaseBookedTurns() then gives the booked turns to a later
-   * invocation, which adopts them. So a batch's closely spaced turns are all waited for.
+   * invocation, which takes them over. So a batch's closely spaced turns are all waited for.
    */
   maxWaitMs?: number;
 }
@@ -222,7 +222,7 @@ export class RateLimiter {
 
   /**
    * Gives up the turns this process holds and has not handed to a caller, for a later invocation
-   * to adopt (at most MAX_RESERVED_TURNS, of the earliest chunk's epoch); undefined when none.
+   * to take over (at most MAX_RESERVED_TURNS, of the earliest chunk's epoch); undefined when none.
    */
   releaseBookedTurns(): Reservation | undefined {
     return this.turns.release(this.keyId, this.clock());
@@ -234,7 +234,7 @@ export class RateLimiter {
    * epoch before it is used (a 429 since voids it), as every slot is.
    */
   takeBookedTurns(reservation: Reservation | undefined): void {
-    this.turns.adopt(this.keyId, reservation, this.clock());
+    this.turns.takeOver(this.keyId, reservation, this.clock());
   }
 
   /** Resolves once the background writes started so far have ended. */

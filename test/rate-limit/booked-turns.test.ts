@@ -27,15 +27,15 @@ describe('the booked turns of one process', () => {
     expect(turns.release('key-1', NOW)).toBeUndefined();
   });
 
-  test('adopting takes the turns of its own key only, and drops the ones more than a burst past', () => {
+  test('taking over takes the turns of its own key only, and drops the ones more than a burst past', () => {
     // GIVEN a reservation whose first turn is long past
     const reservation = { keyId: 'key-1', epoch: 0, checkedAt: NOW, at: [NOW - 2 * BURST_MS, NOW + 500], tokens: 0 };
     const own = new BookedTurns(BURST_MS);
     const other = new BookedTurns(BURST_MS);
 
-    // WHEN each adopts it
-    own.adopt('key-1', reservation, NOW);
-    other.adopt('key-2', reservation, NOW);
+    // WHEN each takes it over
+    own.takeOver('key-1', reservation, NOW);
+    other.takeOver('key-2', reservation, NOW);
 
     // THEN
     expect(own.first(NOW)?.at).toBe(NOW + 500);

@@ -125,7 +125,7 @@ describe('the shared rate limiter', () => {
     const [booked] = await time.run([bookAndHandOver()]);
     if (!booked) throw new Error('a booking expected');
 
-    // Act: B adopts the reservation
+    // Act: B takes over the reservation
     b.takeBookedTurns(booked.reservation);
     const writes = b.stats.writes;
     const [used] = await time.run([useAll(b, 9)]);
@@ -137,7 +137,7 @@ describe('the shared rate limiter', () => {
     expect(used).toEqual(booked.reservation?.at);
     expect(b.stats.writes).toBe(writes); // no booking of its own
 
-    // Act: booked again, then a 429 elsewhere voids every reservation before B adopts it
+    // Act: booked again, then a 429 elsewhere voids every reservation before B takes it over
     const [again] = await time.run([bookAndHandOver()]);
     await time.run([c.penalize(5_000)]);
     const resumeAt = time.now() + 5_000;

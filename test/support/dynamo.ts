@@ -1,9 +1,9 @@
-import { CreateTableCommand, DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { createRequire } from 'node:module';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { jobTableDefinition } from '../../shared/store/table-schema.js';
+import { createJobTable } from '../../local/services/dynamodb.js';
 
 /** dynalite ships no types: the factory returns an http.Server that also closes its store. */
 type DynaliteFactory = (options: { createTableMs?: number; deleteTableMs?: number; updateTableMs?: number }) => Server;
@@ -19,9 +19,9 @@ export interface TestTable {
 }
 
 /**
- * Starts dynalite in memory on 127.0.0.1 (a free port) and creates the job table from its one
- * schema (shared/store/table-schema.ts). Each caller gets its own server, so test files never
- * share data.
+ * Starts dynalite in memory on 127.0.0.1 (a free port) and creates the job table as the local
+ * runtime does, from its one schema (shared/store/table-schema.ts). Each caller gets its own
+ * server, so test files never share data.
  */
 export async function startTestTable(tableName = 'llm-batch-test'): Promise<TestTable> {
   const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
@@ -46,14 +46,7 @@ export async function startTestTable(tableName = 'llm-batch-test'): Promise<Test
     await new Promise<void>((resolve, reject) => server.close((error?: Error) => (error ? reject(error) : resolve())));
   };
   try {
-    await client.send(new CreateTableCommand(jobTableDefinition(tableName)));
-    // dynalite flips the table to ACTIVE on a timer, even with createTableMs: 0.
-    for (let attempt = 0; ; attempt++) {
-      const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
-      if (Table?.TableStatus === 'ACTIVE') break;
-      if (attempt >= 200) throw new Error(`table ${tableName} did not become ACTIVE`);
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
+    await createJobTable(client, tableName);
   } catch (error) {
     await close();
     throw error;
