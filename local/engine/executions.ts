@@ -19,14 +19,11 @@ export interface ExecutionDescription {
   cause?: string;
 }
 
-export interface ExecutionListItem {
-  executionArn: string;
-  stateMachineArn: string;
-  name: string;
-  status: ExecutionStatus;
-  startDate: Date;
-  stopDate?: Date;
-}
+/** What ListExecutions shows of an execution. */
+export type ExecutionListItem = Pick<
+  ExecutionDescription,
+  'executionArn' | 'stateMachineArn' | 'name' | 'status' | 'startDate' | 'stopDate'
+>;
 
 export interface LocalStepFunctionsStats {
   /** Top-level executions started. */
