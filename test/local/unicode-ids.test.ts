@@ -10,7 +10,7 @@ import { cli } from '../support/cli.js';
  * Ids a new user might bring. Before the Idempotency-Key header was a hash, one of them (`café-名`)
  * failed every request of its batch with "Cannot convert argument to a ByteString".
  */
-export const UNICODE_IDS: readonly string[] = [
+const UNICODE_IDS: readonly string[] = [
   'café-名',
   '名前-中文-한국어',
   '🚀 launch',
