@@ -6,7 +6,7 @@ import type { JobOptions, OutputLine, ProviderRequest } from '../types.js';
 import type { AppliedItem, ApplyContext, CompiledJobType, JobType } from './job-type.js';
 import { outputText, refusalText, successBody } from './output-text.js';
 import {
-  MAX_CUSTOM_ID_LENGTH,
+  requireItemId,
   isPlainObject,
   kindOf,
   optionalString,
@@ -212,7 +212,7 @@ function parseApplyTarget(value: unknown): ClassifyApplyTarget {
 function parseClassifyLine(input: Record<string, unknown>): { id: string; text: string } {
   const line = requireLineObject(input);
   return {
-    id: requireString(line.id, 'id', MAX_CUSTOM_ID_LENGTH),
+    id: requireItemId(line.id, 'id'),
     text: requireString(line.text, 'text'),
   };
 }

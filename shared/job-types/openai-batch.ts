@@ -3,7 +3,7 @@ import { SUPPORTED_URLS, type JobOptions, type OutputLine, type ProviderRequest,
 import type { CompiledJobType, JobType } from './job-type.js';
 import { outputText, successBody } from './output-text.js';
 import {
-  MAX_CUSTOM_ID_LENGTH,
+  requireItemId,
   kindOf,
   optionalString,
   paramsOf,
@@ -56,7 +56,7 @@ export const openaiBatchJobType = {
 
 function parseRequestLine(input: Record<string, unknown>): ProviderRequest {
   const line = requireLineObject(input);
-  const customId = requireString(line.custom_id, 'custom_id', MAX_CUSTOM_ID_LENGTH);
+  const customId = requireItemId(line.custom_id, 'custom_id');
   if (line.method !== 'POST') {
     const got = line.method === undefined ? 'is missing' : `${JSON.stringify(line.method)} is not supported`;
     throw new ValidationError(`method ${got}; use "POST"`, 'method');

@@ -3,7 +3,7 @@ import type { JobOptions, OutputLine, ProviderRequest } from '../types.js';
 import type { CompiledJobType, JobType } from './job-type.js';
 import { outputText, successBody } from './output-text.js';
 import {
-  MAX_CUSTOM_ID_LENGTH,
+  requireItemId,
   isPlainObject,
   kindOf,
   optionalString,
@@ -135,7 +135,7 @@ function optionalPositiveInteger(value: unknown, where: string): number | undefi
 
 function parsePromptLine(input: Record<string, unknown>): PromptLine {
   const line = requireLineObject(input);
-  const id = requireString(line.id, 'id', MAX_CUSTOM_ID_LENGTH);
+  const id = requireItemId(line.id, 'id');
   const prompt = requireString(line.prompt, 'prompt');
   // A Map, so var names such as "constructor" or "__proto__" are plain keys.
   const vars = new Map<string, string>();

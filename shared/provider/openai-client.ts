@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import OpenAI, { type Uploadable } from 'openai';
 import type { BatchCreateParams } from 'openai/resources/batches';
 import type { ChatCompletionCreateParamsNonStreaming } from 'openai/resources/chat/completions';
@@ -9,6 +10,15 @@ export interface OpenAIRequestOptions {
   idempotencyKey?: string;
   headers?: Record<string, string>;
   maxRetries?: number;
+}
+
+/**
+ * The Idempotency-Key header for a stable key such as `<jobId>:<customId>`: its SHA-256 in hex. A
+ * header value is Latin-1 only (fetch refuses `名` with "Cannot convert argument to a ByteString")
+ * and ids are any Unicode; the hash is ASCII, 64 characters, and the same on every retry.
+ */
+export function idempotencyHeaderValue(stableKey: string): string {
+  return createHash('sha256').update(stableKey, 'utf8').digest('hex');
 }
 
 /**

@@ -5,6 +5,7 @@ import type { OutputLine, ProviderErrorBody, ProviderRequest } from '../types.js
 import {
   CANCEL_OPTIONS,
   createCallOptions,
+  idempotencyHeaderValue,
   type OpenAIClientLike,
   type OpenAIModeOptions,
   type OpenAIRequestOptions,
@@ -31,10 +32,11 @@ export class OpenAIResponsesProvider implements ResponsesProvider {
 
   async submitRequest(request: ProviderRequest, idempotencyKey: string): Promise<RequestProgress> {
     // The OpenAI client ignores `idempotencyKey` unless a subclass sets an idempotency header
-    // name, so the header is also set explicitly.
+    // name, so the header is also set explicitly. Both carry the key's hash: ids are any Unicode.
+    const headerValue = idempotencyHeaderValue(idempotencyKey);
     const options: OpenAIRequestOptions = {
-      idempotencyKey,
-      headers: { 'Idempotency-Key': idempotencyKey },
+      idempotencyKey: headerValue,
+      headers: { 'Idempotency-Key': headerValue },
       ...this.createOptions,
     };
     const url: string = request.url;

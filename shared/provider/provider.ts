@@ -13,7 +13,7 @@ export interface ResponsesProvider {
   /**
    * Responses mode: start one request. /v1/responses runs as a background Response;
    * /v1/chat/completions has no background mode, so it runs synchronously and comes back finished.
-   * `idempotencyKey` is sent as the Idempotency-Key header, stable across our retries.
+   * `idempotencyKey` (any Unicode, stable across our retries) is sent hashed as the Idempotency-Key header.
    */
   submitRequest(request: ProviderRequest, idempotencyKey: string): Promise<RequestProgress>;
   /** Responses mode: where a background response stands. */

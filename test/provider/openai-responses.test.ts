@@ -14,6 +14,8 @@ import {
   serverError,
 } from './provider-fixtures.js';
 
+/** sha256('job-1:item-1:0') in hex. */
+const KEY_HASH = 'fa0a2375f95752e237a693457c84e9b47be73fad104b4582509b48e0bceeaad6';
 let fake: FakeOpenAI;
 let provider: OpenAIResponsesProvider;
 
@@ -36,9 +38,10 @@ describe('responses mode: /v1/responses in background', () => {
       background: true,
       stream: false,
     });
+    // The key's SHA-256: a header carries only Latin-1, and ids are any Unicode.
     expect(options).toEqual({
-      idempotencyKey: 'job-1:item-1:0',
-      headers: { 'Idempotency-Key': 'job-1:item-1:0' },
+      idempotencyKey: KEY_HASH,
+      headers: { 'Idempotency-Key': KEY_HASH },
     });
   });
 
@@ -266,7 +269,7 @@ describe('responses mode: /v1/chat/completions runs synchronously', () => {
     // Assert
     const [[body, options]] = fake.callsOf('chat.completions.create') as [[unknown, unknown]];
     expect(body).toEqual({ ...chatRequest().body, stream: false });
-    expect(options).toMatchObject({ idempotencyKey: 'job-1:item-1:0' });
+    expect(options).toMatchObject({ idempotencyKey: KEY_HASH, headers: { 'Idempotency-Key': KEY_HASH } });
   });
 
   test('a 503 from the provider is a ProviderUnavailableError', async () => {

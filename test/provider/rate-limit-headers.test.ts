@@ -1,6 +1,7 @@
 import { RateLimitError } from 'openai';
 import { describe, expect, test } from '@jest/globals';
 import { RateLimitedError } from '../../shared/errors.js';
+import { idempotencyHeaderValue } from '../../shared/provider/openai-client.js';
 import { OpenAIProvider, createOpenAIClient } from '../../shared/provider/openai-provider.js';
 import {
   parseDurationMs,
@@ -171,7 +172,7 @@ describe('create calls of the rate-limited provider', () => {
     const [[, responseOptions]] = fake.callsOf('responses.create') as [[unknown, unknown]];
     const [[, chatOptions]] = fake.callsOf('chat.completions.create') as [[unknown, unknown]];
     const [[, batchOptions]] = fake.callsOf('batches.create') as [[unknown, unknown]];
-    expect(responseOptions).toMatchObject({ maxRetries: 0, idempotencyKey: 'k1' });
+    expect(responseOptions).toMatchObject({ maxRetries: 0, idempotencyKey: idempotencyHeaderValue('k1') });
     expect(chatOptions).toMatchObject({ maxRetries: 0 });
     expect(batchOptions).toEqual({ maxRetries: 0 });
   });

@@ -1,6 +1,7 @@
 import { describe, expect, test, jest } from '@jest/globals';
 import { RateLimitedError, SubmissionInProgressError } from '../../shared/errors.js';
 import { SUBMIT_LEASE_MS } from '../../shared/limits.js';
+import { idempotencyHeaderValue } from '../../shared/provider/openai-client.js';
 import { TURN_LATER } from '../../shared/rate-limit/rate-limiter.js';
 import { SEND_AHEAD_MS } from '../../shared/modes/responses.js';
 import { isRateLimitWait } from '../../shared/workflow-state.js';
@@ -55,7 +56,7 @@ describe('submit batch, responses mode', () => {
       stream: false,
     });
     expect(creates.map(([, options]) => options.idempotencyKey).sort()).toEqual(
-      items.map((item) => `${job.jobId}:${item.customId}`),
+      items.map((item) => idempotencyHeaderValue(`${job.jobId}:${item.customId}`)).sort(),
     );
     const records = await itemsOf(env(), job.jobId);
     expect(records.map((item) => item.status)).toEqual(Array(5).fill('SUBMITTED'));
