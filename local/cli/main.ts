@@ -1,4 +1,4 @@
-import { parseArgs } from 'node:util';
+import { inspect, parseArgs } from 'node:util';
 import { renderJobWorkflowAsl } from '../../workflows/render-asl.js';
 import type { MockProviderOptions } from '../mock-provider/options.js';
 import {
@@ -7,9 +7,11 @@ import {
   RealProviderTimeScaleError,
   type LocalRuntimeOptions,
 } from '../local-stack.js';
+import { apiCall, parseApiUrl } from './api-client.js';
+import { errorLine, isAddressInUse, PortInUseError } from './error-line.js';
 import { EXIT, UsageError } from './exit-codes.js';
 import { toMermaid } from './graph.js';
-import { apiCall, runJob } from './run.js';
+import { runJob } from './run.js';
 
 export const DEFAULT_API_PORT = 3000;
 export const DEFAULT_MODEL = 'gpt-4.1-mini';
@@ -49,8 +51,14 @@ Options for serve, status and cancel:
   --port <n>                 serve's HTTP API port (default ${DEFAULT_API_PORT})
   --api <url>                the API for status and cancel (default http://127.0.0.1:${DEFAULT_API_PORT})
 
-Exit codes: 0 every item succeeded; 3 finished with item failures; 1 the job failed or the
-runtime broke; 2 bad input or usage.
+Any command:
+  --debug                    show an error's stack trace (errors are one line otherwise)
+
+Ctrl-C or SIGTERM during run cancels the job, writes the results and exits 3; a second one quits
+at once and leaves the job as it is.
+
+Exit codes: 0 every item succeeded; 3 finished with item failures or cancelled; 1 the job failed,
+the runtime broke or a second signal quit; 2 bad input or usage.
 `;
 
 const OPTIONS = {
@@ -71,6 +79,7 @@ const OPTIONS = {
   'mock-permanent-error-rate': { type: 'string' },
   'mock-rate-limit-rpm': { type: 'string' },
   'mock-seed': { type: 'string' },
+  debug: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
 
@@ -148,6 +157,8 @@ async function serve(values: Values): Promise<number> {
     ...runtimeOptions(values, process.env),
     apiPort: port,
     stepFunctionsPort: 0,
+  }).catch((error: unknown) => {
+    throw isAddressInUse(error) ? new PortInUseError(port, error) : error;
   });
   process.stdout.write(
     [
@@ -192,7 +203,7 @@ export async function main(argv: string[]): Promise<number> {
           request: jobOptions(values),
           json: values.json,
           ...(values.out ? { out: values.out } : {}),
-          ...(values.api ? { api: values.api } : {}),
+          ...(values.api !== undefined ? { api: parseApiUrl(values.api) } : {}),
           runtime: runtimeOptions(values, process.env),
         });
       }
@@ -202,7 +213,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'cancel': {
         const jobId = rest[0];
         if (!jobId) throw new UsageError(`${command} takes a job id: llm-batch ${command} <jobId>`);
-        const api = (values.api ?? `http://127.0.0.1:${DEFAULT_API_PORT}`).replace(/\/$/, '');
+        const api = parseApiUrl(values.api ?? `http://127.0.0.1:${DEFAULT_API_PORT}`);
         const job = await apiCall(
           command === 'status'
             ? `${api}/jobs/${encodeURIComponent(jobId)}`
@@ -226,7 +237,9 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`llm-batch: ${error.message}\n`);
       return EXIT.usage;
     }
-    process.stderr.write(`llm-batch: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.stderr.write(`llm-batch: ${errorLine(error)}\n`);
+    // With its causes (a socket error under "fetch failed", say).
+    if (values.debug) process.stderr.write(`${inspect(error)}\n`);
     return EXIT.failed;
   }
 }
