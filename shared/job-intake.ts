@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Clock } from './clock.js';
 import { ValidationError, type ValidationIssue } from './errors.js';
 import { resolveJobOptions } from './job-options.js';
@@ -8,7 +9,7 @@ import type { JsonlLine, ManifestLine, ObjectStore } from './store/object-store.
 import type { JobOptions, JobRecord } from './types.js';
 
 /** Most problems reported for one request; the rest are summarised. */
-const MAX_REPORTED_ISSUES = 20;
+export const MAX_REPORTED_ISSUES = 20;
 
 export interface NewJob {
   jobId: string;
@@ -51,9 +52,11 @@ export async function validateJob(
   const compiled = jobType.compile(options);
   const issues: ValidationIssue[] = [];
   let issueCount = 0;
+  let firstUnlisted: string | undefined;
   const report = (where: string, message: string) => {
     issueCount++;
     if (issues.length < MAX_REPORTED_ISSUES) issues.push({ where, message });
+    else firstUnlisted ??= where;
   };
   const items: ManifestLine[] = [];
   const seen = new Map<string, number>();
@@ -96,16 +99,31 @@ export async function validateJob(
   }
   if (issueCount === 0 && items.length === 0) report('items', 'no items: the input is empty');
   if (issueCount > 0) {
-    const more = issueCount > issues.length ? ` (and ${issueCount - issues.length} more)` : '';
+    const unlisted = issueCount - issues.length;
+    const more = unlisted > 0 ? ` (and ${unlisted} more)` : '';
     const summary = issues.map((i) => `${i.where}: ${i.message}`).join('; ');
-    throw new ValidationError(`${issueCount} invalid item(s)${more}: ${summary}`, undefined, { issues });
+    // The list itself says what it leaves out: clients (and the CLI) print the issues, not the message.
+    const listed =
+      firstUnlisted === undefined
+        ? issues
+        : [...issues, { where: `${firstUnlisted} and later`, message: moreProblems(unlisted) }];
+    throw new ValidationError(`${issueCount} invalid item(s)${more}: ${summary}`, undefined, { issues: listed });
   }
   return { jobType: request.jobType, options, items };
+}
+
+function moreProblems(count: number): string {
+  return `${count} more problem${count === 1 ? '' : 's'}, not listed: only the first ${MAX_REPORTED_ISSUES} are`;
 }
 
 /**
  * Writes a validated job: the manifest first, then the job record (QUEUED), so a job record
  * never points at a missing manifest. Idempotent: an existing job is returned unchanged.
+ *
+ * The record's conditional create is the one claim on the job id: writers racing for it each
+ * write their manifest under a key of their own, and the record points at the winner's, so the
+ * job runs the items its record and its creator's answer describe. A loser's manifest is left
+ * unreferenced (the API may not delete objects).
  */
 export async function writeJob(
   request: NewJob,
@@ -114,7 +132,7 @@ export async function writeJob(
 ): Promise<{ job: JobRecord; created: boolean }> {
   const existing = await deps.store.getJob(request.jobId);
   if (existing) return { job: existing, created: false };
-  const manifest = await deps.objects.putManifest(request.jobId, validated.items);
+  const manifest = await deps.objects.putManifest(request.jobId, randomUUID(), validated.items);
   const now = deps.clock.now().toISOString();
   const job: JobRecord = {
     jobId: request.jobId,

@@ -27,7 +27,9 @@ export interface ResultsWriter {
 
 /**
  * Job files in S3:
- *   jobs/<jobId>/manifest.jsonl          the validated items, one ManifestLine each
+ *   jobs/<jobId>/manifest-<writeId>.jsonl the validated items, one ManifestLine each; each write of a
+ *                                        job has its own key, and the job record points at the one
+ *                                        that won the job's creation (so racing writers never overwrite it)
  *   jobs/<jobId>/results.jsonl           the results, in the OpenAI Batch output format
  *   jobs/<jobId>/outputs/<hash>.json     an item output too large for its DynamoDB record
  */
@@ -37,16 +39,20 @@ export class ObjectStore {
     readonly bucket: string,
   ) {}
 
-  manifestLocation(jobId: string): S3Location {
-    return { bucket: this.bucket, key: `jobs/${jobId}/manifest.jsonl` };
+  private manifestLocation(jobId: string, writeId: string): S3Location {
+    return { bucket: this.bucket, key: `jobs/${jobId}/manifest-${writeId}.jsonl` };
   }
 
   resultsLocation(jobId: string): S3Location {
     return { bucket: this.bucket, key: `jobs/${jobId}/results.jsonl` };
   }
 
-  async putManifest(jobId: string, lines: readonly ManifestLine[]): Promise<S3Location> {
-    const location = this.manifestLocation(jobId);
+  /**
+   * Writes a manifest under a key of its own (`writeId`, unique per write), never over another
+   * object: `If-None-Match: *` makes S3 refuse to replace one.
+   */
+  async putManifest(jobId: string, writeId: string, lines: readonly ManifestLine[]): Promise<S3Location> {
+    const location = this.manifestLocation(jobId, writeId);
     const body = lines.map((line) => JSON.stringify(line)).join('\n') + (lines.length ? '\n' : '');
     await this.s3.send(
       new PutObjectCommand({
@@ -54,6 +60,7 @@ export class ObjectStore {
         Key: location.key,
         Body: body,
         ContentType: 'application/x-ndjson',
+        IfNoneMatch: '*',
       }),
     );
     return location;
