@@ -120,10 +120,11 @@ function moreProblems(count: number): string {
  * Writes a validated job: the manifest first, then the job record (QUEUED), so a job record
  * never points at a missing manifest. Idempotent: an existing job is returned unchanged.
  *
- * The record's conditional create is the one claim on the job id: writers racing for it each
- * write their manifest under a key of their own, and the record points at the winner's, so the
- * job runs the items its record and its creator's answer describe. A loser's manifest is left
- * unreferenced (the API may not delete objects).
+ * The record's conditional create is the one claim on the job id. A job id derived from a
+ * client's Idempotency-Key (a request with a `requestHash`) may be raced for with other bodies:
+ * such writers each put their manifest under a key of their own, and the record points at the
+ * winner's, so the job runs the items its record and its creator's answer describe. A loser's
+ * manifest is left unreferenced (the API may not delete objects).
  */
 export async function writeJob(
   request: NewJob,
@@ -132,7 +133,8 @@ export async function writeJob(
 ): Promise<{ job: JobRecord; created: boolean }> {
   const existing = await deps.store.getJob(request.jobId);
   if (existing) return { job: existing, created: false };
-  const manifest = await deps.objects.putManifest(request.jobId, randomUUID(), validated.items);
+  const writeId = request.requestHash === undefined ? undefined : randomUUID();
+  const manifest = await deps.objects.putManifest(request.jobId, validated.items, writeId);
   const now = deps.clock.now().toISOString();
   const job: JobRecord = {
     jobId: request.jobId,

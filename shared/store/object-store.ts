@@ -27,11 +27,11 @@ export interface ResultsWriter {
 
 /**
  * Job files in S3:
- *   jobs/<jobId>/manifest-<writeId>.jsonl the validated items, one ManifestLine each; each write of a
- *                                        job has its own key, and the job record points at the one
- *                                        that won the job's creation (so racing writers never overwrite it)
- *   jobs/<jobId>/results.jsonl           the results, in the OpenAI Batch output format
- *   jobs/<jobId>/outputs/<hash>.json     an item output too large for its DynamoDB record
+ *   jobs/<jobId>/manifest.jsonl            the validated items, one ManifestLine each
+ *   jobs/<jobId>/manifest-<writeId>.jsonl  the same for an API job, whose id requests may race for:
+ *                                          each writes its own, the job record points at the winner's
+ *   jobs/<jobId>/results.jsonl             the results, in the OpenAI Batch output format
+ *   jobs/<jobId>/outputs/<hash>.json       an item output too large for its DynamoDB record
  */
 export class ObjectStore {
   constructor(
@@ -39,8 +39,9 @@ export class ObjectStore {
     readonly bucket: string,
   ) {}
 
-  private manifestLocation(jobId: string, writeId: string): S3Location {
-    return { bucket: this.bucket, key: `jobs/${jobId}/manifest-${writeId}.jsonl` };
+  manifestLocation(jobId: string, writeId?: string): S3Location {
+    const name = writeId === undefined ? 'manifest.jsonl' : `manifest-${writeId}.jsonl`;
+    return { bucket: this.bucket, key: `jobs/${jobId}/${name}` };
   }
 
   resultsLocation(jobId: string): S3Location {
@@ -48,10 +49,10 @@ export class ObjectStore {
   }
 
   /**
-   * Writes a manifest under a key of its own (`writeId`, unique per write), never over another
-   * object: `If-None-Match: *` makes S3 refuse to replace one.
+   * Writes a job's manifest. With a `writeId` (unique per write) the key is this write's alone,
+   * and `If-None-Match: *` has S3 refuse to replace an object there.
    */
-  async putManifest(jobId: string, writeId: string, lines: readonly ManifestLine[]): Promise<S3Location> {
+  async putManifest(jobId: string, lines: readonly ManifestLine[], writeId?: string): Promise<S3Location> {
     const location = this.manifestLocation(jobId, writeId);
     const body = lines.map((line) => JSON.stringify(line)).join('\n') + (lines.length ? '\n' : '');
     await this.s3.send(
@@ -60,7 +61,7 @@ export class ObjectStore {
         Key: location.key,
         Body: body,
         ContentType: 'application/x-ndjson',
-        IfNoneMatch: '*',
+        ...(writeId !== undefined && { IfNoneMatch: '*' }),
       }),
     );
     return location;

@@ -4,7 +4,6 @@
  * a JSON string, or base64 for binary bodies, a third larger) and the rest of the event. The
  * local API refuses what Lambda would.
  */
-export const HTTP_API_BODY_MAX_BYTES = 10 * 1024 * 1024;
 export const LAMBDA_EVENT_MAX_BYTES = 6 * 1024 * 1024;
 
 /**
