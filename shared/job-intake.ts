@@ -11,6 +11,9 @@ import type { JobOptions, JobRecord } from './types.js';
 /** Most problems reported for one request; the rest are summarised. */
 export const MAX_REPORTED_ISSUES = 20;
 
+/** The job record keeps the options, and a DynamoDB item holds at most 400 KB: this leaves room for the rest. */
+export const MAX_OPTIONS_BYTES = 300_000;
+
 export interface NewJob {
   jobId: string;
   jobType: string;
@@ -46,6 +49,10 @@ export async function validateJob(
 ): Promise<ValidatedJob> {
   const jobType = jobTypes.get(request.jobType);
   const options = resolveJobOptions(request.options, jobType);
+  const optionsBytes = Buffer.byteLength(JSON.stringify(options));
+  if (optionsBytes > MAX_OPTIONS_BYTES) {
+    throw new ValidationError(`are ${optionsBytes} bytes as JSON; the limit is ${MAX_OPTIONS_BYTES} bytes`, 'options');
+  }
   // Options parsed once for the whole job. Each line is checked by building its request, which
   // submit builds again: keeping it would store the request (for classify, the label schema on
   // every line) in the manifest instead of the line, a larger manifest for a cheap rebuild.

@@ -1,7 +1,7 @@
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { describe, expect, test } from '@jest/globals';
-import { MAX_REPORTED_ISSUES } from '../../shared/job-intake.js';
+import { MAX_OPTIONS_BYTES, MAX_REPORTED_ISSUES } from '../../shared/job-intake.js';
 import { MAX_BODY_DEPTH } from '../../tasks/api/request-limits.js';
 import { createApiHandler } from '../../tasks/api/router.js';
 import {
@@ -141,6 +141,24 @@ describe('a body answers 4xx for the client mistakes in it, never 5xx', () => {
         issues: [{ where: 'body', message: 'is not valid UTF-8: send JSON encoded as UTF-8' }],
       },
     });
+    expectNothingWritten(e);
+  });
+});
+
+describe('options too large for the job record', () => {
+  test(`over ${MAX_OPTIONS_BYTES} bytes -> 400 at options, not a 500 from DynamoDB`, async () => {
+    // GIVEN a model name that makes the options half a megabyte
+    const e = env();
+    const body = promptJobBody(1, { model: 'm'.repeat(500_000) });
+
+    // WHEN
+    const response = await e.request('POST', '/jobs', { body });
+
+    // THEN
+    expect(response.status).toBe(400);
+    expect(errorOf(response).issues).toEqual([
+      { where: 'options', message: `are 500111 bytes as JSON; the limit is ${MAX_OPTIONS_BYTES} bytes` },
+    ]);
     expectNothingWritten(e);
   });
 });
