@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Clock } from './clock.js';
 import { ValidationError, type ValidationIssue } from './errors.js';
 import { resolveJobOptions } from './job-options.js';
@@ -8,7 +9,10 @@ import type { JsonlLine, ManifestLine, ObjectStore } from './store/object-store.
 import type { JobOptions, JobRecord } from './types.js';
 
 /** Most problems reported for one request; the rest are summarised. */
-const MAX_REPORTED_ISSUES = 20;
+export const MAX_REPORTED_ISSUES = 20;
+
+/** The job record keeps the options, and a DynamoDB item holds at most 400 KB: this leaves room for the rest. */
+export const MAX_OPTIONS_BYTES = 300_000;
 
 export interface NewJob {
   jobId: string;
@@ -45,15 +49,21 @@ export async function validateJob(
 ): Promise<ValidatedJob> {
   const jobType = jobTypes.get(request.jobType);
   const options = resolveJobOptions(request.options, jobType);
+  const optionsBytes = Buffer.byteLength(JSON.stringify(options));
+  if (optionsBytes > MAX_OPTIONS_BYTES) {
+    throw new ValidationError(`are ${optionsBytes} bytes as JSON; the limit is ${MAX_OPTIONS_BYTES} bytes`, 'options');
+  }
   // Options parsed once for the whole job. Each line is checked by building its request, which
   // submit builds again: keeping it would store the request (for classify, the label schema on
   // every line) in the manifest instead of the line, a larger manifest for a cheap rebuild.
   const compiled = jobType.compile(options);
   const issues: ValidationIssue[] = [];
   let issueCount = 0;
+  let firstUnlisted: string | undefined;
   const report = (where: string, message: string) => {
     issueCount++;
     if (issues.length < MAX_REPORTED_ISSUES) issues.push({ where, message });
+    else firstUnlisted ??= where;
   };
   const items: ManifestLine[] = [];
   const seen = new Map<string, number>();
@@ -96,16 +106,32 @@ export async function validateJob(
   }
   if (issueCount === 0 && items.length === 0) report('items', 'no items: the input is empty');
   if (issueCount > 0) {
-    const more = issueCount > issues.length ? ` (and ${issueCount - issues.length} more)` : '';
+    const unlisted = issueCount - issues.length;
+    const more = unlisted > 0 ? ` (and ${unlisted} more)` : '';
     const summary = issues.map((i) => `${i.where}: ${i.message}`).join('; ');
-    throw new ValidationError(`${issueCount} invalid item(s)${more}: ${summary}`, undefined, { issues });
+    // The list itself says what it leaves out: clients (and the CLI) print the issues, not the message.
+    const listed =
+      firstUnlisted === undefined
+        ? issues
+        : [...issues, { where: `${firstUnlisted} and later`, message: moreProblems(unlisted) }];
+    throw new ValidationError(`${issueCount} invalid item(s)${more}: ${summary}`, undefined, { issues: listed });
   }
   return { jobType: request.jobType, options, items };
+}
+
+function moreProblems(count: number): string {
+  return `${count} more problem${count === 1 ? '' : 's'}, not listed: only the first ${MAX_REPORTED_ISSUES} are`;
 }
 
 /**
  * Writes a validated job: the manifest first, then the job record (QUEUED), so a job record
  * never points at a missing manifest. Idempotent: an existing job is returned unchanged.
+ *
+ * The record's conditional create is the one claim on the job id. A job id derived from a
+ * client's Idempotency-Key (a request with a `requestHash`) may be raced for with other bodies:
+ * such writers each put their manifest under a key of their own, and the record points at the
+ * winner's, so the job runs the items its record and its creator's answer describe. A loser's
+ * manifest is left unreferenced (the API may not delete objects).
  */
 export async function writeJob(
   request: NewJob,
@@ -114,7 +140,8 @@ export async function writeJob(
 ): Promise<{ job: JobRecord; created: boolean }> {
   const existing = await deps.store.getJob(request.jobId);
   if (existing) return { job: existing, created: false };
-  const manifest = await deps.objects.putManifest(request.jobId, validated.items);
+  const writeId = request.requestHash === undefined ? undefined : randomUUID();
+  const manifest = await deps.objects.putManifest(request.jobId, validated.items, writeId);
   const now = deps.clock.now().toISOString();
   const job: JobRecord = {
     jobId: request.jobId,

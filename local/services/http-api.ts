@@ -1,8 +1,11 @@
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { isUtf8 } from 'node:buffer';
 import { systemClock, type Clock } from '../../shared/clock.js';
+import { payloadTooLargeResponse } from '../../tasks/api/error-responses.js';
 import type { HttpResult } from '../../tasks/api/http.js';
+import { LAMBDA_EVENT_MAX_BYTES } from '../../tasks/api/request-limits.js';
 
 export type ApiHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<HttpResult>;
 
@@ -29,16 +32,32 @@ function lambdaContext(requestId: string): Context {
   };
 }
 
-async function readBody(request: IncomingMessage): Promise<string | undefined> {
+/**
+ * The request body as API Gateway hands it to Lambda: text when it is UTF-8, else base64. Past
+ * `maxBytes` the rest is read and dropped: the answer is a 413, sent once the client has sent it all.
+ */
+async function readBody(
+  request: IncomingMessage,
+  maxBytes: number,
+): Promise<{ body?: string; isBase64Encoded: boolean; bytes: number }> {
   const chunks: Buffer[] = [];
-  for await (const chunk of request) chunks.push(chunk as Buffer);
-  return chunks.length ? Buffer.concat(chunks).toString('utf8') : undefined;
+  let bytes = 0;
+  for await (const chunk of request) {
+    bytes += (chunk as Buffer).length;
+    if (bytes <= maxBytes) chunks.push(chunk as Buffer);
+  }
+  if (bytes === 0 || bytes > maxBytes) return { isBase64Encoded: false, bytes };
+  const raw = Buffer.concat(chunks);
+  return isUtf8(raw)
+    ? { body: raw.toString('utf8'), isBase64Encoded: false, bytes }
+    : { body: raw.toString('base64'), isBase64Encoded: true, bytes };
 }
 
 /**
  * A local stand-in for API Gateway's HTTP API: turns each request into a payload v2 event for
  * the same handler that runs on Lambda, and its answer back into an HTTP response. No auth
- * (IAM auth is API Gateway's job), bound to 127.0.0.1.
+ * (IAM auth is API Gateway's job), bound to 127.0.0.1. Like a deployed API it refuses a request
+ * whose event is over Lambda's 6 MB, with a 413 that says to use input.key.
  */
 export async function startLocalHttpApi(
   handler: ApiHandler,
@@ -52,6 +71,11 @@ export async function startLocalHttpApi(
       const method = request.method ?? 'GET';
       const requestId = `local-${++requests}`;
       const now = clock.now();
+      const send = (result: HttpResult) => {
+        response.writeHead(result.statusCode ?? 200, result.headers as Record<string, string> | undefined);
+        response.end(result.body ?? '');
+      };
+      const body = await readBody(request, LAMBDA_EVENT_MAX_BYTES);
       const headers = Object.fromEntries(
         Object.entries(request.headers).map(([name, value]) => [
           name,
@@ -83,13 +107,16 @@ export async function startLocalHttpApi(
           time: now.toISOString(),
           timeEpoch: now.getTime(),
         },
-        body: await readBody(request),
-        isBase64Encoded: false,
+        ...(body.body !== undefined ? { body: body.body } : {}),
+        isBase64Encoded: body.isBase64Encoded,
       };
       try {
-        const result = await handler(event, lambdaContext(requestId));
-        response.writeHead(result.statusCode ?? 200, result.headers as Record<string, string> | undefined);
-        response.end(result.body ?? '');
+        const eventBytes = body.bytes > LAMBDA_EVENT_MAX_BYTES ? body.bytes : Buffer.byteLength(JSON.stringify(event));
+        if (eventBytes > LAMBDA_EVENT_MAX_BYTES) {
+          send(payloadTooLargeResponse(eventBytes));
+          return;
+        }
+        send(await handler(event, lambdaContext(requestId)));
       } catch (error) {
         response.writeHead(500, { 'content-type': 'application/json' });
         response.end(JSON.stringify({ error: { code: 'InternalError', message: (error as Error).message } }));

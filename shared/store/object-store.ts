@@ -27,9 +27,11 @@ export interface ResultsWriter {
 
 /**
  * Job files in S3:
- *   jobs/<jobId>/manifest.jsonl          the validated items, one ManifestLine each
- *   jobs/<jobId>/results.jsonl           the results, in the OpenAI Batch output format
- *   jobs/<jobId>/outputs/<hash>.json     an item output too large for its DynamoDB record
+ *   jobs/<jobId>/manifest.jsonl            the validated items, one ManifestLine each
+ *   jobs/<jobId>/manifest-<writeId>.jsonl  the same for an API job, whose id requests may race for:
+ *                                          each writes its own, the job record points at the winner's
+ *   jobs/<jobId>/results.jsonl             the results, in the OpenAI Batch output format
+ *   jobs/<jobId>/outputs/<hash>.json       an item output too large for its DynamoDB record
  */
 export class ObjectStore {
   constructor(
@@ -37,16 +39,21 @@ export class ObjectStore {
     readonly bucket: string,
   ) {}
 
-  manifestLocation(jobId: string): S3Location {
-    return { bucket: this.bucket, key: `jobs/${jobId}/manifest.jsonl` };
+  manifestLocation(jobId: string, writeId?: string): S3Location {
+    const name = writeId === undefined ? 'manifest.jsonl' : `manifest-${writeId}.jsonl`;
+    return { bucket: this.bucket, key: `jobs/${jobId}/${name}` };
   }
 
   resultsLocation(jobId: string): S3Location {
     return { bucket: this.bucket, key: `jobs/${jobId}/results.jsonl` };
   }
 
-  async putManifest(jobId: string, lines: readonly ManifestLine[]): Promise<S3Location> {
-    const location = this.manifestLocation(jobId);
+  /**
+   * Writes a job's manifest. With a `writeId` (unique per write) the key is this write's alone,
+   * and `If-None-Match: *` has S3 refuse to replace an object there.
+   */
+  async putManifest(jobId: string, lines: readonly ManifestLine[], writeId?: string): Promise<S3Location> {
+    const location = this.manifestLocation(jobId, writeId);
     const body = lines.map((line) => JSON.stringify(line)).join('\n') + (lines.length ? '\n' : '');
     await this.s3.send(
       new PutObjectCommand({
@@ -54,6 +61,7 @@ export class ObjectStore {
         Key: location.key,
         Body: body,
         ContentType: 'application/x-ndjson',
+        ...(writeId !== undefined && { IfNoneMatch: '*' }),
       }),
     );
     return location;

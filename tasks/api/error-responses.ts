@@ -8,6 +8,8 @@ import {
   ValidationError,
 } from '../../shared/errors.js';
 import { json, type HttpResult } from './http.js';
+import { API_INPUT_PREFIX } from './input-key.js';
+import { LAMBDA_EVENT_MAX_BYTES } from './request-limits.js';
 
 /** A request for a method and path the API does not serve. */
 export class RouteNotFoundError extends Error {
@@ -72,4 +74,19 @@ export function knownErrorResponse(error: unknown): HttpResult | undefined {
 /** The answer to a failure of ours (an error the table does not know): a 500 that says nothing internal. */
 export function internalErrorResponse(): HttpResult {
   return json(500, { error: { code: 'InternalError', message: 'the request failed; see the API logs' } });
+}
+
+/**
+ * The answer to a request larger than Lambda takes (an event of `eventBytes`): what the limit is
+ * and what to do instead.
+ */
+export function payloadTooLargeResponse(eventBytes: number): HttpResult {
+  return json(413, {
+    error: {
+      code: 'PayloadTooLarge',
+      message:
+        `the request is ${eventBytes} bytes as a Lambda event; the API takes at most ${LAMBDA_EVENT_MAX_BYTES} ` +
+        `(Lambda's 6 MB): put the items in a JSONL file under ${API_INPUT_PREFIX} in the job bucket and pass input.key`,
+    },
+  });
 }

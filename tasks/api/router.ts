@@ -5,7 +5,8 @@ import type { Context } from 'aws-lambda';
 import type { ApiDeps } from './api-deps.js';
 import { internalErrorResponse, knownErrorResponse, RouteNotFoundError } from './error-responses.js';
 import type { HttpEvent, HttpResult } from './http.js';
-import { cancelJob, createJob, getJob, getResults, health, listItems, listJobs, listLogs } from './jobs-api.js';
+import { createJob } from './create-job.js';
+import { cancelJob, getJob, getResults, health, listItems, listJobs, listLogs } from './jobs-api.js';
 import { API_ROUTES, type ApiRouteName } from './routes.js';
 
 type RouteLogic = (event: HttpEvent, deps: ApiDeps) => Promise<HttpResult> | HttpResult;

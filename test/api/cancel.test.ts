@@ -8,6 +8,7 @@ import { prepareJob } from '../../tasks/prepare-job.js';
 import { submitBatch } from '../../tasks/submit-batch.js';
 import { errorOf, jobOf, postJob, promptJobBody, useApiTestEnv, type ApiTestEnv } from '../support/api.js';
 import { itemsOf, requireJob, responseFor, pollState } from '../support/deps.js';
+import { manifestOf } from './manifest-of.js';
 
 const env = useApiTestEnv();
 
@@ -18,8 +19,7 @@ async function logMessages(e: ApiTestEnv, jobId: string): Promise<string[]> {
 
 /** The manifest in the Distributed Map's batches (ItemReader + ItemBatcher of `size`). */
 async function manifestBatches(e: ApiTestEnv, jobId: string, size: number): Promise<ManifestLine[][]> {
-  const lines: ManifestLine[] = [];
-  for await (const line of e.objects.readManifest(e.objects.manifestLocation(jobId))) lines.push(line);
+  const lines = await manifestOf(e, jobId);
   const batches: ManifestLine[][] = [];
   for (let start = 0; start < lines.length; start += size) batches.push(lines.slice(start, start + size));
   return batches;

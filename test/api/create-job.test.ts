@@ -15,6 +15,7 @@ import {
   type ApiTestEnv,
 } from '../support/api.js';
 import { TEST_BUCKET, TEST_MODEL, jsonl, promptLines, requireJob } from '../support/deps.js';
+import { manifestOf } from './manifest-of.js';
 
 const env = useApiTestEnv();
 
@@ -23,9 +24,7 @@ function startCalls(e: ApiTestEnv) {
 }
 
 async function manifestIds(e: ApiTestEnv, jobId: string): Promise<string[]> {
-  const ids: string[] = [];
-  for await (const line of e.objects.readManifest(e.objects.manifestLocation(jobId))) ids.push(line.customId);
-  return ids;
+  return (await manifestOf(e, jobId)).map((line) => line.customId);
 }
 
 function throttled(): SFNServiceException {
@@ -78,7 +77,10 @@ describe('POST /jobs', () => {
     expect(await requireJob(e, job.jobId)).toMatchObject({
       status: 'QUEUED',
       executionArn: arn,
-      manifest: e.objects.manifestLocation(job.jobId),
+      manifest: {
+        bucket: TEST_BUCKET,
+        key: expect.stringMatching(new RegExp(`^jobs/${job.jobId}/manifest-[0-9a-f-]{36}\\.jsonl$`)),
+      },
     });
   });
 
