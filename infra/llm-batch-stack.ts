@@ -231,7 +231,7 @@ export class LlmBatchStack extends Stack {
     acknowledgeWildcard(
       machine,
       nagResource(machine, this.bucket.bucketArn, `/${JOBS_PREFIX}/*`),
-      "The Distributed Map's ItemReader reads each job's manifest at jobs/<jobId>/manifest.jsonl, a key only known at " +
+      "The Distributed Map's ItemReader reads each job's manifest under jobs/<jobId>/ (manifest.jsonl, or a per-request key for API jobs), known only at " +
         'run time; read only, under jobs/.',
     );
     acknowledgeWildcard(

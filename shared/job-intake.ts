@@ -98,7 +98,7 @@ export async function validateJob(
     }
     const first = seen.get(customId);
     if (first !== undefined) {
-      report(where, `duplicate id "${customId}" (first seen at ${label(first)})`);
+      report(where, `duplicate id ${JSON.stringify(customId)} (first seen at ${label(first)})`);
       continue;
     }
     seen.set(customId, entry.lineNumber);
