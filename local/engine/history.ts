@@ -6,6 +6,8 @@ import type { PreparedDefinition, TaskPlan } from './definition.js';
  * the `*EventDetails` objects), derived from the engine's event log plus what the local handlers
  * add (task scheduling, map runs). Reasonable, not exhaustive: no Parallel branch or aborted map
  * iteration events, no StateRetried equivalents (a retry shows as a new Scheduled/Started pair).
+ * As in Step Functions, a state whose failure is caught exits once (a failed Map or Parallel
+ * without a Succeeded event), and a state whose failure is not caught does not exit.
  */
 
 export interface HistoryEvent {
@@ -63,6 +65,8 @@ export class ExecutionHistory {
   /** Set by StopExecution before the engine reports the abort. */
   abortDetails: { error?: string; cause?: string } = {};
   private closed = false;
+  /** Map and Parallel entries that failed and have not been retried, keyed by `entryKey`. */
+  private readonly failedEntries = new Set<string>();
 
   constructor(
     private readonly prepared: PreparedDefinition,
@@ -89,6 +93,11 @@ export class ExecutionHistory {
     return engineType;
   }
 
+  /** Map iterations run states of the same name side by side; the engine tags their events with the index. */
+  private entryKey(event: EngineEvent, name: string): string {
+    return `${event.index ?? ''}/${name}`;
+  }
+
   fromEngine(event: EngineEvent): void {
     // Dated when read (within the same turn of the event loop), on the runtime's clock rather
     // than the engine's wall-clock stamp.
@@ -113,17 +122,24 @@ export class ExecutionHistory {
           { error: 'States.Timeout', cause: 'The execution ran past its TimeoutSeconds' },
           at,
         );
-      case 'StateEntered':
+      case 'StateEntered': {
         if (!state) return;
-        return this.add(
-          `${this.stateType(state.name, state.type)}StateEntered`,
+        const type = this.stateType(state.name, state.type);
+        this.add(
+          `${type}StateEntered`,
           { name: state.name, input: json(state.input), inputDetails: NOT_TRUNCATED },
           at,
         );
+        // An inline Map (the engine's own) starts as it enters; a Distributed Map's handler records its start.
+        if (state.type === 'Map') this.add('MapStateStarted', undefined, at);
+        return;
+      }
       case 'StateExited': {
         if (!state) return;
         const type = this.stateType(state.name, state.type);
-        if (type === 'Map' || type === 'Parallel') this.add(`${type}StateSucceeded`, undefined, at);
+        // After a caught failure the engine exits the state with the Catch's output: no Succeeded.
+        const failed = this.failedEntries.delete(this.entryKey(event, state.name));
+        if ((type === 'Map' || type === 'Parallel') && !failed) this.add(`${type}StateSucceeded`, undefined, at);
         return this.add(
           `${type}StateExited`,
           { name: state.name, output: json(state.output), outputDetails: NOT_TRUNCATED },
@@ -136,12 +152,14 @@ export class ExecutionHistory {
         const task = this.prepared.tasks.get(state.name);
         if (task && event.Error === 'States.Timeout')
           return this.taskEvent(task, 'TimedOut', { error: event.Error, cause: causeText(event.Cause) }, at);
-        if (type === 'Map' || type === 'Parallel') return this.add(`${type}StateFailed`, undefined, at);
-        return;
+        if (type !== 'Map' && type !== 'Parallel') return;
+        this.failedEntries.add(this.entryKey(event, state.name));
+        return this.add(`${type}StateFailed`, undefined, at);
       }
-      case 'StateCaught':
-        if (!state) return;
-        return this.add(`${this.stateType(state.name, state.type)}StateExited`, { name: state.name }, at);
+      case 'StateRetried':
+        if (state) this.failedEntries.delete(this.entryKey(event, state.name));
+        return;
+      // A caught failure needs no event of its own: the engine then exits the state (StateExited).
       case 'MapIterationStarted':
       case 'MapIterationSucceeded':
         return this.add(event.type, { name: event.parentState?.name, index: event.index }, at);
