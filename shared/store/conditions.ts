@@ -1,4 +1,6 @@
 import { ConditionalCheckFailedException, type AttributeValue } from '@aws-sdk/client-dynamodb';
+// The document client converts results but not the record a failed condition returns: convert it the same way.
+import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { fromStored } from './store-table.js';
 import { TABLE_KEY } from './table-schema.js';
 
@@ -89,7 +91,7 @@ export class ConditionNotMet {
    * `readBack`. On DynamoDB that read happens only when there was no record to return.
    */
   async record<T>(readBack: () => Promise<T | undefined>): Promise<T | undefined> {
-    return this.met ? fromStored<T>(fromAttributeMap(this.met)) : readBack();
+    return this.met ? fromStored<T>(unmarshall(this.met)) : readBack();
   }
 }
 
@@ -109,26 +111,4 @@ export function isConditionFailure(error: unknown): error is Error {
     error instanceof ConditionalCheckFailedException ||
     (error instanceof Error && error.name === 'ConditionalCheckFailedException')
   );
-}
-
-/**
- * The document client converts results but not the record carried by a ConditionalCheckFailedException:
- * this is its conversion (numbers as numbers, sets as Sets), for the attribute types the store writes.
- */
-function fromAttributeMap(map: Record<string, AttributeValue>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(map).map(([name, value]) => [name, fromAttributeValue(value)]));
-}
-
-function fromAttributeValue(value: AttributeValue): unknown {
-  if (value.S !== undefined) return value.S;
-  if (value.N !== undefined) return Number(value.N);
-  if (value.BOOL !== undefined) return value.BOOL;
-  if (value.NULL !== undefined) return null;
-  if (value.M !== undefined) return fromAttributeMap(value.M);
-  if (value.L !== undefined) return value.L.map(fromAttributeValue);
-  if (value.SS !== undefined) return new Set(value.SS);
-  if (value.NS !== undefined) return new Set(value.NS.map(Number));
-  if (value.B !== undefined) return value.B;
-  if (value.BS !== undefined) return new Set(value.BS);
-  throw new TypeError(`unknown DynamoDB attribute type ${Object.keys(value).join(', ')}`);
 }
