@@ -1,6 +1,7 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Clock } from './clock.js';
 import type { JobTypeRegistry } from './job-types/registry.js';
+import type { JobMetrics } from './metrics/job-metrics.js';
 import type { Provider } from './provider/provider.js';
 import type { RateLimiter } from './rate-limit/rate-limiter.js';
 import type { JobStore } from './store/job-store.js';
@@ -30,4 +31,6 @@ export interface TaskDeps {
   /** The process's one clock: tests pass one they move by hand. */
   clock: Clock;
   logger: TaskLogger;
+  /** Where each task invocation's progress goes as CloudWatch metrics (Lambda); none locally and in tests. */
+  metrics?: JobMetrics;
 }

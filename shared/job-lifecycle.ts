@@ -2,8 +2,9 @@ import type { TaskDeps } from './deps.js';
 import { JobNotFoundError, errorMessage } from './errors.js';
 import { endItemsWithError, errorOutputLine, NEVER_BATCHED } from './item-outcomes.js';
 import type { CompiledJobType } from './job-types/job-type.js';
+import type { JobLabels } from './metrics/job-metrics.js';
 import type { ProviderModeStrategy } from './modes/provider-mode.js';
-import type { JobProgress } from './store/job-progress.js';
+import { JobProgress } from './store/job-progress.js';
 import type { BatchRecord, LiveJobState } from './store/job-store.js';
 import {
   TERMINAL_JOB_STATUSES,
@@ -88,11 +89,22 @@ export async function loadRunningJob(deps: TaskDeps, context: BatchInput): Promi
 }
 
 /**
- * One ADD on the job for the whole invocation, even when it fails (what it did stays done). A
- * failure to count never fails the task: a retry would not count those items again, and the
- * reducer's final counts come from the items.
+ * One ADD on the job for the whole invocation, even when it fails (what it did stays done), and
+ * the same progress as one metrics record of the job's type and mode. A failure to count never
+ * fails the task: a retry would not count those items again, and the reducer's final counts come
+ * from the items.
  */
-export async function recordProgress(deps: TaskDeps, jobId: string, progress: JobProgress): Promise<void> {
+export async function recordProgress(
+  deps: TaskDeps,
+  job: Pick<JobRecord, 'jobId'> & JobLabels,
+  progress: JobProgress,
+): Promise<void> {
+  const { jobId } = job;
+  try {
+    deps.metrics?.emit(job, progress);
+  } catch (error) {
+    deps.logger.warn("could not emit the task's metrics", { jobId, error: errorMessage(error) });
+  }
   try {
     await deps.store.addProgress(jobId, progress);
   } catch (error) {
@@ -133,7 +145,7 @@ export interface EndOptions {
  */
 export async function endUnfinishedItems(
   deps: TaskDeps,
-  job: Pick<JobRecord, 'jobId'>,
+  job: Pick<JobRecord, 'jobId'> & JobLabels,
   mode: ProviderModeStrategy,
   items: readonly EndableItem[],
   ending: Ending,
@@ -141,19 +153,25 @@ export async function endUnfinishedItems(
 ): Promise<number> {
   const unfinished = items.filter((item) => isUnfinished(item.status));
   if (unfinished.length === 0) return 0;
+  const progress = options.progress ?? new JobProgress();
   try {
-    await mode.withdraw({
-      deps,
-      jobId: job.jobId,
-      items: unfinished,
-      batch: options.batch,
-      batchId: options.batchId,
-      done: options.withdrawn ?? new Set(),
-    });
-  } catch (error) {
-    deps.logger.warn('could not withdraw work from the provider', { jobId: job.jobId, error: errorMessage(error) });
+    try {
+      await mode.withdraw({
+        deps,
+        jobId: job.jobId,
+        items: unfinished,
+        batch: options.batch,
+        batchId: options.batchId,
+        done: options.withdrawn ?? new Set(),
+      });
+    } catch (error) {
+      deps.logger.warn('could not withdraw work from the provider', { jobId: job.jobId, error: errorMessage(error) });
+    }
+    return await endItemsWithError(deps, job.jobId, unfinished, ending.status, ending.reason, progress);
+  } finally {
+    // The caller keeps no progress: what this call ended is one write and one metrics record.
+    if (!options.progress) await recordProgress(deps, job, progress);
   }
-  return endItemsWithError(deps, job.jobId, unfinished, ending.status, ending.reason, options.progress);
 }
 
 /** An item as a job sweep hands it on: its record after the sweep, or (no record) its manifest line's ending. */
@@ -193,13 +211,19 @@ export async function* endUnfinishedJob(
   const endNeverRan = async (): Promise<SweptItem[]> => {
     const lines = neverRan;
     neverRan = [];
-    await endItemsWithError(
-      deps,
-      job.jobId,
-      lines.map((line) => ({ ...line, batchId: NEVER_BATCHED })),
-      ending.status,
-      ending.reason,
-    );
+    const progress = new JobProgress();
+    try {
+      await endItemsWithError(
+        deps,
+        job.jobId,
+        lines.map((line) => ({ ...line, batchId: NEVER_BATCHED })),
+        ending.status,
+        ending.reason,
+        progress,
+      );
+    } finally {
+      await recordProgress(deps, job, progress);
+    }
     return lines;
   };
   for await (const line of deps.objects.readManifest(job.manifest)) {

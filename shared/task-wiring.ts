@@ -7,6 +7,8 @@ import { loadConfig, type Config } from './config.js';
 import type { TaskDeps } from './deps.js';
 import { ConfigurationError, errorMessage } from './errors.js';
 import { createDefaultRegistry } from './job-types/registry.js';
+import { JobMetrics, METRICS_NAMESPACE, METRICS_SERVICE } from './metrics/job-metrics.js';
+import { TimedProvider } from './metrics/timed-provider.js';
 import { createOpenAIClient, OpenAIProvider } from './provider/openai-provider.js';
 import type { Provider } from './provider/provider.js';
 import type { FetchLike } from './provider/rate-limit-headers.js';
@@ -21,7 +23,13 @@ import { ObjectStore } from './store/object-store.js';
  * one metrics object and one client per service, shared by every invocation.
  */
 export const logger = new Logger({ serviceName: 'llm-batch' });
-export const metrics = new Metrics({ namespace: 'LlmBatch', serviceName: 'llm-batch' });
+export const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: METRICS_SERVICE });
+/**
+ * The job metrics (items, calls, tokens, cost, latency by job type and mode): a Metrics object of
+ * their own, published once per task invocation with only those dimensions, apart from `metrics`,
+ * which the handler middleware flushes with the task's dimension.
+ */
+export const jobMetrics = new JobMetrics(new Metrics({ namespace: METRICS_NAMESPACE, serviceName: METRICS_SERVICE }));
 
 export interface TaskDepsOptions {
   /** The provider's shared rate-limit bucket (defaults: a one-minute window, 500 requests before the first answer). */
@@ -40,6 +48,11 @@ export interface TaskDepsOptions {
    * (polls, rate-limit turns) mean the same there as on AWS.
    */
   clock?: Clock;
+  /**
+   * Where the tasks' progress and provider latencies go as metrics (Lambda: `jobMetrics`). None by
+   * default: the local runtime and the tests print no EMF.
+   */
+  metrics?: JobMetrics;
 }
 
 export function createTaskDeps(
@@ -59,6 +72,7 @@ export function createTaskDeps(
     dynamo,
     clock,
     logger: log,
+    ...(options.metrics && { metrics: options.metrics }),
     provider: async () => (await resolve()).provider,
     rateLimiter: async () => {
       const resolved = await resolve();
@@ -110,7 +124,11 @@ async function createProvider(
     onAnswer: (answer) => limiter.observe(answer),
     ...(options.providerFetch && { fetch: options.providerFetch }),
   });
-  return { provider: new OpenAIProvider({ client, createMaxRetries: 0 }), limiter, newLimiter };
+  const provider = new OpenAIProvider({ client, createMaxRetries: 0 });
+  const { metrics: sink } = options;
+  // Latency is measured here, around every provider call, so the provider modes know nothing of metrics.
+  const measured = sink ? new TimedProvider(provider, clock, (ms) => sink.providerLatency(ms)) : provider;
+  return { provider: measured, limiter, newLimiter };
 }
 
 async function readApiKeySecret(secretArn: string | undefined): Promise<string> {
@@ -137,5 +155,5 @@ export function runtimeClients(): ReturnType<typeof createAwsClients> {
 
 /** The deps of this process, built on first use. */
 export function runtimeDeps(): TaskDeps {
-  return (lazyDeps ??= createTaskDeps(runtimeConfig(), logger, runtimeClients()));
+  return (lazyDeps ??= createTaskDeps(runtimeConfig(), logger, runtimeClients(), { metrics: jobMetrics }));
 }

@@ -27,7 +27,7 @@ export async function pollBatch(state: BatchState, deps: TaskDeps): Promise<Batc
   try {
     return await pollBatchTurn(state, countingProvider(deps, progress), progress);
   } finally {
-    await recordProgress(deps, state.BatchInput.jobId, progress);
+    await recordProgress(deps, state.BatchInput, progress);
   }
 }
 

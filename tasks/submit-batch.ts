@@ -49,7 +49,7 @@ export async function submitBatch(
   try {
     pending = await mode.submit({ job, batchId, items: input.Items, deps, run });
   } finally {
-    await recordProgress(deps, job.jobId, run.progress);
+    await recordProgress(deps, job, run.progress);
   }
   const now = deps.clock.now();
   const state: Omit<BatchState, 'customIds'> = {

@@ -20,9 +20,20 @@ export class JobProgress {
   readonly calls: ProviderCallCounts = { submit: 0, poll: 0, rateLimited: 0 };
   /** The provider latency the task saw, for the first wait of later batches (set, not added). */
   latencySeconds: number | undefined;
+  /**
+   * Items sent to the provider again after a transient failure (their first send is in
+   * counts.submitted and every send in calls.submit). Only a metric (ItemsResent): the job record
+   * does not keep it, so isEmpty (nothing to write) ignores it.
+   */
+  resent = 0;
 
   submitted(count = 1): void {
     this.counts.submitted += count;
+  }
+
+  /** Items the task sends again after a transient failure. */
+  resentItems(count = 1): void {
+    this.resent += count;
   }
 
   ended(status: TerminalItemStatus, usage?: TokenUsage, costUsd?: number): void {
