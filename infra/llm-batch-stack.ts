@@ -22,6 +22,7 @@ import {
 } from '../workflows/task-registry.js';
 import { JobAlarms } from './job-alarms.js';
 import { JobApi } from './job-api.js';
+import { JobDashboard } from './job-dashboard.js';
 import { JobSchedules } from './job-schedules.js';
 import { acknowledge, acknowledgeWildcard, nagResource } from './nag.js';
 import type { JobSchedule } from './schedules.js';
@@ -181,6 +182,13 @@ export class LlmBatchStack extends Stack {
       ...(this.schedules.group ? { scheduleGroup: this.schedules.group } : {}),
       ...(config.alarmEmail ? { email: config.alarmEmail } : {}),
     });
+
+    // The metrics dashboard (job metrics, executions, alarms) and its console URL.
+    const dashboard = new JobDashboard(this, 'Dashboard', {
+      stateMachine: this.stateMachine,
+      alarms: this.alarms.alarms,
+    });
+    new CfnOutput(this, 'DashboardUrl', { value: dashboard.url, description: 'The CloudWatch dashboard of the jobs' });
 
     new CfnOutput(this, 'StateMachineArn', {
       value: this.stateMachine.stateMachineArn,

@@ -448,13 +448,14 @@ describe('execution-ended rule and outputs', () => {
     });
   });
 
-  test('outputs the state machine ARN, table, bucket, secret ARN, API URL and alarm topic', () => {
+  test('outputs the state machine ARN, table, bucket, secret ARN, API URL, alarm topic and dashboard URL', () => {
     const outputs = template.toJSON() as { Outputs: Record<string, { Value: unknown }> };
 
     expect(Object.keys(outputs.Outputs).sort()).toEqual([
       'AlarmTopicArn',
       'ApiUrl',
       'BucketName',
+      'DashboardUrl',
       'OpenAiApiKeySecretArn',
       'StateMachineArn',
       'TableName',
