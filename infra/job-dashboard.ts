@@ -63,7 +63,7 @@ export class JobDashboard extends Construct {
       dashboardName,
       defaultInterval: Duration.hours(3),
       widgets: [
-        [new AlarmStatusWidget({ title: 'Alarms', alarms: [...props.alarms], width: 24, height: 4 })],
+        [new AlarmStatusWidget({ title: 'Alarms', alarms: [...props.alarms], width: 24, height: 6 })],
         [itemsByStatus(), throughput(), itemsEndedByJob()],
         [providerCalls(), providerLatency(), attempts()],
         [tokens(), cost(), executions(props.stateMachine)],
