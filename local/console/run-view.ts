@@ -81,8 +81,11 @@ function eventView(event: HistoryEvent): EventView {
   };
 }
 
-/** Top-level states by phase: the history's *StateEntered/*StateExited pairs. */
-function statePhases(events: HistoryEvent[], running: boolean): Record<string, StatePhase> {
+/**
+ * Top-level states by phase: the history's *StateEntered/*StateExited pairs. Once the execution
+ * has ended, a state left open is where it stopped: done if it succeeded, failed otherwise.
+ */
+function statePhases(events: HistoryEvent[], status: string): Record<string, StatePhase> {
   const phases: Record<string, StatePhase> = {};
   for (const event of events) {
     const name = detailsOf(event)?.name;
@@ -90,7 +93,9 @@ function statePhases(events: HistoryEvent[], running: boolean): Record<string, S
     if (event.type.endsWith('StateEntered')) phases[name] = 'active';
     else if (event.type.endsWith('StateExited')) phases[name] = 'done';
   }
-  if (!running) for (const [name, phase] of Object.entries(phases)) if (phase === 'active') phases[name] = 'failed';
+  if (status !== 'RUNNING')
+    for (const [name, phase] of Object.entries(phases))
+      if (phase === 'active') phases[name] = status === 'SUCCEEDED' ? 'done' : 'failed';
   return phases;
 }
 
@@ -129,7 +134,7 @@ export function runView(
     ...(execution.stopDate ? { stopDate: execution.stopDate.toISOString() } : {}),
     ...(execution.error ? { error: execution.error } : {}),
     ...(execution.cause ? { cause: execution.cause } : {}),
-    states: statePhases(events, execution.status === 'RUNNING'),
+    states: statePhases(events, execution.status),
     mapRuns: engine.mapRuns.ofExecution(executionArn).map((run) => mapRunView(run, startAt)),
     events: events.slice(-MAX_EVENTS).reverse().map(eventView),
     eventCount: events.length,

@@ -46,13 +46,22 @@ export function itemsPanel(jobPath) {
     previous.disabled = page === 0;
     next.disabled = !nextCursor;
   };
+  // The API's limit counts the items read before the status filter, so a page can come back short
+  // (even empty) with a cursor: keep reading until the page is full or the listing ends.
   const load = async () => {
-    const query = new URLSearchParams({ limit: String(PAGE) });
-    if (status.value) query.set('status', status.value);
-    if (cursors[page]) query.set('cursor', cursors[page]);
-    const answer = await api(`${jobPath}/items?${query}`);
-    rows = answer.items;
-    nextCursor = answer.nextCursor;
+    const found = [];
+    let cursor = cursors[page];
+    for (let requests = 0; requests < 200 && found.length < PAGE; requests++) {
+      const query = new URLSearchParams({ limit: String(PAGE - found.length) });
+      if (status.value) query.set('status', status.value);
+      if (cursor) query.set('cursor', cursor);
+      const answer = await api(`${jobPath}/items?${query}`);
+      found.push(...answer.items);
+      cursor = answer.nextCursor;
+      if (!cursor) break;
+    }
+    rows = found;
+    nextCursor = cursor;
     cursors[page + 1] = nextCursor;
     draw();
   };
