@@ -159,7 +159,7 @@ export function jobPage(view, jobId) {
     summaryBox.replaceChildren(...summary(job).filter(Boolean));
     cancel.disabled = TERMINAL.includes(job.status);
     download.classList.toggle('disabled', !job.results);
-    mapRun.replaceChildren(mapRunLine(run.execution, job), run.note ? h('p', { class: 'muted' }, run.note) : '');
+    mapRun.replaceChildren(run.note ? h('p', { class: 'muted' }, run.note) : mapRunLine(run.execution, job));
     graphBox.replaceChildren(renderGraph(graph, decorator(run.execution)));
     events.update(run.execution);
   };
