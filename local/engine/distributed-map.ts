@@ -202,7 +202,11 @@ async function mapRun(plan: DistributedMapPlan, call: MapRunCall, host: MapRunHo
       stateMachineArn: names.childStateMachineArn,
     };
     const startDate = host.now();
-    host.mapRuns?.childStarted(names.mapRunArn, { ...identity, startDate, itemCount: next.itemCount });
+    host.mapRuns?.childStarted(names.mapRunArn, {
+      executionArn: identity.executionArn,
+      startDate,
+      itemCount: next.itemCount,
+    });
     const child = host.startChild(plan, next.input, identity);
     running++;
     children++;

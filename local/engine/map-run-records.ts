@@ -9,13 +9,15 @@ import type { ExecutionStatus } from './executions.js';
 
 export type MapRunStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'ABORTED';
 
+/**
+ * Kept for every child of every map run while the runtime lives, so kept small (about 300 bytes):
+ * the name is the ARN's last part, the state machine is the run's, dates are epoch milliseconds.
+ */
 export interface MapRunChild {
   executionArn: string;
-  name: string;
-  stateMachineArn: string;
   status: ExecutionStatus;
-  startDate: Date;
-  stopDate?: Date;
+  startMs: number;
+  stopMs?: number;
   /** Items in this child's batch (1 without an ItemBatcher). */
   itemCount: number;
   /** The top-level state of the child it entered last: where it is while RUNNING, where it ended after. */
@@ -101,8 +103,13 @@ export class MapRunRecords {
     this.byArn.set(run.mapRunArn, { ...run, status: 'RUNNING', children: [], drained: false, resultsWritten: false });
   }
 
-  childStarted(mapRunArn: string, child: Omit<MapRunChild, 'status'>): void {
-    const record: MapRunChild = { ...child, status: 'RUNNING' };
+  childStarted(mapRunArn: string, child: { executionArn: string; startDate: Date; itemCount: number }): void {
+    const record: MapRunChild = {
+      executionArn: child.executionArn,
+      status: 'RUNNING',
+      startMs: child.startDate.getTime(),
+      itemCount: child.itemCount,
+    };
     this.byArn.get(mapRunArn)?.children.push(record);
     this.childByArn.set(child.executionArn, record);
   }
@@ -116,7 +123,7 @@ export class MapRunRecords {
     const child = this.childByArn.get(executionArn);
     if (!child || child.status !== 'RUNNING') return;
     child.status = status;
-    child.stopDate = stopDate;
+    child.stopMs = stopDate.getTime();
   }
 
   update(mapRunArn: string, change: Partial<Pick<MapRunRecord, 'drained' | 'resultsWritten'>>): void {

@@ -80,11 +80,11 @@ export function listMapRunExecutions(engine: LocalStepFunctions, body: Body): Bo
   return {
     executions: page.children.map((child) => ({
       executionArn: child.executionArn,
-      stateMachineArn: child.stateMachineArn,
-      name: child.name,
+      stateMachineArn: run.stateMachineArn,
+      name: child.executionArn.slice(child.executionArn.lastIndexOf(':') + 1),
       status: child.status,
-      startDate: epochSeconds(child.startDate),
-      ...(child.stopDate ? { stopDate: epochSeconds(child.stopDate) } : {}),
+      startDate: child.startMs / 1000,
+      ...(child.stopMs === undefined ? {} : { stopDate: child.stopMs / 1000 }),
       mapRunArn: run.mapRunArn,
       itemCount: child.itemCount,
       redriveCount: 0,
