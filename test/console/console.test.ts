@@ -81,6 +81,13 @@ describeWithBrowser('the local console', () => {
     await expect(listed.textContent()).resolves.toMatch(/COMPLETED_WITH_ERRORS.*100 %/);
   }, 120_000);
 
+  test("GIVEN an unknown job WHEN its page opens THEN the API's 404 is shown", async () => {
+    await page.goto(`${url}/#/jobs/job-nobody`);
+
+    await page.waitForSelector('#error:has-text("404 JobNotFound")');
+    await expect(page.textContent('#error')).resolves.toContain('job job-nobody does not exist');
+  });
+
   test('GIVEN a file with a broken line or a duplicate id WHEN submitted THEN the errors name the lines and no job starts', async () => {
     const broken = await jsonlFile('broken.jsonl', [...promptLines(1), '{"id": "x", "prompt":']);
     await page.goto(`${url}/#/new`);

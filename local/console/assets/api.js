@@ -107,14 +107,21 @@ export function progressBar(progress) {
   );
 }
 
-/** Runs `tick` now and every `ms` until the returned stop is called; a failing tick shows its error. */
+/**
+ * Runs `tick` now and every `ms` until the returned stop is called; a failing tick shows its error,
+ * and the next tick that succeeds clears it (the server is back).
+ */
 export function every(ms, tick) {
   let timer;
   let stopped = false;
+  let failing = false;
   const run = async () => {
     try {
       await tick();
+      if (failing) clearError();
+      failing = false;
     } catch (error) {
+      failing = true;
       showError(error);
     }
     if (!stopped) timer = setTimeout(run, ms);

@@ -1,5 +1,5 @@
 // The console's pages, chosen by the URL's hash: #/ (jobs), #/new (start a job), #/jobs/<id>.
-import { api, every, formatCost, formatInt, formatTime, h, progressBar, statusBadge } from './api.js';
+import { api, clearError, every, formatCost, formatInt, formatTime, h, progressBar, statusBadge } from './api.js';
 import { jobPage } from './job.js';
 import { newJobPage } from './new-job.js';
 
@@ -79,6 +79,7 @@ function jobsPage(view) {
 
 function route() {
   stopPage();
+  clearError();
   const view = document.getElementById('view');
   view.replaceChildren();
   const hash = location.hash || '#/';
