@@ -20,6 +20,7 @@ import {
   type ResultWriterTarget,
 } from './engine/local-step-functions.js';
 import { startStepFunctionsApi } from './engine/sfn-api-server.js';
+import { consoleRoutes } from './console/console-routes.js';
 import { startMockProvider, type MockProvider } from './mock-provider/server.js';
 import type { MockProviderOptions } from './mock-provider/options.js';
 import { LOCAL_CREDENTIALS, startLocalDynamo, type LocalDynamo } from './services/dynamodb.js';
@@ -175,8 +176,13 @@ export class LocalRuntime {
       });
 
       const runAs = options.runAs ?? runDirectly;
+      const definition = renderJobWorkflowAsl({
+        account: LOCAL_ACCOUNT,
+        region: LOCAL_REGION,
+        bucketName: LOCAL_BUCKET,
+      });
       const engine = new LocalStepFunctions({
-        definition: renderJobWorkflowAsl({ account: LOCAL_ACCOUNT, region: LOCAL_REGION, bucketName: LOCAL_BUCKET }),
+        definition,
         stateMachineArn: LOCAL_STATE_MACHINE_ARN,
         clock,
         tasks: timed(workflowStateTasks(deps), options.onTask, runAs),
@@ -216,7 +222,9 @@ export class LocalRuntime {
         const sfn = new SFNClient({ region: LOCAL_REGION, endpoint: stepFunctionsUrl, credentials: LOCAL_CREDENTIALS });
         closers.push(() => Promise.resolve(sfn.destroy()));
         const apiDeps: ApiDeps = { ...deps, sfn, stateMachineArn: LOCAL_STATE_MACHINE_ARN, region: LOCAL_REGION };
-        const api = await startLocalHttpApi(createApiHandler(apiDeps), { port: options.apiPort, clock });
+        // The console is served at the API's root URL (local only).
+        const routes = await consoleRoutes({ engine, store: deps.store, definition });
+        const api = await startLocalHttpApi(createApiHandler(apiDeps), { port: options.apiPort, clock, routes });
         closers.push(() => api.close());
         apiUrl = api.url;
       }

@@ -36,6 +36,7 @@ Options for run:
   --out <file>               results file (default: <input>.results.jsonl beside the input)
   --json                     print one final JSON line and no progress
   --api <url>                run against an HTTP API instead of the local runtime
+  --console                  serve the web console while the run lasts and print its URL (--port, default any)
 
 Options for run and serve (local runtime):
   --time-scale <n>                  local time runs n times faster (default ${DEFAULT_TIME_SCALE}; mock provider only)
@@ -48,7 +49,7 @@ Options for run and serve (local runtime):
   The mock provider is used unless OPENAI_API_KEY is set (OPENAI_BASE_URL optional).
 
 Options for serve, status and cancel:
-  --port <n>                 serve's HTTP API port (default ${DEFAULT_API_PORT})
+  --port <n>                 serve's HTTP API and console port (default ${DEFAULT_API_PORT})
   --api <url>                the API for status and cancel (default http://127.0.0.1:${DEFAULT_API_PORT})
 
 Any command:
@@ -71,6 +72,7 @@ const OPTIONS = {
   out: { type: 'string' },
   json: { type: 'boolean', default: false },
   api: { type: 'string' },
+  console: { type: 'boolean', default: false },
   port: { type: 'string' },
   'time-scale': { type: 'string' },
   'data-dir': { type: 'string' },
@@ -150,6 +152,14 @@ function jobOptions(values: Values): { jobType?: string; options: Record<string,
   return { ...(values['job-type'] ? { jobType: values['job-type'] } : {}), options };
 }
 
+/** `run --console`: the runtime serves the HTTP API, and with it the console, on --port or any free port. */
+function consoleOptions(values: Values): Pick<LocalRuntimeOptions, 'apiPort'> {
+  if (!values.console) return {};
+  if (values.api !== undefined)
+    throw new UsageError('--console serves the local runtime; with --api, open the console of that `llm-batch serve`');
+  return { apiPort: number(values, 'port', (n) => Number.isInteger(n) && n >= 0 && n < 65536, 'a port number') ?? 0 };
+}
+
 async function serve(values: Values): Promise<number> {
   const port =
     number(values, 'port', (n) => Number.isInteger(n) && n >= 0 && n < 65536, 'a port number') ?? DEFAULT_API_PORT;
@@ -163,6 +173,7 @@ async function serve(values: Values): Promise<number> {
   process.stdout.write(
     [
       'llm-batch local stack is running (Ctrl-C to stop):',
+      `  console              ${runtime.apiUrl}/`,
       `  HTTP API             ${runtime.apiUrl}   (POST /jobs, GET /jobs/{id}, ...)`,
       `  Step Functions API   ${runtime.stepFunctionsUrl}`,
       `  DynamoDB             ${runtime.config.dynamoEndpoint}   table ${runtime.config.tableName}`,
@@ -204,7 +215,7 @@ export async function main(argv: string[]): Promise<number> {
           json: values.json,
           ...(values.out ? { out: values.out } : {}),
           ...(values.api !== undefined ? { api: parseApiUrl(values.api) } : {}),
-          runtime: runtimeOptions(values, process.env),
+          runtime: { ...runtimeOptions(values, process.env), ...consoleOptions(values) },
         });
       }
       case 'serve':

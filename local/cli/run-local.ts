@@ -25,6 +25,8 @@ export async function runLocally(options: RunOptions, validated: ValidatedJob, o
     );
     const executionArn = await runtime.startJob(job.jobId);
     announceStart(jobId);
+    if (options.runtime.apiPort !== undefined && runtime.apiUrl)
+      process.stderr.write(`llm-batch: console at ${runtime.apiUrl}/#/jobs/${jobId} while the run lasts\n`);
     interrupts.jobStarted(jobId, async () => {
       await store.requestCancel(jobId);
     });

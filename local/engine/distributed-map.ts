@@ -19,6 +19,7 @@ import {
   type ResultWriterDetails,
   type WriteResults,
 } from './map-run-results.js';
+import type { MapRunRecords } from './map-run-records.js';
 import { tick } from './time.js';
 
 /**
@@ -56,6 +57,8 @@ export interface MapRunHost {
   startChild(plan: DistributedMapPlan, input: Json, identity: ChildIdentity): ChildRun;
   /** The runtime's clock: the children's start and stop dates. */
   now(): Date;
+  /** Where map runs and their children are recorded for DescribeMapRun. */
+  mapRuns?: MapRunRecords;
 }
 
 export interface MapRunCall {
@@ -107,6 +110,7 @@ export async function runDistributedMap(plan: DistributedMapPlan, call: MapRunCa
       prefix,
     });
     history?.add('MapRunSucceeded');
+    host.mapRuns?.ended(mapRunArn, 'SUCCEEDED', host.now());
     return output;
   } catch (error) {
     const statesError =
@@ -114,6 +118,7 @@ export async function runDistributedMap(plan: DistributedMapPlan, call: MapRunCa
         ? error
         : new StatesError('States.Runtime', errorMessageOf(error), { terminal: true });
     if (!call.signal.aborted) history?.add('MapRunFailed', { error: statesError.name, cause: statesError.message });
+    host.mapRuns?.ended(mapRunArn, call.signal.aborted ? 'ABORTED' : 'FAILED', host.now());
     throw statesError;
   } finally {
     call.signal.removeEventListener('abort', onAbort);
@@ -130,6 +135,16 @@ interface RunNames {
 
 async function mapRun(plan: DistributedMapPlan, call: MapRunCall, host: MapRunHost, names: RunNames): Promise<Json> {
   const settings = await resolveSettings(plan, call.input, call.context);
+  host.mapRuns?.started({
+    mapRunArn: names.mapRunArn,
+    executionArn: String((call.context.Execution as { Id?: unknown } | undefined)?.Id),
+    stateName: plan.stateName,
+    stateMachineArn: names.childStateMachineArn,
+    startDate: host.now(),
+    maxConcurrency: settings.maxConcurrency,
+    toleratedFailurePercentage: settings.toleratedPercentage ?? 0,
+    toleratedFailureCount: settings.toleratedCount ?? 0,
+  });
   const counter = { items: 0 };
   const inputs = childInputs(plan, call, readItems(plan, call, host.readItems, settings.maxItems), settings, counter);
 
@@ -187,6 +202,11 @@ async function mapRun(plan: DistributedMapPlan, call: MapRunCall, host: MapRunHo
       stateMachineArn: names.childStateMachineArn,
     };
     const startDate = host.now();
+    host.mapRuns?.childStarted(names.mapRunArn, {
+      executionArn: identity.executionArn,
+      startDate,
+      itemCount: next.itemCount,
+    });
     const child = host.startChild(plan, next.input, identity);
     running++;
     children++;
@@ -200,6 +220,7 @@ async function mapRun(plan: DistributedMapPlan, call: MapRunCall, host: MapRunHo
       .then((outcome) => {
         running--;
         live.delete(child);
+        host.mapRuns?.childEnded(identity.executionArn, outcome.status, host.now());
         if (outcome.status !== 'SUCCEEDED') {
           failedItems += next.itemCount;
           failedChildren++;
@@ -236,6 +257,7 @@ async function mapRun(plan: DistributedMapPlan, call: MapRunCall, host: MapRunHo
       }
       if (next.done) {
         drained = true;
+        host.mapRuns?.update(names.mapRunArn, { drained });
         if (!stop && exceeded()) stopWith(thresholdError());
         break;
       }
@@ -269,6 +291,7 @@ async function mapRun(plan: DistributedMapPlan, call: MapRunCall, host: MapRunHo
     } catch (error) {
       throw new StatesError('States.ResultWriterFailed', errorMessageOf(error), { cause: error });
     }
+    host.mapRuns?.update(names.mapRunArn, { resultsWritten: true });
     result = { MapRunArn: names.mapRunArn, ResultWriterDetails: { Bucket: details.Bucket, Key: details.Key } };
   }
   if (stop) throw stop;

@@ -19,6 +19,7 @@ import { errorMessageOf, executionStoppedError, LocalRuntimeError } from './erro
 import { outcomeOf, type ExecutionStatus, type LocalStepFunctionsStats } from './executions.js';
 import type { EngineEvent, ExecutionHistory } from './history.js';
 import type { Json } from './json-path.js';
+import type { MapRunRecords } from './map-run-records.js';
 import { RunScope, taskHandler, waitHandler, type Handler, type TaskImplementation } from './state-handlers.js';
 
 type Handlers = NonNullable<NonNullable<RunOptions['overrides']>['taskResourceLocalHandlers']>;
@@ -51,6 +52,8 @@ export interface EngineRunsOptions {
   clock: Clock;
   /** The execution role in the children's context objects. */
   roleArn: string;
+  /** Records map runs and where their children are, for DescribeMapRun and the console. */
+  mapRuns?: MapRunRecords;
 }
 
 /** How a top-level run ended. */
@@ -119,6 +122,7 @@ export class EngineRuns {
       writeResults,
       startChild: (plan, input, identity) => this.startChild(plan, input, identity),
       now: () => this.clock.now(),
+      ...(options.mapRuns ? { mapRuns: options.mapRuns } : {}),
     };
   }
 
@@ -242,7 +246,9 @@ export class EngineRuns {
     this.counters.childExecutions++;
     this.counters.runningChildren++;
     this.counters.peakRunningChildren = Math.max(this.counters.peakRunningChildren, this.counters.runningChildren);
-    void this.consumeEvents(execution.eventLogs as AsyncIterable<EngineEvent>, undefined);
+    void this.consumeEvents(execution.eventLogs as AsyncIterable<EngineEvent>, undefined, (state) =>
+      this.mapHost.mapRuns?.childEntered(identity.executionArn, state),
+    );
     const result = execution.result.then(
       (output): ChildOutcome => (scope.signal.aborted ? { status: 'ABORTED' } : { status: 'SUCCEEDED', output }),
       (error: unknown): ChildOutcome => {
@@ -269,10 +275,12 @@ export class EngineRuns {
   private async consumeEvents(
     events: AsyncIterable<EngineEvent>,
     history: ExecutionHistory | undefined,
+    onEntered?: (stateName: string) => void,
   ): Promise<void> {
     try {
       for await (const event of events) {
         if (event.type === 'StateEntered') this.counters.stateTransitions++;
+        if (event.type === 'StateEntered' && event.state && !event.parentState) onEntered?.(event.state.name);
         history?.fromEngine(event);
       }
     } catch {

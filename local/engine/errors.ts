@@ -31,6 +31,7 @@ export type StepFunctionsApiErrorName =
   | 'InvalidExecutionInput'
   | 'InvalidToken'
   | 'StateMachineDoesNotExist'
+  | 'ResourceNotFound'
   | 'ValidationException';
 
 export class StepFunctionsApiError extends Error {

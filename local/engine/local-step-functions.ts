@@ -14,6 +14,7 @@ import type {
   LocalStepFunctionsStats,
 } from './executions.js';
 import { ExecutionHistory, type HistoryEvent } from './history.js';
+import { MapRunRecords } from './map-run-records.js';
 import type { TaskImplementation } from './state-handlers.js';
 
 export { LocalRuntimeError } from './errors.js';
@@ -74,6 +75,8 @@ export class LocalStepFunctions {
   private readonly runs: EngineRuns;
   private readonly executions = new ExecutionRecords();
   private readonly listeners = new Set<ExecutionEndedListener>();
+  /** Every map run and its children (DescribeMapRun, ListMapRuns, ListExecutions by mapRunArn). */
+  readonly mapRuns = new MapRunRecords();
 
   constructor(options: LocalStepFunctionsOptions) {
     this.stateMachineArn = options.stateMachineArn ?? DEFAULT_STATE_MACHINE_ARN;
@@ -102,6 +105,7 @@ export class LocalStepFunctions {
       writeResults: options.writeResults,
       clock: this.clock,
       roleArn: this.roleArn,
+      mapRuns: this.mapRuns,
     });
   }
 

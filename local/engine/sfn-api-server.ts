@@ -3,12 +3,14 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { errorMessageOf, StepFunctionsApiError } from './errors.js';
 import type { ExecutionStatus, LocalStepFunctions } from './local-step-functions.js';
+import { listMapRunExecutions, mapRunOperations } from './sfn-map-run-operations.js';
 
 /**
  * The Step Functions API over a LocalStepFunctions, on 127.0.0.1, in the service's JSON protocol
  * (POST /, `x-amz-target: AWSStepFunctions.<Operation>`, `application/x-amz-json-1.0`), so an
  * unchanged SFNClient with `endpoint` set talks to it. Operations: StartExecution,
- * DescribeExecution, StopExecution, ListExecutions, GetExecutionHistory. Dates are epoch seconds.
+ * DescribeExecution, StopExecution, ListExecutions, GetExecutionHistory, and the map run ones
+ * (DescribeMapRun, ListMapRuns, ListExecutions by mapRunArn). Dates are epoch seconds.
  * Errors are 400 `{ "__type": "<Code>", "message" }`, which the SDK turns into its modelled
  * exceptions (ExecutionAlreadyExists, ExecutionDoesNotExist, ...).
  */
@@ -83,6 +85,7 @@ function operations(engine: LocalStepFunctions): Record<string, (body: Body) => 
       throw new ApiError('StateMachineDoesNotExist', `State Machine Does Not Exist: '${arn}'`);
   };
   return {
+    ...mapRunOperations(engine),
     StartExecution: (body) => {
       checkStateMachine(requiredString(body, 'stateMachineArn'));
       const name = optionalString(body, 'name');
@@ -121,11 +124,7 @@ function operations(engine: LocalStepFunctions): Record<string, (body: Body) => 
       return { stopDate: epochSeconds(stopped.stopDate) };
     },
     ListExecutions: (body) => {
-      if (body.mapRunArn !== undefined)
-        throw new ApiError(
-          'ValidationException',
-          'listing the child executions of a map run is not supported by the local Step Functions',
-        );
+      if (body.mapRunArn !== undefined) return listMapRunExecutions(engine, body);
       checkStateMachine(requiredString(body, 'stateMachineArn'));
       const statusFilter = optionalString(body, 'statusFilter');
       if (statusFilter !== undefined && !STATUSES.includes(statusFilter as ExecutionStatus)) {

@@ -1,5 +1,5 @@
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
-import { createServer, type IncomingMessage } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { isUtf8 } from 'node:buffer';
 import { systemClock, type Clock } from '../../shared/clock.js';
@@ -8,6 +8,9 @@ import type { HttpResult } from '../../tasks/api/http.js';
 import { LAMBDA_EVENT_MAX_BYTES } from '../../tasks/api/request-limits.js';
 
 export type ApiHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<HttpResult>;
+
+/** A local-only route tried before the API (the console): true when it answered the request. */
+export type LocalRoute = (request: IncomingMessage, response: ServerResponse, url: URL) => Promise<boolean>;
 
 export interface LocalHttpApi {
   url: string;
@@ -61,7 +64,7 @@ async function readBody(
  */
 export async function startLocalHttpApi(
   handler: ApiHandler,
-  options: { port?: number; clock?: Clock } = {},
+  options: { port?: number; clock?: Clock; routes?: LocalRoute } = {},
 ): Promise<LocalHttpApi> {
   const clock = options.clock ?? systemClock;
   let requests = 0;
@@ -75,6 +78,14 @@ export async function startLocalHttpApi(
         response.writeHead(result.statusCode ?? 200, result.headers as Record<string, string> | undefined);
         response.end(result.body ?? '');
       };
+      if (options.routes) {
+        try {
+          if (await options.routes(request, response, url)) return;
+        } catch (error) {
+          send({ statusCode: 500, body: JSON.stringify({ error: { code: 'InternalError', message: String(error) } }) });
+          return;
+        }
+      }
       const body = await readBody(request, LAMBDA_EVENT_MAX_BYTES);
       const headers = Object.fromEntries(
         Object.entries(request.headers).map(([name, value]) => [
