@@ -68,7 +68,7 @@ function readConfigFile(path: string): { schedules?: unknown } {
       unknown.map((key) => `${key} is not a setting of this file; it holds "schedules" (deploy options are context)`),
     );
   }
-  return parsed as { schedules?: unknown };
+  return parsed;
 }
 
 /** The context list: cdk.json gives it as JSON, `-c schedules='[...]'` as its text. */
@@ -77,7 +77,7 @@ function contextSchedules(context: Record<string, unknown>): unknown {
   if (raw === undefined || raw === null || raw === '') return undefined;
   if (typeof raw !== 'string') return raw;
   try {
-    return JSON.parse(raw) as unknown;
+    return JSON.parse(raw);
   } catch (error) {
     throw new ScheduleConfigError(`context ${SCHEDULES_CONTEXT_KEY}`, [
       `is not a JSON list (${(error as Error).message})`,

@@ -24,7 +24,7 @@ export interface JobSchedule {
   template: {
     jobType: string;
     options?: unknown;
-    /** `key` in the job bucket, or in `bucket`, which must be one of the input buckets (inputBuckets prop, inputBucketNames context). */
+    /** `key` in the job bucket, or in `bucket`: an input bucket (inputBuckets, or inputBucketNames context). */
     input: { key: string; bucket?: string };
   };
 }
