@@ -45,7 +45,7 @@ export class ScheduleConfigError extends Error {
 
   constructor(source: string, problems: readonly string[]) {
     super(
-      `${problems.length === 1 ? 'a scheduled job' : `${problems.length} scheduled job problems`} in ${source}:\n- ${problems.join('\n- ')}`,
+      `${source}: ${problems.length} problem${problems.length === 1 ? '' : 's'} with scheduled jobs:\n- ${problems.join('\n- ')}`,
     );
     this.name = 'ScheduleConfigError';
     this.problems = problems;

@@ -28,6 +28,8 @@ import { acknowledge } from './nag.js';
 import { acknowledgeStateMachine } from './state-machine-nag.js';
 import { projectPath, TaskFunction } from './task-function.js';
 
+const RESULT_WRITER_V2_FLAG = '@aws-cdk/aws-stepfunctions:useDistributedMapResultWriterV2';
+
 export const OPENAI_KEY_SECRET_NAME = 'llm-batch/openai-api-key';
 /** Prefix of every job's files (manifest, results, large outputs); see shared/store/object-store.ts. */
 export const JOBS_PREFIX = 'jobs';
@@ -64,6 +66,9 @@ export class LlmBatch extends Construct {
   constructor(scope: Construct, id: string, props: LlmBatchProps = {}) {
     super(scope, id);
     const settings = resolveLlmBatchProps(props, this.node.path);
+    // CDK drops the Distributed Map's ResultWriter V2 (the results the finalizer reads) unless this
+    // flag is on; set it here so an app's cdk.json need not.
+    this.node.setContext(RESULT_WRITER_V2_FLAG, true);
 
     this.table = new Table(this, 'Table', {
       partitionKey: { name: TABLE_KEY.partition, type: AttributeType.STRING },
