@@ -1,9 +1,17 @@
 #!/usr/bin/env node
-// The `llm-batch` command: runs the TypeScript CLI through tsx, so there is no build step.
-import { register } from 'tsx/esm/api';
+// The `llm-batch` command. Installed from the package, it runs the compiled CLI (dist/, built by
+// `npm pack`); in the repository, the TypeScript sources through tsx, so there is no build step.
+import { existsSync } from 'node:fs';
 
-register();
-const { main } = await import('../local/cli/main.ts');
+const compiled = new URL('../dist/local/cli/main.js', import.meta.url);
+let main;
+if (existsSync(compiled)) {
+  ({ main } = await import(compiled.href));
+} else {
+  const { register } = await import('tsx/esm/api');
+  register();
+  ({ main } = await import('../local/cli/main.ts'));
+}
 const code = await main(process.argv.slice(2));
 // Every server the runtime started is closed by now; exit without waiting on idle sockets.
 process.exit(code);

@@ -6,7 +6,7 @@ import { PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import type { IScheduleGroup } from 'aws-cdk-lib/aws-scheduler';
-import { Topic } from 'aws-cdk-lib/aws-sns';
+import { Topic, type ITopic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
@@ -40,8 +40,10 @@ export interface JobAlarmsProps {
   httpApi: IHttpApi;
   /** The schedules' group; its dropped invocations (starts given up after retries) alarm. */
   scheduleGroup?: IScheduleGroup;
-  /** Subscribed to the topic when given (the address must confirm the subscription). */
+  /** Subscribed to the topic when given (the address must confirm the subscription); not with `topic`. */
   email?: string;
+  /** An existing topic to notify, used as it is (no key, policy or subscription added). @default a new topic */
+  topic?: ITopic;
 }
 
 /**
@@ -50,57 +52,21 @@ export interface JobAlarmsProps {
  * encrypted with the AWS managed key (alias/aws/sns), whose key policy cannot grant it.
  */
 export class JobAlarms extends Construct {
-  readonly topic: Topic;
-  readonly key: Key;
+  readonly topic: ITopic;
+  /** The topic's key, when the topic is ours. */
+  readonly key?: Key;
   readonly alarms: Alarm[] = [];
   private readonly action: SnsAction;
 
   constructor(scope: Construct, id: string, props: JobAlarmsProps) {
     super(scope, id);
-    const stack = Stack.of(this);
-
-    this.key = new Key(this, 'TopicKey', {
-      description: 'llm-batch: encrypts alarm notifications on the alarm topic',
-      enableKeyRotation: true,
-      removalPolicy: RemovalPolicy.DESTROY,
-      pendingWindow: Duration.days(7),
-    });
-    // CloudWatch encrypts what it publishes with the topic's key, so it must be allowed to use it.
-    this.key.addToResourcePolicy(
-      new PolicyStatement({
-        sid: 'AllowCloudWatchAlarmsToUseTheKey',
-        principals: [new ServicePrincipal('cloudwatch.amazonaws.com')],
-        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
-        resources: ['*'],
-      }),
-    );
-
-    this.topic = new Topic(this, 'Topic', {
-      displayName: 'llm-batch alarms',
-      masterKey: this.key,
-      enforceSSL: true,
-    });
-    // A topic policy replaces SNS's default one, so allow this account's alarms explicitly.
-    this.topic.addToResourcePolicy(
-      new PolicyStatement({
-        sid: 'AllowThisAccountsAlarms',
-        principals: [new ServicePrincipal('cloudwatch.amazonaws.com')],
-        actions: ['sns:Publish'],
-        resources: [this.topic.topicArn],
-        conditions: {
-          StringEquals: { 'aws:SourceAccount': stack.account },
-          ArnLike: {
-            'aws:SourceArn': stack.formatArn({
-              service: 'cloudwatch',
-              resource: 'alarm',
-              resourceName: '*',
-              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-            }),
-          },
-        },
-      }),
-    );
-    if (props.email) this.topic.addSubscription(new EmailSubscription(props.email));
+    if (props.topic) {
+      this.topic = props.topic;
+    } else {
+      const { topic, key } = ownTopic(this, props.email);
+      this.topic = topic;
+      this.key = key;
+    }
     this.action = new SnsAction(this.topic);
 
     const machine = props.stateMachine;
@@ -181,4 +147,52 @@ export class JobAlarms extends Construct {
     this.alarms.push(alarm);
     return alarm;
   }
+}
+
+/** A topic encrypted with its own rotating key, that only this account's alarms may publish to. */
+function ownTopic(scope: Construct, email: string | undefined): { topic: Topic; key: Key } {
+  const stack = Stack.of(scope);
+  const key = new Key(scope, 'TopicKey', {
+    description: 'llm-batch: encrypts alarm notifications on the alarm topic',
+    enableKeyRotation: true,
+    removalPolicy: RemovalPolicy.DESTROY,
+    pendingWindow: Duration.days(7),
+  });
+  // CloudWatch encrypts what it publishes with the topic's key, so it must be allowed to use it.
+  key.addToResourcePolicy(
+    new PolicyStatement({
+      sid: 'AllowCloudWatchAlarmsToUseTheKey',
+      principals: [new ServicePrincipal('cloudwatch.amazonaws.com')],
+      actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+      resources: ['*'],
+    }),
+  );
+
+  const topic = new Topic(scope, 'Topic', {
+    displayName: 'llm-batch alarms',
+    masterKey: key,
+    enforceSSL: true,
+  });
+  // A topic policy replaces SNS's default one, so allow this account's alarms explicitly.
+  topic.addToResourcePolicy(
+    new PolicyStatement({
+      sid: 'AllowThisAccountsAlarms',
+      principals: [new ServicePrincipal('cloudwatch.amazonaws.com')],
+      actions: ['sns:Publish'],
+      resources: [topic.topicArn],
+      conditions: {
+        StringEquals: { 'aws:SourceAccount': stack.account },
+        ArnLike: {
+          'aws:SourceArn': stack.formatArn({
+            service: 'cloudwatch',
+            resource: 'alarm',
+            resourceName: '*',
+            arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+          }),
+        },
+      },
+    }),
+  );
+  if (email) topic.addSubscription(new EmailSubscription(email));
+  return { topic, key };
 }

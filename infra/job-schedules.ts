@@ -36,19 +36,26 @@ export const MAX_SCHEDULE_NAME_LENGTH = (() => {
   return length;
 })();
 
-/** A schedule entry the stack cannot deploy; the message names the schedule and what to change. */
+/**
+ * Schedule entries the app cannot deploy. `problems` holds one line per entry and field (the
+ * message lists them all), each naming the entry and what to change.
+ */
 export class ScheduleConfigError extends Error {
-  constructor(message: string) {
-    super(message);
+  readonly problems: readonly string[];
+
+  constructor(source: string, problems: readonly string[]) {
+    super(
+      `${source}: ${problems.length} problem${problems.length === 1 ? '' : 's'} with scheduled jobs:\n- ${problems.join('\n- ')}`,
+    );
     this.name = 'ScheduleConfigError';
+    this.problems = problems;
   }
 }
 
 export interface JobSchedulesProps {
+  /** Checked entries (scheduleProblems; LlmBatch checks its props before building). */
   schedules: readonly JobSchedule[];
   stateMachine: IStateMachine;
-  /** Buckets other than the job bucket that Prepare job may read (context inputBucketNames). */
-  inputBucketNames: readonly string[];
 }
 
 /**
@@ -62,7 +69,6 @@ export class JobSchedules extends Construct {
 
   constructor(scope: Construct, id: string, props: JobSchedulesProps) {
     super(scope, id);
-    checkSchedules(props.schedules, props.inputBucketNames);
     if (props.schedules.length === 0) return;
 
     const stack = Stack.of(this);
@@ -121,81 +127,122 @@ export function scheduleInput(entry: JobSchedule): {
   return { schedule: { name: entry.name, time: ContextAttribute.scheduledTime }, template: entry.template };
 }
 
-/** Checks every entry; throws a ScheduleConfigError naming the schedule and what to change. */
-export function checkSchedules(schedules: readonly JobSchedule[], inputBucketNames: readonly string[]): void {
-  const seen = new Set<string>();
+/** Where schedule entries come from, for the messages: how they are named and how to allow a bucket. */
+export interface ScheduleSource {
+  /** How the list is named in messages, e.g. `schedules` (props) or `llm-batch.config.json schedules`. */
+  list: string;
+  /** Buckets other than the job bucket that Prepare job may read. */
+  inputBucketNames: readonly string[];
+  /** What to do so Prepare job may read `bucket`, e.g. `deploy with -c inputBucketNames=a,b`. */
+  allowBucket: (bucket: string, inputBucketNames: readonly string[]) => string;
+}
+
+/**
+ * Every problem of every entry, one line each: `<list>[<i>] "<name>": <field> ...`. Entries may
+ * come from JSON, so nothing about their shape is assumed. Empty when all entries can be deployed.
+ */
+export function scheduleProblems(entries: readonly unknown[], source: ScheduleSource): string[] {
   const jobTypes = createDefaultRegistry().names();
-  schedules.forEach((entry, index) => {
-    const label = typeof entry.name === 'string' && entry.name ? `schedule "${entry.name}"` : `schedule #${index + 1}`;
-    const fail = (what: string) => new ScheduleConfigError(`${label} in infra/schedules.ts: ${what}`);
-
-    // Other characters would be replaced in the job id (so "a.b" and "a-b" would share job ids).
-    if (typeof entry.name !== 'string' || !NAME.test(entry.name)) {
-      throw fail(
-        `name must be 1 to ${MAX_SCHEDULE_NAME_LENGTH} of A-Z a-z 0-9 _ - (it names the schedule and starts every job id it creates), e.g. "nightly-moderation"`,
-      );
+  const seen = new Set<string>();
+  return entries.flatMap((raw, index) => {
+    const entry = (typeof raw === 'object' && raw !== null ? raw : {}) as Partial<Record<keyof JobSchedule, unknown>>;
+    const named = typeof entry.name === 'string' && entry.name ? ` "${entry.name}"` : '';
+    const label = `${source.list}[${index}]${named}`;
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+      return [`${label}: must be an object { name, expression, timezone?, enabled?, template }`];
     }
-    // A longer name would be cut in the job id, and two schedules could then share job ids.
-    if (!keptWhole(entry.name)) {
-      throw fail(
-        `name is ${entry.name.length} characters; job ids are <name>-<scheduled time> within a Step Functions execution name, so use at most ${MAX_SCHEDULE_NAME_LENGTH}`,
-      );
+    const problems = entryProblems(entry, jobTypes, source);
+    if (typeof entry.name === 'string' && NAME.test(entry.name)) {
+      if (seen.has(entry.name))
+        problems.push('name is used twice; schedule names must be unique (they are part of every job id)');
+      seen.add(entry.name);
     }
-    if (seen.has(entry.name))
-      throw fail('name is used twice; schedule names must be unique (they are part of every job id)');
-    seen.add(entry.name);
-
-    if (typeof entry.expression !== 'string' || !EXPRESSION.test(entry.expression)) {
-      throw fail(
-        `expression ${JSON.stringify(entry.expression)} must be cron(...), rate(...) or at(...), e.g. "cron(0 3 * * ? *)" (03:00 every day) or "rate(1 day)"`,
-      );
-    }
-    if (entry.timezone !== undefined && !isTimeZone(entry.timezone)) {
-      throw fail(
-        `timezone ${JSON.stringify(entry.timezone)} is not an IANA time zone; use e.g. "UTC" or "Europe/Berlin"`,
-      );
-    }
-    if (entry.enabled !== undefined && typeof entry.enabled !== 'boolean') throw fail('enabled must be true or false');
-
-    const template = entry.template as Partial<JobSchedule['template']> | undefined;
-    if (typeof template !== 'object' || template === null)
-      throw fail('template is required: { jobType, options?, input: { key, bucket? } }');
-    if (typeof template.jobType !== 'string' || !template.jobType.trim()) {
-      throw fail(`template.jobType must be a registered job type: ${jobTypes.join(', ')}`);
-    }
-    if (!jobTypes.includes(template.jobType)) {
-      throw fail(
-        `template.jobType "${template.jobType}" is not a registered job type; use one of ${jobTypes.join(', ')}`,
-      );
-    }
-    const input = template.input as Partial<JobSchedule['template']['input']> | undefined;
-    if (typeof input !== 'object' || input === null || typeof input.key !== 'string' || !input.key.trim()) {
-      throw fail(
-        'template.input.key must be the S3 key of a JSONL file with one item per line, e.g. "inputs/comments.jsonl"',
-      );
-    }
-    if (input.bucket !== undefined) {
-      if (typeof input.bucket !== 'string' || !input.bucket)
-        throw fail('template.input.bucket must be a bucket name, or left out for the job bucket');
-      if (!inputBucketNames.includes(input.bucket)) {
-        throw fail(
-          `template.input.bucket "${input.bucket}" is not in the inputBucketNames context, so Prepare job could not read it; ` +
-            `deploy with -c inputBucketNames=${[...inputBucketNames, input.bucket].join(',')}`,
-        );
-      }
-    }
-    let text: string;
-    try {
-      text = JSON.stringify({ schedule: { name: entry.name, time: '<aws.scheduler.scheduled-time>' }, template });
-    } catch (error) {
-      throw fail(`template must be plain JSON (${(error as Error).message})`);
-    }
-    if (text.length > SCHEDULE_INPUT_MAX_CHARS) {
-      throw fail(
-        `the execution input is ${text.length} characters; EventBridge Scheduler takes at most ${SCHEDULE_INPUT_MAX_CHARS}, so shorten template.options`,
-      );
-    }
+    return problems.map((problem) => `${label}: ${problem}`);
   });
+}
+
+/** The problems of one entry, each starting with the field it is about. */
+function entryProblems(
+  entry: Partial<Record<keyof JobSchedule, unknown>>,
+  jobTypes: readonly string[],
+  source: ScheduleSource,
+): string[] {
+  const problems: string[] = [];
+  const known = ['name', 'expression', 'timezone', 'enabled', 'template'];
+  for (const key of Object.keys(entry).filter((k) => !known.includes(k)))
+    problems.push(`${key} is not a schedule field; use ${known.join(', ')}`);
+
+  // Other characters would be replaced in the job id (so "a.b" and "a-b" would share job ids).
+  if (typeof entry.name !== 'string' || !NAME.test(entry.name)) {
+    problems.push(
+      `name must be 1 to ${MAX_SCHEDULE_NAME_LENGTH} of A-Z a-z 0-9 _ - (it names the schedule and starts every job id it creates), e.g. "nightly-moderation"`,
+    );
+  } else if (!keptWhole(entry.name)) {
+    // A longer name would be cut in the job id, and two schedules could then share job ids.
+    problems.push(
+      `name is ${entry.name.length} characters; job ids are <name>-<scheduled time> within a Step Functions execution name, so use at most ${MAX_SCHEDULE_NAME_LENGTH}`,
+    );
+  }
+  if (typeof entry.expression !== 'string' || !EXPRESSION.test(entry.expression)) {
+    problems.push(
+      `expression ${JSON.stringify(entry.expression)} must be cron(...), rate(...) or at(...), e.g. "cron(0 3 * * ? *)" (03:00 every day) or "rate(1 day)"`,
+    );
+  }
+  if (entry.timezone !== undefined && !isTimeZone(entry.timezone)) {
+    problems.push(
+      `timezone ${JSON.stringify(entry.timezone)} is not an IANA time zone; use e.g. "UTC" or "Europe/Berlin"`,
+    );
+  }
+  if (entry.enabled !== undefined && typeof entry.enabled !== 'boolean') problems.push('enabled must be true or false');
+  problems.push(...templateProblems(entry, jobTypes, source));
+  return problems;
+}
+
+function templateProblems(
+  entry: Partial<Record<keyof JobSchedule, unknown>>,
+  jobTypes: readonly string[],
+  source: ScheduleSource,
+): string[] {
+  const template = entry.template as Partial<Record<keyof JobSchedule['template'], unknown>> | undefined;
+  if (typeof template !== 'object' || template === null || Array.isArray(template))
+    return ['template is required: { jobType, options?, input: { key, bucket? } }'];
+  const problems: string[] = [];
+  if (typeof template.jobType !== 'string' || !template.jobType.trim()) {
+    problems.push(`template.jobType must be a registered job type: ${jobTypes.join(', ')}`);
+  } else if (!jobTypes.includes(template.jobType)) {
+    problems.push(
+      `template.jobType "${template.jobType}" is not a registered job type; use one of ${jobTypes.join(', ')}`,
+    );
+  }
+  const input = template.input as Partial<Record<'key' | 'bucket', unknown>> | undefined;
+  if (typeof input !== 'object' || input === null || typeof input.key !== 'string' || !input.key.trim()) {
+    problems.push(
+      'template.input.key must be the S3 key of a JSONL file with one item per line, e.g. "inputs/comments.jsonl"',
+    );
+  }
+  const bucket = typeof input === 'object' && input !== null ? input.bucket : undefined;
+  if (bucket !== undefined) {
+    if (typeof bucket !== 'string' || !bucket) {
+      problems.push('template.input.bucket must be a bucket name, or left out for the job bucket');
+    } else if (!source.inputBucketNames.includes(bucket)) {
+      problems.push(
+        `template.input.bucket "${bucket}" is not an input bucket, so Prepare job could not read it; ` +
+          source.allowBucket(bucket, source.inputBucketNames),
+      );
+    }
+  }
+  let text: string | undefined;
+  try {
+    text = JSON.stringify({ schedule: { name: entry.name, time: '<aws.scheduler.scheduled-time>' }, template });
+  } catch (error) {
+    problems.push(`template must be plain JSON (${(error as Error).message})`);
+  }
+  if (text !== undefined && text.length > SCHEDULE_INPUT_MAX_CHARS) {
+    problems.push(
+      `the execution input is ${text.length} characters; EventBridge Scheduler takes at most ${SCHEDULE_INPUT_MAX_CHARS}, so shorten template.options`,
+    );
+  }
+  return problems;
 }
 
 function isTimeZone(name: unknown): boolean {

@@ -1,13 +1,15 @@
 /**
- * Jobs started on a schedule. Each entry becomes one EventBridge Scheduler schedule that starts
+ * A job started on a schedule. The project's app reads the entries from llm-batch.config.json
+ * (infra/schedule-config.ts); the LlmBatch construct takes them as its `schedules` prop. Each
+ * entry becomes one EventBridge Scheduler schedule that starts
  * the job state machine directly (no Lambda in between) with
  *
  *   { "schedule": { "name": "<name>", "time": "<the scheduled time>" }, "template": { ... } }
  *
  * The workflow derives the job id from the name and the scheduled time
  * (shared/execution-input.ts, scheduledJobId), so a retried start runs the same job.
- * Checked when the stack is built (infra/job-schedules.ts): a bad entry stops `cdk synth` with a
- * message that says what to change.
+ * Checked when the construct is built (infra/job-schedules.ts, scheduleProblems): a bad entry
+ * stops `cdk synth` with a message that names the entry and the field and says what to change.
  */
 export interface JobSchedule {
   /** The schedule's name, and the prefix of every job id it starts: 1 to 63 of A-Z a-z 0-9 _ -. */
@@ -22,21 +24,7 @@ export interface JobSchedule {
   template: {
     jobType: string;
     options?: unknown;
-    /** `key` in the job bucket, or in `bucket`, which must be listed in the inputBucketNames context. */
+    /** `key` in the job bucket, or in `bucket`: an input bucket (inputBuckets, or inputBucketNames context). */
     input: { key: string; bucket?: string };
   };
 }
-
-export const SCHEDULES: JobSchedule[] = [
-  // Every night at 03:00 Berlin time, classify the comments exported to inputs/comments.jsonl:
-  // {
-  //   name: 'nightly-moderation',
-  //   expression: 'cron(0 3 * * ? *)',
-  //   timezone: 'Europe/Berlin',
-  //   template: {
-  //     jobType: 'classify',
-  //     options: { model: 'gpt-4.1-mini', params: { labels: ['ok', 'spam', 'abusive'] } },
-  //     input: { key: 'inputs/comments.jsonl' },
-  //   },
-  // },
-];

@@ -43,6 +43,8 @@ export const CONTEXT_KEYS = {
   apiThrottleRateLimit: 'a whole number of requests per second from 1 to 10000, e.g. -c apiThrottleRateLimit=50',
   apiThrottleBurstLimit: 'a whole number of requests from 1 to 5000, e.g. -c apiThrottleBurstLimit=100',
   alarmEmail: 'an email address, e.g. -c alarmEmail=oncall@example.com',
+  schedules:
+    'a list of scheduled jobs, in cdk.json context or as JSON text (or put them in llm-batch.config.json; see schedule-config.ts)',
 } as const;
 
 export const DEFAULT_RECORD_TTL_DAYS = 7;

@@ -9,14 +9,45 @@ import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { extname, isAbsolute, join, relative } from 'node:path';
+import { dirname, extname, isAbsolute, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TASK_TIMEOUT_SECONDS } from '../shared/limits.js';
 import type { ObjectAccess, TableAccess } from '../workflows/task-registry.js';
 import { acknowledgeWildcard, nagResource } from './nag.js';
 
-/** The repository root: its package-lock.json pins what the bundles contain. */
-export const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
+/**
+ * The package root: the nearest folder above this module with a package.json. That is the
+ * repository, or node_modules/llm-batch when installed (this module is then dist/infra/*.js, and
+ * the task sources the functions bundle are shipped next to dist/).
+ */
+export const PROJECT_ROOT = packageRoot(fileURLToPath(new URL('.', import.meta.url)));
+
+function packageRoot(folder: string): string {
+  if (existsSync(join(folder, 'package.json'))) return folder;
+  const parent = dirname(folder);
+  if (parent === folder) throw new Error(`llm-batch: no package.json above ${fileURLToPath(import.meta.url)}`);
+  return packageRoot(parent);
+}
+
+const LOCK_FILES = ['package-lock.json', 'pnpm-lock.yaml', 'yarn.lock', 'bun.lock', 'bun.lockb'];
+
+/**
+ * Where esbuild runs and the lock file that pins what the bundles contain: this repository's
+ * package-lock.json, or, when llm-batch is an installed package (npm leaves lock files out of
+ * packages), the lock file of the app that installed it, whose node_modules the bundles come from.
+ */
+export function bundlingRoot(): { projectRoot: string; depsLockFilePath: string } {
+  for (let folder = PROJECT_ROOT; ; folder = dirname(folder)) {
+    const lock = LOCK_FILES.map((name) => join(folder, name)).find((path) => existsSync(path));
+    if (lock) return { projectRoot: folder, depsLockFilePath: lock };
+    if (dirname(folder) === folder) {
+      throw new Error(
+        `llm-batch bundles its task code with esbuild from the installed dependencies, but found no lock file (${LOCK_FILES.join(', ')}) ` +
+          `in ${PROJECT_ROOT} or above it; install your app's dependencies (npm install) first`,
+      );
+    }
+  }
+}
 
 /** The absolute path of a file under the repository root, e.g. `projectPath('tasks/handlers/poll-batch.ts')`. */
 export function projectPath(relativePath: string): string {
@@ -112,8 +143,7 @@ export class TaskFunction extends Construct {
     this.fn = new NodejsFunction(this, 'Function', {
       entry: props.entry,
       handler: 'handler',
-      projectRoot: PROJECT_ROOT,
-      depsLockFilePath: projectPath('package-lock.json'),
+      ...bundlingRoot(),
       runtime: Runtime.NODEJS_24_X,
       architecture: Architecture.ARM_64,
       memorySize,

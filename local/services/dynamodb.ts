@@ -66,7 +66,9 @@ export async function startLocalDynamo(options: {
   // The store lives in buffers outside the worker's heap, which holds little but each request's
   // short-lived garbage: a small young generation (V8 sizes it for a 4 GB heap) keeps the thread
   // ~90 MB smaller at no measurable cost.
-  const worker = new Worker(new URL('./dynamodb-worker.ts', import.meta.url), {
+  // Next to this module: the .ts source (tsx, jest) or the compiled .js (the installed package's dist/).
+  const workerFile = import.meta.url.endsWith('.ts') ? './dynamodb-worker.ts' : './dynamodb-worker.js';
+  const worker = new Worker(new URL(workerFile, import.meta.url), {
     workerData: data,
     resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
   });
