@@ -58,6 +58,11 @@ export interface JobOptions {
   maxConcurrency: number;
   /** Share of child batches that may fail before the whole map fails. */
   toleratedFailurePercentage: number;
+  /**
+   * Times an item is sent at most (1 to 10): a transient failure sends it again until then.
+   * Filled in by `resolveJobOptions` (default 3); jobs created before it existed read as the default.
+   */
+  maxAttempts?: number;
   /** Job-type specific settings (template, labels, apply target...). */
   params: Record<string, unknown>;
 }
@@ -122,7 +127,10 @@ export interface ItemRecord {
   status: ItemStatus;
   /** Background response id (responses mode) or batch id (batch mode). */
   providerId?: string;
+  /** Times the provider accepted the item (a background response or a provider batch holding it). */
   attempts: number;
+  /** The transient error of the last attempt, while the item waits to be sent again. */
+  lastError?: ProviderErrorBody;
   error?: ProviderErrorBody;
   usage?: TokenUsage;
   /** The item's line of the results file, once it is terminal. */

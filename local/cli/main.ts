@@ -32,6 +32,7 @@ Options for run:
   --mode <mode>              responses | batch (default responses)
   --batch-size <n>           items per child execution
   --max-concurrency <n>      child executions at once
+  --max-attempts <n>         times an item is sent at most, 1 to 10 (default 3; transient failures resend it)
   --params <json>            job-type params, e.g. '{"labels":["ok","spam"]}'
   --out <file>               results file (default: <input>.results.jsonl beside the input)
   --json                     print one final JSON line and no progress
@@ -67,6 +68,7 @@ const OPTIONS = {
   mode: { type: 'string' },
   'batch-size': { type: 'string' },
   'max-concurrency': { type: 'string' },
+  'max-attempts': { type: 'string' },
   params: { type: 'string' },
   out: { type: 'string' },
   json: { type: 'boolean', default: false },
@@ -139,6 +141,8 @@ function jobOptions(values: Values): { jobType?: string; options: Record<string,
   if (batchSize !== undefined) options.batchSize = batchSize;
   const maxConcurrency = number(values, 'max-concurrency', positiveInteger, 'a positive integer');
   if (maxConcurrency !== undefined) options.maxConcurrency = maxConcurrency;
+  const maxAttempts = number(values, 'max-attempts', positiveInteger, 'a positive integer');
+  if (maxAttempts !== undefined) options.maxAttempts = maxAttempts;
   if (values.params) {
     try {
       options.params = JSON.parse(values.params) as unknown;

@@ -30,6 +30,16 @@ export interface SubmitRun {
   reservation?: Reservation;
   /** Set when items were left for later turns. */
   later?: BookedTurnsLeft;
+  /** Set when the provider's batch queue had no room for the batch: nothing was created. */
+  queueFull?: QueueFull;
+}
+
+/** A batch left for room in the provider's batch queue: its tokens, those enqueued, the limit and the wait. */
+export interface QueueFull {
+  tokens: number;
+  enqueued: number;
+  limit: number;
+  waitSeconds: number;
 }
 
 /** Another item's failure stopped the loop after this one got its turn: give the claim back. */
