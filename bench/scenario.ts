@@ -40,7 +40,7 @@ const mockOptions = {
   latencyMs,
   timeScale,
   seed: 42,
-  batchCompletionMs: Number(values['batch-completion-ms']),
+  batchDurationMs: Number(values['batch-completion-ms']),
 };
 
 let peakRss = process.memoryUsage().rss;
