@@ -87,6 +87,12 @@ export interface ProviderCallCounts {
   rateLimited: number;
 }
 
+/** How many times the items of a job were sent to the provider: the mean and the most for one item. */
+export interface AttemptStats {
+  mean: number;
+  max: number;
+}
+
 export interface JobRecord {
   jobId: string;
   jobType: string;
@@ -103,6 +109,8 @@ export interface JobRecord {
   providerPollCalls?: number;
   /** Provider answers of 429 (rate limited) seen by this job's tasks. */
   providerRateLimited?: number;
+  /** Provider attempts per item (mean and max over every item), set by the reducer when the job ends. */
+  attempts?: AttemptStats;
   source: 'api' | 'schedule';
   scheduleName?: string;
   /** Hash of the API request that created the job, to tell an Idempotency-Key replay from a reuse. */

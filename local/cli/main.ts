@@ -46,6 +46,9 @@ Options for run and serve (local runtime):
   --mock-permanent-error-rate <r>   share of requests answered 400 (those items fail)
   --mock-rate-limit-rpm <n>         requests per minute before 429s
   --mock-seed <n>                   same seed, same outcomes
+  --mock-batch-queue-tokens <n>     input tokens a model may have enqueued in running batches (default 0: no limit)
+  --mock-batch-expire-rate <r>      share of provider batches that expire half way (default 0)
+  --mock-batch-duration-ms <ms>     how long a provider batch runs, in simulated ms (default 60000)
   The mock provider is used unless OPENAI_API_KEY is set (OPENAI_BASE_URL optional).
 
 Options for serve, status and cancel:
@@ -81,6 +84,9 @@ const OPTIONS = {
   'mock-permanent-error-rate': { type: 'string' },
   'mock-rate-limit-rpm': { type: 'string' },
   'mock-seed': { type: 'string' },
+  'mock-batch-queue-tokens': { type: 'string' },
+  'mock-batch-expire-rate': { type: 'string' },
+  'mock-batch-duration-ms': { type: 'string' },
   debug: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
@@ -105,6 +111,7 @@ function number(
 const rate = (n: number) => n >= 0 && n <= 1;
 const positive = (n: number) => n > 0;
 const positiveInteger = (n: number) => Number.isInteger(n) && n > 0;
+const nonNegativeInteger = (n: number) => Number.isInteger(n) && n >= 0;
 
 export function runtimeOptions(values: Values, env: NodeJS.ProcessEnv): LocalRuntimeOptions {
   const mock: Partial<MockProviderOptions> = {};
@@ -118,6 +125,12 @@ export function runtimeOptions(values: Values, env: NodeJS.ProcessEnv): LocalRun
   if (rpm !== undefined) mock.rateLimitRpm = rpm;
   const seed = number(values, 'mock-seed', Number.isInteger, 'an integer');
   if (seed !== undefined) mock.seed = seed;
+  const queueTokens = number(values, 'mock-batch-queue-tokens', nonNegativeInteger, 'a non-negative integer');
+  if (queueTokens !== undefined) mock.batchQueueTokens = queueTokens;
+  const expireRate = number(values, 'mock-batch-expire-rate', rate, 'a rate from 0 to 1');
+  if (expireRate !== undefined) mock.batchExpireRate = expireRate;
+  const batchDuration = number(values, 'mock-batch-duration-ms', (n) => n >= 0, 'a number of milliseconds');
+  if (batchDuration !== undefined) mock.batchDurationMs = batchDuration;
   const timeScale = number(values, 'time-scale', positive, 'a positive number');
   const apiKey = env.OPENAI_API_KEY?.trim();
   if (apiKey && timeScale !== undefined && timeScale !== 1) {
