@@ -6,7 +6,7 @@ import type { JobProgress } from '../store/job-progress.js';
 /** 429s one request may meet within one invocation before the task gives up. */
 export const MAX_RATE_LIMITED_ATTEMPTS = 10;
 /** Outages (5xx, timeouts) retried per request within one invocation (the SDK does not retry creates). */
-export const MAX_UNAVAILABLE_RETRIES = 2;
+export const MAX_UNAVAILABLE_RETRIES = 5;
 
 /** Items left for later turns: how many, the turns booked for them, and when a new turn is likely (when none are). */
 export interface BookedTurnsLeft {
