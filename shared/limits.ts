@@ -27,7 +27,8 @@ export const MAX_MAX_ATTEMPTS = 10;
 
 /**
  * Each child execution is a Standard workflow: it fails at 25,000 history events. One poll turn
- * (Wait, Task, Choice) writes about 9 events, 12 with a retry. 1,000 turns stay under 12,000
+ * (Wait, Task, Choice) writes about 9 events, 12 with a retry; so does a turn back to Submit batch
+ * (a resend's Pass or a Wait, Task, Choice), which counts against the same bound. 1,000 turns stay under 12,000
  * events, and with waits growing to their caps they cover more than the 24 h batch window.
  */
 export const MAX_POLL_TURNS = 1_000;

@@ -1,4 +1,7 @@
 import { describe, expect, test } from '@jest/globals';
+import { ValidationError } from '../../shared/errors.js';
+import { createDefaultRegistry } from '../../shared/job-types/registry.js';
+import { resolveJobOptions } from '../../shared/job-options.js';
 import { queueTokensOf } from '../../shared/modes/batch-queue.js';
 import { BatchQueueBudget } from '../../shared/rate-limit/batch-queue-budget.js';
 import type { ManifestLine } from '../../shared/store/object-store.js';
@@ -270,5 +273,21 @@ describe('batch mode: the batch queue is back-pressure, not failure', () => {
     expect(providerBatches(env())).toHaveLength(3);
     expect(await requireItem(env(), job.jobId, 'item-002')).toMatchObject({ status: 'SUBMITTED', attempts: 1 });
     expect(Object.keys((await budget.read(TEST_MODEL)).holds)).toEqual([`${job.jobId}/${two.batchId}`]);
+  });
+});
+
+describe('the maxAttempts option', () => {
+  const prompt = createDefaultRegistry().get('prompt');
+
+  test('GIVEN no maxAttempts THEN it is 3; GIVEN 1 or 10 THEN it is kept', () => {
+    expect(resolveJobOptions({ model: TEST_MODEL }, prompt).maxAttempts).toBe(3);
+    expect(resolveJobOptions({ model: TEST_MODEL, maxAttempts: 1 }, prompt).maxAttempts).toBe(1);
+    expect(resolveJobOptions({ model: TEST_MODEL, maxAttempts: 10 }, prompt).maxAttempts).toBe(10);
+  });
+
+  test.each([0, 11, 2.5, '3'])('GIVEN maxAttempts %j THEN the error names options.maxAttempts', (value) => {
+    expect(() => resolveJobOptions({ model: TEST_MODEL, maxAttempts: value }, prompt)).toThrow(
+      new ValidationError(`must be an integer from 1 to 10, got ${JSON.stringify(value)}`, 'options.maxAttempts'),
+    );
   });
 });
