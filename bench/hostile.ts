@@ -37,7 +37,8 @@ function cases(settings: HostileSettings): HostileCase[] {
   ].map((entry) => ({
     ...entry,
     mode: entry.mode as HostileCase['mode'],
-    args: [...entry.args, '--transient-rate', entry.mode === 'batch' ? '0.1' : '0.3'],
+    // At 3 attempts, 0.3^3 = 2.7 % of items would run out of them; at 10, about 6 in a million.
+    args: [...entry.args, '--transient-rate', entry.mode === 'batch' ? '0.1' : '0.3', '--max-attempts', '10'],
   }));
 }
 
@@ -87,7 +88,7 @@ export async function hostileTable(
     );
   }
   const table = [
-    `Hostile provider: no permanent errors, so every item must end SUCCEEDED. Batch mode: ${settings.batchSize} items per provider batch, a batch queue limit (input tokens enqueued per model) that holds two batches, 30 % of provider batches expiring half way, 10 % of batch lines failing with a 5xx; ideal = the items' input tokens / the queue limit x the batch duration (${settings.batchDurationMs / 1000} s). Responses mode: 30 % of create calls answered 5xx and 30 % of background responses ending failed (server_error); ideal = N / R at ${settings.rpm} requests/minute.`,
+    `Hostile provider: no permanent errors, so every item must end SUCCEEDED (maxAttempts 10). Batch mode: ${settings.batchSize} items per provider batch, a batch queue limit (input tokens enqueued per model) that holds two batches, 30 % of provider batches expiring half way, 10 % of batch lines failing with a 5xx; ideal = the items' input tokens / the queue limit x the batch duration (${settings.batchDurationMs / 1000} s). Responses mode: 30 % of create calls answered 5xx and 30 % of background responses ending failed (server_error); ideal = N / R at ${settings.rpm} requests/minute.`,
     '',
     '| N | mode | faults | job | items SUCCEEDED | time (s) | ideal (s) | ratio | provider creates / 1,000 items | attempts / item (mean / max) | state transitions / item | time scale | CPU |',
     '|---:|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',

@@ -29,6 +29,7 @@ const { values } = parseArgs({
     'queue-batches': { type: 'string', default: '0' },
     'expire-rate': { type: 'string', default: '0' },
     'transient-rate': { type: 'string', default: '0' },
+    'max-attempts': { type: 'string' },
     /** Simulated seconds between progress lines on stderr (0: none). */
     'progress-every': { type: 'string', default: '0' },
   },
@@ -89,6 +90,7 @@ async function scenario(): Promise<Record<string, unknown>> {
     mode,
     ...(values['batch-size'] ? { batchSize: Number(values['batch-size']) } : {}),
     ...(values['max-concurrency'] ? { maxConcurrency: Number(values['max-concurrency']) } : {}),
+    ...(values['max-attempts'] ? { maxAttempts: Number(values['max-attempts']) } : {}),
   };
   const registry = createDefaultRegistry();
   const validated = await validateJob({ jobType: 'prompt', options }, lines, registry);
