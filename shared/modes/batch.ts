@@ -59,7 +59,8 @@ async function submit({ job, batchId, items, deps, run }: SubmitBatch): Promise<
     const unrecorded = notYetSubmitted(items, records);
     if (batch?.providerBatchId)
       await markItemsSubmitted({ job, batchId, items: unrecorded, deps, run }, batch.providerBatchId);
-    return unfinishedCount(customIds, await deps.store.getItems(job.jobId, customIds, STATUS_FIELDS));
+    // Marking an item SUBMITTED leaves it unfinished: the records read are still the count.
+    return unfinishedCount(customIds, records);
   }
   // Records exist only if an earlier holder or round got this far: a first run finds none.
   const records = await deps.store.getItems(job.jobId, customIds, STATUS_FIELDS);
@@ -119,8 +120,8 @@ async function submit({ job, batchId, items, deps, run }: SubmitBatch): Promise<
     await budget.release(model, holder);
     if (error instanceof InvalidRequestError) {
       const reason = { code: error.code, message: error.message };
-      await endItemsWithError(deps, job.jobId, queued, 'FAILED', reason, run.progress);
-      return unfinishedCount(customIds, await deps.store.getItems(job.jobId, customIds, STATUS_FIELDS));
+      const ended = await endItemsWithError(deps, job.jobId, queued, 'FAILED', reason, run.progress);
+      return unfinishedCount(customIds, records) - ended;
     }
     throw error;
   }
@@ -132,7 +133,7 @@ async function submit({ job, batchId, items, deps, run }: SubmitBatch): Promise<
     );
   }
   await markItemsSubmitted({ job, batchId, items: queued, deps, run }, providerBatchId);
-  return unfinishedCount(customIds, await deps.store.getItems(job.jobId, customIds, STATUS_FIELDS));
+  return unfinishedCount(customIds, records);
 }
 
 const TOO_LARGE = 'the batch alone';
