@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { hostileTable, type ScenarioResult } from './hostile.js';
 
 /**
  * `npm run bench`: drains jobs of N items through the local runtime against the mock provider at
@@ -27,6 +28,15 @@ const { values } = parseArgs({
     /** V8 old-space cap of each scenario process (MB): the live heap stays far below it (see docs/benchmarks.md). */
     'max-old-space-mb': { type: 'string', default: '512' },
     out: { type: 'string' },
+    /** Only the hostile provider table (bench/hostile.ts), or everything but it. */
+    'hostile-only': { type: 'boolean', default: false },
+    'skip-hostile': { type: 'boolean', default: false },
+    /**
+     * Defaults: 10 (responses) and 40 (batch); with --quick, 10 and 100. Drain time is bound by the
+     * retries' tail (an item sent 6 or 7 times), not by CPU: the process stays under half busy.
+     */
+    'hostile-time-scale': { type: 'string' },
+    'hostile-batch-time-scale': { type: 'string' },
   },
 });
 
@@ -47,7 +57,7 @@ for (const [name, value] of Object.entries({ rpm, latencyMs, maxOldSpaceMb, base
 if (sizes.some((n) => !(Number.isInteger(n) && n > 0)))
   throw new RangeError(`bench: --sizes must be positive integers, got ${values.sizes}`);
 
-type Result = Record<string, unknown> & { peakRssBytes: number; cpuBusy: number };
+type Result = ScenarioResult;
 
 function runScenario(args: string[]): Promise<Result> {
   return new Promise((resolve, reject) => {
@@ -76,7 +86,7 @@ const perSecond = rpm / 60;
 const rows: string[] = [];
 const phaseRows: string[] = [];
 const baselineRows: string[] = [];
-for (const items of sizes) {
+for (const items of values['hostile-only'] ? [] : sizes) {
   const ideal = items / perSecond;
   for (const mode of modes) {
     const timeScale = timeScales[mode];
@@ -147,22 +157,47 @@ const table = [
   '',
   `Reproduce: \`npm run bench --${flags}\``,
 ].join('\n');
-process.stdout.write(`${table}\n`);
-if (values.out) await writeTable(values.out, table);
+if (!values['hostile-only']) {
+  process.stdout.write(`${table}\n`);
+  if (values.out) await writeTable(values.out, table);
+}
+
+if (!values['skip-hostile']) {
+  // Quick: 1,000 items in 10 batches of 100; else 10,000 in 10 batches of 1,000 (the batch mode default).
+  const hostileItems = values.quick ? 1_000 : 10_000;
+  const hostileScale = Number(values['hostile-time-scale'] ?? 10);
+  const hostileBatchScale = Number(values['hostile-batch-time-scale'] ?? (values.quick ? 100 : 40));
+  const hostile = await hostileTable(runScenario, {
+    items: hostileItems,
+    batchSize: hostileItems / 10,
+    rpm,
+    latencyMs,
+    batchDurationMs: 60_000,
+    batchTimeScale: hostileBatchScale,
+    responsesTimeScale: hostileScale,
+  });
+  const hostileText = `${hostile.table}\n\nReproduce: \`npm run bench --${values.quick ? ' --quick' : ''} --hostile-only --rpm ${rpm} --latency-ms ${latencyMs} --hostile-time-scale ${hostileScale} --hostile-batch-time-scale ${hostileBatchScale}\``;
+  process.stdout.write(`\n${hostileText}\n`);
+  if (values.out) await writeTable(values.out, hostileText, 'bench-hostile');
+  if (hostile.failed) {
+    process.stderr.write('bench: the hostile provider left items that did not succeed\n');
+    process.exitCode = 1;
+  }
+}
 
 /**
- * Writes the table into `file` between its `<!-- bench:start -->` and `<!-- bench:end -->`
- * lines, keeping the text around them; a file without them gets the table alone.
+ * Writes the table into `file` between its `<!-- <marker>:start -->` and `<!-- <marker>:end -->`
+ * lines, keeping the text around them; a file without them gets the table appended.
  */
-async function writeTable(file: string, text: string): Promise<void> {
-  const START = '<!-- bench:start -->';
-  const END = '<!-- bench:end -->';
+async function writeTable(file: string, text: string, marker = 'bench'): Promise<void> {
+  const START = `<!-- ${marker}:start -->`;
+  const END = `<!-- ${marker}:end -->`;
   const existing = await readFile(file, 'utf8').catch(() => '');
   const from = existing.indexOf(START);
   const to = existing.indexOf(END);
   const body =
     from >= 0 && to > from
       ? `${existing.slice(0, from + START.length)}\n${text}\n${existing.slice(to)}`
-      : `# Benchmarks\n\n${START}\n${text}\n${END}\n`;
+      : `${existing === '' ? '# Benchmarks\n' : existing.trimEnd()}\n\n${START}\n${text}\n${END}\n`;
   await writeFile(file, body);
 }

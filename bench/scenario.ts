@@ -2,8 +2,9 @@ import { parseArgs } from 'node:util';
 import { LocalRuntime } from '../local/local-stack.js';
 import { STATE } from '../workflows/state-names.js';
 import { startMockProvider } from '../local/mock-provider/server.js';
-import { validateJob, writeJob } from '../shared/job-intake.js';
-import { createDefaultRegistry } from '../shared/job-types/registry.js';
+import { validateJob, writeJob, type ValidatedJob } from '../shared/job-intake.js';
+import { createDefaultRegistry, type JobTypeRegistry } from '../shared/job-types/registry.js';
+import { inputTokensOf } from '../local/mock-provider/answers.js';
 import type { ProviderMode } from '../shared/types.js';
 import { runBaseline } from './baseline.js';
 import { costPerMillionItems, type OrchestrationCounts } from './prices.js';
@@ -24,6 +25,11 @@ const { values } = parseArgs({
     'batch-size': { type: 'string' },
     'max-concurrency': { type: 'string' },
     baseline: { type: 'boolean', default: false },
+    /** A hostile provider: the batch queue holds this many batches' input tokens (0: no limit). */
+    'queue-batches': { type: 'string', default: '0' },
+    'expire-rate': { type: 'string', default: '0' },
+    'transient-rate': { type: 'string', default: '0' },
+    'max-attempts': { type: 'string' },
     /** Simulated seconds between progress lines on stderr (0: none). */
     'progress-every': { type: 'string', default: '0' },
   },
@@ -40,7 +46,9 @@ const mockOptions = {
   latencyMs,
   timeScale,
   seed: 42,
-  batchCompletionMs: Number(values['batch-completion-ms']),
+  batchDurationMs: Number(values['batch-completion-ms']),
+  batchExpireRate: Number(values['expire-rate']),
+  transientErrorRate: Number(values['transient-rate']),
 };
 
 let peakRss = process.memoryUsage().rss;
@@ -73,12 +81,26 @@ async function baseline(): Promise<Record<string, unknown>> {
 }
 
 async function scenario(): Promise<Record<string, unknown>> {
+  const lines = Array.from({ length: items }, (_, i) => ({
+    lineNumber: i + 1,
+    value: { id: `item-${i}`, prompt: `Tell me about ${i}` },
+  }));
+  const options = {
+    model,
+    mode,
+    ...(values['batch-size'] ? { batchSize: Number(values['batch-size']) } : {}),
+    ...(values['max-concurrency'] ? { maxConcurrency: Number(values['max-concurrency']) } : {}),
+    ...(values['max-attempts'] ? { maxAttempts: Number(values['max-attempts']) } : {}),
+  };
+  const registry = createDefaultRegistry();
+  const validated = await validateJob({ jobType: 'prompt', options }, lines, registry);
+  const queue = queueOf(validated, registry, Number(values['queue-batches']));
   const taskMs: number[] = [];
   const taskMsByState: Record<string, number> = {};
   let finalizeMs = 0;
   const runtime = await LocalRuntime.start({
     timeScale,
-    mock: mockOptions,
+    mock: { ...mockOptions, batchQueueTokens: queue.limit },
     onTask: (state, ms) => {
       taskMs.push(ms);
       taskMsByState[state] = (taskMsByState[state] ?? 0) + ms;
@@ -112,17 +134,6 @@ async function scenario(): Promise<Record<string, unknown>> {
     { step: 'initialize', name: 'benchCounter' },
   );
   try {
-    const lines = Array.from({ length: items }, (_, i) => ({
-      lineNumber: i + 1,
-      value: { id: `item-${i}`, prompt: `Tell me about ${i}` },
-    }));
-    const options = {
-      model,
-      mode,
-      ...(values['batch-size'] ? { batchSize: Number(values['batch-size']) } : {}),
-      ...(values['max-concurrency'] ? { maxConcurrency: Number(values['max-concurrency']) } : {}),
-    };
-    const validated = await validateJob({ jobType: 'prompt', options }, lines, createDefaultRegistry());
     const jobId = `bench-${mode}-${items}`;
     await writeJob({ jobId, jobType: 'prompt', options, source: 'api' }, validated, runtime.deps);
     const started = performance.now();
@@ -151,8 +162,12 @@ async function scenario(): Promise<Record<string, unknown>> {
     const wallSeconds = (performance.now() - started) / 1000;
     const job = await runtime.deps.store.getJob(jobId);
     let lastFinished = 0;
+    const succeededIds = new Set<string>();
     for await (const page of runtime.deps.store.allItems(jobId)) {
-      for (const item of page) if (item.finishedAt) lastFinished = Math.max(lastFinished, Date.parse(item.finishedAt));
+      for (const item of page) {
+        if (item.finishedAt) lastFinished = Math.max(lastFinished, Date.parse(item.finishedAt));
+        if (item.status === 'SUCCEEDED') succeededIds.add(item.customId);
+      }
     }
     const engine = runtime.engine.stats();
     const provider = runtime.mockProvider?.stats();
@@ -198,10 +213,41 @@ async function scenario(): Promise<Record<string, unknown>> {
         Object.entries(taskMsByState).map(([state, ms]) => [state, (ms / 1000) * timeScale]),
       ),
       cpuBusy: cpuBusy(),
+      // The hostile provider's figures: distinct ids that succeeded, attempts per item, provider batches.
+      succeededIds: succeededIds.size,
+      attempts: job?.attempts,
+      providerBatches: provider?.batchesCreated ?? 0,
+      createsPerItem: provider?.createsPerItem,
+      queueTokens: queue.limit,
+      totalInputTokens: queue.totalTokens,
+      batchDurationMs: mockOptions.batchDurationMs,
     };
   } finally {
     await runtime.stop();
   }
+}
+
+/**
+ * The batch queue limit that holds `fits` of the job's batches (the largest of them, counted as
+ * the mock counts input tokens), and the input tokens of every item once: their ratio times the
+ * batch duration is the queue-bound ideal.
+ */
+function queueOf(validated: ValidatedJob, registry: JobTypeRegistry, fits: number) {
+  const compiled = registry.get(validated.jobType).compile(validated.options);
+  const tokens = validated.items.map((item) => {
+    const request = compiled.toRequest(item.line);
+    return inputTokensOf(request.body, request.url);
+  });
+  const size = validated.options.batchSize;
+  let largest = 0;
+  for (let start = 0; start < tokens.length; start += size) {
+    largest = Math.max(largest, sum(tokens.slice(start, start + size)));
+  }
+  return { limit: fits > 0 ? fits * largest : 0, totalTokens: sum(tokens) };
+}
+
+function sum(values: number[]): number {
+  return values.reduce((a, b) => a + b, 0);
 }
 
 /** One line on stderr: simulated time, creates sent, items finished, 429s, CPU use of this process. */

@@ -2,13 +2,14 @@ import { createHash } from 'node:crypto';
 import pMap from 'p-map';
 import type { TaskDeps } from './deps.js';
 import { errorMessage, ValidationError } from './errors.js';
+import { classifyOutputLine, outOfAttempts, type FailureKind } from './item-failures.js';
 import { MAX_INLINE_OUTPUT_BYTES } from './limits.js';
 import { estimateCostUsd } from './pricing.js';
 import type { CompiledJobType } from './job-types/job-type.js';
 import type { RequestResult } from './provider/provider.js';
 import type { JobProgress } from './store/job-progress.js';
 import type { FinishItem } from './store/job-store.js';
-import type { JobRecord, OutputLine, ProviderErrorBody, TerminalItemStatus } from './types.js';
+import type { ItemRecord, JobRecord, OutputLine, ProviderErrorBody, TerminalItemStatus } from './types.js';
 
 /** The batch id of an item whose batch never ran (it ends without ever being submitted). */
 export const NEVER_BATCHED = 'never-batched';
@@ -131,4 +132,80 @@ export async function endItemsWithError(
     { concurrency: STORE_CONCURRENCY },
   );
   return ended.filter(Boolean).length;
+}
+
+/** Whether an item that failed may be sent again: the job's attempt bound, and time left before the deadline. */
+export interface ResendPolicy {
+  maxAttempts: number;
+  /** False past the batch's deadline or when the job is being cancelled: failures are final. */
+  canResend: boolean;
+}
+
+/** What a poll knows of an item it settles. */
+export type SettledItem = Pick<ItemRecord, 'customId'> & Partial<Pick<ItemRecord, 'providerId' | 'attempts'>>;
+
+/** How settling an item went: ended (counted), queued to be sent again, or neither (someone else got there). */
+export type Settled = 'ended' | 'requeued' | 'unchanged';
+
+/**
+ * Ends an item with the provider's answer, or queues it to be sent again: a failure the provider
+ * may not repeat (transient, see item-failures.ts) with attempts left goes back to QUEUED; a
+ * refused batch's item goes back without spending an attempt. Everything else ends the item as
+ * finishWithResult does; a transient failure out of attempts says how many it had.
+ */
+export async function settleResult(
+  deps: TaskDeps,
+  job: ResultJob,
+  item: SettledItem,
+  result: RequestResult,
+  booking: Booking & { resend: ResendPolicy },
+): Promise<Settled> {
+  if (result.outcome !== 'failed')
+    return (await finishWithResult(deps, job, item.customId, result, booking)) ? 'ended' : 'unchanged';
+  const error = result.output.error ?? { code: 'request_failed', message: 'the request failed' };
+  return settleFailure(
+    deps,
+    job.jobId,
+    item,
+    {
+      error,
+      kind: classifyOutputLine(result.output),
+      output: result.output,
+      ...(result.usage && { usage: result.usage }),
+    },
+    booking,
+  );
+}
+
+/** A failed request as the provider reported it: an error line, a failed response, a line left unfinished. */
+export interface ItemFailure {
+  error: ProviderErrorBody;
+  kind: FailureKind;
+  output?: OutputLine;
+  usage?: RequestResult['usage'];
+}
+
+/** Requeues the item when its failure allows it (see settleResult), else ends it FAILED with the error. */
+export async function settleFailure(
+  deps: TaskDeps,
+  jobId: string,
+  item: SettledItem,
+  failure: ItemFailure,
+  booking: Pick<Booking, 'progress'> & { resend: ResendPolicy },
+): Promise<Settled> {
+  const { resend, progress } = booking;
+  const attempts = item.attempts ?? 1;
+  const again =
+    resend.canResend &&
+    item.providerId !== undefined &&
+    (failure.kind === 'refused' || (failure.kind === 'transient' && attempts < resend.maxAttempts));
+  if (again) {
+    const requeue = { providerId: item.providerId as string, error: failure.error, refund: failure.kind === 'refused' };
+    return (await deps.store.requeueItem(jobId, item.customId, requeue, progress)) ? 'requeued' : 'unchanged';
+  }
+  const error = failure.kind === 'permanent' ? failure.error : outOfAttempts(failure.error, attempts);
+  const output = { ...(failure.output ?? errorOutputLine(item.customId, error, item.providerId)), error };
+  const finish: FinishItem = { status: 'FAILED', error, output, ...(failure.usage && { usage: failure.usage }) };
+  const ended = await deps.store.finishItem(jobId, item.customId, finish, progress ? { progress } : {});
+  return ended ? 'ended' : 'unchanged';
 }

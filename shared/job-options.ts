@@ -1,6 +1,13 @@
 import { ValidationError } from './errors.js';
 import type { JobType } from './job-types/job-type.js';
-import { DEFAULT_TOLERATED_FAILURE_PERCENTAGE, MAX_BATCH_SIZE, MAX_MAP_CONCURRENCY, MODE_DEFAULTS } from './limits.js';
+import {
+  DEFAULT_MAX_ATTEMPTS,
+  DEFAULT_TOLERATED_FAILURE_PERCENTAGE,
+  MAX_BATCH_SIZE,
+  MAX_MAP_CONCURRENCY,
+  MAX_MAX_ATTEMPTS,
+  MODE_DEFAULTS,
+} from './limits.js';
 import { PROVIDER_MODES, type JobOptions, type ProviderMode } from './types.js';
 import { isRecord } from './is-record.js';
 
@@ -18,7 +25,15 @@ function integerIn(value: unknown, where: string, min: number, max: number): num
 export function resolveJobOptions(raw: unknown, jobType: JobType): JobOptions {
   if (raw !== undefined && !isRecord(raw)) throw new ValidationError('must be an object', 'options');
   const input = raw ?? {};
-  const known = new Set(['mode', 'model', 'batchSize', 'maxConcurrency', 'toleratedFailurePercentage', 'params']);
+  const known = new Set([
+    'mode',
+    'model',
+    'batchSize',
+    'maxConcurrency',
+    'toleratedFailurePercentage',
+    'maxAttempts',
+    'params',
+  ]);
   for (const field of Object.keys(input)) {
     if (!known.has(field)) {
       throw new ValidationError(`unknown option; known options: ${[...known].join(', ')}`, `options.${field}`);
@@ -54,6 +69,7 @@ export function resolveJobOptions(raw: unknown, jobType: JobType): JobOptions {
       0,
       100,
     ),
+    maxAttempts: integerIn(input.maxAttempts ?? DEFAULT_MAX_ATTEMPTS, 'options.maxAttempts', 1, MAX_MAX_ATTEMPTS),
     params: input.params ?? {},
   };
   try {
@@ -65,4 +81,9 @@ export function resolveJobOptions(raw: unknown, jobType: JobType): JobOptions {
     throw error;
   }
   return options;
+}
+
+/** The job's attempt bound; jobs created before the option existed get the default. */
+export function maxAttemptsOf(options: Pick<JobOptions, 'maxAttempts'>): number {
+  return options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
 }

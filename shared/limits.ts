@@ -21,10 +21,14 @@ export const MODE_DEFAULTS = {
 export const MAX_BATCH_SIZE = 50_000; // OpenAI: requests per Batch
 export const MAX_MAP_CONCURRENCY = 10_000; // Distributed Map hard maximum
 export const DEFAULT_TOLERATED_FAILURE_PERCENTAGE = 10;
+/** Times an item is sent at most (job option maxAttempts): its first send and its resends after transient failures. */
+export const DEFAULT_MAX_ATTEMPTS = 3;
+export const MAX_MAX_ATTEMPTS = 10;
 
 /**
  * Each child execution is a Standard workflow: it fails at 25,000 history events. One poll turn
- * (Wait, Task, Choice) writes about 9 events, 12 with a retry. 1,000 turns stay under 12,000
+ * (Wait, Task, Choice) writes about 9 events, 12 with a retry; so does a turn back to Submit batch
+ * (a resend's Pass or a Wait, Task, Choice), which counts against the same bound. 1,000 turns stay under 12,000
  * events, and with waits growing to their caps they cover more than the 24 h batch window.
  */
 export const MAX_POLL_TURNS = 1_000;

@@ -58,6 +58,11 @@ export interface JobOptions {
   maxConcurrency: number;
   /** Share of child batches that may fail before the whole map fails. */
   toleratedFailurePercentage: number;
+  /**
+   * Times an item is sent at most (1 to 10): a transient failure sends it again until then.
+   * Filled in by `resolveJobOptions` (default 3); jobs created before it existed read as the default.
+   */
+  maxAttempts?: number;
   /** Job-type specific settings (template, labels, apply target...). */
   params: Record<string, unknown>;
 }
@@ -82,6 +87,12 @@ export interface ProviderCallCounts {
   rateLimited: number;
 }
 
+/** How many times the items of a job were sent to the provider: the mean and the most for one item. */
+export interface AttemptStats {
+  mean: number;
+  max: number;
+}
+
 export interface JobRecord {
   jobId: string;
   jobType: string;
@@ -98,6 +109,8 @@ export interface JobRecord {
   providerPollCalls?: number;
   /** Provider answers of 429 (rate limited) seen by this job's tasks. */
   providerRateLimited?: number;
+  /** Provider attempts per item (mean and max over every item), set by the reducer when the job ends. */
+  attempts?: AttemptStats;
   source: 'api' | 'schedule';
   scheduleName?: string;
   /** Hash of the API request that created the job, to tell an Idempotency-Key replay from a reuse. */
@@ -122,7 +135,10 @@ export interface ItemRecord {
   status: ItemStatus;
   /** Background response id (responses mode) or batch id (batch mode). */
   providerId?: string;
+  /** Times the provider accepted the item (a background response or a provider batch holding it). */
   attempts: number;
+  /** The transient error of the last attempt, while the item waits to be sent again. */
+  lastError?: ProviderErrorBody;
   error?: ProviderErrorBody;
   usage?: TokenUsage;
   /** The item's line of the results file, once it is terminal. */

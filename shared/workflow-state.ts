@@ -65,6 +65,11 @@ export interface SubmitBatchInput {
   BatchInput: BatchInput;
   /** Turns an earlier submit of this batch booked for its unsent items (see RateLimitWait). */
   reservation?: Reservation;
+  /**
+   * Poll turns the child has taken so far, when it comes back to submit (a resend, a wait for
+   * turns or for queue room): the bound of MAX_POLL_TURNS covers the whole child.
+   */
+  pollTurn?: number;
 }
 
 /** What a child execution carries between its submit, wait and poll states: no items, only their ids. */
@@ -88,6 +93,12 @@ export interface BatchState {
   deadline: string;
   /** When the submit task sent the batch's last request (ISO time): the age of its requests. */
   sentAt: string;
+  /**
+   * Items a poll put back in the queue after a transient failure (or a batch the provider refused
+   * for its queue). The Choice sends the child through "Gather items to resend", which takes the
+   * items from the child's execution input, to Submit batch while this is present.
+   */
+  resend?: number;
 }
 
 /**
@@ -95,13 +106,29 @@ export interface BatchState {
  * (the next submit needs it) and the booked turns. The child waits `waitSeconds` for them in
  * Step Functions ("Wait for rate-limit turn"), then submits again.
  */
-export interface RateLimitWait extends Omit<BatchState, 'customIds'>, SubmitBatchInput {
+export interface RateLimitWait extends Omit<BatchState, 'customIds' | 'resend'>, SubmitBatchInput {
+  pollTurn: number;
   /** Items not sent yet. The Choice goes back to the submit task while this is present. */
   unsent: number;
 }
 
-export function isRateLimitWait(state: BatchState | RateLimitWait): state is RateLimitWait {
+export function isRateLimitWait(state: BatchState | RateLimitWait | QueueRoomWait): state is RateLimitWait {
   return 'unsent' in state;
+}
+
+/**
+ * A batch-mode submit that found no room in the provider's batch queue for its batch (see
+ * shared/rate-limit/batch-queue-budget.ts): it created nothing, and the child waits
+ * `waitSeconds` in "Wait for batch queue room", then submits again.
+ */
+export interface QueueRoomWait extends Omit<BatchState, 'customIds' | 'resend'>, SubmitBatchInput {
+  pollTurn: number;
+  /** The batch's estimated input tokens, those enqueued by others, the limit. The Choice waits while present. */
+  queueFull: { tokens: number; enqueued: number; limit: number };
+}
+
+export function isQueueRoomWait(state: BatchState | RateLimitWait | QueueRoomWait): state is QueueRoomWait {
+  return 'queueFull' in state;
 }
 
 /** What Record batch failure returns at `$.recorded`, before the child fails. */

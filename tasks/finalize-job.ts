@@ -12,6 +12,7 @@ import {
 import { modeOf } from '../shared/modes/index.js';
 import type { FinalJobState } from '../shared/store/job-store.js';
 import type { ItemRecord, JobCounts, JobRecord, JobStatus, OutputLine, TokenUsage } from '../shared/types.js';
+import type { AttemptStats } from '../shared/types.js';
 import type { JobState, JobSummary } from '../shared/workflow-state.js';
 
 export type { JobSummary } from '../shared/workflow-state.js';
@@ -65,6 +66,7 @@ export async function finalizeJob(input: FinalizeJobInput, deps: TaskDeps): Prom
     usage: counter.usage,
     results,
     estimatedCostUsd: roundCost(counter.costUsd),
+    attempts: counter.attempts(),
     ...(mapError
       ? { error: mapError }
       : status === 'FAILED'
@@ -125,8 +127,18 @@ class StatusCounter {
   private submitted = 0;
   readonly usage: TokenUsage = { inputTokens: 0, outputTokens: 0 };
   costUsd = 0;
+  private items = 0;
+  private attemptsSum = 0;
+  private attemptsMax = 0;
 
-  add(item: Pick<ItemRecord, 'status'> & Partial<Pick<ItemRecord, 'usage' | 'costUsd' | 'providerId'>>): void {
+  add(
+    item: Pick<ItemRecord, 'status'> & Partial<Pick<ItemRecord, 'usage' | 'costUsd' | 'providerId' | 'attempts'>>,
+  ): void {
+    // An item that never reached the provider (no record, or cancelled first) made no attempt.
+    const attempts = item.attempts ?? 0;
+    this.items++;
+    this.attemptsSum += attempts;
+    this.attemptsMax = Math.max(this.attemptsMax, attempts);
     if (item.status === 'SUCCEEDED' || item.status === 'FAILED' || item.status === 'CANCELLED')
       this.byStatus[item.status]++;
     if (item.providerId) this.submitted++;
@@ -135,6 +147,12 @@ class StatusCounter {
       this.usage.outputTokens += item.usage.outputTokens;
     }
     this.costUsd += item.costUsd ?? 0;
+  }
+
+  /** Mean (to 3 decimals) and max of the items' attempts. */
+  attempts(): AttemptStats {
+    const mean = this.items > 0 ? Math.round((this.attemptsSum / this.items) * 1000) / 1000 : 0;
+    return { mean, max: this.attemptsMax };
   }
 
   counts(): JobCounts {

@@ -8,6 +8,7 @@ import {
   type Ending,
   type RunningJob,
 } from '../shared/job-lifecycle.js';
+import { maxAttemptsOf } from '../shared/job-options.js';
 import { modeOf } from '../shared/modes/index.js';
 import { optional, type PollOutcome } from '../shared/modes/provider-mode.js';
 import { initialWaitSeconds, nextWaitSeconds, pollLimitReached, type JobEndWindow } from '../shared/polling.js';
@@ -81,12 +82,16 @@ async function pollBatchTurn(state: BatchState, deps: TaskDeps, progress: JobPro
       ageSeconds: ageSeconds(state, now),
       deps,
       progress,
+      // Not past the deadline nor cancelled here (the stop path above): what fails now may be sent again.
+      resend: { maxAttempts: maxAttemptsOf(job.options), canResend: true },
     });
   }
   // Later batches of the job make their first poll after this latency.
   if (turn.latencySeconds !== undefined) progress.latencySeconds = turn.latencySeconds;
+  const { resend: _previous, ...rest } = state;
   return {
-    ...state,
+    ...rest,
+    ...optional('resend', turn.requeued),
     pending: turn.left,
     waitSeconds: nextWaitSeconds(mode.name, state.waitSeconds, {
       ...turn,

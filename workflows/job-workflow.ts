@@ -9,6 +9,7 @@ import {
   Fail,
   ItemBatcher,
   JsonPath,
+  Pass,
   ResultWriterV2,
   S3JsonLItemReader,
   StateMachineType,
@@ -45,6 +46,8 @@ export const MAP_RESULTS_PREFIX = 'map-runs';
  *     each child: Submit batch -> Items still pending? -> Wait for provider -> Poll batch -> (loop)
  *                                                  \-> Wait for rate-limit turn -> Submit batch (items left for later
  * turns)
+ *                                                  \-> Wait for batch queue room -> Submit batch (batch queue full)
+ *                                                  \-> Gather items to resend -> Submit batch (transient failures)
  *   -> Finalize job (the reducer) -> Job finished | Job failed
  *
  * Every task retries transient errors by name; the batch tasks' Catch records the batch's items
@@ -107,8 +110,24 @@ export class JobWorkflow extends Construct {
       stateName: STATE.waitForTurn,
       time: WaitTime.secondsPath('$.waitSeconds'),
     });
+    // A batch-mode batch with no room in the provider's batch queue: wait here for running batches to end.
+    const waitForQueueRoom = new Wait(this, STATE.waitForQueueRoom, {
+      stateName: STATE.waitForQueueRoom,
+      time: WaitTime.secondsPath('$.waitSeconds'),
+    });
+    // Items a poll queued again (transient failures): their lines are the child's own input.
+    const gatherResend = new Pass(this, STATE.gatherResend, {
+      stateName: STATE.gatherResend,
+      parameters: {
+        'Items.$': '$$.Execution.Input.Items',
+        'BatchInput.$': '$.BatchInput',
+        'pollTurn.$': '$.pollTurn',
+      },
+    });
     const itemsPending = new Choice(this, STATE.itemsPending, { stateName: STATE.itemsPending })
+      .when(Condition.isPresent('$.queueFull'), waitForQueueRoom.next(submitBatch))
       .when(Condition.isPresent('$.unsent'), waitForTurn.next(submitBatch))
+      .when(Condition.isPresent('$.resend'), gatherResend.next(submitBatch))
       .when(Condition.numberGreaterThan('$.pending', 0), waitForProvider.next(pollBatch))
       .otherwise(new Succeed(this, STATE.batchDone, { stateName: STATE.batchDone }));
     pollBatch.next(itemsPending);

@@ -8,6 +8,8 @@ export const STATE = {
   itemsPending: 'Items still pending?',
   waitForProvider: 'Wait for provider',
   waitForTurn: 'Wait for rate-limit turn',
+  waitForQueueRoom: 'Wait for batch queue room',
+  gatherResend: 'Gather items to resend',
   pollBatch: 'Poll batch',
   batchDone: 'Batch done',
   recordBatchFailure: 'Record batch failure',

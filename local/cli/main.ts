@@ -32,6 +32,7 @@ Options for run:
   --mode <mode>              responses | batch (default responses)
   --batch-size <n>           items per child execution
   --max-concurrency <n>      child executions at once
+  --max-attempts <n>         times an item is sent at most, 1 to 10 (default 3; transient failures resend it)
   --params <json>            job-type params, e.g. '{"labels":["ok","spam"]}'
   --out <file>               results file (default: <input>.results.jsonl beside the input)
   --json                     print one final JSON line and no progress
@@ -46,6 +47,9 @@ Options for run and serve (local runtime):
   --mock-permanent-error-rate <r>   share of requests answered 400 (those items fail)
   --mock-rate-limit-rpm <n>         requests per minute before 429s
   --mock-seed <n>                   same seed, same outcomes
+  --mock-batch-queue-tokens <n>     input tokens a model may have enqueued in running batches (default 0: no limit)
+  --mock-batch-expire-rate <r>      share of provider batches that expire half way (default 0)
+  --mock-batch-duration-ms <ms>     how long a provider batch runs, in simulated ms (default 60000)
   The mock provider is used unless OPENAI_API_KEY is set (OPENAI_BASE_URL optional).
 
 Options for serve, status and cancel:
@@ -68,6 +72,7 @@ const OPTIONS = {
   mode: { type: 'string' },
   'batch-size': { type: 'string' },
   'max-concurrency': { type: 'string' },
+  'max-attempts': { type: 'string' },
   params: { type: 'string' },
   out: { type: 'string' },
   json: { type: 'boolean', default: false },
@@ -81,6 +86,9 @@ const OPTIONS = {
   'mock-permanent-error-rate': { type: 'string' },
   'mock-rate-limit-rpm': { type: 'string' },
   'mock-seed': { type: 'string' },
+  'mock-batch-queue-tokens': { type: 'string' },
+  'mock-batch-expire-rate': { type: 'string' },
+  'mock-batch-duration-ms': { type: 'string' },
   debug: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
@@ -105,6 +113,7 @@ function number(
 const rate = (n: number) => n >= 0 && n <= 1;
 const positive = (n: number) => n > 0;
 const positiveInteger = (n: number) => Number.isInteger(n) && n > 0;
+const nonNegativeInteger = (n: number) => Number.isInteger(n) && n >= 0;
 
 export function runtimeOptions(values: Values, env: NodeJS.ProcessEnv): LocalRuntimeOptions {
   const mock: Partial<MockProviderOptions> = {};
@@ -118,6 +127,12 @@ export function runtimeOptions(values: Values, env: NodeJS.ProcessEnv): LocalRun
   if (rpm !== undefined) mock.rateLimitRpm = rpm;
   const seed = number(values, 'mock-seed', Number.isInteger, 'an integer');
   if (seed !== undefined) mock.seed = seed;
+  const queueTokens = number(values, 'mock-batch-queue-tokens', nonNegativeInteger, 'a non-negative integer');
+  if (queueTokens !== undefined) mock.batchQueueTokens = queueTokens;
+  const expireRate = number(values, 'mock-batch-expire-rate', rate, 'a rate from 0 to 1');
+  if (expireRate !== undefined) mock.batchExpireRate = expireRate;
+  const batchDuration = number(values, 'mock-batch-duration-ms', (n) => n >= 0, 'a number of milliseconds');
+  if (batchDuration !== undefined) mock.batchDurationMs = batchDuration;
   const timeScale = number(values, 'time-scale', positive, 'a positive number');
   const apiKey = env.OPENAI_API_KEY?.trim();
   if (apiKey && timeScale !== undefined && timeScale !== 1) {
@@ -141,6 +156,8 @@ function jobOptions(values: Values): { jobType?: string; options: Record<string,
   if (batchSize !== undefined) options.batchSize = batchSize;
   const maxConcurrency = number(values, 'max-concurrency', positiveInteger, 'a positive integer');
   if (maxConcurrency !== undefined) options.maxConcurrency = maxConcurrency;
+  const maxAttempts = number(values, 'max-attempts', positiveInteger, 'a positive integer');
+  if (maxAttempts !== undefined) options.maxAttempts = maxAttempts;
   if (values.params) {
     try {
       options.params = JSON.parse(values.params) as unknown;

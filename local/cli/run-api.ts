@@ -6,9 +6,17 @@ import { TERMINAL_JOB_STATUSES, type JobCounts, type JobStatus } from '../../sha
 import { apiCall, apiFetch } from './api-client.js';
 import { handleInterrupts } from './interrupts.js';
 import { createProgressReporter } from './progress.js';
-import { announceStart, exitCodeOf, printSummary, sleep, summaryOf, type RunOptions } from './run-summary.js';
+import {
+  announceStart,
+  exitCodeOf,
+  printSummary,
+  sleep,
+  summaryOf,
+  type RunOptions,
+  type SummarizedJob,
+} from './run-summary.js';
 
-interface ApiJob {
+interface ApiJob extends SummarizedJob {
   jobId: string;
   status: JobStatus;
   counts: JobCounts;

@@ -1,4 +1,4 @@
-import type { JobRecord, JobStatus } from '../../shared/types.js';
+import type { AttemptStats, JobRecord, JobStatus } from '../../shared/types.js';
 import type { JobRequestOptions } from './input.js';
 import type { LocalRuntimeOptions } from '../local-stack.js';
 import { EXIT } from './exit-codes.js';
@@ -22,7 +22,15 @@ export interface RunSummary {
   failed: number;
   cancelled: number;
   durationMs: number;
+  /** Provider attempts per item; null when the job ended without its reducer (a failed workflow). */
+  attempts: AttemptStats | null;
+  /** Create and status calls the job sent to the provider, and its 429 answers. */
+  providerCalls: { submit: number; poll: number; rateLimited: number };
 }
+
+/** The job fields a summary reads: a job record, or the API's view of one. */
+export type SummarizedJob = Pick<JobRecord, 'jobId' | 'status' | 'counts'> &
+  Partial<Pick<JobRecord, 'attempts' | 'providerSubmitCalls' | 'providerPollCalls' | 'providerRateLimited'>>;
 
 export function exitCodeOf(summary: Pick<RunSummary, 'status' | 'failed' | 'cancelled'>): number {
   if (summary.status === 'COMPLETED') return EXIT.ok;
@@ -30,7 +38,7 @@ export function exitCodeOf(summary: Pick<RunSummary, 'status' | 'failed' | 'canc
   return EXIT.itemFailures; // COMPLETED_WITH_ERRORS or CANCELLED
 }
 
-export function summaryOf(job: Pick<JobRecord, 'jobId' | 'status' | 'counts'>, startedAt: number): RunSummary {
+export function summaryOf(job: SummarizedJob, startedAt: number): RunSummary {
   return {
     jobId: job.jobId,
     status: job.status,
@@ -39,6 +47,12 @@ export function summaryOf(job: Pick<JobRecord, 'jobId' | 'status' | 'counts'>, s
     failed: job.counts.failed,
     cancelled: job.counts.cancelled,
     durationMs: Date.now() - startedAt,
+    attempts: job.attempts ?? null,
+    providerCalls: {
+      submit: job.providerSubmitCalls ?? 0,
+      poll: job.providerPollCalls ?? 0,
+      rateLimited: job.providerRateLimited ?? 0,
+    },
   };
 }
 
@@ -60,6 +74,8 @@ export function printSummary(
   const lines = [
     `job ${summary.jobId} ${summary.status} in ${(summary.durationMs / 1000).toFixed(1)} s`,
     `  items: ${summary.total} total, ${summary.succeeded} succeeded, ${summary.failed} failed, ${summary.cancelled} cancelled`,
+    ...(summary.attempts ? [`  attempts per item: mean ${summary.attempts.mean}, max ${summary.attempts.max}`] : []),
+    `  provider calls: ${summary.providerCalls.submit} submit, ${summary.providerCalls.poll} poll, ${summary.providerCalls.rateLimited} rate-limited (429)`,
     ...extra,
     ...(outPath ? [`  results: ${outPath}`] : []),
   ];

@@ -52,6 +52,11 @@ export function estimateTokens(body: Record<string, unknown>, endpoint: RequestE
   return tokensOf(inputChars(body, endpoint)) + output;
 }
 
+/** The input tokens of a request (what a batch enqueues against the model's batch queue limit). */
+export function inputTokensOf(body: Record<string, unknown>, endpoint: RequestEndpoint): number {
+  return tokensOf(inputChars(body, endpoint));
+}
+
 export function tokensOf(chars: number): number {
   return Math.ceil(chars / 4);
 }

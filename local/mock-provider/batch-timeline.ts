@@ -6,9 +6,9 @@ import type { RequestEndpoint } from './answers.js';
 import type { BatchError } from './batch-input.js';
 
 /**
- * A batch's phases, as shares of its duration (batchCompletionMs): validating until 10%, lines
- * finish spread over in_progress until 90%, finalizing until 100%. With expireBatches the window
- * ends at 50%. A cancel takes 5% in cancelling.
+ * A batch's phases, as shares of its duration (batchDurationMs): validating until 10%, lines
+ * finish spread over in_progress until 90%, finalizing until 100%. A batch drawn to expire
+ * (batchExpireRate) ends at 50%. A cancel takes 5% in cancelling.
  */
 export const VALIDATED_AT = 0.1;
 export const FINALIZING_AT = 0.9;
@@ -52,6 +52,8 @@ export interface BatchRecord {
   model: string | null;
   total: number;
   expires: boolean;
+  /** Input tokens the batch holds in its model's batch queue while it runs (set once admitted). */
+  inputTokens?: number;
   validationErrors?: BatchError[];
   plan?: LinePlan;
   cancelledAt?: number;

@@ -1,4 +1,5 @@
-import { answerFor } from './answers.js';
+import { answerFor, inputTokensOf } from './answers.js';
+import { BatchQueue } from './batch-queue.js';
 import { checkCreateBody, parseInput, type BatchCreateBody, type ParsedLine } from './batch-input.js';
 import {
   FINALIZING_AT,
@@ -31,8 +32,9 @@ const WINDOW_24H_MS = 24 * 60 * 60 * 1000;
 
 export interface BatchStoreOptions {
   seed: number;
-  batchCompletionMs: number;
-  expireBatches: boolean;
+  batchDurationMs: number;
+  batchExpireRate: number;
+  batchQueueTokens: number;
 }
 
 /**
@@ -44,6 +46,7 @@ export class BatchStore {
   /** In creation order; listing walks it backwards (newest first). */
   private readonly batches: BatchRecord[] = [];
   private readonly byId = new Map<string, number>();
+  private readonly queue: BatchQueue;
 
   constructor(
     private readonly clock: SimClock,
@@ -51,10 +54,15 @@ export class BatchStore {
     private readonly files: FileStore,
     private readonly outcomes: Outcomes,
     private readonly options: BatchStoreOptions,
-  ) {}
+  ) {
+    this.queue = new BatchQueue(options.batchQueueTokens);
+  }
 
-  /** Checks the call (400s answer at once) and plans every line (bad lines fail the batch later). */
-  create(body: BatchCreateBody): Record<string, unknown> {
+  /**
+   * Checks the call (400s answer at once) and plans every line (bad lines, or a full batch queue,
+   * fail the batch after validating). `sent` hears the custom_id of every line the batch holds.
+   */
+  create(body: BatchCreateBody, sent: (customId: string) => void = () => undefined): Record<string, unknown> {
     const { inputFileId, endpoint, completionWindow, metadata } = checkCreateBody(body);
     const file = this.files.get(inputFileId);
     if (file.purpose !== 'batch') {
@@ -65,24 +73,31 @@ export class BatchStore {
       );
     }
     const now = this.clock.now();
+    const id = this.ids.next('batch_');
     const record: BatchRecord = {
-      id: this.ids.next('batch_'),
+      id,
       createdAt: now,
-      durationMs: this.options.batchCompletionMs,
+      durationMs: this.options.batchDurationMs,
       endpoint,
       inputFileId,
       completionWindow,
       metadata,
       model: null,
       total: 0,
-      expires: this.options.expireBatches,
+      expires:
+        this.options.batchExpireRate > 0 && this.outcomes.draw('batch-expires', id) < this.options.batchExpireRate,
     };
     const parsed = parseInput(file.content, endpoint);
+    for (const line of parsed.lines) sent(line.customId);
+    record.model = parsed.lines.map((line) => line.body.model).find((model) => typeof model === 'string') ?? null;
+    const tokens = parsed.lines.reduce((sum, line) => sum + inputTokensOf(line.body, endpoint), 0);
+    const refused = parsed.errors.length === 0 ? this.queue.admit(record, tokens, now) : undefined;
     if (parsed.errors.length > 0) {
       record.validationErrors = parsed.errors.slice(0, MAX_LISTED_ERRORS);
+    } else if (refused) {
+      record.validationErrors = [refused];
     } else {
       record.total = parsed.lines.length;
-      record.model = parsed.lines.map((line) => line.body.model).find((model) => typeof model === 'string') ?? null;
       record.plan = this.plan(record, parsed.lines);
     }
     this.byId.set(record.id, this.batches.length);

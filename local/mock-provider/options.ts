@@ -7,7 +7,11 @@ export interface MockProviderOptions {
    * takes exactly `latencyMs`; 0.5 puts the 95th percentile near 2.3 x the median.
    */
   latencySpread: number;
-  /** Share of create calls answered 500/503, decided per attempt: a retry can succeed. */
+  /**
+   * Share of attempts that fail transiently, decided per attempt (a retry can succeed): create
+   * calls answered 500/503, batch lines answered 500/503 in the error file, and background
+   * responses that end `failed` with `server_error`.
+   */
   transientErrorRate: number;
   /** Share of requests answered 400 invalid_request_error, decided by content: every retry fails. */
   permanentErrorRate: number;
@@ -23,9 +27,18 @@ export interface MockProviderOptions {
    */
   timeScale: number;
   /** How long a batch takes from creation to completed (simulated ms). */
-  batchCompletionMs: number;
-  /** Batches expire half way through processing, keeping the lines finished by then. */
-  expireBatches: boolean;
+  batchDurationMs: number;
+  /**
+   * Share of batches (drawn by seed and batch id) that expire half way through processing: the
+   * lines finished by then are in the output file, the rest are `batch_expired` in the error file.
+   */
+  batchExpireRate: number;
+  /**
+   * Input tokens a model may have enqueued in running batches (validating, in_progress,
+   * finalizing); a batch that would pass it fails validation with `token_limit_exceeded`.
+   * 0 or Infinity: no limit.
+   */
+  batchQueueTokens: number;
 }
 
 export const DEFAULT_MOCK_PROVIDER_OPTIONS: Readonly<MockProviderOptions> = {
@@ -37,8 +50,9 @@ export const DEFAULT_MOCK_PROVIDER_OPTIONS: Readonly<MockProviderOptions> = {
   rateLimitTpm: 10_000_000,
   seed: 1,
   timeScale: 1,
-  batchCompletionMs: 60_000,
-  expireBatches: false,
+  batchDurationMs: 60_000,
+  batchExpireRate: 0,
+  batchQueueTokens: 0,
 };
 
 /** Fills in defaults and checks every knob; a bad value fails loudly at start. */
@@ -53,15 +67,14 @@ export function resolveOptions(options: Partial<MockProviderOptions> = {}): Mock
   rate(resolved, 'permanentErrorRate');
   nonNegative(resolved, 'rateLimitRpm', true);
   nonNegative(resolved, 'rateLimitTpm', true);
-  nonNegative(resolved, 'batchCompletionMs');
+  nonNegative(resolved, 'batchDurationMs');
+  rate(resolved, 'batchExpireRate');
+  nonNegative(resolved, 'batchQueueTokens', true);
   if (!Number.isInteger(resolved.seed)) {
     throw new RangeError(`mock provider: seed must be an integer, got ${resolved.seed}`);
   }
   if (!(Number.isFinite(resolved.timeScale) && resolved.timeScale > 0)) {
     throw new RangeError(`mock provider: timeScale must be a positive number, got ${resolved.timeScale}`);
-  }
-  if (typeof resolved.expireBatches !== 'boolean') {
-    throw new TypeError('mock provider: expireBatches must be a boolean');
   }
   return resolved;
 }

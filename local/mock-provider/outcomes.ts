@@ -4,7 +4,8 @@
  *
  * - Permanent errors are decided by seed + content: the same request fails on every retry.
  * - Transient errors are decided by seed + content + attempt number (counted here, per content),
- *   so a retry of a request that got a 500 gets a fresh draw and can succeed.
+ *   so a retry of a request that got a 500 (a create call, a batch line, a background response
+ *   that ended failed) gets a fresh draw and can succeed.
  */
 
 /** A 53-bit string hash (two 32-bit multiply-xorshift lanes). */
@@ -104,6 +105,17 @@ export class Outcomes {
     this.attempts.set(key, attempt);
     if (unit(this.seed, 'transient', key, attempt) >= this.transientErrorRate) return undefined;
     return unit(this.seed, 'transient-status', key, attempt) < 0.5 ? 500 : 503;
+  }
+
+  /**
+   * Whether the background response created by this request's latest attempt ends `failed` with
+   * server_error: a draw of its own per attempt (the attempt transientFailure just counted), so
+   * the request sent again can complete.
+   */
+  failsInBackground(key: string): boolean {
+    if (this.transientErrorRate <= 0) return false;
+    const attempt = this.attempts.get(key) ?? 0;
+    return unit(this.seed, 'background-failure', key, attempt) < this.transientErrorRate;
   }
 
   /** A deterministic index in [0, count) for this request (the classify label, for example). */

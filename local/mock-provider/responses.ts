@@ -3,7 +3,7 @@ import type { SimClock } from './clock.js';
 import { badRequest, notFound } from './http-error.js';
 import type { LatencyModel } from './latency.js';
 import type { IdMaker } from './outcomes.js';
-import { responseObject, type ResponseStatus } from './shapes.js';
+import { responseObject, serverErrorBody, type ResponseStatus } from './shapes.js';
 
 /** Share of a background response's latency it spends queued before in_progress. */
 const QUEUED_SHARE = 0.2;
@@ -27,12 +27,15 @@ class ResponseRecord {
     readonly inputTokens: number,
     readonly outputTokens: number,
     readonly formatName: string | undefined,
+    /** A background response that ends `failed` with server_error instead of completing (transientErrorRate). */
+    readonly fails: boolean,
   ) {}
 
   statusAt(now: number): ResponseStatus {
     if (this.cancelledAt !== undefined) return 'cancelled';
     const elapsed = now - this.createdAt;
-    if (!this.background || elapsed >= this.latencyMs) return 'completed';
+    if (!this.background) return 'completed';
+    if (elapsed >= this.latencyMs) return this.fails ? 'failed' : 'completed';
     return elapsed >= this.latencyMs * QUEUED_SHARE ? 'in_progress' : 'queued';
   }
 }
@@ -64,9 +67,14 @@ export class ResponseStore {
   /**
    * Creates a response for an admitted request. A background one answers `queued`; a
    * synchronous one is answered completed once its latency has passed. `store: false` keeps
-   * nothing (a synchronous response only; background mode needs storage).
+   * nothing (a synchronous response only; background mode needs storage). `fails`: a background
+   * response ends `failed` with server_error when its latency has passed.
    */
-  create(model: string, answer: Answer, options: { background: boolean; store: boolean }): CreatedResponse {
+  create(
+    model: string,
+    answer: Answer,
+    options: { background: boolean; store: boolean; fails?: boolean },
+  ): CreatedResponse {
     const now = this.clock.now();
     const record = new ResponseRecord(
       this.ids.next('resp_'),
@@ -79,6 +87,7 @@ export class ResponseStore {
       answer.inputTokens,
       answer.outputTokens,
       answer.formatName,
+      options.background && options.fails === true,
     );
     if (options.store) this.records.set(record.id, record);
     const answeredAt = options.background ? now : now + record.latencyMs;
@@ -128,6 +137,7 @@ function view(record: ResponseRecord, now: number): Record<string, unknown> {
     id: record.id,
     createdAt: record.createdAt,
     ...(status === 'completed' && { completedAt: record.createdAt + record.latencyMs }),
+    ...(status === 'failed' && { error: serverErrorBody(500).error }),
     status,
     background: record.background,
     store: record.store,

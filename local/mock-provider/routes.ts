@@ -61,8 +61,10 @@ export function mockRoutes({
       key,
       canFailPermanently: true,
     });
-    return { headers, answer: answerFor(body, endpoint, (count) => outcomes.pick(key, count)) };
+    return { key, headers, answer: answerFor(body, endpoint, (count) => outcomes.pick(key, count)) };
   };
+  const itemKey = (context: RequestContext, contentHash: string) =>
+    context.header('idempotency-key') ?? `content:${contentHash}`;
 
   return [
     {
@@ -79,9 +81,11 @@ export function mockRoutes({
         if (background && !store) {
           throw badRequest('Background mode requires store=true.', 'invalid_value', 'store');
         }
-        const { headers, answer } = createModelCall('/v1/responses', body);
-        const created = responses.create(model, answer, { background, store });
+        const { key, headers, answer } = createModelCall('/v1/responses', body);
+        const fails = background && outcomes.failsInBackground(key);
+        const created = responses.create(model, answer, { background, store, fails });
         stats.responsesCreated += 1;
+        stats.sent(itemKey(context, key));
         return { json: created.body, headers, delayMs: background ? 0 : created.latencyMs };
       },
     },
@@ -109,7 +113,8 @@ export function mockRoutes({
         }
         if (body.stream === true)
           throw badRequest('The mock provider does not stream: set stream to false.', 'unsupported_value', 'stream');
-        const { headers, answer } = createModelCall('/v1/chat/completions', body);
+        const { key, headers, answer } = createModelCall('/v1/chat/completions', body);
+        stats.sent(itemKey(context, key));
         const delayMs = latency.next();
         const completion = chatCompletionObject({
           id: ids.next('chatcmpl-'),
@@ -152,7 +157,7 @@ export function mockRoutes({
       async handle(context) {
         const body = await context.json();
         const headers = admit(limiter, outcomes, { tokens: 0, key: contentKey(body), canFailPermanently: false });
-        const batch = batches.create(body);
+        const batch = batches.create(body, (customId) => stats.sent(customId));
         stats.batchesCreated += 1;
         return { json: batch, headers };
       },

@@ -37,6 +37,11 @@ export interface MockProvider {
    */
   fetch: typeof globalThis.fetch;
   stats(): MockProviderStats;
+  /**
+   * Accepted create calls per item, keyed as StatsCounter.sent says: a batch line's custom_id,
+   * a response's Idempotency-Key (the product sends the SHA-256 hex of `<jobId>:<customId>`).
+   */
+  createsPerItem(): Map<string, number>;
   /** Stops listening, drops open connections and abandons answers still waiting on latency. */
   close(): Promise<void>;
 }
@@ -173,6 +178,7 @@ export async function startMockProvider(options: StartMockProviderOptions = {}):
     url: `${origin}/v1`,
     fetch,
     stats: () => stats.snapshot(),
+    createsPerItem: () => new Map(stats.createsByItem),
     close: () =>
       new Promise<void>((resolve, reject) => {
         closing.abort();

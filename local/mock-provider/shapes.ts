@@ -17,6 +17,8 @@ export interface ResponseFields {
   inputTokens: number;
   outputTokens: number;
   formatName?: string;
+  /** Set when the response failed. */
+  error?: { code: string | null; message: string };
 }
 
 /** A Response object (POST/GET /v1/responses): output and usage only once completed. */
@@ -29,7 +31,7 @@ export function responseObject(fields: ResponseFields): Record<string, unknown> 
     status: fields.status,
     background: fields.background,
     completed_at: done && fields.completedAt !== undefined ? unixSeconds(fields.completedAt) : null,
-    error: null,
+    error: fields.error ? { code: fields.error.code, message: fields.error.message } : null,
     incomplete_details: null,
     instructions: null,
     max_output_tokens: null,

@@ -16,6 +16,8 @@ export interface MockProviderStats {
   batchesCreated: number;
   /** Files uploaded. */
   filesUploaded: number;
+  /** Accepted create calls per item (see StatsCounter.sent): how many items, calls, and the most for one item. */
+  createsPerItem: { items: number; creates: number; max: number };
 }
 
 export class StatsCounter {
@@ -27,6 +29,21 @@ export class StatsCounter {
   chatCompletionsCreated = 0;
   batchesCreated = 0;
   filesUploaded = 0;
+  /**
+   * Accepted create calls per item: a batch line counts under its custom_id, a response or chat
+   * completion under its Idempotency-Key header (what the product sends: a hash of job id and
+   * item id), else under `content:<hash of its body>`. Refused calls (429, 400, 5xx) do not count.
+   */
+  readonly createsByItem = new Map<string, number>();
+  private creates = 0;
+  private mostForOneItem = 0;
+
+  sent(itemKey: string): void {
+    const count = (this.createsByItem.get(itemKey) ?? 0) + 1;
+    this.createsByItem.set(itemKey, count);
+    this.creates += 1;
+    if (count > this.mostForOneItem) this.mostForOneItem = count;
+  }
 
   call(route: string): void {
     this.calls.set(route, (this.calls.get(route) ?? 0) + 1);
@@ -48,6 +65,7 @@ export class StatsCounter {
       chatCompletionsCreated: this.chatCompletionsCreated,
       batchesCreated: this.batchesCreated,
       filesUploaded: this.filesUploaded,
+      createsPerItem: { items: this.createsByItem.size, creates: this.creates, max: this.mostForOneItem },
     };
   }
 }

@@ -12,6 +12,8 @@ const MAX_BODY_BYTES = 210 * 1024 * 1024;
 
 export interface RequestContext {
   url: URL;
+  /** A request header, or null. */
+  header(name: string): string | null;
   json(): Promise<Record<string, unknown>>;
   form(): Promise<FormData>;
 }
@@ -40,6 +42,7 @@ export function contextFor(request: MockRequest): RequestContext {
   const { url } = request;
   return {
     url,
+    header: (name) => request.headers().get(name),
     async json() {
       const raw = (await request.body()).toString('utf8');
       let parsed: unknown;

@@ -3,6 +3,7 @@ import type { JobProgress } from '../store/job-progress.js';
 import type { BatchRecord } from '../store/job-store.js';
 import type { ManifestLine } from '../store/object-store.js';
 import type { RunningJob } from '../job-lifecycle.js';
+import type { ResendPolicy } from '../item-outcomes.js';
 import type { ItemRecord, ProviderMode } from '../types.js';
 import type { SubmitRun } from './send-on-turn.js';
 
@@ -43,7 +44,7 @@ export interface SubmitBatch {
 }
 
 /** What a poll reads of an item. */
-export type PolledItem = Pick<ItemRecord, 'customId' | 'status' | 'providerId'>;
+export type PolledItem = Pick<ItemRecord, 'customId' | 'status' | 'providerId'> & Partial<Pick<ItemRecord, 'attempts'>>;
 
 /** One poll turn of one child batch. */
 export interface PollTurn {
@@ -55,6 +56,8 @@ export interface PollTurn {
   ageSeconds: number | undefined;
   deps: TaskDeps;
   progress: JobProgress;
+  /** Whether items that failed transiently may be sent again. */
+  resend: ResendPolicy;
 }
 
 /**
@@ -66,6 +69,8 @@ export interface PollOutcome {
   progressed: boolean;
   latencySeconds?: number;
   etaSeconds?: number;
+  /** Items put back in the queue to be sent again (counted in `left`). */
+  requeued?: number;
 }
 
 /** Work to withdraw from the provider. */

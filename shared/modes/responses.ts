@@ -5,7 +5,8 @@ import {
   RateLimitedError,
   SubmissionInProgressError,
 } from '../errors.js';
-import { endItemsWithError, finishWithResult } from '../item-outcomes.js';
+import { endItemsWithError, settleResult } from '../item-outcomes.js';
+import { maxAttemptsOf } from '../job-options.js';
 import { CANCELLED_BY_USER, isUnfinished, notYetSubmitted } from '../job-lifecycle.js';
 import { SUBMIT_LEASE_MS } from '../limits.js';
 import { median, observedLatencySeconds } from '../polling.js';
@@ -14,6 +15,7 @@ import { estimateRequestTokens } from '../rate-limit/estimate.js';
 import { STATUS_FIELDS } from '../store/job-store.js';
 import {
   optional,
+  type PolledItem,
   type PollOutcome,
   type PollTurn,
   submittedWorkIds,
@@ -139,10 +141,12 @@ async function submitQueuedRequests({ job, batchId, items, deps, run }: SubmitBa
             if (!progress.done) await provider.cancelRequest(progress.providerId);
             return;
           }
+          // Answered at once (chat completions, or a response that failed on arrival).
           if (progress.done)
-            await finishWithResult(deps, job, item.customId, progress, {
+            await settleResult(deps, job, { customId: item.customId, providerId: progress.providerId }, progress, {
               progress: run.progress,
               priceFactor: responsesMode.priceFactor,
+              resend: { maxAttempts: maxAttemptsOf(job.options), canResend: true },
             });
         } catch (error) {
           if (error instanceof InvalidRequestError) {
@@ -191,22 +195,21 @@ async function submitQueuedRequests({ job, batchId, items, deps, run }: SubmitBa
   }
 }
 
-async function poll({ job, unfinished, deps, progress }: PollTurn): Promise<PollOutcome> {
+async function poll({ job, unfinished, deps, progress, resend }: PollTurn): Promise<PollOutcome> {
   const provider: ResponsesProvider = await deps.provider();
-  // The submit task succeeds only once every item is past QUEUED, so one still QUEUED here was
-  // never sent: end it now rather than poll for it until the turn bound.
+  // An item still QUEUED was put back by an earlier turn (a transient failure) and waits to be
+  // sent again; one with no attempts left (or no time) ends now rather than wait for the bound.
   const queued = unfinished.filter((r) => r.status === 'QUEUED');
+  const resendable = (r: PolledItem) => resend.canResend && (r.attempts ?? 0) < resend.maxAttempts;
   let finished = await endItemsWithError(
     deps,
     job.jobId,
-    queued,
+    queued.filter((r) => !resendable(r)),
     'FAILED',
-    {
-      code: 'not_submitted',
-      message: 'the item was never submitted to the provider',
-    },
+    { code: 'not_submitted', message: 'the item was not sent again before its attempts or its time ran out' },
     progress,
   );
+  let requeued = queued.filter(resendable).length;
   const latencies: number[] = [];
   await pMap(
     unfinished.filter((r) => r.status === 'SUBMITTED' && r.providerId),
@@ -215,17 +218,21 @@ async function poll({ job, unfinished, deps, progress }: PollTurn): Promise<Poll
       if (!result.done) return;
       const latency = observedLatencySeconds(result.output);
       if (latency !== undefined) latencies.push(latency);
-      if (
-        await finishWithResult(deps, job, record.customId, result, { progress, priceFactor: responsesMode.priceFactor })
-      )
-        finished++;
+      const settled = await settleResult(deps, job, record, result, {
+        progress,
+        priceFactor: responsesMode.priceFactor,
+        resend,
+      });
+      if (settled === 'ended') finished++;
+      if (settled === 'requeued') requeued++;
     },
     { concurrency: POLL_CONCURRENCY },
   );
   return {
     left: unfinished.length - finished,
-    progressed: finished > 0,
+    progressed: finished > 0 || requeued > 0,
     ...optional('latencySeconds', median(latencies)),
+    ...optional('requeued', requeued || undefined),
   };
 }
 

@@ -6,7 +6,7 @@ import type { JobProgress } from '../store/job-progress.js';
 /** 429s one request may meet within one invocation before the task gives up. */
 export const MAX_RATE_LIMITED_ATTEMPTS = 10;
 /** Outages (5xx, timeouts) retried per request within one invocation (the SDK does not retry creates). */
-export const MAX_UNAVAILABLE_RETRIES = 2;
+export const MAX_UNAVAILABLE_RETRIES = 5;
 
 /** Items left for later turns: how many, the turns booked for them, and when a new turn is likely (when none are). */
 export interface BookedTurnsLeft {
@@ -30,6 +30,16 @@ export interface SubmitRun {
   reservation?: Reservation;
   /** Set when items were left for later turns. */
   later?: BookedTurnsLeft;
+  /** Set when the provider's batch queue had no room for the batch: nothing was created. */
+  queueFull?: QueueFull;
+}
+
+/** A batch left for room in the provider's batch queue: its tokens, those enqueued, the limit and the wait. */
+export interface QueueFull {
+  tokens: number;
+  enqueued: number;
+  limit: number;
+  waitSeconds: number;
 }
 
 /** Another item's failure stopped the loop after this one got its turn: give the claim back. */

@@ -23,6 +23,8 @@ export interface OpenAIBatchProviderOptions extends OpenAIModeOptions {
 /** Our ids in a Batch's metadata, which findBatch looks for. */
 const BATCH_METADATA_JOB_ID = 'llm_batch_job_id';
 const BATCH_METADATA_BATCH_ID = 'llm_batch_batch_id';
+/** Set from the second round on: the first round's batches carry none. */
+const BATCH_METADATA_ROUND = 'llm_batch_round';
 const BATCH_RUNNING_STATUSES = new Set(['validating', 'in_progress', 'finalizing', 'cancelling']);
 
 /** Batch mode over the OpenAI client: one Batch (an uploaded JSONL file) per child batch of a job. */
@@ -45,7 +47,8 @@ export class OpenAIBatchProvider implements BatchProvider {
 
   async submitBatch(requests: ProviderRequest[], metadata: BatchMetadata): Promise<{ providerBatchId: string }> {
     const { endpoint, bytes } = batchInputFile(requests);
-    const uploadKey = `${metadata.jobId}/${metadata.batchId}`;
+    const round = metadata.round ?? 1;
+    const uploadKey = `${metadata.jobId}/${metadata.batchId}/${round}`;
     const hash = createHash('sha256').update(bytes).digest('hex');
     const uploaded = this.uploads.get(uploadKey);
     let fileId = uploaded?.hash === hash ? uploaded.fileId : undefined;
@@ -63,6 +66,7 @@ export class OpenAIBatchProvider implements BatchProvider {
       metadata: {
         [BATCH_METADATA_JOB_ID]: metadata.jobId,
         [BATCH_METADATA_BATCH_ID]: metadata.batchId,
+        ...(round > 1 && { [BATCH_METADATA_ROUND]: String(round) }),
       },
     };
     try {
@@ -85,7 +89,8 @@ export class OpenAIBatchProvider implements BatchProvider {
       for await (const batch of this.client.batches.list({ limit: 100 })) {
         if (
           batch.metadata?.[BATCH_METADATA_JOB_ID] === metadata.jobId &&
-          batch.metadata[BATCH_METADATA_BATCH_ID] === metadata.batchId
+          batch.metadata[BATCH_METADATA_BATCH_ID] === metadata.batchId &&
+          (batch.metadata[BATCH_METADATA_ROUND] ?? '1') === String(metadata.round ?? 1)
         ) {
           return batch.id;
         }

@@ -43,6 +43,8 @@ export interface Provider extends ResponsesProvider, BatchProvider {}
 export interface BatchMetadata {
   jobId: string;
   batchId: string;
+  /** The child batch's provider batch, counting from 1 (a resend of its unfinished lines is the next). */
+  round?: number;
 }
 
 /** How one request ended, in the OpenAI Batch output format. */

@@ -11,13 +11,21 @@ export const DEFAULT_OUTPUT_TOKENS = 256;
  */
 export function estimateRequestTokens(request: Pick<ProviderRequest, 'url' | 'body'>): number {
   const body = request.body;
-  const input = request.url === '/v1/chat/completions' ? [body.messages] : [body.instructions, body.input];
-  const chars = input.reduce<number>((sum, part) => sum + textLength(part), 0);
   const maxOutput =
     request.url === '/v1/chat/completions' ? (body.max_completion_tokens ?? body.max_tokens) : body.max_output_tokens;
   const output =
     typeof maxOutput === 'number' && Number.isFinite(maxOutput) && maxOutput > 0 ? maxOutput : DEFAULT_OUTPUT_TOKENS;
-  return Math.ceil(chars / 4) + output;
+  return estimateInputTokens(request) + output;
+}
+
+/**
+ * The input tokens of a request, about one per 4 characters of its instructions and input (or
+ * messages): what a provider batch holds in the batch queue while it runs.
+ */
+export function estimateInputTokens(request: Pick<ProviderRequest, 'url' | 'body'>): number {
+  const body = request.body;
+  const input = request.url === '/v1/chat/completions' ? [body.messages] : [body.instructions, body.input];
+  return Math.ceil(input.reduce<number>((sum, part) => sum + textLength(part), 0) / 4);
 }
 
 /** Characters of every string inside a value (message text, content parts...). */

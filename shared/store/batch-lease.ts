@@ -34,7 +34,7 @@ export class BatchLease {
    * Throws LeaseUnavailableError with the batch it met when the batch is already submitted or
    * another invocation holds it.
    */
-  async claim(batch: BatchClaim, leaseMs: number): Promise<{ lease: number; takeover: boolean }> {
+  async claim(batch: BatchClaim, leaseMs: number): Promise<{ lease: number; takeover: boolean; round: number }> {
     const now = this.table.nowMs();
     const lease = now + leaseMs;
     const fields = Object.entries(batch).filter(([, value]) => value !== undefined);
@@ -43,7 +43,7 @@ export class BatchLease {
         new UpdateCommand({
           TableName: this.table.name,
           Key: keys.batch(batch.jobId, batch.batchId),
-          UpdateExpression: `SET ${fields.map((_, i) => `#b${i} = :b${i}`).join(', ')}, leaseUntil = :lease, createdAt = if_not_exists(createdAt, :at), #ttl = :ttl`,
+          UpdateExpression: `SET ${fields.map((_, i) => `#b${i} = :b${i}`).join(', ')}, leaseUntil = :lease, createdAt = if_not_exists(createdAt, :at), #ttl = :ttl REMOVE reopened`,
           ...conditionFields(anyOf(RECORD_ABSENT, allOf(NOT_SUBMITTED, leaseFree(now))), {
             names: { ...Object.fromEntries(fields.map(([name], i) => [`#b${i}`, name])), '#ttl': TTL_ATTRIBUTE },
             values: {
@@ -65,18 +65,28 @@ export class BatchLease {
         cause: result.error,
       });
     }
-    return { lease, takeover: result.Attributes !== undefined };
+    const old = result.Attributes as Partial<BatchRecord> | undefined;
+    // A batch reopened for its next round has no provider batch of that round yet: no takeover.
+    return { lease, takeover: old !== undefined && old.reopened !== true, round: old?.round ?? 1 };
   }
 
   /** Records the provider's batch id, only for the lease holder. */
-  async recordProviderBatch(jobId: string, batchId: string, providerBatchId: string, lease: number): Promise<boolean> {
+  async recordProviderBatch(
+    jobId: string,
+    batchId: string,
+    providerBatchId: string,
+    lease: number,
+    queueModel?: string,
+  ): Promise<boolean> {
     const result = await tryConditional(
       this.table.dynamo.send(
         new UpdateCommand({
           TableName: this.table.name,
           Key: keys.batch(jobId, batchId),
-          UpdateExpression: 'SET providerBatchId = :pid REMOVE leaseUntil',
-          ...conditionFields(allOf(leaseHeld(lease), NOT_SUBMITTED), { values: { ':pid': providerBatchId } }),
+          UpdateExpression: `SET providerBatchId = :pid${queueModel === undefined ? '' : ', queueModel = :model'} REMOVE leaseUntil`,
+          ...conditionFields(allOf(leaseHeld(lease), NOT_SUBMITTED), {
+            values: { ':pid': providerBatchId, ...(queueModel !== undefined && { ':model': queueModel }) },
+          }),
         }),
       ),
     );

@@ -46,10 +46,11 @@ export class ItemLease {
         new UpdateCommand({
           TableName: this.table.name,
           Key: keys.item(jobId, customId),
-          UpdateExpression: `SET leaseUntil = :lease, updatedAt = :at${identity ? `, #status = :queued, ${identity.sets}` : ''} ADD attempts :one`,
+          // A claim is not an attempt: the send may wait for a turn or be refused. markSubmitted counts it.
+          UpdateExpression: `SET leaseUntil = :lease, updatedAt = :at${identity ? `, #status = :queued, ${identity.sets}, attempts = if_not_exists(attempts, :zero)` : ''}`,
           ...conditionFields(identity ? anyOf(RECORD_ABSENT, claimable) : claimable, {
             names: identity?.names,
-            values: { ':lease': lease, ':one': 1, ':at': at, ...identity?.values },
+            values: { ':lease': lease, ':at': at, ...(identity && { ...identity.values, ':zero': 0 }) },
           }),
           ...RETURN_RECORD_ON_FAILURE,
         }),
@@ -81,7 +82,7 @@ export class ItemLease {
   }
 
   /**
-   * QUEUED -> SUBMITTED with the provider id, only for the lease holder (or, with no lease, for
+   * QUEUED -> SUBMITTED with the provider id, adding one attempt, only for the lease holder (or, with no lease, for
    * batch mode where the batch record is the claim). With `create` (batch mode), an item with no
    * record yet is created SUBMITTED. The change is counted into `progress` when given, else on the
    * job at once. Returns false if the item was not ours.
@@ -101,15 +102,11 @@ export class ItemLease {
         new UpdateCommand({
           TableName: this.table.name,
           Key: keys.item(jobId, customId),
-          UpdateExpression: `SET #status = :submitted, providerId = :pid, updatedAt = :at${identity ? `, ${identity.sets}, attempts = if_not_exists(attempts, :zero) + :one` : ''} REMOVE leaseUntil`,
+          // Every send the provider accepted is one attempt, the first and each resend alike.
+          UpdateExpression: `SET #status = :submitted, providerId = :pid, updatedAt = :at${identity ? `, ${identity.sets}` : ''} REMOVE leaseUntil ADD attempts :one`,
           ...conditionFields(identity ? anyOf(RECORD_ABSENT, ours) : ours, {
             names: identity?.names,
-            values: {
-              ':submitted': 'SUBMITTED',
-              ':pid': providerId,
-              ':at': at,
-              ...(identity ? { ...identity.values, ':zero': 0, ':one': 1 } : {}),
-            },
+            values: { ':submitted': 'SUBMITTED', ':pid': providerId, ':at': at, ':one': 1, ...identity?.values },
           }),
         }),
       ),

@@ -34,7 +34,7 @@ export interface FinishItem {
 }
 
 /** What the submit and poll tasks read of their items: enough to know what is left to do. */
-export const STATUS_FIELDS = ['status', 'providerId'] as const satisfies readonly (keyof ItemRecord)[];
+export const STATUS_FIELDS = ['status', 'providerId', 'attempts'] as const satisfies readonly (keyof ItemRecord)[];
 
 /** Where an item sits in its job: what a record created by an update is given. */
 export interface ItemPlacement {
@@ -72,6 +72,13 @@ export function itemIdentity(jobId: string, customId: string, placement: ItemPla
     },
   };
 }
+
+/** Still SUBMITTED with the given provider work: what a requeue changes, once. */
+const SUBMITTED_WITH: Condition = {
+  expression: '#status = :submitted AND providerId = :pid',
+  names: { '#status': 'status' },
+  values: { ':submitted': 'SUBMITTED' },
+};
 
 const BATCH_GET_LIMIT = 100;
 
@@ -180,6 +187,42 @@ export class ItemRecords {
     );
     if (result instanceof ConditionNotMet) return false;
     await this.jobs.count(jobId, progress, (p) => p.ended(finish.status, finish.usage, finish.costUsd));
+    return true;
+  }
+
+  /**
+   * SUBMITTED -> QUEUED, so the item is sent again: only while it is still SUBMITTED with the
+   * provider work that failed (`providerId`), so a retried poll requeues it once. Keeps the
+   * failure as `lastError`. With `refund`, the send is not counted as an attempt (the provider
+   * refused the batch for its queue, it never ran the item). The job's submitted counter goes
+   * down by one, into `progress` when given. Returns false when the item was not in that state.
+   */
+  async requeue(
+    jobId: string,
+    customId: string,
+    requeue: { providerId: string; error: ProviderErrorBody; refund?: boolean },
+    progress?: JobProgress,
+  ): Promise<boolean> {
+    const result = await tryConditional(
+      this.table.dynamo.send(
+        new UpdateCommand({
+          TableName: this.table.name,
+          Key: keys.item(jobId, customId),
+          UpdateExpression: `SET #status = :queued, lastError = :error, updatedAt = :now REMOVE providerId${requeue.refund ? ' ADD attempts :minusOne' : ''}`,
+          ...conditionFields(SUBMITTED_WITH, {
+            values: {
+              ':queued': 'QUEUED',
+              ':pid': requeue.providerId,
+              ':error': requeue.error,
+              ':now': this.table.nowIso(),
+              ...(requeue.refund && { ':minusOne': -1 }),
+            },
+          }),
+        }),
+      ),
+    );
+    if (result instanceof ConditionNotMet) return false;
+    await this.jobs.count(jobId, progress, (p) => p.submitted(-1));
     return true;
   }
 

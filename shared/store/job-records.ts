@@ -1,5 +1,5 @@
 import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import type { JobCounts, JobRecord, JobStatus, S3Location, TokenUsage } from '../types.js';
+import type { AttemptStats, JobCounts, JobRecord, JobStatus, S3Location, TokenUsage } from '../types.js';
 import {
   ConditionNotMet,
   RECORD_ABSENT,
@@ -23,6 +23,8 @@ export interface FinalJobState {
   estimatedCostUsd?: number;
   results?: S3Location;
   error?: { name: string; message: string };
+  /** Attempts per item, from the items themselves. */
+  attempts?: AttemptStats;
 }
 
 /**
@@ -170,6 +172,10 @@ export class JobRecords {
       sets.push('#error = :error');
       names['#error'] = 'error';
       values[':error'] = final.error;
+    }
+    if (final.attempts) {
+      sets.push('attempts = :attempts');
+      values[':attempts'] = final.attempts;
     }
     return this.updateOpen(jobId, `SET ${sets.join(', ')}`, { names, values });
   }

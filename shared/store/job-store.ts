@@ -1,5 +1,5 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { ItemRecord, ItemStatus, JobRecord, JobStatus, LogEntry } from '../types.js';
+import type { ItemRecord, ItemStatus, JobRecord, JobStatus, LogEntry, ProviderErrorBody } from '../types.js';
 import { BatchLease, type BatchClaim } from './batch-lease.js';
 import { BatchRecords, type BatchRecord } from './batch-records.js';
 import { ItemLease } from './item-lease.js';
@@ -28,6 +28,8 @@ export class JobStore {
   readonly batches: BatchRecords;
   readonly batchLease: BatchLease;
   readonly logs: LogRecords;
+  /** The table itself, for the records kept beside the jobs' (the batch queue budget). */
+  readonly table: StoreTable;
 
   constructor(
     dynamo: DynamoDBDocumentClient,
@@ -36,6 +38,7 @@ export class JobStore {
     clock: () => Date = () => new Date(),
   ) {
     const table = new StoreTable(dynamo, tableName, recordTtlDays, clock);
+    this.table = table;
     this.jobs = new JobRecords(table);
     this.items = new ItemRecords(table, this.jobs);
     this.itemLease = new ItemLease(table, this.jobs);
@@ -141,6 +144,15 @@ export class JobStore {
     return this.itemLease.markSubmitted(jobId, customId, providerId, options);
   }
 
+  requeueItem(
+    jobId: string,
+    customId: string,
+    requeue: { providerId: string; error: ProviderErrorBody; refund?: boolean },
+    progress?: JobProgress,
+  ): Promise<boolean> {
+    return this.items.requeue(jobId, customId, requeue, progress);
+  }
+
   finishItem(
     jobId: string,
     customId: string,
@@ -168,7 +180,10 @@ export class JobStore {
   }
 
   /** The lease and whether it took over an expired one, or undefined if the batch is submitted or held. */
-  async claimBatch(batch: BatchClaim, leaseMs: number): Promise<{ lease: number; takeover: boolean } | undefined> {
+  async claimBatch(
+    batch: BatchClaim,
+    leaseMs: number,
+  ): Promise<{ lease: number; takeover: boolean; round: number } | undefined> {
     try {
       return await this.batchLease.claim(batch, leaseMs);
     } catch (error) {
@@ -177,8 +192,14 @@ export class JobStore {
     }
   }
 
-  recordProviderBatch(jobId: string, batchId: string, providerBatchId: string, lease: number): Promise<boolean> {
-    return this.batchLease.recordProviderBatch(jobId, batchId, providerBatchId, lease);
+  recordProviderBatch(
+    jobId: string,
+    batchId: string,
+    providerBatchId: string,
+    lease: number,
+    queueModel?: string,
+  ): Promise<boolean> {
+    return this.batchLease.recordProviderBatch(jobId, batchId, providerBatchId, lease, queueModel);
   }
 
   releaseBatch(jobId: string, batchId: string, lease: number): Promise<void> {
@@ -187,6 +208,10 @@ export class JobStore {
 
   markBatchCancelSent(jobId: string, batchId: string): Promise<void> {
     return this.batches.markCancelSent(jobId, batchId);
+  }
+
+  reopenBatch(jobId: string, batchId: string, providerBatchId: string): Promise<boolean> {
+    return this.batches.reopen(jobId, batchId, providerBatchId);
   }
 
   // ---------------------------------------------------------------- logs (log-records.ts)

@@ -26,7 +26,7 @@ const jobBody = (options: Record<string, unknown>, rest: Record<string, unknown>
 async function recordEverything(recorder: CallRecorder): Promise<string[]> {
   const run = await RecordedRun.start(recorder, {
     timeScale: 200,
-    mock: { latencyMs: 300, seed: 7, batchCompletionMs: 600_000 },
+    mock: { latencyMs: 300, seed: 7, batchDurationMs: 600_000 },
   });
   const down = await RecordedRun.start(recorder, { timeScale: 2000, mock: { latencyMs: 10, transientErrorRate: 1 } });
   const engine = run.runtime.engine;

@@ -157,7 +157,9 @@ describe('job state machine', () => {
     expect(pending).toMatchObject({
       Type: 'Choice',
       Choices: [
+        { Variable: '$.queueFull', IsPresent: true, Next: STATE.waitForQueueRoom },
         { Variable: '$.unsent', IsPresent: true, Next: STATE.waitForTurn },
+        { Variable: '$.resend', IsPresent: true, Next: STATE.gatherResend },
         { Variable: '$.pending', NumericGreaterThan: 0, Next: STATE.waitForProvider },
       ],
       Default: STATE.batchDone,
@@ -165,6 +167,17 @@ describe('job state machine', () => {
     expect(stateNamed(states, STATE.waitForTurn)).toMatchObject({
       Type: 'Wait',
       SecondsPath: '$.waitSeconds',
+      Next: STATE.submitBatch,
+    });
+    expect(stateNamed(states, STATE.waitForQueueRoom)).toMatchObject({
+      Type: 'Wait',
+      SecondsPath: '$.waitSeconds',
+      Next: STATE.submitBatch,
+    });
+    // A resend takes the items' lines from the child's own input: the poll state carries only their ids.
+    expect(stateNamed(states, STATE.gatherResend)).toMatchObject({
+      Type: 'Pass',
+      Parameters: { 'Items.$': '$$.Execution.Input.Items', 'BatchInput.$': '$.BatchInput', 'pollTurn.$': '$.pollTurn' },
       Next: STATE.submitBatch,
     });
     expect(wait).toMatchObject({ Type: 'Wait', SecondsPath: '$.waitSeconds', Next: STATE.pollBatch });

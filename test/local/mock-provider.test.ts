@@ -243,7 +243,7 @@ describe('cancelling responses', () => {
 });
 
 describe('files and batches', () => {
-  const server = mockServer({ batchCompletionMs: 2_000, timeScale: 10, permanentErrorRate: 0.25, seed: 3 });
+  const server = mockServer({ batchDurationMs: 2_000, timeScale: 10, permanentErrorRate: 0.25, seed: 3 });
 
   test('a batch goes validating -> in_progress -> finalizing -> completed; every line comes back once, shuffled', async () => {
     // Arrange
@@ -367,7 +367,7 @@ describe('files and batches', () => {
 });
 
 describe('batch cancel and expiry', () => {
-  const server = mockServer({ batchCompletionMs: 10_000, timeScale: 10 });
+  const server = mockServer({ batchDurationMs: 10_000, timeScale: 10 });
 
   test('cancel: cancelling -> cancelled, the lines finished before the cancel are kept', async () => {
     // Arrange
@@ -399,9 +399,9 @@ describe('batch cancel and expiry', () => {
     await expect(client.batches.cancel(batch.id)).rejects.toBeInstanceOf(ConflictError);
   });
 
-  test('expireBatches: the batch expires half way, finished lines kept, the rest in the error file', async () => {
+  test('batchExpireRate 1: the batch expires half way, finished lines kept, the rest in the error file', async () => {
     // Arrange
-    const expiring = await startMockProvider({ batchCompletionMs: 2_000, timeScale: 10, expireBatches: true });
+    const expiring = await startMockProvider({ batchDurationMs: 2_000, timeScale: 10, batchExpireRate: 1 });
     try {
       const client = new OpenAI({ apiKey: 'mock', baseURL: expiring.url, maxRetries: 0 });
       const batch = await uploadBatch(client, batchRequests(40));
@@ -483,7 +483,7 @@ describe('rate limits', () => {
 describe('seeded outcomes', () => {
   test('the same seed fails the same custom_ids on two servers; another seed fails others', async () => {
     // Arrange
-    const options = { permanentErrorRate: 0.3, batchCompletionMs: 1_000, timeScale: 20 };
+    const options = { permanentErrorRate: 0.3, batchDurationMs: 1_000, timeScale: 20 };
     const servers = await Promise.all([
       startMockProvider({ ...options, seed: 42 }),
       startMockProvider({ ...options, seed: 42 }),
@@ -564,7 +564,7 @@ describe('through OpenAIProvider (shared/provider/openai-provider.ts)', () => {
   const server = mockServer({
     latencyMs: 1_000,
     timeScale: 50,
-    batchCompletionMs: 2_000,
+    batchDurationMs: 2_000,
     permanentErrorRate: 0.2,
     seed: 5,
   });
@@ -682,7 +682,7 @@ describe('the in-process fetch', () => {
   const knobs: StartMockProviderOptions = {
     latencyMs: 100,
     timeScale: 1,
-    batchCompletionMs: 300,
+    batchDurationMs: 300,
     permanentErrorRate: 0.3,
     rateLimitRpm: 3,
     seed: 12,

@@ -90,7 +90,7 @@ describe('GIVEN item ids in any script, with quotes and control characters', () 
     runtime = await LocalRuntime.start({
       timeScale: 200,
       apiPort: 0,
-      mock: { latencyMs: 300, permanentErrorRate: 0, seed: 3, batchCompletionMs: 60_000 },
+      mock: { latencyMs: 300, permanentErrorRate: 0, seed: 3, batchDurationMs: 60_000 },
     });
     api = runtime.apiUrl ?? '';
   });

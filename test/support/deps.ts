@@ -31,7 +31,13 @@ import { JobStore } from '../../shared/store/job-store.js';
 import { ObjectStore, type JsonlLine, type ManifestLine } from '../../shared/store/object-store.js';
 import type { ItemRecord, JobRecord, OutputLine } from '../../shared/types.js';
 import type { SubmitBatchInput } from '../../tasks/submit-batch.js';
-import { isRateLimitWait, type BatchState, type RateLimitWait } from '../../shared/workflow-state.js';
+import {
+  isQueueRoomWait,
+  isRateLimitWait,
+  type BatchState,
+  type QueueRoomWait,
+  type RateLimitWait,
+} from '../../shared/workflow-state.js';
 import { batchInputOf } from '../../shared/job-lifecycle.js';
 import { FakeOpenAI, type StoredResponse } from '../provider/fake-openai.js';
 import { startTestTable, type TestTable } from './dynamo.js';
@@ -346,8 +352,9 @@ export function submitInput(
 }
 
 /** The poll state of a submit that sent its whole batch (a RateLimitWait goes back to submit, never to a poll). */
-export function pollState(state: BatchState | RateLimitWait): BatchState {
+export function pollState(state: BatchState | RateLimitWait | QueueRoomWait): BatchState {
   if (isRateLimitWait(state)) throw new Error(`the submit left ${state.unsent} item(s) for later rate-limit turns`);
+  if (isQueueRoomWait(state)) throw new Error('the submit found no room in the batch queue');
   return state;
 }
 

@@ -60,7 +60,7 @@ describe('finalize job (the reducer)', () => {
     completeResponse(env().openai, responseFor(env().openai, second).id);
     env().openai.setResponse(responseFor(env().openai, third).id, {
       status: 'failed',
-      error: { code: 'server_error', message: 'boom' },
+      error: { code: 'content_filter', message: 'boom' },
     });
     await pollBatch(state, env().deps);
 
@@ -93,7 +93,7 @@ describe('finalize job (the reducer)', () => {
       error: null,
       response: { status_code: 200, body: { status: 'completed' } },
     });
-    expect(byId.get('item-002')).toMatchObject({ response: null, error: { code: 'server_error', message: 'boom' } });
+    expect(byId.get('item-002')).toMatchObject({ response: null, error: { code: 'content_filter', message: 'boom' } });
     expect(byId.get('item-003')).toMatchObject({ response: null, error: { code: 'not_finished' } }); // was still running
     expect(byId.get('item-005')).toMatchObject({ response: null, error: { code: 'not_finished' } }); // never had a record
     // items that never had a record now have one, FAILED

@@ -226,7 +226,7 @@ describe('poll batch, responses mode', () => {
     if (!failing || !cancelled || !completing) throw new Error('missing items');
     env().openai.setResponse(responseFor(env().openai, failing).id, {
       status: 'failed',
-      error: { code: 'server_error', message: 'The model failed to answer' },
+      error: { code: 'content_filter', message: 'The model failed to answer' },
     });
     env().openai.setResponse(responseFor(env().openai, cancelled).id, { status: 'cancelled' });
     completeResponse(env().openai, responseFor(env().openai, completing).id);
@@ -239,12 +239,12 @@ describe('poll batch, responses mode', () => {
     const failed = await requireItem(env(), job.jobId, failing.customId);
     expect(failed).toMatchObject({
       status: 'FAILED',
-      error: { code: 'server_error', message: 'The model failed to answer' },
+      error: { code: 'content_filter', message: 'The model failed to answer' },
     });
     expect(failed.output).toMatchObject({
       custom_id: failing.customId,
       response: null,
-      error: { code: 'server_error' },
+      error: { code: 'content_filter' },
     });
     expect(await requireItem(env(), job.jobId, cancelled.customId)).toMatchObject({
       status: 'CANCELLED',
@@ -409,9 +409,9 @@ describe('poll batch, batch mode', () => {
     expect((await requireJob(env(), job.jobId)).latencyEstimateSeconds).toBe(240);
   });
 
-  test('an expired batch keeps the finished results and fails the rest with batch_expired', async () => {
-    // Arrange
-    const { job, state } = await submitted(4, BATCH_MODE);
+  test('an expired batch keeps the finished results and, with no attempts left, fails the rest with batch_expired', async () => {
+    // Arrange: one attempt allowed (test/tasks/recovery.test.ts sends the rest again)
+    const { job, state } = await submitted(4, { ...BATCH_MODE, maxAttempts: 1 });
     const [batch] = [...env().openai.storedBatches.values()];
     if (!batch) throw new Error('no batch');
     env().openai.setBatch(batch.id, {
@@ -431,7 +431,7 @@ describe('poll batch, batch mode', () => {
       ['item-002', 'SUCCEEDED', undefined],
       ['item-003', 'FAILED', 'batch_expired'],
     ]);
-    expect(items[1]?.error?.message).toBe('batch expired before this request finished');
+    expect(items[1]?.error?.message).toBe('batch expired before this request finished (gave up after 1 attempts)');
     expect(items[1]?.output).toMatchObject({ custom_id: 'item-001', response: null });
   });
 

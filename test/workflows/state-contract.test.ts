@@ -8,6 +8,7 @@ import type {
   JobContext,
   JobState,
   JobSummary,
+  QueueRoomWait,
   RateLimitWait,
   SubmitBatchInput,
 } from '../../shared/workflow-state.js';
@@ -36,7 +37,7 @@ type Complete<T> = T extends readonly (infer U)[]
 // The tasks take and return the contract's types (a compile-time check: the test fails to build otherwise).
 const _tasks: {
   prepare: (event: { input: unknown; executionArn?: string }, deps: TaskDeps) => Promise<JobContext>;
-  submit: (input: SubmitBatchInput, deps: TaskDeps) => Promise<BatchState | RateLimitWait>;
+  submit: (input: SubmitBatchInput, deps: TaskDeps) => Promise<BatchState | RateLimitWait | QueueRoomWait>;
   poll: (state: BatchState, deps: TaskDeps) => Promise<BatchState>;
   recordFailure: (state: BatchFailureState, deps: TaskDeps) => Promise<BatchFailureRecord>;
   finalize: (state: JobState, deps: TaskDeps) => Promise<JobSummary>;
@@ -62,6 +63,7 @@ const batchInput: Complete<BatchInput> = {
     batchSize: 100,
     maxConcurrency: 10,
     toleratedFailurePercentage: 10,
+    maxAttempts: 3,
     params: { template: '{{prompt}}' },
   },
   paramsInRecord: false,
@@ -101,6 +103,7 @@ const childInput: Complete<SubmitBatchInput> = {
   Items: [{ customId: 'item-0', index: 0, line: { custom_id: 'item-0' } }],
   BatchInput: batchInput,
   reservation: { keyId: 'key-1', epoch: 1, checkedAt: 0, at: [1_000], tokens: 100 },
+  pollTurn: 3,
 };
 
 const batchState: Complete<BatchState> = {
@@ -112,10 +115,16 @@ const batchState: Complete<BatchState> = {
   pollTurn: 0,
   deadline: '2026-03-02T15:00:00.000Z',
   sentAt: '2026-03-02T09:00:00.000Z',
+  resend: 1,
 };
 
-const { customIds: _members, ...sentState } = batchState;
+const { customIds: _members, resend: _resend, ...sentState } = batchState;
 const rateLimitWait: Complete<RateLimitWait> = { ...sentState, ...childInput, unsent: 1 };
+const queueRoomWait: Complete<QueueRoomWait> = {
+  ...sentState,
+  ...childInput,
+  queueFull: { tokens: 60_000, enqueued: 60_000, limit: 90_000 },
+};
 
 const recorded: Complete<BatchFailureRecord> = {
   jobId: 'job-1',
@@ -124,6 +133,7 @@ const recorded: Complete<BatchFailureRecord> = {
   error: { name: 'ProviderUnavailableError', message: 'down' },
 };
 const submitFailed = { ...childInput, error: caught, recorded } satisfies Complete<BatchFailureState>;
+const waitedSubmitFailed = { ...queueRoomWait, error: caught, recorded } satisfies Complete<BatchFailureState>;
 const pollFailed = { ...batchState, error: caught, recorded } satisfies Complete<BatchFailureState>;
 
 /** What can reach each state: every example must resolve every path the state reads. */
@@ -138,14 +148,16 @@ const REACHING: Record<string, readonly unknown[]> = {
   [STATE.jobFailed]: [jobState],
   [STATE.markJobFailed]: [jobState],
   [STATE.workflowFailed]: [jobState],
-  [STATE.submitBatch]: [childInput, rateLimitWait],
-  [STATE.itemsPending]: [batchState, rateLimitWait],
+  [STATE.submitBatch]: [childInput, rateLimitWait, queueRoomWait],
+  [STATE.itemsPending]: [batchState, rateLimitWait, queueRoomWait],
   [STATE.waitForTurn]: [rateLimitWait],
+  [STATE.waitForQueueRoom]: [queueRoomWait],
+  [STATE.gatherResend]: [batchState],
   [STATE.waitForProvider]: [batchState],
   [STATE.pollBatch]: [batchState],
   [STATE.batchDone]: [batchState],
-  [STATE.recordBatchFailure]: [submitFailed, pollFailed],
-  [STATE.batchFailed]: [submitFailed, pollFailed],
+  [STATE.recordBatchFailure]: [submitFailed, waitedSubmitFailed, pollFailed],
+  [STATE.batchFailed]: [submitFailed, waitedSubmitFailed, pollFailed],
 };
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };

@@ -141,7 +141,14 @@ describe('the rewrite', () => {
       itemBatcher: { maxItemsPerBatchPath: '$.job.batchSize', maxInputBytesPerBatch: 250_000 },
     });
     expect(map?.processor.handlerStates.sort()).toEqual(
-      [STATE.pollBatch, STATE.recordBatchFailure, STATE.submitBatch, STATE.waitForProvider, STATE.waitForTurn].sort(),
+      [
+        STATE.pollBatch,
+        STATE.recordBatchFailure,
+        STATE.submitBatch,
+        STATE.waitForProvider,
+        STATE.waitForTurn,
+        STATE.waitForQueueRoom,
+      ].sort(),
     );
   });
 
