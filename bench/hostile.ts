@@ -72,6 +72,7 @@ export async function hostileTable(
       ...hostile.args,
     ]);
     process.stderr.write(`bench:   ${String(r.status)} in ${fmt((performance.now() - started) / 1000, 0)} s\n`);
+    if (r.error) process.stderr.write(`bench:   job error: ${JSON.stringify(r.error)}\n`);
     const n = settings.items;
     const allSucceeded = r.succeededIds === n && (r.counts as { succeeded?: number } | undefined)?.succeeded === n;
     if (!allSucceeded) failed = true;

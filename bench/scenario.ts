@@ -215,6 +215,7 @@ async function scenario(): Promise<Record<string, unknown>> {
       cpuBusy: cpuBusy(),
       // The hostile provider's figures: distinct ids that succeeded, attempts per item, provider batches.
       succeededIds: succeededIds.size,
+      error: job?.error,
       attempts: job?.attempts,
       providerBatches: provider?.batchesCreated ?? 0,
       createsPerItem: provider?.createsPerItem,

@@ -42,6 +42,10 @@ describe('llm-batch run on the local runtime with the mock provider', () => {
       '0.05',
       '--mock-seed',
       '11',
+      // Transient failures (10 % of create calls and of background responses) are sent again: at
+      // 10 attempts none of 400 items runs out of them (at the default 3, about 1 in 300 would).
+      '--max-attempts',
+      '10',
     ]);
 
     // Assert
