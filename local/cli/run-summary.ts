@@ -12,6 +12,8 @@ export interface RunOptions {
   api?: string;
   runtime: LocalRuntimeOptions;
   pollMs?: number;
+  /** With a data dir: start a new job even if an unfinished one of the same input is there. */
+  fresh?: boolean;
 }
 
 export interface RunSummary {
@@ -22,6 +24,8 @@ export interface RunSummary {
   failed: number;
   cancelled: number;
   durationMs: number;
+  /** The provider calls of the job's whole life (a resumed job's earlier processes included), when known. */
+  providerCalls?: { submit: number; poll: number; rateLimited: number };
 }
 
 export function exitCodeOf(summary: Pick<RunSummary, 'status' | 'failed' | 'cancelled'>): number {
@@ -30,7 +34,11 @@ export function exitCodeOf(summary: Pick<RunSummary, 'status' | 'failed' | 'canc
   return EXIT.itemFailures; // COMPLETED_WITH_ERRORS or CANCELLED
 }
 
-export function summaryOf(job: Pick<JobRecord, 'jobId' | 'status' | 'counts'>, startedAt: number): RunSummary {
+export function summaryOf(
+  job: Pick<JobRecord, 'jobId' | 'status' | 'counts'> &
+    Partial<Pick<JobRecord, 'providerSubmitCalls' | 'providerPollCalls' | 'providerRateLimited'>>,
+  startedAt: number,
+): RunSummary {
   return {
     jobId: job.jobId,
     status: job.status,
@@ -39,6 +47,13 @@ export function summaryOf(job: Pick<JobRecord, 'jobId' | 'status' | 'counts'>, s
     failed: job.counts.failed,
     cancelled: job.counts.cancelled,
     durationMs: Date.now() - startedAt,
+    ...(job.providerSubmitCalls !== undefined && {
+      providerCalls: {
+        submit: job.providerSubmitCalls,
+        poll: job.providerPollCalls ?? 0,
+        rateLimited: job.providerRateLimited ?? 0,
+      },
+    }),
   };
 }
 
@@ -60,6 +75,9 @@ export function printSummary(
   const lines = [
     `job ${summary.jobId} ${summary.status} in ${(summary.durationMs / 1000).toFixed(1)} s`,
     `  items: ${summary.total} total, ${summary.succeeded} succeeded, ${summary.failed} failed, ${summary.cancelled} cancelled`,
+    ...(summary.providerCalls
+      ? [`  provider calls: ${summary.providerCalls.submit} create, ${summary.providerCalls.poll} poll`]
+      : []),
     ...extra,
     ...(outPath ? [`  results: ${outPath}`] : []),
   ];
