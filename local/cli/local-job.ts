@@ -52,11 +52,7 @@ export async function newOrResumedJob(
     }
   }
   const jobId = `job-${randomUUID()}`;
-  await writeJob(
-    { jobId, jobType: validated.jobType, options: validated.options, source: 'api' },
-    validated,
-    runtime.deps,
-  );
+  // The session first: a process killed right after writing the job leaves it findable by the next run.
   const session = await sessions?.begin({
     jobId,
     input: resolve(input.file),
@@ -65,6 +61,11 @@ export async function newOrResumedJob(
     provider: providerOf(runtime),
     submitCallsAtStart: 0,
   });
+  await writeJob(
+    { jobId, jobType: validated.jobType, options: validated.options, source: 'api' },
+    validated,
+    runtime.deps,
+  );
   return { jobId, ...(session && { session }) };
 }
 

@@ -22,7 +22,7 @@ export interface ResumeOptions extends Omit<RunOptions, 'file' | 'request' | 'ap
  */
 export async function runLocally(options: RunOptions, validated: ValidatedJob, outPath: string): Promise<number> {
   const sessions = options.runtime.dataDir ? new JobSessions(options.runtime.dataDir) : undefined;
-  return onLocalRuntime(options, sessions, (runtime) =>
+  return onLocalRuntime({ ...options, out: outPath }, sessions, (runtime) =>
     newOrResumedJob(runtime, validated, { file: options.file, out: outPath, fresh: options.fresh ?? false }, sessions),
   ).then(({ code }) => code);
 }
@@ -41,7 +41,7 @@ export async function resumeLocally(options: ResumeOptions, dataDir: string): Pr
 }
 
 async function onLocalRuntime(
-  options: Pick<RunOptions, 'runtime' | 'json' | 'pollMs' | 'out'>,
+  options: Pick<RunOptions, 'runtime' | 'json' | 'pollMs'> & { out: string },
   sessions: JobSessions | undefined,
   pickJob: (runtime: LocalRuntime) => Promise<LocalJob>,
 ): Promise<{ code: number }> {
@@ -58,7 +58,7 @@ async function onLocalRuntime(
     const { store } = runtime.deps;
     const picked = await pickJob(runtime);
     const { jobId } = picked;
-    const outPath = options.out ?? picked.session?.out;
+    const outPath = options.out;
     const before = await store.getJob(jobId);
     let execution: Awaited<ReturnType<LocalRuntime['engine']['waitForExecution']>> | undefined;
     if (before && !TERMINAL_JOB_STATUSES.includes(before.status)) {
@@ -90,7 +90,7 @@ async function onLocalRuntime(
     progress.update(final.counts, final.status);
     progress.stop();
     let wrote: string | undefined;
-    if (final.results && outPath) {
+    if (final.results) {
       await writeResultsFile(runtime, final, outPath);
       wrote = outPath;
     }
