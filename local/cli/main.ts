@@ -45,9 +45,9 @@ Options for run:
 
 Options for run and serve (local runtime):
   --time-scale <n>                  local time runs n times faster (default ${DEFAULT_TIME_SCALE}; mock provider only)
-  --data-dir <dir>                  keep DynamoDB and S3 data on disk (default: in memory); a run of the
-                                    same input and options resumes its unfinished job there; one process
-                                    at a time per data dir
+  --data-dir <dir>                  keep DynamoDB and S3 data on disk (default: in memory)
+                                    (a run of the same input and options resumes its unfinished job there;
+                                    one process at a time per data dir)
   --mock-latency-ms <ms>            mock provider median latency (default 800)
   --mock-transient-error-rate <r>   share of create calls answered 5xx (retried)
   --mock-permanent-error-rate <r>   share of requests answered 400 (those items fail)
