@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import type { OutputLine } from '../../shared/types.js';
-import { startCli } from '../support/cli.js';
+import { startCli, type CliResult } from '../support/cli.js';
 import { idempotencyKeyOf, recordsLeftBy, startCountingProvider, type CountingProvider } from './resume-support.js';
 
 const ITEMS = 200;
@@ -35,7 +35,7 @@ describe('llm-batch run --data-dir: SIGKILL at random points, resumed each time'
   });
   afterAll(() => provider.close());
 
-  test('GIVEN a job killed 4 times (3 mid-sending, 1 after) WHEN it is run again each time THEN every id is in the results once, the counts are exact, and only items in flight at a kill were sent twice', async () => {
+  test('GIVEN a job killed 3 times (2 mid-sending, 1 after) WHEN it is run again each time THEN every id is in the results once, the counts are exact, and only items in flight at a kill were sent twice', async () => {
     // Arrange
     const dir = await mkdtemp(join(tmpdir(), 'llm-batch-resume-'));
     const file = await inputFile(dir, ITEMS);
@@ -46,10 +46,11 @@ describe('llm-batch run --data-dir: SIGKILL at random points, resumed each time'
     const inFlightAtKills = new Map<string, number>();
     const killedAt: string[] = [];
     let jobId: string | undefined;
+    let last: CliResult | undefined;
 
-    // Act: three kills at random points of the sending (past a random number of creates, so
-    // sends are in flight), one at a random moment after the last create (polling, finishing).
-    const killPoints = [0.1, 0.4, 0.7].map((from) => Math.floor(ITEMS * (from + Math.random() * 0.2)));
+    // Act: two kills at random points of the sending (past a random number of creates, so sends
+    // are in flight), one at a random moment after the last create (polling, finishing).
+    const killPoints = [0.15, 0.55].map((from) => Math.floor(ITEMS * (from + Math.random() * 0.25)));
     for (let kill = 0; kill <= killPoints.length; kill++) {
       const run = startCli(args, 60_000, env);
       const [, id] = await run.waitFor(STARTED);
@@ -61,8 +62,11 @@ describe('llm-batch run --data-dir: SIGKILL at random points, resumed each time'
       if (point === ITEMS && !exited) await sleep(Math.random() * 1_500);
       killedAt.push(`${provider.totalCreates()} creates`);
       run.kill('SIGKILL');
-      const { code } = await run.done;
-      if (code !== null) break; // it finished before the kill came
+      const ended = await run.done;
+      if (ended.code !== null) {
+        last = ended; // it finished before the kill came
+        break;
+      }
       const left = await recordsLeftBy(dataDir, jobId as string);
       for (let i = 0; i < ITEMS; i++) {
         const customId = `item-${i}`;
@@ -72,7 +76,7 @@ describe('llm-batch run --data-dir: SIGKILL at random points, resumed each time'
           inFlightAtKills.set(customId, (inFlightAtKills.get(customId) ?? 0) + 1);
       }
     }
-    const last = await startCli(args, 60_000, env).done;
+    last ??= await startCli(args, 60_000, env).done;
 
     // Assert
     const context = `killed at ${killedAt.join(', ')}; stderr: ${last.stderr}`;
@@ -95,14 +99,15 @@ describe('llm-batch run --data-dir: SIGKILL at random points, resumed each time'
     let inFlight = 0;
     for (let i = 0; i < ITEMS; i++) {
       const customId = `item-${i}`;
-      const creates = provider.responseCreates.get(idempotencyKeyOf(jobId as string, customId)) ?? 0;
-      const allowed = 1 + (inFlightAtKills.get(customId) ?? 0);
+      const key = idempotencyKeyOf(jobId as string, customId);
+      const creates = provider.responseCreates.get(key) ?? 0;
+      const allowed = 1 + (inFlightAtKills.get(customId) ?? 0) + (provider.refusedCreates.get(key) ?? 0);
       inFlight += inFlightAtKills.get(customId) ?? 0;
       if (creates < 1 || creates > allowed) overSent.push(`${customId}: ${creates} creates, ${allowed} allowed`);
     }
     expect({ overSent, context }).toEqual({ overSent: [], context });
     // The job's count covers every process: what reached the provider, and at most the sends cut off by a kill.
     expect(summary.providerCalls.submit).toBeGreaterThanOrEqual(provider.totalCreates());
-    expect(summary.providerCalls.submit).toBeLessThanOrEqual(provider.totalCreates() + inFlight + 64 * 4);
-  }, 150_000); // about 30 s on an idle 2-core machine: five CLI starts and a 200-item job
+    expect(summary.providerCalls.submit).toBeLessThanOrEqual(provider.totalCreates() + inFlight + 64 * 3);
+  }, 300_000); // four CLI starts and a 200-item job: under a minute unless the machine is loaded
 });

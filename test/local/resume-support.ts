@@ -20,6 +20,8 @@ export interface CountingProvider {
   url: string;
   /** Create calls of responses mode, by Idempotency-Key (the SHA-256 of `<jobId>:<customId>`). */
   readonly responseCreates: Map<string, number>;
+  /** Responses-mode creates the provider refused (429, 5xx): each is sent again, by design. */
+  readonly refusedCreates: Map<string, number>;
   /** Create calls of batch mode, by the batch's metadata batchId. */
   readonly batchCreates: Map<string, number>;
   totalCreates(): number;
@@ -37,6 +39,7 @@ export async function startCountingProvider(
   const mock: MockProvider = await startMockProvider({ ...options, timeScale: 1 });
   const responseCreates = new Map<string, number>();
   const batchCreates = new Map<string, number>();
+  const refusedCreates = new Map<string, number>();
   const bump = (map: Map<string, number>, key: string) => map.set(key, (map.get(key) ?? 0) + 1);
   const server: Server = createServer((request, response) => {
     const chunks: Buffer[] = [];
@@ -44,7 +47,8 @@ export async function startCountingProvider(
     request.on('end', () => {
       const body = Buffer.concat(chunks);
       const path = (request.url ?? '/').split('?')[0];
-      if (request.method === 'POST' && path === '/v1/responses') {
+      const responseCreate = request.method === 'POST' && path === '/v1/responses';
+      if (responseCreate) {
         bump(responseCreates, String(request.headers['idempotency-key']));
       } else if (request.method === 'POST' && path === '/v1/batches') {
         const { metadata } = JSON.parse(body.toString('utf8')) as { metadata?: { batchId?: string } };
@@ -62,6 +66,7 @@ export async function startCountingProvider(
         ...(body.length > 0 && { body }),
       })
         .then(async (answer) => {
+          if (responseCreate && answer.status >= 429) bump(refusedCreates, String(request.headers['idempotency-key']));
           const text = Buffer.from(await answer.arrayBuffer());
           const answerHeaders = Object.fromEntries(answer.headers.entries());
           delete answerHeaders['content-encoding'];
@@ -78,6 +83,7 @@ export async function startCountingProvider(
   return {
     url: `http://127.0.0.1:${port}/v1`,
     responseCreates,
+    refusedCreates,
     batchCreates,
     totalCreates: () => [...responseCreates.values(), ...batchCreates.values()].reduce((sum, count) => sum + count, 0),
     close: async () => {
