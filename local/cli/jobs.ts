@@ -1,5 +1,6 @@
 import { TERMINAL_JOB_STATUSES, type JobRecord } from '../../shared/types.js';
 import { JobSessions } from '../data-dir/job-sessions.js';
+import { itemsDone } from '../data-dir/take-over.js';
 import { LocalRuntime, type LocalRuntimeOptions } from '../local-stack.js';
 import { EXIT } from './exit-codes.js';
 
@@ -29,7 +30,16 @@ export async function listLocalJobs(runtimeOptions: LocalRuntimeOptions & { data
       jobs.push(...page.items);
       cursor = page.cursor;
     } while (cursor);
-    lines = jobs.map((job) => lineOf(job, sessions.get(job.jobId)?.input));
+    lines = [];
+    for (const job of jobs) {
+      const line = lineOf(job, sessions.get(job.jobId)?.input);
+      // Its process died: the live counters lack what its last tasks did, the items have it.
+      if (line.resumable) {
+        line.done = await itemsDone(runtime.clients.dynamo, runtime.config.tableName, job.jobId);
+        line.percent = percentOf(line.done, line.total);
+      }
+      lines.push(line);
+    }
   } finally {
     await runtime.stop();
   }
@@ -46,11 +56,13 @@ function lineOf(job: JobRecord, input: string | undefined): LocalJobLine {
     resumable: !TERMINAL_JOB_STATUSES.includes(job.status),
     done,
     total: counts.total,
-    percent: counts.total === 0 ? 100 : Math.floor((100 * done) / counts.total),
+    percent: percentOf(done, counts.total),
     createdAt: job.createdAt,
     ...(input && { input }),
   };
 }
+
+const percentOf = (done: number, total: number) => (total === 0 ? 100 : Math.floor((100 * done) / total));
 
 function table(lines: LocalJobLine[], dataDir: string): string {
   if (lines.length === 0) return `no jobs in data dir ${dataDir}\n`;

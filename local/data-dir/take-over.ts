@@ -50,13 +50,7 @@ export async function takeOverJob(
   jobId: string,
   options: { providerLost: boolean },
 ): Promise<TakeOver> {
-  const items = await queryAll<ItemRow>(dynamo, tableName, jobId, keys.itemPrefix, [
-    'batchId',
-    'status',
-    'leaseUntil',
-    'providerId',
-    'usage',
-  ]);
+  const items = await itemRows(dynamo, tableName, jobId);
   const batches = await queryAll<BatchRow>(dynamo, tableName, jobId, BATCH_PREFIX, [
     'batchId',
     'leaseUntil',
@@ -168,6 +162,25 @@ export async function settleSubmitCalls(
   } catch (error) {
     if (!isConditionFailure(error)) throw error;
   }
+}
+
+/**
+ * A job's items done (terminal), counted from the items themselves: a job whose process died
+ * has live counters short of them.
+ */
+export async function itemsDone(dynamo: DynamoDBDocumentClient, tableName: string, jobId: string): Promise<number> {
+  const counts = countsOf(await itemRows(dynamo, tableName, jobId));
+  return counts.succeeded + counts.failed + counts.cancelled;
+}
+
+function itemRows(dynamo: DynamoDBDocumentClient, tableName: string, jobId: string): Promise<ItemRow[]> {
+  return queryAll<ItemRow>(dynamo, tableName, jobId, keys.itemPrefix, [
+    'batchId',
+    'status',
+    'leaseUntil',
+    'providerId',
+    'usage',
+  ]);
 }
 
 function countsOf(items: ItemRow[]): Omit<JobCounts, 'total'> & { usage: TokenUsage } {
