@@ -7,6 +7,7 @@ import type { TaskDeps, TaskLogger } from '../shared/deps.js';
 import { scaledClock, type Clock } from '../shared/clock.js';
 import type { JsonlLine } from '../shared/store/object-store.js';
 import { createTaskDeps } from '../shared/task-wiring.js';
+import type { Provider } from '../shared/provider/provider.js';
 import type { ApiDeps } from '../tasks/api/api-deps.js';
 import { createApiHandler } from '../tasks/api/router.js';
 import { onExecutionEnded } from '../tasks/execution-ended.js';
@@ -26,6 +27,8 @@ import type { MockProviderOptions } from './mock-provider/options.js';
 import { LOCAL_CREDENTIALS, startLocalDynamo, type LocalDynamo } from './services/dynamodb.js';
 import { startLocalHttpApi } from './services/http-api.js';
 import { startLocalS3 } from './services/s3.js';
+import { dataDirClock } from './data-dir/clock-file.js';
+import { lockDataDir } from './data-dir/lock.js';
 
 export const LOCAL_REGION = 'us-east-1';
 export const LOCAL_ACCOUNT = '000000000000';
@@ -82,6 +85,11 @@ export interface LocalRuntimeOptions {
    * reads and result writes). test/iam checks the AWS calls made inside against that role's policy.
    */
   runAs?: RunAs;
+  /**
+   * Told of every create call a task is about to make (responses, batches, and a batch takeover's
+   * look-up, as the job's providerSubmitCalls counts them), with the call's job id, before it goes out.
+   */
+  onSubmitCall?: (jobId: string) => void;
 }
 
 /** Runs `work` on behalf of `principal` (see LocalRuntimeOptions.runAs). */
@@ -121,7 +129,15 @@ export class LocalRuntime {
       for (const close of closers.reverse()) await close().catch(() => undefined);
     };
     try {
-      const clock = scaledClock(localTimeScale(options));
+      const timeScale = localTimeScale(options);
+      let clock = scaledClock(timeScale);
+      if (options.dataDir) {
+        // One process at a time: the lock first, before anything opens the data.
+        closers.push(await lockDataDir(options.dataDir));
+        const kept = dataDirClock(options.dataDir, timeScale);
+        clock = kept.clock;
+        closers.push(() => Promise.resolve(kept.stop()));
+      }
       const dynamo = await startLocalDynamo({
         tableName: LOCAL_TABLE,
         ...(options.dataDir ? { dataDir: `${options.dataDir}/dynamodb` } : {}),
@@ -169,11 +185,14 @@ export class LocalRuntime {
       // The tasks keep the stack's clock, as the engine and the mock do (with the mock, a one-minute
       // rate-limit window is a simulated minute), and reach the mock in process (its fetch): the
       // same answers without a socket.
-      const deps = createTaskDeps(config, logger as never, clients, {
-        limiterPerInvocation: true,
-        clock,
-        ...(mockProvider && { providerFetch: mockProvider.fetch }),
-      });
+      const deps = countingSubmitCalls(
+        createTaskDeps(config, logger as never, clients, {
+          limiterPerInvocation: true,
+          clock,
+          ...(mockProvider && { providerFetch: mockProvider.fetch }),
+        }),
+        options.onSubmitCall,
+      );
 
       const runAs = options.runAs ?? runDirectly;
       const definition = renderJobWorkflowAsl({
@@ -247,6 +266,33 @@ export class LocalRuntime {
     for (const close of this.closers.reverse()) await close().catch(() => undefined);
     this.closers.length = 0;
   }
+}
+
+/** The deps whose provider tells `onSubmitCall` of each create call before making it. */
+function countingSubmitCalls(deps: TaskDeps, onSubmitCall: LocalRuntimeOptions['onSubmitCall']): TaskDeps {
+  if (!onSubmitCall) return deps;
+  let counting: Promise<Provider> | undefined;
+  const provider = () =>
+    (counting ??= deps.provider().then((inner): Provider => ({
+      pollRequest: (id, customId) => inner.pollRequest(id, customId),
+      cancelRequest: (id) => inner.cancelRequest(id),
+      pollBatch: (id) => inner.pollBatch(id),
+      cancelBatch: (id) => inner.cancelBatch(id),
+      submitRequest: (request, idempotencyKey) => {
+        // The key is `<jobId>:<customId>`; job ids hold no colon.
+        onSubmitCall(idempotencyKey.slice(0, idempotencyKey.indexOf(':')));
+        return inner.submitRequest(request, idempotencyKey);
+      },
+      submitBatch: (requests, metadata) => {
+        onSubmitCall(metadata.jobId);
+        return inner.submitBatch(requests, metadata);
+      },
+      findBatch: (metadata) => {
+        onSubmitCall(metadata.jobId);
+        return inner.findBatch(metadata);
+      },
+    })));
+  return { ...deps, provider };
 }
 
 /**

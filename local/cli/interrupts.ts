@@ -3,8 +3,11 @@ import { EXIT } from './exit-codes.js';
 const SIGNALS = ['SIGINT', 'SIGTERM'] as const;
 
 export interface Interrupts {
-  /** The job exists now: a signal cancels it (at once, when one came before). */
-  jobStarted(jobId: string, cancel: () => Promise<void>): void;
+  /**
+   * The job exists now: a signal cancels it (at once, when one came before). `resumeHint`, for a
+   * job kept on disk, says how to go on after a second signal.
+   */
+  jobStarted(jobId: string, cancel: () => Promise<void>, resumeHint?: string): void;
   /** Stops listening: the default signal handling is back. */
   dispose(): void;
 }
@@ -15,7 +18,7 @@ export interface Interrupts {
  */
 export function handleInterrupts(stream: NodeJS.WritableStream = process.stderr): Interrupts {
   let signals = 0;
-  let job: { id: string; cancel: () => Promise<void> } | undefined;
+  let job: { id: string; cancel: () => Promise<void>; resumeHint?: string | undefined } | undefined;
   const requestCancel = () => {
     if (!job) return;
     const { id } = job;
@@ -35,14 +38,15 @@ export function handleInterrupts(stream: NodeJS.WritableStream = process.stderr)
       return;
     }
     stream.write(
-      `\n${signal} again: quitting at once; ${job ? `job ${job.id}` : 'the job'} is left as it is, no results written\n`,
+      `\n${signal} again: quitting at once; ${job ? `job ${job.id}` : 'the job'} is left as it is, no results written` +
+        `${job?.resumeHint ? `; ${job.resumeHint}` : ''}\n`,
     );
     process.exit(EXIT.failed);
   };
   for (const signal of SIGNALS) process.on(signal, onSignal);
   return {
-    jobStarted(jobId, cancel) {
-      job = { id: jobId, cancel };
+    jobStarted(jobId, cancel, resumeHint) {
+      job = { id: jobId, cancel, resumeHint };
       if (signals > 0) requestCancel();
     },
     dispose() {

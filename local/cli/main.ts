@@ -12,6 +12,9 @@ import { errorLine, isAddressInUse, PortInUseError } from './error-line.js';
 import { EXIT, UsageError } from './exit-codes.js';
 import { toMermaid } from './graph.js';
 import { runJob } from './run.js';
+import { DataDirLockedError } from '../data-dir/lock.js';
+import { listLocalJobs } from './jobs.js';
+import { resumeLocally } from './run-local.js';
 
 export const DEFAULT_API_PORT = 3000;
 export const DEFAULT_MODEL = 'gpt-4.1-mini';
@@ -25,6 +28,8 @@ Commands:
   cancel <jobId>       cancel a job (from a running serve, or --api <url>)
   asl                  print the state machine definition (plain ASL)
   graph                print a Mermaid diagram of the state machine
+  resume <jobId>       go on with an unfinished job of a data dir (--data-dir required)
+  jobs                 list the jobs of a data dir, newest first (--data-dir required; --json)
 
 Options for run:
   --job-type <name>          openai-batch | prompt | classify (default: guessed from the first line)
@@ -38,10 +43,13 @@ Options for run:
   --json                     print one final JSON line and no progress
   --api <url>                run against an HTTP API instead of the local runtime
   --console                  serve the web console while the run lasts and print its URL (--port, default any)
+  --new                      with --data-dir: a new job, even if one of the same input is unfinished there
 
 Options for run and serve (local runtime):
   --time-scale <n>                  local time runs n times faster (default ${DEFAULT_TIME_SCALE}; mock provider only)
   --data-dir <dir>                  keep DynamoDB and S3 data on disk (default: in memory)
+                                    (a run of the same input and options resumes its unfinished job there;
+                                    one process at a time per data dir)
   --mock-latency-ms <ms>            mock provider median latency (default 800)
   --mock-transient-error-rate <r>   share of create calls answered 5xx (retried)
   --mock-permanent-error-rate <r>   share of requests answered 400 (those items fail)
@@ -90,6 +98,7 @@ const OPTIONS = {
   'mock-batch-expire-rate': { type: 'string' },
   'mock-batch-duration-ms': { type: 'string' },
   debug: { type: 'boolean', default: false },
+  new: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
 
@@ -233,7 +242,24 @@ export async function main(argv: string[]): Promise<number> {
           ...(values.out ? { out: values.out } : {}),
           ...(values.api !== undefined ? { api: parseApiUrl(values.api) } : {}),
           runtime: { ...runtimeOptions(values, process.env), ...consoleOptions(values) },
+          fresh: values.new,
         });
+      }
+      case 'resume': {
+        const jobId = rest[0];
+        if (!jobId || rest.length > 1)
+          throw new UsageError('resume takes a job id: llm-batch resume <jobId> --data-dir <dir>');
+        const runtime = runtimeOptions(values, process.env);
+        if (!runtime.dataDir) throw new UsageError('resume needs the --data-dir the job was run with');
+        return await resumeLocally(
+          { jobId, json: values.json, runtime, ...(values.out ? { out: values.out } : {}) },
+          runtime.dataDir,
+        );
+      }
+      case 'jobs': {
+        const runtime = runtimeOptions(values, process.env);
+        if (!runtime.dataDir) throw new UsageError('jobs needs a --data-dir: llm-batch jobs --data-dir <dir>');
+        return await listLocalJobs({ ...runtime, dataDir: runtime.dataDir }, values.json);
       }
       case 'serve':
         return await serve(values);
@@ -261,7 +287,11 @@ export async function main(argv: string[]): Promise<number> {
         throw new UsageError(`unknown command "${command}"`);
     }
   } catch (error) {
-    if (error instanceof UsageError || error instanceof RealProviderTimeScaleError) {
+    if (
+      error instanceof UsageError ||
+      error instanceof RealProviderTimeScaleError ||
+      error instanceof DataDirLockedError
+    ) {
       process.stderr.write(`llm-batch: ${error.message}\n`);
       return EXIT.usage;
     }

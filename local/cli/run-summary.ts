@@ -12,6 +12,8 @@ export interface RunOptions {
   api?: string;
   runtime: LocalRuntimeOptions;
   pollMs?: number;
+  /** With a data dir: start a new job even if an unfinished one of the same input is there. */
+  fresh?: boolean;
 }
 
 export interface RunSummary {

@@ -20,10 +20,14 @@ export interface RunningCli {
   readonly done: Promise<CliResult>;
 }
 
-/** Starts the real `llm-batch` command in a child process, with no OpenAI key (so the mock provider). */
-export function startCli(args: string[], timeoutMs = 120_000): RunningCli {
+/**
+ * Starts the real `llm-batch` command in a child process, with no OpenAI key (so the mock provider)
+ * unless `extraEnv` sets one.
+ */
+export function startCli(args: string[], timeoutMs = 120_000, extraEnv: NodeJS.ProcessEnv = {}): RunningCli {
   const env = { ...process.env };
   delete env.OPENAI_API_KEY;
+  Object.assign(env, extraEnv);
   const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
