@@ -280,6 +280,7 @@ export class LlmBatchStack extends Stack {
     const keyPatterns: Record<BucketKeys, string> = {
       jobFiles: `${JOBS_PREFIX}/*`,
       inputs: `${INPUTS_PREFIX}/*`,
+      uploads: `${INPUTS_PREFIX}/uploads/*`,
       anyKey: '*',
     };
 
