@@ -7,7 +7,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LlmBatchClient, LlmBatchClientConfigError, defaultAuthKind, regionOfHost } from '../../client/index.js';
-import { startTestServer, type ReceivedRequest, type TestServer } from './test-server.js';
+import { startTestServer, type Answer, type ReceivedRequest, type TestServer } from './test-server.js';
 
 const CREDENTIALS: AwsCredentialIdentity = {
   accessKeyId: 'AKIDCLIENTTEST',
@@ -167,6 +167,33 @@ describe('SigV4 signing (service execute-api)', () => {
     expect(() => new LlmBatchClient({ baseUrl: 'https://api.example.com' })).toThrow(
       'cannot tell the AWS region of api.example.com (not an execute-api host name): pass the region (--region)',
     );
+  });
+});
+
+describe('results larger than the API answers inline', () => {
+  test('GIVEN a 303 to a presigned URL WHEN results are read THEN they come from there, without our credentials', async () => {
+    // GIVEN an API that redirects results to "S3" (another path of the same server)
+    server = await startTestServer((request): Answer =>
+      request.url === '/jobs/job-1/results'
+        ? { status: 303, headers: { location: `${server?.url ?? ''}/bucket/results.jsonl?X-Amz-Signature=abc` } }
+        : { status: 200, headers: { 'content-type': 'application/x-ndjson' }, body: '{"custom_id":"a"}\n' },
+    );
+    const client = new LlmBatchClient({
+      baseUrl: server.url,
+      auth: { kind: 'iam', credentials: CREDENTIALS, region: 'eu-west-1' },
+    });
+
+    // WHEN
+    const results = await client.getResults('job-1');
+
+    // THEN
+    expect(results).toBe('{"custom_id":"a"}\n');
+    const [api, s3] = server.received;
+    expect(api?.headers.authorization).toMatch(/^AWS4-HMAC-SHA256 /);
+    expect(s3?.url).toBe('/bucket/results.jsonl?X-Amz-Signature=abc');
+    expect(
+      Object.keys(s3?.headers ?? {}).filter((name) => name === 'authorization' || name.startsWith('x-amz-')),
+    ).toEqual([]);
   });
 });
 
