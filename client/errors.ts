@@ -49,7 +49,7 @@ export class LlmBatchClientConfigError extends Error {
 function parseErrorBody(body: string): ApiErrorBody | undefined {
   try {
     const parsed = JSON.parse(body) as unknown;
-    return typeof parsed === 'object' && parsed !== null ? (parsed) : undefined;
+    return typeof parsed === 'object' && parsed !== null ? parsed : undefined;
   } catch {
     return undefined;
   }
