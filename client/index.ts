@@ -1,4 +1,4 @@
-/** The llm-batch HTTP API client: `import { LlmBatchClient } from 'llm-batch/client'`. */
+/** The llm-batch HTTP API client: what the package exports for calling the API from code. */
 export { LlmBatchClient, type LlmBatchClientOptions, type StartedJob, type StartOptions } from './client.js';
 export { defaultAuthKind, regionOfHost, type AuthKind, type AuthOptions } from './auth.js';
 export { LlmBatchApiError, LlmBatchClientConfigError, LlmBatchUnreachableError } from './errors.js';
