@@ -209,6 +209,7 @@ export class LlmBatch extends Construct {
     const keyPatterns: Record<BucketKeys, string> = {
       jobFiles: `${JOBS_PREFIX}/*`,
       inputs: `${INPUTS_PREFIX}/*`,
+      uploads: `${INPUTS_PREFIX}/uploads/*`,
       anyKey: '*',
     };
 

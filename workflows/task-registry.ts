@@ -8,8 +8,11 @@ import { STATE } from './state-names.js';
  * handler file tasks/handlers/<kebab-name>.ts.
  */
 
-/** Where in the job bucket a grant applies: the job files (jobs/), the API's input files (inputs/) or any key. */
-export type BucketKeys = 'jobFiles' | 'inputs' | 'anyKey';
+/**
+ * Where in the job bucket a grant applies: the job files (jobs/), the API's input files (inputs/),
+ * the uploads the API presigns (inputs/uploads/) or any key.
+ */
+export type BucketKeys = 'jobFiles' | 'inputs' | 'uploads' | 'anyKey';
 
 export type TableAccess = 'read' | 'readWrite';
 export type ObjectAccess = 'read' | 'write' | 'readWrite';
@@ -96,7 +99,8 @@ export const TASKS = {
   },
   /**
    * The HTTP API (tasks/api/router.ts): POST /jobs writes the manifest or reads input.key under
-   * inputs/, GET results reads and presigns the results file; it never calls the provider.
+   * inputs/, GET results reads and presigns the results file, POST /uploads presigns PUTs under
+   * inputs/uploads/ (a presigned URL carries the signer's permissions); it never calls the provider.
    */
   api: {
     description: 'llm-batch: the HTTP API (create, list, read and cancel jobs)',
@@ -105,6 +109,7 @@ export const TASKS = {
       bucket: [
         { access: 'readWrite', keys: 'jobFiles' },
         { access: 'read', keys: 'inputs' },
+        { access: 'write', keys: 'uploads' },
       ],
       startsJobs: true,
     },

@@ -1,3 +1,5 @@
+import { LlmBatchClient } from '../../client/client.js';
+import { defaultAuthKind, type AuthKind, type AuthOptions } from '../../client/auth.js';
 import { UsageError } from './exit-codes.js';
 
 /** The API answered with an error status: the request, the status and the API's own code and message. */
@@ -75,5 +77,47 @@ export async function apiFetch(url: string, init?: RequestInit): Promise<Respons
     return await fetch(url, init);
   } catch (error) {
     throw new ApiUnreachableError(url, error);
+  }
+}
+
+/** How `--api` calls authenticate: `--auth iam|jwt|none`, `--token`, `--profile`, `--region`. */
+export interface ApiAuthFlags {
+  auth?: string;
+  token?: string;
+  profile?: string;
+  region?: string;
+}
+
+const AUTH_KINDS: readonly AuthKind[] = ['iam', 'jwt', 'none'];
+
+/**
+ * The client for `--api` (a checked base URL), authenticated as the flags say; by default IAM for
+ * https URLs and none for http (serve). Flags that do not fit the chosen auth are usage errors.
+ */
+export function apiClientFor(api: string, flags: ApiAuthFlags = {}): LlmBatchClient {
+  const kind = (flags.auth ?? defaultAuthKind(new URL(api))) as AuthKind;
+  if (!AUTH_KINDS.includes(kind)) throw new UsageError(`--auth must be iam, jwt or none, got "${flags.auth}"`);
+  if (flags.token !== undefined && kind !== 'jwt')
+    throw new UsageError(`--token goes with --auth jwt (auth is ${kind})`);
+  if ((flags.profile !== undefined || flags.region !== undefined) && kind !== 'iam') {
+    throw new UsageError(`--profile and --region go with --auth iam (auth is ${kind})`);
+  }
+  const auth: Record<AuthKind, () => AuthOptions> = {
+    iam: () => ({
+      kind: 'iam',
+      ...(flags.profile !== undefined ? { profile: flags.profile } : {}),
+      ...(flags.region !== undefined ? { region: flags.region } : {}),
+    }),
+    jwt: () => {
+      if (!flags.token) throw new UsageError('--auth jwt needs --token <token> (or LLM_BATCH_TOKEN)');
+      return { kind: 'jwt', token: flags.token };
+    },
+    none: () => ({ kind: 'none' }),
+  };
+  try {
+    return new LlmBatchClient({ baseUrl: api, auth: auth[kind]() });
+  } catch (error) {
+    if (error instanceof Error && error.name === 'LlmBatchClientConfigError') throw new UsageError(error.message);
+    throw error;
   }
 }

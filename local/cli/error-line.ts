@@ -19,9 +19,15 @@ export function isAddressInUse(error: unknown): boolean {
  */
 export function errorLine(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
-  const plain = ['Error', 'ApiRequestError', 'ApiUnreachableError', 'PortInUseError', 'UnknownLocalJobError'].includes(
-    error.name,
-  );
+  const plain = [
+    'Error',
+    'ApiRequestError',
+    'ApiUnreachableError',
+    'LlmBatchApiError',
+    'LlmBatchUnreachableError',
+    'PortInUseError',
+    'UnknownLocalJobError',
+  ].includes(error.name);
   const message = error.message.split('\n')[0] ?? '';
   return plain ? message : `${error.name}: ${message}`;
 }

@@ -7,7 +7,7 @@ import {
   RealProviderTimeScaleError,
   type LocalRuntimeOptions,
 } from '../local-stack.js';
-import { apiCall, parseApiUrl } from './api-client.js';
+import { apiClientFor, parseApiUrl, type ApiAuthFlags } from './api-client.js';
 import { errorLine, isAddressInUse, PortInUseError } from './error-line.js';
 import { EXIT, UsageError } from './exit-codes.js';
 import { toMermaid } from './graph.js';
@@ -64,6 +64,13 @@ Options for serve, status and cancel:
   --port <n>                 serve's HTTP API and console port (default ${DEFAULT_API_PORT})
   --api <url>                the API for status and cancel (default http://127.0.0.1:${DEFAULT_API_PORT})
 
+Options with --api (run, status, cancel):
+  --auth <iam|jwt|none>      how calls authenticate (default: iam for https URLs, none for http)
+  --token <token>            the bearer token for --auth jwt (default: LLM_BATCH_TOKEN)
+  --profile <name>           AWS profile for --auth iam (default: the SDK's credential chain)
+  --region <region>          AWS region for --auth iam (default: from the execute-api host name)
+  Items over one request's limit (50,000, or 6 MB) are uploaded through POST /uploads first.
+
 Any command:
   --debug                    show an error's stack trace (errors are one line otherwise)
 
@@ -86,6 +93,10 @@ const OPTIONS = {
   json: { type: 'boolean', default: false },
   api: { type: 'string' },
   console: { type: 'boolean', default: false },
+  auth: { type: 'string' },
+  token: { type: 'string' },
+  profile: { type: 'string' },
+  region: { type: 'string' },
   port: { type: 'string' },
   'time-scale': { type: 'string' },
   'data-dir': { type: 'string' },
@@ -186,6 +197,17 @@ function consoleOptions(values: Values): Pick<LocalRuntimeOptions, 'apiPort'> {
   return { apiPort: number(values, 'port', (n) => Number.isInteger(n) && n >= 0 && n < 65536, 'a port number') ?? 0 };
 }
 
+/** --auth, --token (or LLM_BATCH_TOKEN, kept out of the process list), --profile, --region. */
+function apiAuthFlags(values: Values, env: NodeJS.ProcessEnv): ApiAuthFlags {
+  const token = values.token ?? (values.auth === 'jwt' ? env.LLM_BATCH_TOKEN : undefined);
+  return {
+    ...(values.auth !== undefined ? { auth: values.auth } : {}),
+    ...(token !== undefined ? { token } : {}),
+    ...(values.profile !== undefined ? { profile: values.profile } : {}),
+    ...(values.region !== undefined ? { region: values.region } : {}),
+  };
+}
+
 async function serve(values: Values): Promise<number> {
   const port =
     number(values, 'port', (n) => Number.isInteger(n) && n >= 0 && n < 65536, 'a port number') ?? DEFAULT_API_PORT;
@@ -243,6 +265,7 @@ export async function main(argv: string[]): Promise<number> {
           ...(values.api !== undefined ? { api: parseApiUrl(values.api) } : {}),
           runtime: { ...runtimeOptions(values, process.env), ...consoleOptions(values) },
           fresh: values.new,
+          apiAuth: apiAuthFlags(values, process.env),
         });
       }
       case 'resume': {
@@ -268,12 +291,8 @@ export async function main(argv: string[]): Promise<number> {
         const jobId = rest[0];
         if (!jobId) throw new UsageError(`${command} takes a job id: llm-batch ${command} <jobId>`);
         const api = parseApiUrl(values.api ?? `http://127.0.0.1:${DEFAULT_API_PORT}`);
-        const job = await apiCall(
-          command === 'status'
-            ? `${api}/jobs/${encodeURIComponent(jobId)}`
-            : `${api}/jobs/${encodeURIComponent(jobId)}/cancel`,
-          command === 'status' ? undefined : { method: 'POST' },
-        );
+        const client = apiClientFor(api, apiAuthFlags(values, process.env));
+        const job = command === 'status' ? await client.getJob(jobId) : await client.cancelJob(jobId);
         process.stdout.write(`${JSON.stringify(job, null, 2)}\n`);
         return EXIT.ok;
       }

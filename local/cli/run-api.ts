@@ -1,9 +1,9 @@
-import { createWriteStream } from 'node:fs';
-import { finished } from 'node:stream/promises';
+import { writeFile } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
+import type { LlmBatchClient } from '../../client/client.js';
+import { LlmBatchApiError } from '../../client/errors.js';
 import type { ValidatedJob } from '../../shared/job-intake.js';
-import { TERMINAL_JOB_STATUSES, type JobCounts, type JobStatus } from '../../shared/types.js';
-import { apiCall, apiFetch } from './api-client.js';
+import { TERMINAL_JOB_STATUSES } from '../../shared/types.js';
 import { handleInterrupts } from './interrupts.js';
 import { createProgressReporter } from './progress.js';
 import {
@@ -16,17 +16,15 @@ import {
   type SummarizedJob,
 } from './run-summary.js';
 
-interface ApiJob extends SummarizedJob {
-  jobId: string;
-  status: JobStatus;
-  counts: JobCounts;
-  error?: { name: string; message: string };
-}
-
-/** The job on an HTTP API (`api`, a checked base URL): created, polled to its end, its results fetched. */
+/**
+ * The job on an HTTP API (`client`, for the checked base URL `api`): started (inline, or uploaded
+ * through POST /uploads when the items pass one request's limits), polled to its end, its results
+ * fetched.
+ */
 export async function runOnApi(
   options: RunOptions,
   api: string,
+  client: LlmBatchClient,
   validated: ValidatedJob,
   outPath: string,
 ): Promise<number> {
@@ -34,34 +32,39 @@ export async function runOnApi(
   const interrupts = handleInterrupts();
   const progress = createProgressReporter({ quiet: options.json });
   try {
-    const created = await apiCall<ApiJob>(`${api}/jobs`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'idempotency-key': randomUUID() },
-      body: JSON.stringify({
+    const { job: created, upload } = await client.startJob(
+      {
         jobType: validated.jobType,
         options: options.request.options,
         items: validated.items.map((item) => item.line),
-      }),
-    });
-    const jobUrl = `${api}/jobs/${encodeURIComponent(created.jobId)}`;
-    announceStart(created.jobId, jobUrl);
+      },
+      { idempotencyKey: randomUUID() },
+    );
+    if (upload) {
+      process.stderr.write(
+        `llm-batch: ${validated.items.length} items are over one request's limit: uploaded to ${upload.key}\n`,
+      );
+    }
+    announceStart(created.jobId, `${api}/jobs/${encodeURIComponent(created.jobId)}`);
     interrupts.jobStarted(created.jobId, async () => {
-      await apiCall(`${jobUrl}/cancel`, { method: 'POST' });
+      await client.cancelJob(created.jobId);
     });
     let job = created;
     while (!TERMINAL_JOB_STATUSES.includes(job.status)) {
       progress.update(job.counts, job.status);
       await sleep(options.pollMs ?? 1000);
-      job = await apiCall<ApiJob>(jobUrl);
+      job = await client.getJob(created.jobId);
     }
     progress.update(job.counts, job.status);
     progress.stop();
-    const results = await apiFetch(`${jobUrl}/results`);
     let wrote: string | undefined;
-    if (results.ok) {
-      const out = createWriteStream(outPath);
-      out.end(await results.text());
-      await finished(out);
+    // A job that failed before the reducer ran has no results file (409).
+    const results = await client.getResults(job.jobId).catch((error: unknown) => {
+      if (error instanceof LlmBatchApiError && error.status === 409) return undefined;
+      throw error;
+    });
+    if (results !== undefined) {
+      await writeFile(outPath, results);
       wrote = outPath;
     }
     const summary = summaryOf(job, startedAt);

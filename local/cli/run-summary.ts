@@ -1,4 +1,5 @@
 import type { AttemptStats, JobRecord, JobStatus } from '../../shared/types.js';
+import type { ApiAuthFlags } from './api-client.js';
 import type { JobRequestOptions } from './input.js';
 import type { LocalRuntimeOptions } from '../local-stack.js';
 import { EXIT } from './exit-codes.js';
@@ -10,6 +11,8 @@ export interface RunOptions {
   json: boolean;
   /** Run against a deployed (or `serve`d) HTTP API instead of the local runtime (a checked base URL). */
   api?: string;
+  /** How calls to `api` authenticate (--auth, --token, --profile, --region). */
+  apiAuth?: ApiAuthFlags;
   runtime: LocalRuntimeOptions;
   pollMs?: number;
   /** With a data dir: start a new job even if an unfinished one of the same input is there. */

@@ -139,6 +139,37 @@ export class ObjectStore {
     return Body ? Body.transformToString() : '';
   }
 
+  /**
+   * A PUT URL for the object that takes exactly `contentLength` bytes of `contentType`: both
+   * headers are signed, so S3 refuses any other size (SignatureDoesNotMatch). The SDK's default
+   * request checksum is left out: presigned before the body exists, it would be the CRC32 of an
+   * empty body, and S3 would refuse every real upload.
+   */
+  presignPut(
+    location: S3Location,
+    put: { contentLength: number; contentType: string; expiresInSeconds: number },
+  ): Promise<string> {
+    const command = new PutObjectCommand({
+      Bucket: location.bucket,
+      Key: location.key,
+      ContentLength: put.contentLength,
+      ContentType: put.contentType,
+    });
+    command.middlewareStack.add(
+      (next) => (args) => {
+        const { headers } = args.request as { headers: Record<string, string> };
+        for (const name of Object.keys(headers))
+          if (/^x-amz-(checksum-|sdk-checksum-)/.test(name)) delete headers[name];
+        return next(args);
+      },
+      { step: 'build', priority: 'low', name: 'presignWithoutChecksum' },
+    );
+    return getSignedUrl(this.s3, command, {
+      expiresIn: put.expiresInSeconds,
+      signableHeaders: new Set(['content-length', 'content-type']),
+    });
+  }
+
   /** A GET URL for the object, valid for 15 minutes. */
   presignGet(location: S3Location): Promise<string> {
     return getSignedUrl(this.s3, new GetObjectCommand({ Bucket: location.bucket, Key: location.key }), {

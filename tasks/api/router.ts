@@ -6,6 +6,7 @@ import type { ApiDeps } from './api-deps.js';
 import { internalErrorResponse, knownErrorResponse, RouteNotFoundError } from './error-responses.js';
 import type { HttpEvent, HttpResult } from './http.js';
 import { createJob } from './create-job.js';
+import { createUpload } from './create-upload.js';
 import { cancelJob, getJob, getResults, health, listItems, listJobs, listLogs } from './jobs-api.js';
 import { API_ROUTES, type ApiRouteName } from './routes.js';
 
@@ -20,6 +21,7 @@ const LOGIC: Record<ApiRouteName, RouteLogic> = {
   getResults,
   listLogs,
   cancelJob,
+  createUpload,
 };
 
 /**

@@ -21,7 +21,8 @@ const jobBody = (options: Record<string, unknown>, rest: Record<string, unknown>
  * Runs jobs end to end on the local runtime and records every AWS call with the principal that
  * made it: both modes, a scheduled start, a cancel, a job that cannot be found, a job whose
  * manifest is gone, an execution stopped by hand, a provider that is always down, and every API
- * route. Scenarios run at once (the principal follows each call's async context).
+ * route (a job from an upload among them). Scenarios run at once (the principal follows each
+ * call's async context).
  */
 async function recordEverything(recorder: CallRecorder): Promise<string[]> {
   const run = await RecordedRun.start(recorder, {
@@ -97,6 +98,17 @@ async function recordEverything(recorder: CallRecorder): Promise<string[]> {
     const outcomes = await Promise.all(
       Object.entries(scenarios).map(async ([name, scenario]) => `${name}: ${await scenario()}`),
     );
+    // POST /uploads presigns a PUT under inputs/uploads/ as the API's role; the caller PUTs, then starts.
+    const jsonl = prompts(3, 'up')
+      .map((line) => `${JSON.stringify(line)}\n`)
+      .join('');
+    const upload = await run.request('POST', '/uploads', {
+      body: { contentLength: Buffer.byteLength(jsonl), fileName: 'up.jsonl' },
+    });
+    const target = upload.json as { key: string; url: string; headers: Record<string, string> };
+    const put = await fetch(target.url, { method: 'PUT', headers: target.headers, body: jsonl });
+    const fromUpload = await run.createJob(jobBody({ mode: 'responses' }, { input: { key: target.key } }));
+    outcomes.push(`POST /uploads: ${upload.status}, PUT: ${put.status}, its job: ${await run.finished(fromUpload)}`);
     for (const path of [
       '/jobs',
       `/jobs/${responses}`,
@@ -176,6 +188,7 @@ describe('the deployed roles allow every AWS call the code makes, and grant litt
       'a cancel while the batch runs: CANCELLED',
       'an execution stopped by hand: FAILED',
       'the provider is down: FAILED',
+      'POST /uploads: 201, PUT: 200, its job: COMPLETED',
       'GET /jobs: 200',
       expect.stringMatching(/^GET \/jobs\/job-[^/]+: 200$/),
       expect.stringMatching(/^GET \/jobs\/job-[^/]+\/items: 200$/),

@@ -225,7 +225,7 @@ describe('API function (least privilege)', () => {
     expect(states).toEqual([{ Effect: 'Allow', Action: 'states:StartExecution', Resource: { Ref: machineId } }]);
   });
 
-  test('writes only under jobs/, reads only jobs/ and inputs/, and never deletes', () => {
+  test('writes only under jobs/ (and presigns uploads under inputs/uploads/), reads only jobs/ and inputs/, and never deletes', () => {
     const objects = (action: string) =>
       s3
         .filter((s) => actionsOf([s]).includes(action))
@@ -235,7 +235,7 @@ describe('API function (least privilege)', () => {
     const under = (prefix: string) =>
       JSON.stringify({ 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucketId, 'Arn'] }, `/${prefix}/*`]] });
 
-    expect(objects('s3:PutObject')).toEqual([under('jobs')]);
+    expect(objects('s3:PutObject').sort()).toEqual([under('jobs'), under('inputs/uploads')].sort());
     expect(objects('s3:GetObject*').sort()).toEqual([bucketArn, bucketArn, under('inputs'), under('jobs')].sort());
     expect(actionsOf(s3).filter((a) => a.startsWith('s3:Delete'))).toEqual([]);
   });

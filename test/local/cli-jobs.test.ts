@@ -126,7 +126,7 @@ describe('llm-batch run: SIGTERM and Ctrl-C cancel the job gracefully', () => {
         `llm-batch: GET ${api}/jobs/job-nobody answered 404: JobNotFound: job job-nobody does not exist\n`,
       );
       expect(debug.code).toBe(1);
-      expect(debug.stderr).toContain('ApiRequestError');
+      expect(debug.stderr).toContain('LlmBatchApiError');
       expect(debug.stderr).toMatch(/\n\s+at /);
     });
   });

@@ -86,6 +86,16 @@ beforeAll(async () => {
     expect(stdout.trim()).toBe('function function');
   });
 
+  test('`import "llm-batch/client"` gives the API client, with plain node', async () => {
+    const script =
+      "const m = await import('llm-batch/client'); " +
+      "const c = new m.LlmBatchClient({ baseUrl: 'http://127.0.0.1:9', auth: { kind: 'none' } }); " +
+      'console.log(typeof c.startJob, m.LlmBatchApiError.name);';
+    const { stdout } = await exec(process.execPath, ['--input-type=module', '-e', script], { cwd: app });
+
+    expect(stdout.trim()).toBe('function LlmBatchApiError');
+  });
+
   test("the types check an app's use of the props, and refuse a wrong one", async () => {
     writeFileSync(
       join(app, 'wrong.ts'),
