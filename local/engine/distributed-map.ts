@@ -19,6 +19,13 @@ import {
   type ResultWriterDetails,
   type WriteResults,
 } from './map-run-results.js';
+import {
+  MAX_MAP_RUN_REDRIVES,
+  type MapRunMemories,
+  type MapRunMemory,
+  type RememberedChild,
+  type ResumePoint,
+} from './redrive.js';
 import { tick } from './time.js';
 
 /**
@@ -47,13 +54,16 @@ export interface ChildRun {
   /** Never rejects. */
   result: Promise<ChildOutcome>;
   abort(): void;
+  /** The state the child is in (or ended in): where a redrive resumes it. */
+  resumeAt(): ResumePoint | undefined;
 }
 
 /** What the map handler needs from the runtime. */
 export interface MapRunHost {
   readItems: ReadItems;
   writeResults: WriteResults | undefined;
-  startChild(plan: DistributedMapPlan, input: Json, identity: ChildIdentity): ChildRun;
+  /** Starts a child; `from` resumes a redriven one at the state it failed in. */
+  startChild(plan: DistributedMapPlan, input: Json, identity: ChildIdentity, from: ResumePoint | undefined): ChildRun;
   /** The runtime's clock: the children's start and stop dates. */
   now(): Date;
 }
@@ -82,18 +92,37 @@ function splitStateMachineArn(arn: string): { prefix: string; name: string } {
   return { prefix: arn.slice(0, at), name: arn.slice(at + marker.length) };
 }
 
-/** Runs one map run. Returns the Map's result, or throws (a StatesError) as the Map state fails. */
-export async function runDistributedMap(plan: DistributedMapPlan, call: MapRunCall, host: MapRunHost): Promise<Json> {
-  const mapRunId = randomUUID();
+/**
+ * Runs one map run. Returns the Map's result, or throws (a StatesError) as the Map state fails.
+ * With `memories` (a top-level execution), the run is remembered, and a map run this execution
+ * already had is redriven: its succeeded children are kept, the others resumed where they ended.
+ */
+export async function runDistributedMap(
+  plan: DistributedMapPlan,
+  call: MapRunCall,
+  host: MapRunHost,
+  memories?: MapRunMemories,
+): Promise<Json> {
   const { prefix, name: parentName } = splitStateMachineArn(call.stateMachineArn);
   const childMachineName = `${parentName}/${plan.label}`;
+  const earlier = memories?.get(plan.stateName);
+  if (earlier && earlier.redriveCount >= MAX_MAP_RUN_REDRIVES)
+    throw new StatesError('States.Runtime', `the map run was redriven ${MAX_MAP_RUN_REDRIVES} times`, {
+      terminal: true,
+    });
+  const mapRunId = earlier?.mapRunId ?? randomUUID();
   const mapRunArn = `${prefix}:mapRun:${childMachineName}:${mapRunId}`;
+  const memory: MapRunMemory = earlier
+    ? { ...earlier, redriveCount: earlier.redriveCount + 1 }
+    : { mapRunId, mapRunArn, children: new Map(), redriveCount: 0 };
+  memories?.set(plan.stateName, memory);
   const childStateMachineArn = `${prefix}:stateMachine:${childMachineName}`;
   const history = call.history;
   if (history) {
     await tick(); // after the engine's MapStateEntered
     history.add('MapStateStarted');
-    history.add('MapRunStarted', { mapRunArn });
+    if (earlier) history.add('MapRunRedriven', { mapRunArn, redriveCount: memory.redriveCount });
+    else history.add('MapRunStarted', { mapRunArn });
   }
   // Stopping the execution aborts the map run: recorded before the engine's ExecutionAborted.
   const onAbort = () => history?.add('MapRunAborted');
@@ -105,6 +134,7 @@ export async function runDistributedMap(plan: DistributedMapPlan, call: MapRunCa
       childMachineName,
       childStateMachineArn,
       prefix,
+      memory,
     });
     history?.add('MapRunSucceeded');
     return output;
@@ -126,6 +156,8 @@ interface RunNames {
   childMachineName: string;
   childStateMachineArn: string;
   prefix: string;
+  /** The children of this map run so far (all of them on a redrive). */
+  memory: MapRunMemory;
 }
 
 async function mapRun(plan: DistributedMapPlan, call: MapRunCall, host: MapRunHost, names: RunNames): Promise<Json> {
@@ -179,15 +211,25 @@ async function mapRun(plan: DistributedMapPlan, call: MapRunCall, host: MapRunHo
     stopWith(new StatesError('States.Aborted', 'the execution was stopped', { terminal: true }));
   call.signal.addEventListener('abort', onParentAbort, { once: true });
 
+  /** A child that succeeded before a redrive keeps its result and is not run again. */
+  const keep = (index: number, remembered: RememberedChild) => {
+    if (settings.writer) {
+      const { identity, input, outcome, startDate, stopDate } = remembered;
+      succeeded.push(childResult(identity, input, outcome, startDate, stopDate));
+    } else outputs[index] = remembered.outcome.output ?? null;
+  };
+
   const startChild = (next: ChildInput, index: number) => {
+    const remembered = names.memory.children.get(index);
+    if (remembered?.outcome.status === 'SUCCEEDED') return keep(index, remembered);
     const name = randomUUID();
-    const identity: ChildIdentity = {
+    const identity: ChildIdentity = remembered?.identity ?? {
       name,
       executionArn: `${names.prefix}:execution:${names.childMachineName}:${name}`,
       stateMachineArn: names.childStateMachineArn,
     };
-    const startDate = host.now();
-    const child = host.startChild(plan, next.input, identity);
+    const startDate = remembered?.startDate ?? host.now();
+    const child = host.startChild(plan, next.input, identity, remembered?.resumeAt);
     running++;
     children++;
     live.add(child);
@@ -200,6 +242,15 @@ async function mapRun(plan: DistributedMapPlan, call: MapRunCall, host: MapRunHo
       .then((outcome) => {
         running--;
         live.delete(child);
+        names.memory.children.set(index, {
+          identity,
+          input: next.input,
+          outcome,
+          startDate,
+          stopDate: host.now(),
+          resumeAt: child.resumeAt(),
+          redriveCount: remembered ? remembered.redriveCount + 1 : 0,
+        });
         if (outcome.status !== 'SUCCEEDED') {
           failedItems += next.itemCount;
           failedChildren++;

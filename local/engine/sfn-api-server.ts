@@ -8,7 +8,7 @@ import type { ExecutionStatus, LocalStepFunctions } from './local-step-functions
  * The Step Functions API over a LocalStepFunctions, on 127.0.0.1, in the service's JSON protocol
  * (POST /, `x-amz-target: AWSStepFunctions.<Operation>`, `application/x-amz-json-1.0`), so an
  * unchanged SFNClient with `endpoint` set talks to it. Operations: StartExecution,
- * DescribeExecution, StopExecution, ListExecutions, GetExecutionHistory. Dates are epoch seconds.
+ * DescribeExecution, StopExecution, ListExecutions, GetExecutionHistory, RedriveExecution. Dates are epoch seconds.
  * Errors are 400 `{ "__type": "<Code>", "message" }`, which the SDK turns into its modelled
  * exceptions (ExecutionAlreadyExists, ExecutionDoesNotExist, ...).
  */
@@ -108,8 +108,15 @@ function operations(engine: LocalStepFunctions): Record<string, (body: Body) => 
         outputDetails: d.output === undefined ? undefined : { included: true },
         error: d.error,
         cause: d.cause,
-        redriveCount: 0,
+        redriveCount: d.redriveCount,
+        redriveDate: epochSeconds(d.redriveDate),
+        redriveStatus: d.redriveStatusReason === undefined ? 'REDRIVABLE' : 'NOT_REDRIVABLE',
+        redriveStatusReason: d.redriveStatusReason,
       });
+    },
+    RedriveExecution: (body) => {
+      const redriven = engine.redriveExecution(requiredString(body, 'executionArn'));
+      return { redriveDate: epochSeconds(redriven.redriveDate) };
     },
     StopExecution: (body) => {
       const error = optionalString(body, 'error');
