@@ -166,6 +166,7 @@ export class LlmBatchStack extends Stack {
       auth: config.apiAuth,
       corsAllowedOrigins: config.corsAllowedOrigins,
       throttle: config.apiThrottle,
+      stateMachine: this.stateMachine,
     });
 
     this.schedules = new JobSchedules(this, 'Schedules', {

@@ -7,6 +7,8 @@ import { internalErrorResponse, knownErrorResponse, RouteNotFoundError } from '.
 import type { HttpEvent, HttpResult } from './http.js';
 import { createJob } from './create-job.js';
 import { cancelJob, getJob, getResults, health, listItems, listJobs, listLogs } from './jobs-api.js';
+import { redriveJob } from './redrive-job.js';
+import { retryJob } from './retry-job.js';
 import { API_ROUTES, type ApiRouteName } from './routes.js';
 
 type RouteLogic = (event: HttpEvent, deps: ApiDeps) => Promise<HttpResult> | HttpResult;
@@ -20,6 +22,8 @@ const LOGIC: Record<ApiRouteName, RouteLogic> = {
   getResults,
   listLogs,
   cancelJob,
+  redriveJob,
+  retryJob,
 };
 
 /**
