@@ -212,16 +212,14 @@ async function mapRun(plan: DistributedMapPlan, call: MapRunCall, host: MapRunHo
   call.signal.addEventListener('abort', onParentAbort, { once: true });
 
   /** A child that succeeded before a redrive keeps its result and is not run again. */
-  const keep = (index: number, remembered: RememberedChild) => {
-    if (settings.writer) {
-      const { identity, input, outcome, startDate, stopDate } = remembered;
-      succeeded.push(childResult(identity, input, outcome, startDate, stopDate));
-    } else outputs[index] = remembered.outcome.output ?? null;
+  const keep = (index: number, kept: NonNullable<RememberedChild['succeeded']>) => {
+    if (kept.result) succeeded.push(kept.result);
+    else outputs[index] = kept.output ?? null;
   };
 
   const startChild = (next: ChildInput, index: number) => {
     const remembered = names.memory.children.get(index);
-    if (remembered?.outcome.status === 'SUCCEEDED') return keep(index, remembered);
+    if (remembered?.succeeded) return keep(index, remembered.succeeded);
     const name = randomUUID();
     const identity: ChildIdentity = remembered?.identity ?? {
       name,
@@ -242,29 +240,28 @@ async function mapRun(plan: DistributedMapPlan, call: MapRunCall, host: MapRunHo
       .then((outcome) => {
         running--;
         live.delete(child);
-        names.memory.children.set(index, {
+        const memory: RememberedChild = {
           identity,
-          input: next.input,
-          outcome,
           startDate,
-          stopDate: host.now(),
-          resumeAt: child.resumeAt(),
           redriveCount: remembered ? remembered.redriveCount + 1 : 0,
-        });
+        };
         if (outcome.status !== 'SUCCEEDED') {
           failedItems += next.itemCount;
           failedChildren++;
+          memory.resumeAt = child.resumeAt();
         }
         if (settings.writer) {
-          (outcome.status === 'SUCCEEDED' ? succeeded : failed).push(
-            childResult(identity, next.input, outcome, startDate, host.now()),
-          );
+          const result = childResult(identity, next.input, outcome, startDate, host.now());
+          (outcome.status === 'SUCCEEDED' ? succeeded : failed).push(result);
+          if (outcome.status === 'SUCCEEDED') memory.succeeded = { result };
         } else {
           outputs[index] =
             outcome.status === 'SUCCEEDED'
               ? (outcome.output ?? null)
               : { Error: outcome.error ?? null, Cause: outcome.cause ?? null };
+          if (outcome.status === 'SUCCEEDED') memory.succeeded = { output: outputs[index] };
         }
+        names.memory.children.set(index, memory);
         // Once over the threshold no child starts, and the running ones are aborted (as AWS does).
         if (!stop && exceeded()) stopWith(thresholdError());
         wakeUp();

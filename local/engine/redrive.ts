@@ -5,7 +5,7 @@
  * succeed, each from its own failed state).
  */
 import type { Json } from './json-path.js';
-import type { ChildIdentity, ChildOutcome } from './map-run-results.js';
+import type { ChildIdentity, MapRunChildResult } from './map-run-results.js';
 
 /** The state an execution was in when it ended, with the input it entered with. */
 export interface ResumePoint {
@@ -28,16 +28,18 @@ export class ResumeTracker {
   }
 }
 
-/** One child execution of a map run, as the map run last saw it end. */
+/**
+ * One child execution of a map run, as the map run last saw it end. A child that succeeded keeps
+ * only its result (the same object the map run holds for its ResultWriter or output anyway), so
+ * remembering a map run costs little more than running it.
+ */
 export interface RememberedChild {
   identity: ChildIdentity;
-  /** Its input as the map run made it (a redrive resumes it with its failed state's input). */
-  input: Json;
-  outcome: ChildOutcome;
   startDate: Date;
-  stopDate: Date;
-  /** Where the child was when it ended; a redrive resumes it there. */
-  resumeAt: ResumePoint | undefined;
+  /** Its result line (with a ResultWriter) or its output, when it succeeded: a redrive keeps it. */
+  succeeded?: { result?: MapRunChildResult; output?: Json };
+  /** Where it was when it ended unsuccessfully: a redrive resumes it there. */
+  resumeAt?: ResumePoint | undefined;
   redriveCount: number;
 }
 

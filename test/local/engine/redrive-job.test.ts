@@ -3,6 +3,7 @@ import { LocalRuntime } from '../../../local/local-stack.js';
 import { ProviderUnavailableError } from '../../../shared/errors.js';
 import type { ResponsesProvider } from '../../../shared/provider/provider.js';
 import type { ItemRecord, JobRecord, LogEntry } from '../../../shared/types.js';
+import { cli } from '../../support/cli.js';
 import { promptLines, TEST_MODEL } from '../../support/deps.js';
 
 /**
@@ -180,4 +181,52 @@ describe('a job whose execution was stopped, redriven through the API', () => {
       `job redriven: ${ITEMS - SENT_BEFORE_THE_STOP} items reopened`,
     );
   });
+
+  test('GIVEN a job stopped before any item was sent WHEN `llm-batch retry` runs against the API THEN a linked job of every item runs with the option given; `llm-batch redrive` of a finished job prints one line and exits 1', async () => {
+    // GIVEN
+    const created = await fetch(`${runtime.apiUrl}/jobs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        jobType: 'prompt',
+        options: { model: TEST_MODEL, batchSize: 4 },
+        items: promptLines(ITEMS),
+      }),
+    });
+    const { jobId, execution } = (await created.json()) as { jobId: string; execution: { arn: string } };
+    runtime.engine.stopExecution(execution.arn);
+    await until(
+      'the safety net to end the job',
+      () => runtime.deps.store.listLogs(jobId, { limit: 100 }),
+      (page) => page.items.some((log: LogEntry) => log.message.includes('the job was marked FAILED')),
+    );
+
+    // WHEN
+    const retry = await cli(['retry', jobId, '--api', runtime.apiUrl ?? '', '--batch-size', '6']);
+    const redrive = await cli(['redrive', jobId, '--api', runtime.apiUrl ?? '']);
+
+    // THEN
+    expect(retry.code).toBe(0);
+    const retried = JSON.parse(retry.stdout) as { jobId: string; parentJobId: string; options: { batchSize: number } };
+    expect(retried).toMatchObject({ parentJobId: jobId, options: { batchSize: 6 }, counts: { total: ITEMS } });
+    const done = await until(
+      'the retry to end',
+      () => jobOf(retried.jobId),
+      (current) => current.status !== 'QUEUED' && current.status !== 'RUNNING',
+    );
+    expect(done).toMatchObject({ status: 'COMPLETED', counts: { total: ITEMS, succeeded: ITEMS } });
+    // The original stopped job can be redriven too (its items were never sent); once it has run, it cannot.
+    expect(redrive.code).toBe(0);
+    await runtime.engine.waitForExecution(execution.arn);
+    await until(
+      'the redriven job to end',
+      () => jobOf(jobId),
+      (current) => current.status !== 'RUNNING',
+    );
+    const refused = await cli(['redrive', jobId, '--api', runtime.apiUrl ?? '']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toBe(
+      `llm-batch: POST ${runtime.apiUrl}/jobs/${jobId}/redrive answered 409: JobNotRedrivable: job ${jobId} cannot be redriven: it ended COMPLETED and its execution succeeded\n`,
+    );
+  }, 120_000);
 });
