@@ -114,7 +114,7 @@ export async function runDistributedMap(
   const mapRunArn = `${prefix}:mapRun:${childMachineName}:${mapRunId}`;
   const memory: MapRunMemory = earlier
     ? { ...earlier, redriveCount: earlier.redriveCount + 1 }
-    : { mapRunId, mapRunArn, children: new Map(), redriveCount: 0 };
+    : { mapRunId, mapRunArn, children: [], redriveCount: 0 };
   memories?.set(plan.stateName, memory);
   const childStateMachineArn = `${prefix}:stateMachine:${childMachineName}`;
   const history = call.history;
@@ -218,7 +218,7 @@ async function mapRun(plan: DistributedMapPlan, call: MapRunCall, host: MapRunHo
   };
 
   const startChild = (next: ChildInput, index: number) => {
-    const remembered = names.memory.children.get(index);
+    const remembered = names.memory.children[index];
     if (remembered?.succeeded) return keep(index, remembered.succeeded);
     const name = randomUUID();
     const identity: ChildIdentity = remembered?.identity ?? {
@@ -240,15 +240,11 @@ async function mapRun(plan: DistributedMapPlan, call: MapRunCall, host: MapRunHo
       .then((outcome) => {
         running--;
         live.delete(child);
-        const memory: RememberedChild = {
-          identity,
-          startDate,
-          redriveCount: remembered ? remembered.redriveCount + 1 : 0,
-        };
+        const memory: RememberedChild = { redriveCount: remembered ? remembered.redriveCount + 1 : 0 };
         if (outcome.status !== 'SUCCEEDED') {
           failedItems += next.itemCount;
           failedChildren++;
-          memory.resumeAt = child.resumeAt();
+          Object.assign(memory, { identity, startDate, resumeAt: child.resumeAt() });
         }
         if (settings.writer) {
           const result = childResult(identity, next.input, outcome, startDate, host.now());
@@ -261,7 +257,7 @@ async function mapRun(plan: DistributedMapPlan, call: MapRunCall, host: MapRunHo
               : { Error: outcome.error ?? null, Cause: outcome.cause ?? null };
           if (outcome.status === 'SUCCEEDED') memory.succeeded = { output: outputs[index] };
         }
-        names.memory.children.set(index, memory);
+        names.memory.children[index] = memory;
         // Once over the threshold no child starts, and the running ones are aborted (as AWS does).
         if (!stop && exceeded()) stopWith(thresholdError());
         wakeUp();

@@ -34,10 +34,11 @@ export class ResumeTracker {
  * remembering a map run costs little more than running it.
  */
 export interface RememberedChild {
-  identity: ChildIdentity;
-  startDate: Date;
   /** Its result line (with a ResultWriter) or its output, when it succeeded: a redrive keeps it. */
   succeeded?: { result?: MapRunChildResult; output?: Json };
+  /** Kept only for a child that did not succeed: a redrive runs it again under the same name. */
+  identity?: ChildIdentity;
+  startDate?: Date;
   /** Where it was when it ended unsuccessfully: a redrive resumes it there. */
   resumeAt?: ResumePoint | undefined;
   redriveCount: number;
@@ -48,7 +49,7 @@ export interface MapRunMemory {
   mapRunId: string;
   mapRunArn: string;
   /** By the child's position in the run (the items are read and batched the same way again). */
-  children: Map<number, RememberedChild>;
+  children: (RememberedChild | undefined)[];
   redriveCount: number;
 }
 
