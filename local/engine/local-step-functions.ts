@@ -182,6 +182,8 @@ export class LocalStepFunctions {
         if (outcome.error !== undefined) description.error = outcome.error;
         if (outcome.cause !== undefined) description.cause = outcome.cause;
       }
+      // A succeeded execution cannot be redriven: what its map runs remembered for that goes.
+      if (description.status === 'SUCCEEDED') record.mapRuns.clear();
       this.notifyEnded(description);
       return { ...description };
     });
