@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { ArnFormat, Duration, Fn, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import {
   CorsHttpMethod,
@@ -14,9 +14,10 @@ import {
 import { HttpIamAuthorizer, HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { API_ROUTES, PUBLIC_ROUTES, type ApiRouteName } from '../tasks/api/routes.js';
-import { acknowledge } from './nag.js';
+import { acknowledge, acknowledgeWildcard, nagResource } from './nag.js';
 import type { ApiAuth } from './stack-config.js';
 import type { TaskFunction } from './task-function.js';
 
@@ -38,7 +39,15 @@ export interface JobApiProps {
   /** Exact browser origins; empty means no CORS configuration. */
   corsAllowedOrigins: readonly string[];
   throttle: { rateLimit: number; burstLimit: number };
+  /**
+   * The job state machine, whose executions POST /jobs/{id}/redrive describes, reads the last
+   * events of and redrives: the handler is granted exactly those three actions on its executions.
+   */
+  stateMachine: IStateMachine;
 }
+
+/** What POST /jobs/{id}/redrive calls on a job's execution (tasks/api/redrive-job.ts). */
+export const REDRIVE_ACTIONS = ['states:DescribeExecution', 'states:GetExecutionHistory', 'states:RedriveExecution'];
 
 /**
  * The HTTP API: one route per entry of API_ROUTES, all integrated with the API function. Every
@@ -98,6 +107,20 @@ export class JobApi extends Construct {
       routes[route.name] = added;
     }
     this.routes = routes as Record<ApiRouteName, HttpRoute>;
+    // Scoped by CDK to execution:<this state machine>:* (the execution of a job is named after it).
+    props.stateMachine.grantExecution(props.handler.fn, ...REDRIVE_ACTIONS);
+    const executions = Stack.of(this).formatArn({
+      service: 'states',
+      resource: 'execution',
+      resourceName: `${Fn.select(6, Fn.split(':', props.stateMachine.stateMachineArn))}:*`,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
+    acknowledgeWildcard(
+      props.handler,
+      nagResource(props.handler, executions),
+      'POST /jobs/{id}/redrive describes, reads the last history events of and redrives the execution of one job, ' +
+        'named after the job id at run time; CDK scopes the grant to execution:<this state machine>:*.',
+    );
   }
 }
 

@@ -155,6 +155,7 @@ export class LlmBatch extends Construct {
       auth: settings.apiAuth,
       corsAllowedOrigins: settings.corsAllowedOrigins,
       throttle: settings.apiThrottle,
+      stateMachine: this.stateMachine,
     });
 
     this.schedules = new JobSchedules(this, 'Schedules', {

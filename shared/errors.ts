@@ -134,6 +134,36 @@ export class JobStartFailedError extends NamedError {
   }
 }
 
+/** The job's execution cannot be redriven now; the message says why and what to do instead. */
+export class JobNotRedrivableError extends NamedError {
+  constructor(
+    readonly jobId: string,
+    readonly reason: string,
+  ) {
+    super('JobNotRedrivableError', `job ${jobId} cannot be redriven: ${reason}`);
+  }
+}
+
+/** The job has not ended yet, so it has no final set of failed items to retry. */
+export class JobNotFinishedError extends NamedError {
+  constructor(
+    readonly jobId: string,
+    readonly status: string,
+  ) {
+    super('JobNotFinishedError', `job ${jobId} is ${status}: only a job that has ended can be retried`);
+  }
+}
+
+/** A retry was asked of a job none of whose items failed. */
+export class NoFailedItemsError extends NamedError {
+  constructor(
+    readonly jobId: string,
+    readonly status: string,
+  ) {
+    super('NoFailedItemsError', `job ${jobId} ended ${status} with no FAILED items: there is nothing to retry`);
+  }
+}
+
 /** A setting is missing or malformed at cold start. */
 export class ConfigurationError extends NamedError {
   constructor(message: string) {

@@ -21,6 +21,8 @@ export interface NewJob {
   source: JobRecord['source'];
   scheduleName?: string;
   requestHash?: string;
+  /** The job whose failed items this one retries. */
+  parentJobId?: string;
 }
 
 export interface IntakeDeps {
@@ -154,6 +156,7 @@ export async function writeJob(
     source: request.source,
     ...(request.scheduleName ? { scheduleName: request.scheduleName } : {}),
     ...(request.requestHash ? { requestHash: request.requestHash } : {}),
+    ...(request.parentJobId ? { parentJobId: request.parentJobId } : {}),
     createdAt: now,
     updatedAt: now,
   };

@@ -116,6 +116,12 @@ export interface JobRecord {
   /** Hash of the API request that created the job, to tell an Idempotency-Key replay from a reuse. */
   requestHash?: string;
   executionArn?: string;
+  /** The job whose FAILED items this job retries (POST /jobs/{id}/retry). */
+  parentJobId?: string;
+  /** How many times the job's execution was redriven (POST /jobs/{id}/redrive). */
+  redriveCount?: number;
+  /** When its execution was last redriven. */
+  redrivenAt?: string;
   cancelRequested?: boolean;
   /** Median provider latency seen by this job's polls (seconds): the first wait of later batches. */
   latencyEstimateSeconds?: number;

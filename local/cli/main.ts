@@ -26,6 +26,9 @@ Commands:
   serve                run the local stack (HTTP API, Step Functions API) until Ctrl-C
   status <jobId>       show a job (from a running serve, or --api <url>)
   cancel <jobId>       cancel a job (from a running serve, or --api <url>)
+  redrive <jobId>      continue a FAILED job's execution where it stopped (serve, or --api <url>)
+  retry <jobId>        run the FAILED items of an ended job as a new job (serve, or --api <url>);
+                       --model, --mode, --batch-size, --max-concurrency, --params replace its options
   asl                  print the state machine definition (plain ASL)
   graph                print a Mermaid diagram of the state machine
   resume <jobId>       go on with an unfinished job of a data dir (--data-dir required)
@@ -293,6 +296,22 @@ export async function main(argv: string[]): Promise<number> {
         const api = parseApiUrl(values.api ?? `http://127.0.0.1:${DEFAULT_API_PORT}`);
         const client = apiClientFor(api, apiAuthFlags(values, process.env));
         const job = command === 'status' ? await client.getJob(jobId) : await client.cancelJob(jobId);
+        process.stdout.write(`${JSON.stringify(job, null, 2)}\n`);
+        return EXIT.ok;
+      }
+      case 'redrive':
+      case 'retry': {
+        const jobId = rest[0];
+        if (!jobId || rest.length > 1) throw new UsageError(`${command} takes a job id: llm-batch ${command} <jobId>`);
+        const api = parseApiUrl(values.api ?? `http://127.0.0.1:${DEFAULT_API_PORT}`);
+        const { options } = jobOptions(values);
+        // Only the options given on the command line replace the original job's.
+        if (values.model === undefined) delete options.model;
+        const client = apiClientFor(api, apiAuthFlags(values, process.env));
+        const job =
+          command === 'redrive'
+            ? await client.redriveJob(jobId)
+            : await client.retryJob(jobId, Object.keys(options).length > 0 ? { options } : {});
         process.stdout.write(`${JSON.stringify(job, null, 2)}\n`);
         return EXIT.ok;
       }

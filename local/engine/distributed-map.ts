@@ -20,6 +20,13 @@ import {
   type WriteResults,
 } from './map-run-results.js';
 import type { MapRunRecords } from './map-run-records.js';
+import {
+  MAX_MAP_RUN_REDRIVES,
+  type MapRunMemories,
+  type MapRunMemory,
+  type RememberedChild,
+  type ResumePoint,
+} from './redrive.js';
 import { tick } from './time.js';
 
 /**
@@ -48,13 +55,16 @@ export interface ChildRun {
   /** Never rejects. */
   result: Promise<ChildOutcome>;
   abort(): void;
+  /** The state the child is in (or ended in): where a redrive resumes it. */
+  resumeAt(): ResumePoint | undefined;
 }
 
 /** What the map handler needs from the runtime. */
 export interface MapRunHost {
   readItems: ReadItems;
   writeResults: WriteResults | undefined;
-  startChild(plan: DistributedMapPlan, input: Json, identity: ChildIdentity): ChildRun;
+  /** Starts a child; `from` resumes a redriven one at the state it failed in. */
+  startChild(plan: DistributedMapPlan, input: Json, identity: ChildIdentity, from: ResumePoint | undefined): ChildRun;
   /** The runtime's clock: the children's start and stop dates. */
   now(): Date;
   /** Where map runs and their children are recorded for DescribeMapRun. */
@@ -85,18 +95,37 @@ function splitStateMachineArn(arn: string): { prefix: string; name: string } {
   return { prefix: arn.slice(0, at), name: arn.slice(at + marker.length) };
 }
 
-/** Runs one map run. Returns the Map's result, or throws (a StatesError) as the Map state fails. */
-export async function runDistributedMap(plan: DistributedMapPlan, call: MapRunCall, host: MapRunHost): Promise<Json> {
-  const mapRunId = randomUUID();
+/**
+ * Runs one map run. Returns the Map's result, or throws (a StatesError) as the Map state fails.
+ * With `memories` (a top-level execution), the run is remembered, and a map run this execution
+ * already had is redriven: its succeeded children are kept, the others resumed where they ended.
+ */
+export async function runDistributedMap(
+  plan: DistributedMapPlan,
+  call: MapRunCall,
+  host: MapRunHost,
+  memories?: MapRunMemories,
+): Promise<Json> {
   const { prefix, name: parentName } = splitStateMachineArn(call.stateMachineArn);
   const childMachineName = `${parentName}/${plan.label}`;
+  const earlier = memories?.get(plan.stateName);
+  if (earlier && earlier.redriveCount >= MAX_MAP_RUN_REDRIVES)
+    throw new StatesError('States.Runtime', `the map run was redriven ${MAX_MAP_RUN_REDRIVES} times`, {
+      terminal: true,
+    });
+  const mapRunId = earlier?.mapRunId ?? randomUUID();
   const mapRunArn = `${prefix}:mapRun:${childMachineName}:${mapRunId}`;
+  const memory: MapRunMemory = earlier
+    ? { ...earlier, redriveCount: earlier.redriveCount + 1 }
+    : { mapRunId, mapRunArn, children: [], redriveCount: 0 };
+  memories?.set(plan.stateName, memory);
   const childStateMachineArn = `${prefix}:stateMachine:${childMachineName}`;
   const history = call.history;
   if (history) {
     await tick(); // after the engine's MapStateEntered
     history.add('MapStateStarted');
-    history.add('MapRunStarted', { mapRunArn });
+    if (earlier) history.add('MapRunRedriven', { mapRunArn, redriveCount: memory.redriveCount });
+    else history.add('MapRunStarted', { mapRunArn });
   }
   // Stopping the execution aborts the map run: recorded before the engine's ExecutionAborted.
   const onAbort = () => history?.add('MapRunAborted');
@@ -108,6 +137,7 @@ export async function runDistributedMap(plan: DistributedMapPlan, call: MapRunCa
       childMachineName,
       childStateMachineArn,
       prefix,
+      memory,
     });
     history?.add('MapRunSucceeded');
     host.mapRuns?.ended(mapRunArn, 'SUCCEEDED', host.now());
@@ -131,6 +161,8 @@ interface RunNames {
   childMachineName: string;
   childStateMachineArn: string;
   prefix: string;
+  /** The children of this map run so far (all of them on a redrive). */
+  memory: MapRunMemory;
 }
 
 async function mapRun(plan: DistributedMapPlan, call: MapRunCall, host: MapRunHost, names: RunNames): Promise<Json> {
@@ -194,20 +226,28 @@ async function mapRun(plan: DistributedMapPlan, call: MapRunCall, host: MapRunHo
     stopWith(new StatesError('States.Aborted', 'the execution was stopped', { terminal: true }));
   call.signal.addEventListener('abort', onParentAbort, { once: true });
 
+  /** A child that succeeded before a redrive keeps its result and is not run again. */
+  const keep = (index: number, kept: NonNullable<RememberedChild['succeeded']>) => {
+    if (kept.result) succeeded.push(kept.result);
+    else outputs[index] = kept.output ?? null;
+  };
+
   const startChild = (next: ChildInput, index: number) => {
+    const remembered = names.memory.children[index];
+    if (remembered?.succeeded) return keep(index, remembered.succeeded);
     const name = randomUUID();
-    const identity: ChildIdentity = {
+    const identity: ChildIdentity = remembered?.identity ?? {
       name,
       executionArn: `${names.prefix}:execution:${names.childMachineName}:${name}`,
       stateMachineArn: names.childStateMachineArn,
     };
-    const startDate = host.now();
+    const startDate = remembered?.startDate ?? host.now();
     host.mapRuns?.childStarted(names.mapRunArn, {
       executionArn: identity.executionArn,
       startDate,
       itemCount: next.itemCount,
     });
-    const child = host.startChild(plan, next.input, identity);
+    const child = host.startChild(plan, next.input, identity, remembered?.resumeAt);
     running++;
     children++;
     live.add(child);
@@ -221,20 +261,24 @@ async function mapRun(plan: DistributedMapPlan, call: MapRunCall, host: MapRunHo
         running--;
         live.delete(child);
         host.mapRuns?.childEnded(identity.executionArn, outcome.status, host.now());
+        const memory: RememberedChild = { redriveCount: remembered ? remembered.redriveCount + 1 : 0 };
         if (outcome.status !== 'SUCCEEDED') {
           failedItems += next.itemCount;
           failedChildren++;
+          Object.assign(memory, { identity, startDate, resumeAt: child.resumeAt() });
         }
         if (settings.writer) {
-          (outcome.status === 'SUCCEEDED' ? succeeded : failed).push(
-            childResult(identity, next.input, outcome, startDate, host.now()),
-          );
+          const result = childResult(identity, next.input, outcome, startDate, host.now());
+          (outcome.status === 'SUCCEEDED' ? succeeded : failed).push(result);
+          if (outcome.status === 'SUCCEEDED') memory.succeeded = { result };
         } else {
           outputs[index] =
             outcome.status === 'SUCCEEDED'
               ? (outcome.output ?? null)
               : { Error: outcome.error ?? null, Cause: outcome.cause ?? null };
+          if (outcome.status === 'SUCCEEDED') memory.succeeded = { output: outputs[index] };
         }
+        names.memory.children[index] = memory;
         // Once over the threshold no child starts, and the running ones are aborted (as AWS does).
         if (!stop && exceeded()) stopWith(thresholdError());
         wakeUp();

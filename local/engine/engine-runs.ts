@@ -20,6 +20,7 @@ import { outcomeOf, type ExecutionStatus, type LocalStepFunctionsStats } from '.
 import type { EngineEvent, ExecutionHistory } from './history.js';
 import type { Json } from './json-path.js';
 import type { MapRunRecords } from './map-run-records.js';
+import { ResumeTracker, type MapRunMemories, type ResumePoint } from './redrive.js';
 import { RunScope, taskHandler, waitHandler, type Handler, type TaskImplementation } from './state-handlers.js';
 
 type Handlers = NonNullable<NonNullable<RunOptions['overrides']>['taskResourceLocalHandlers']>;
@@ -73,6 +74,14 @@ export interface ExecutionRun {
   logged: Promise<void>;
   /** Stops the run and its local handlers. */
   abort(): void;
+  /** The state the run is in (or ended in): where a redrive resumes it. */
+  resumeAt(): ResumePoint | undefined;
+}
+
+/** How a redrive restarts a run: at the state that failed, with its input, continuing the map runs it had. */
+export interface RedriveFrom {
+  from: ResumePoint | undefined;
+  mapRuns: MapRunMemories;
 }
 
 export class EngineRuns {
@@ -82,6 +91,8 @@ export class EngineRuns {
   private readonly roleArn: string;
   private readonly rootMachine: StateMachine;
   private readonly childMachines = new Map<DistributedMapPlan, StateMachine>();
+  /** Machines that start at another state than StartAt (redriven runs), by machine and state. */
+  private readonly resumedMachines = new Map<PreparedMachine, Map<string, StateMachine>>();
   private readonly mapHost: MapRunHost;
   readonly counters: LocalStepFunctionsStats = {
     executions: 0,
@@ -120,7 +131,7 @@ export class EngineRuns {
         return readItems(reader);
       },
       writeResults,
-      startChild: (plan, input, identity) => this.startChild(plan, input, identity),
+      startChild: (plan, input, identity, from) => this.startChild(plan, input, identity, from),
       now: () => this.clock.now(),
       ...(options.mapRuns ? { mapRuns: options.mapRuns } : {}),
     };
@@ -149,21 +160,44 @@ export class EngineRuns {
     });
   }
 
-  /** Runs the root machine as a top-level execution whose events go to `history`. */
+  /**
+   * The machine to run from `from` (a redrive), or from its StartAt. A copy of the definition
+   * with another StartAt runs the same states with the same handlers.
+   */
+  private machineFrom(machine: PreparedMachine, base: StateMachine, from: ResumePoint | undefined): StateMachine {
+    if (!from) return base;
+    let byState = this.resumedMachines.get(machine);
+    if (!byState) this.resumedMachines.set(machine, (byState = new Map<string, StateMachine>()));
+    let resumed = byState.get(from.stateName);
+    if (!resumed) {
+      resumed = this.engineMachine({ ...machine, definition: { ...machine.definition, StartAt: from.stateName } });
+      byState.set(from.stateName, resumed);
+    }
+    return resumed;
+  }
+
+  /**
+   * Runs the root machine as a top-level execution whose events go to `history`; with `redrive`,
+   * from the state that failed, with that state's input, continuing its map runs.
+   */
   startExecution(
     input: Json,
     context: Record<string, unknown>,
     stateMachineArn: string,
     history: ExecutionHistory,
+    redrive: RedriveFrom = { from: undefined, mapRuns: new Map() },
   ): ExecutionRun {
     const scope = new RunScope(this.prepared.root, context, stateMachineArn, history);
-    const execution = this.rootMachine.run(input, {
+    scope.mapRuns = redrive.mapRuns;
+    const tracker = new ResumeTracker();
+    const machine = this.machineFrom(this.prepared.root, this.rootMachine, redrive.from);
+    const execution = machine.run(redrive.from ? redrive.from.input : input, {
       overrides: { taskResourceLocalHandlers: this.handlersFor(scope) },
       context,
       noThrowOnAbort: true,
     });
     this.counters.executions++;
-    const logged = this.consumeEvents(execution.eventLogs as AsyncIterable<EngineEvent>, history);
+    const logged = this.consumeEvents(execution.eventLogs as AsyncIterable<EngineEvent>, history, tracker);
     const outcome = execution.result.then(
       (output): ExecutionOutcome =>
         scope.signal.aborted
@@ -179,6 +213,7 @@ export class EngineRuns {
         scope.controller.abort();
         execution.abort();
       },
+      resumeAt: () => tracker.point,
     };
   }
 
@@ -214,16 +249,23 @@ export class EngineRuns {
           history: scope.history,
         },
         this.mapHost,
+        scope.mapRuns,
       );
     };
   }
 
-  private startChild(plan: DistributedMapPlan, input: Json, identity: ChildIdentity): ChildRun {
-    let machine = this.childMachines.get(plan);
-    if (!machine) {
-      machine = this.engineMachine(plan.processor);
-      this.childMachines.set(plan, machine);
+  private startChild(
+    plan: DistributedMapPlan,
+    input: Json,
+    identity: ChildIdentity,
+    from: ResumePoint | undefined,
+  ): ChildRun {
+    let base = this.childMachines.get(plan);
+    if (!base) {
+      base = this.engineMachine(plan.processor);
+      this.childMachines.set(plan, base);
     }
+    const machine = this.machineFrom(plan.processor, base, from);
     const context = {
       Execution: {
         Id: identity.executionArn,
@@ -238,7 +280,8 @@ export class EngineRuns {
       },
     };
     const scope = new RunScope(plan.processor, context, identity.stateMachineArn, undefined);
-    const execution = machine.run(input, {
+    const tracker = new ResumeTracker();
+    const execution = machine.run(from ? from.input : input, {
       overrides: { taskResourceLocalHandlers: this.handlersFor(scope) },
       context,
       noThrowOnAbort: true,
@@ -246,7 +289,7 @@ export class EngineRuns {
     this.counters.childExecutions++;
     this.counters.runningChildren++;
     this.counters.peakRunningChildren = Math.max(this.counters.peakRunningChildren, this.counters.runningChildren);
-    void this.consumeEvents(execution.eventLogs as AsyncIterable<EngineEvent>, undefined, (state) =>
+    void this.consumeEvents(execution.eventLogs as AsyncIterable<EngineEvent>, undefined, tracker, (state) =>
       this.mapHost.mapRuns?.childEntered(identity.executionArn, state),
     );
     const result = execution.result.then(
@@ -269,16 +312,19 @@ export class EngineRuns {
         scope.controller.abort();
         execution.abort();
       },
+      resumeAt: () => tracker.point,
     };
   }
 
   private async consumeEvents(
     events: AsyncIterable<EngineEvent>,
     history: ExecutionHistory | undefined,
+    tracker: ResumeTracker,
     onEntered?: (stateName: string) => void,
   ): Promise<void> {
     try {
       for await (const event of events) {
+        tracker.see(event);
         if (event.type === 'StateEntered') this.counters.stateTransitions++;
         if (event.type === 'StateEntered' && event.state && !event.parentState) onEntered?.(event.state.name);
         history?.fromEngine(event);

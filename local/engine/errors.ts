@@ -26,6 +26,7 @@ export class LocalRuntimeError extends Error {
 export type StepFunctionsApiErrorName =
   | 'ExecutionAlreadyExists'
   | 'ExecutionDoesNotExist'
+  | 'ExecutionNotRedrivable'
   | 'InvalidArn'
   | 'InvalidName'
   | 'InvalidExecutionInput'

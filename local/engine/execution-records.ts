@@ -3,6 +3,8 @@ import { pageSize, pageToken, readPageToken } from './api-requests.js';
 import { StepFunctionsApiError } from './errors.js';
 import type { ExecutionDescription, ExecutionListItem, ExecutionStatus } from './executions.js';
 import type { ExecutionHistory, HistoryEvent } from './history.js';
+import type { Json } from './json-path.js';
+import type { MapRunMemories, ResumePoint } from './redrive.js';
 
 export interface ExecutionRecord {
   description: ExecutionDescription;
@@ -11,6 +13,13 @@ export interface ExecutionRecord {
   settled: boolean;
   abort: () => void;
   done: Promise<ExecutionDescription>;
+  /** The execution input and context object, which a redrive runs with again. */
+  input: Json;
+  context: Record<string, unknown>;
+  /** The execution's map runs, which a redrive continues. */
+  mapRuns: MapRunMemories;
+  /** The state the current run is in, or ended in. */
+  resumeAt: () => ResumePoint | undefined;
 }
 
 export class ExecutionRecords {

@@ -17,6 +17,9 @@ export interface ExecutionDescription {
   output?: string;
   error?: string;
   cause?: string;
+  /** How many times it was redriven, and when last. */
+  redriveCount: number;
+  redriveDate?: Date;
 }
 
 /** What ListExecutions shows of an execution. */

@@ -65,6 +65,8 @@ export class ExecutionHistory {
   /** Set by StopExecution before the engine reports the abort. */
   abortDetails: { error?: string; cause?: string } = {};
   private closed = false;
+  /** Set by a redrive: the engine's ExecutionStarted of the redriven run is not a new start. */
+  private skipStart = false;
   /** Map and Parallel entries that failed and have not been retried, keyed by `entryKey`. */
   private readonly failedEntries = new Set<string>();
 
@@ -86,6 +88,17 @@ export class ExecutionHistory {
     this.events.push(event);
   }
 
+  /**
+   * A redrive continues this history: ExecutionRedriven follows the execution's last event, and
+   * the redriven run's own ExecutionStarted is not repeated.
+   */
+  redriven(redriveCount: number): void {
+    this.closed = false;
+    this.abortDetails = {};
+    this.skipStart = true;
+    this.add('ExecutionRedriven', { redriveCount });
+  }
+
   /** The state type as Step Functions shows it (rewritten Waits and Distributed Maps keep theirs). */
   private stateType(name: string, engineType: string): string {
     if (this.prepared.waits.has(name)) return 'Wait';
@@ -105,6 +118,10 @@ export class ExecutionHistory {
     const state = event.state;
     switch (event.type) {
       case 'ExecutionStarted':
+        if (this.skipStart) {
+          this.skipStart = false;
+          return;
+        }
         return this.add(
           'ExecutionStarted',
           { input: json(event.input), inputDetails: NOT_TRUNCATED, roleArn: this.roleArn },

@@ -15,6 +15,7 @@ import type {
 } from './executions.js';
 import { ExecutionHistory, type HistoryEvent } from './history.js';
 import { MapRunRecords } from './map-run-records.js';
+import { redriveRefusal, type ResumePoint } from './redrive.js';
 import type { TaskImplementation } from './state-handlers.js';
 
 export { LocalRuntimeError } from './errors.js';
@@ -145,9 +146,35 @@ export class LocalStepFunctions {
       status: 'RUNNING',
       startDate,
       input: text,
+      redriveCount: 0,
     };
-    const run = this.runs.startExecution(value, context, this.stateMachineArn, history);
-    const done = run.outcome.then(async (outcome) => {
+    const record: ExecutionRecord = {
+      description,
+      history,
+      settled: false,
+      abort: () => undefined,
+      done: Promise.resolve(description),
+      input: value,
+      context,
+      mapRuns: new Map(),
+      resumeAt: () => undefined,
+    };
+    this.launch(record, undefined);
+    this.executions.add(record);
+    return { executionArn, startDate };
+  }
+
+  /** Runs the execution's machine (from `from` on a redrive) and records how the run ends. */
+  private launch(record: ExecutionRecord, from: ResumePoint | undefined): void {
+    const { description } = record;
+    const run = this.runs.startExecution(record.input, record.context, this.stateMachineArn, record.history, {
+      from,
+      mapRuns: record.mapRuns,
+    });
+    record.settled = false;
+    record.abort = () => run.abort();
+    record.resumeAt = () => run.resumeAt();
+    record.done = run.outcome.then(async (outcome) => {
       record.settled = true;
       // Whatever ended the run, local handlers still going (a sleeping Wait, a map run after a timeout) stop now.
       run.scope.controller.abort();
@@ -159,22 +186,42 @@ export class LocalStepFunctions {
         if (outcome.error !== undefined) description.error = outcome.error;
         if (outcome.cause !== undefined) description.cause = outcome.cause;
       }
+      // A succeeded execution cannot be redriven: what its map runs remembered for that goes.
+      if (description.status === 'SUCCEEDED') record.mapRuns.clear();
       this.notifyEnded(description);
       return { ...description };
     });
-    const record: ExecutionRecord = {
-      description,
-      history,
-      settled: false,
-      abort: () => run.abort(),
-      done,
-    };
-    this.executions.add(record);
-    return { executionArn, startDate };
   }
 
-  describeExecution(executionArn: string): ExecutionDescription {
-    return { ...this.executions.get(executionArn).description };
+  /**
+   * RedriveExecution: restarts a FAILED, TIMED_OUT or ABORTED execution (within 14 days of its
+   * end) at the state it ended in, with that state's input, as Step Functions does. A Distributed
+   * Map it was in continues its map run: children that succeeded keep their results and only the
+   * others run again, each from the state it ended in.
+   */
+  redriveExecution(executionArn: string): { redriveDate: Date } {
+    const record = this.executions.get(executionArn);
+    const refusal = redriveRefusal(record, this.clock.now());
+    if (refusal) throw new StepFunctionsApiError('ExecutionNotRedrivable', refusal);
+    const { description } = record;
+    const redriveDate = this.clock.now();
+    description.status = 'RUNNING';
+    description.redriveCount++;
+    description.redriveDate = redriveDate;
+    delete description.stopDate;
+    delete description.error;
+    delete description.cause;
+    delete description.output;
+    record.history.redriven(description.redriveCount);
+    this.launch(record, record.resumeAt());
+    return { redriveDate };
+  }
+
+  /** The execution, with why it cannot be redriven now (`redriveStatusReason`) unless it can. */
+  describeExecution(executionArn: string): ExecutionDescription & { redriveStatusReason?: string } {
+    const record = this.executions.get(executionArn);
+    const refusal = redriveRefusal(record, this.clock.now());
+    return { ...record.description, ...(refusal === undefined ? {} : { redriveStatusReason: refusal }) };
   }
 
   /**

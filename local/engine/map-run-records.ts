@@ -104,6 +104,12 @@ export class MapRunRecords {
   }
 
   childStarted(mapRunArn: string, child: { executionArn: string; startDate: Date; itemCount: number }): void {
+    // A redriven child runs again under its own name: the same record, running again.
+    const known = this.childByArn.get(child.executionArn);
+    if (known) {
+      known.status = 'RUNNING';
+      return;
+    }
     const record: MapRunChild = {
       executionArn: child.executionArn,
       status: 'RUNNING',

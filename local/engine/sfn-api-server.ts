@@ -9,8 +9,8 @@ import { listMapRunExecutions, mapRunOperations } from './sfn-map-run-operations
  * The Step Functions API over a LocalStepFunctions, on 127.0.0.1, in the service's JSON protocol
  * (POST /, `x-amz-target: AWSStepFunctions.<Operation>`, `application/x-amz-json-1.0`), so an
  * unchanged SFNClient with `endpoint` set talks to it. Operations: StartExecution,
- * DescribeExecution, StopExecution, ListExecutions, GetExecutionHistory, and the map run ones
- * (DescribeMapRun, ListMapRuns, ListExecutions by mapRunArn). Dates are epoch seconds.
+ * DescribeExecution, StopExecution, ListExecutions, GetExecutionHistory, RedriveExecution, and the
+ * map run ones (DescribeMapRun, ListMapRuns, ListExecutions by mapRunArn). Dates are epoch seconds.
  * Errors are 400 `{ "__type": "<Code>", "message" }`, which the SDK turns into its modelled
  * exceptions (ExecutionAlreadyExists, ExecutionDoesNotExist, ...).
  */
@@ -111,8 +111,15 @@ function operations(engine: LocalStepFunctions): Record<string, (body: Body) => 
         outputDetails: d.output === undefined ? undefined : { included: true },
         error: d.error,
         cause: d.cause,
-        redriveCount: 0,
+        redriveCount: d.redriveCount,
+        redriveDate: epochSeconds(d.redriveDate),
+        redriveStatus: d.redriveStatusReason === undefined ? 'REDRIVABLE' : 'NOT_REDRIVABLE',
+        redriveStatusReason: d.redriveStatusReason,
       });
+    },
+    RedriveExecution: (body) => {
+      const redriven = engine.redriveExecution(requiredString(body, 'executionArn'));
+      return { redriveDate: epochSeconds(redriven.redriveDate) };
     },
     StopExecution: (body) => {
       const error = optionalString(body, 'error');

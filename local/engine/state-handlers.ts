@@ -8,6 +8,7 @@ import type { PreparedMachine, TaskPlan, WaitPlan } from './definition.js';
 import { errorMessageOf, executionStoppedError, statesRuntimeError } from './errors.js';
 import type { ExecutionHistory } from './history.js';
 import { evaluateIntegerPath, evaluatePath, type Json } from './json-path.js';
+import type { MapRunMemories } from './redrive.js';
 import { tick } from './time.js';
 
 /**
@@ -22,6 +23,8 @@ export type Handler = (input: unknown) => Promise<Json>;
 /** One engine run (a top-level execution or a map child): its context, abort signal and history. */
 export class RunScope {
   readonly controller = new AbortController();
+  /** The execution's Distributed Map runs, kept for a redrive (top-level executions only). */
+  mapRuns: MapRunMemories | undefined;
   constructor(
     readonly machine: PreparedMachine,
     readonly context: Record<string, unknown>,

@@ -180,7 +180,9 @@ export class ItemRecords {
         new UpdateCommand({
           TableName: this.table.name,
           Key: keys.item(jobId, customId),
-          UpdateExpression: `SET ${sets.join(', ')} REMOVE leaseUntil`,
+          // A claim is kept: no claim is taken on an ended item, and if a redrive reopens it the
+          // invocation still holding the claim can record its send instead of sending it twice.
+          UpdateExpression: `SET ${sets.join(', ')}`,
           ...conditionFields(condition, { names, values }),
         }),
       ),

@@ -50,6 +50,15 @@ const JOB_STARTABLE: Condition = allOf(RECORD_EXISTS, {
   values: { ':queued': 'QUEUED', ':running': 'RUNNING' },
 });
 
+/** The job ended FAILED, run by `executionArn`: what a redrive of that execution may reopen. */
+function failedRunBy(executionArn: string): Condition {
+  return allOf(RECORD_EXISTS, {
+    expression: '#status = :failed AND executionArn = :arn',
+    names: { '#status': 'status' },
+    values: { ':failed': 'FAILED', ':arn': executionArn },
+  });
+}
+
 /** No execution owns the job yet, or `executionArn` does. */
 function ownedByOrFree(executionArn: string): Condition {
   return anyOf(
@@ -301,6 +310,30 @@ export class JobRecords {
       },
       options.cursor,
     );
+  }
+
+  /**
+   * FAILED -> RUNNING for a redrive of the job's execution: the error, end time and expiry go, the
+   * redrive is counted. Conditional, so of two redrives at once only one reopens the job. Returns
+   * the reopened job, or undefined when it is not FAILED (any more) or another execution runs it.
+   */
+  async reopenForRedrive(jobId: string, executionArn: string): Promise<JobRecord | undefined> {
+    const result = await tryConditional(
+      this.table.dynamo.send(
+        new UpdateCommand({
+          TableName: this.table.name,
+          Key: keys.job(jobId),
+          UpdateExpression:
+            'SET #status = :running, updatedAt = :now, redrivenAt = :now REMOVE #error, completedAt, #ttl, results ADD redriveCount :one',
+          ...conditionFields(failedRunBy(executionArn), {
+            names: { '#error': 'error', '#ttl': TTL_ATTRIBUTE },
+            values: { ':running': 'RUNNING', ':now': this.table.nowIso(), ':one': 1 },
+          }),
+          ReturnValues: 'ALL_NEW',
+        }),
+      ),
+    );
+    return result instanceof ConditionNotMet ? undefined : fromStored<JobRecord>(result.Attributes);
   }
 
   /** Records the execution that runs the job (set by the API when it starts one). */

@@ -3,6 +3,7 @@ import type { ItemRecord, ItemStatus, JobRecord, JobStatus, LogEntry, ProviderEr
 import { BatchLease, type BatchClaim } from './batch-lease.js';
 import { BatchRecords, type BatchRecord } from './batch-records.js';
 import { ItemLease } from './item-lease.js';
+import { ItemReopening } from './item-reopening.js';
 import { ItemRecords, type FinishItem, type ItemPlacement } from './item-records.js';
 import type { JobProgress } from './job-progress.js';
 import { JobRecords, type FinalJobState, type LiveJobState } from './job-records.js';
@@ -30,6 +31,8 @@ export class JobStore {
   readonly logs: LogRecords;
   /** The table itself, for the records kept beside the jobs' (the batch queue budget). */
   readonly table: StoreTable;
+  /** Items a job-level failure ended, reopened for a redrive. */
+  readonly reopening: ItemReopening;
 
   constructor(
     dynamo: DynamoDBDocumentClient,
@@ -45,6 +48,7 @@ export class JobStore {
     this.batches = new BatchRecords(table);
     this.batchLease = new BatchLease(table);
     this.logs = new LogRecords(table);
+    this.reopening = new ItemReopening(table);
   }
 
   // ---------------------------------------------------------------- jobs (job-records.ts)

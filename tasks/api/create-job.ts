@@ -73,14 +73,14 @@ export async function createJob(event: HttpEvent, deps: ApiDeps): Promise<HttpRe
 }
 
 /** The answer to a request whose key names a job already created: the same job, or 409 for another body. */
-async function replay(existing: JobRecord, requestHash: string, deps: ApiDeps): Promise<HttpResult> {
+export async function replay(existing: JobRecord, requestHash: string, deps: ApiDeps): Promise<HttpResult> {
   if (existing.requestHash !== requestHash) throw new IdempotencyKeyReusedError(existing.jobId);
   const started = await start(existing, deps, true);
   return json(202, jobView(started, deps), { [REPLAYED_HEADER]: 'true', location: `/jobs/${existing.jobId}` });
 }
 
 /** Starts the job's execution; a failure is a 503 that says how to retry. */
-async function start(job: JobRecord, deps: ApiDeps, retryable: boolean): Promise<JobRecord> {
+export async function start(job: JobRecord, deps: ApiDeps, retryable: boolean): Promise<JobRecord> {
   try {
     return await startExecution(job, deps);
   } catch (error) {

@@ -2,7 +2,10 @@ import {
   IdempotencyKeyReusedError,
   JobAlreadyEndedError,
   JobNotFoundError,
+  JobNotFinishedError,
+  JobNotRedrivableError,
   JobStartFailedError,
+  NoFailedItemsError,
   ResultsNotReadyError,
   UnknownJobTypeError,
   ValidationError,
@@ -59,6 +62,9 @@ const ERROR_ANSWERS: readonly ErrorAnswer[] = [
   row(IdempotencyKeyReusedError, 409, 'IdempotencyKeyReused'),
   row(ResultsNotReadyError, 409, 'ResultsNotReady'),
   row(JobAlreadyEndedError, 409, 'JobAlreadyEnded'),
+  row(JobNotRedrivableError, 409, 'JobNotRedrivable', (error) => ({ reason: error.reason })),
+  row(JobNotFinishedError, 409, 'JobNotFinished'),
+  row(NoFailedItemsError, 409, 'NoFailedItems'),
   row(JobStartFailedError, 503, 'StartFailed'),
 ];
 

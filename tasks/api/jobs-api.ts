@@ -99,7 +99,7 @@ export function health(): HttpResult {
   return json(200, { status: 'ok' });
 }
 
-async function loadJob(event: HttpEvent, deps: ApiDeps): Promise<JobRecord> {
+export async function loadJob(event: HttpEvent, deps: ApiDeps): Promise<JobRecord> {
   const jobId = pathParam(event, 'id');
   const job = await deps.store.getJob(jobId);
   if (!job) throw new JobNotFoundError(jobId);

@@ -8,6 +8,8 @@ import type { HttpEvent, HttpResult } from './http.js';
 import { createJob } from './create-job.js';
 import { createUpload } from './create-upload.js';
 import { cancelJob, getJob, getResults, health, listItems, listJobs, listLogs } from './jobs-api.js';
+import { redriveJob } from './redrive-job.js';
+import { retryJob } from './retry-job.js';
 import { API_ROUTES, type ApiRouteName } from './routes.js';
 
 type RouteLogic = (event: HttpEvent, deps: ApiDeps) => Promise<HttpResult> | HttpResult;
@@ -22,6 +24,8 @@ const LOGIC: Record<ApiRouteName, RouteLogic> = {
   listLogs,
   cancelJob,
   createUpload,
+  redriveJob,
+  retryJob,
 };
 
 /**

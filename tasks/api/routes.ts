@@ -9,6 +9,8 @@ export const API_ROUTES = [
   { method: 'GET', path: '/jobs/{id}/logs', name: 'listLogs' },
   { method: 'POST', path: '/jobs/{id}/cancel', name: 'cancelJob' },
   { method: 'POST', path: '/uploads', name: 'createUpload' },
+  { method: 'POST', path: '/jobs/{id}/redrive', name: 'redriveJob' },
+  { method: 'POST', path: '/jobs/{id}/retry', name: 'retryJob' },
 ] as const;
 
 export type ApiRouteName = (typeof API_ROUTES)[number]['name'];

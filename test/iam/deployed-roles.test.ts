@@ -20,9 +20,9 @@ const jobBody = (options: Record<string, unknown>, rest: Record<string, unknown>
 /**
  * Runs jobs end to end on the local runtime and records every AWS call with the principal that
  * made it: both modes, a scheduled start, a cancel, a job that cannot be found, a job whose
- * manifest is gone, an execution stopped by hand, a provider that is always down, and every API
- * route (a job from an upload among them). Scenarios run at once (the principal follows each
- * call's async context).
+ * manifest is gone, an execution stopped by hand and redriven, a provider that is always down
+ * (its job retried), and every API route (a job from an upload among them). Scenarios run at once
+ * (the principal follows each call's async context).
  */
 async function recordEverything(recorder: CallRecorder): Promise<string[]> {
   const run = await RecordedRun.start(recorder, {
@@ -84,16 +84,28 @@ async function recordEverything(recorder: CallRecorder): Promise<string[]> {
         await run.request('POST', `/jobs/${jobId}/cancel`);
         return run.finished(jobId);
       },
-      // execution-ended marks the job FAILED and withdraws the submitted batch.
-      'an execution stopped by hand': async () => {
+      // execution-ended marks the job FAILED and withdraws the submitted batch; the API redrives it
+      // (the batch, cancelled by the withdrawal, ends its items CANCELLED, so the job ends FAILED again).
+      'an execution stopped by hand, then redriven': async () => {
         const jobId = await run.createJob(jobBody({ mode: 'batch' }, { items: prompts(2, 'x') }));
         const job = await submitted(jobId);
         engine.stopExecution(job?.executionArn ?? '');
-        return run.finished(jobId);
+        const stopped = await run.finished(jobId);
+        await swept(run, jobId);
+        const redrive = await run.request('POST', `/jobs/${jobId}/redrive`);
+        return `${stopped}, redrive ${redrive.status}, ${await run.finished(jobId)}`;
       },
-      // The submit task runs out of retries: record-batch-failure ends the batch's items.
-      'the provider is down': async () =>
-        down.finished(await down.createJob(jobBody({ mode: 'responses' }, { items: prompts(2, 'd') })), 40_000),
+      // The submit task runs out of retries: record-batch-failure ends the batch's items. The job
+      // ended in its Fail state, so the API refuses a redrive (it reads the history) and retries
+      // the failed items as a new job instead.
+      'the provider is down, then retried': async () => {
+        const jobId = await down.createJob(jobBody({ mode: 'responses' }, { items: prompts(2, 'd') }));
+        const failed = await down.finished(jobId, 40_000);
+        const redrive = await down.request('POST', `/jobs/${jobId}/redrive`);
+        const retry = await down.request('POST', `/jobs/${jobId}/retry`);
+        const retried = await down.finished(String(retry.json.jobId), 40_000);
+        return `${failed}, redrive ${redrive.status}, retry ${retry.status}, ${retried}`;
+      },
     };
     const outcomes = await Promise.all(
       Object.entries(scenarios).map(async ([name, scenario]) => `${name}: ${await scenario()}`),
@@ -126,6 +138,15 @@ async function recordEverything(recorder: CallRecorder): Promise<string[]> {
   } finally {
     await Promise.all([run.stop(), down.stop()]);
   }
+}
+
+/** Waits until execution-ended has ended the job's items (its log entry follows the sweep). */
+async function swept(run: RecordedRun, jobId: string): Promise<void> {
+  await waitFor(
+    `the items of ${jobId} ended`,
+    () => run.recorder.asTest(() => run.runtime.deps.store.listLogs(jobId, { limit: 100 })),
+    (page) => page.items.some((log) => log.message.includes('the job was marked FAILED')),
+  );
 }
 
 async function waitFor<T>(
@@ -186,8 +207,8 @@ describe('the deployed roles allow every AWS call the code makes, and grant litt
       'a job that does not exist: FAILED',
       'a job whose manifest is gone: FAILED',
       'a cancel while the batch runs: CANCELLED',
-      'an execution stopped by hand: FAILED',
-      'the provider is down: FAILED',
+      'an execution stopped by hand, then redriven: FAILED, redrive 202, FAILED',
+      'the provider is down, then retried: FAILED, redrive 409, retry 202, FAILED',
       'POST /uploads: 201, PUT: 200, its job: COMPLETED',
       'GET /jobs: 200',
       expect.stringMatching(/^GET \/jobs\/job-[^/]+: 200$/),

@@ -68,6 +68,12 @@ const ACTIONS: Record<string, ActionOf> = {
   'SFNClient.DescribeExecutionCommand': (call) => [
     { action: 'states:DescribeExecution', resource: String(call.input.executionArn) },
   ],
+  'SFNClient.GetExecutionHistoryCommand': (call) => [
+    { action: 'states:GetExecutionHistory', resource: String(call.input.executionArn) },
+  ],
+  'SFNClient.RedriveExecutionCommand': (call) => [
+    { action: 'states:RedriveExecution', resource: String(call.input.executionArn) },
+  ],
   'SFNClient.StopExecutionCommand': (call) => [
     { action: 'states:StopExecution', resource: String(call.input.executionArn) },
   ],

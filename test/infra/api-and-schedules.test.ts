@@ -219,10 +219,34 @@ describe('API function (least privilege)', () => {
     expect(Object.keys(env).filter((name) => name.startsWith('OPENAI_'))).toEqual([]);
   });
 
-  test('may start executions of the job state machine, and nothing else in Step Functions', () => {
+  test('may start executions of the job state machine and redrive them (describe, last events, redrive), and nothing else in Step Functions', () => {
     const states = statements.filter((s) => actionsOf([s]).some((a) => a.startsWith('states:')));
 
-    expect(states).toEqual([{ Effect: 'Allow', Action: 'states:StartExecution', Resource: { Ref: machineId } }]);
+    // The executions of this state machine: execution:<its name>:*, its name taken from its ARN.
+    const executions = {
+      'Fn::Join': [
+        '',
+        [
+          'arn:',
+          { Ref: 'AWS::Partition' },
+          ':states:',
+          { Ref: 'AWS::Region' },
+          ':',
+          { Ref: 'AWS::AccountId' },
+          ':execution:',
+          { 'Fn::Select': [6, { 'Fn::Split': [':', { Ref: machineId }] }] },
+          ':*',
+        ],
+      ],
+    };
+    expect(states).toEqual([
+      { Effect: 'Allow', Action: 'states:StartExecution', Resource: { Ref: machineId } },
+      {
+        Effect: 'Allow',
+        Action: ['states:DescribeExecution', 'states:GetExecutionHistory', 'states:RedriveExecution'],
+        Resource: executions,
+      },
+    ]);
   });
 
   test('writes only under jobs/ (and presigns uploads under inputs/uploads/), reads only jobs/ and inputs/, and never deletes', () => {
