@@ -6,15 +6,7 @@ import type { ValidatedJob } from '../../shared/job-intake.js';
 import { TERMINAL_JOB_STATUSES } from '../../shared/types.js';
 import { handleInterrupts } from './interrupts.js';
 import { createProgressReporter } from './progress.js';
-import {
-  announceStart,
-  exitCodeOf,
-  printSummary,
-  sleep,
-  summaryOf,
-  type RunOptions,
-  type SummarizedJob,
-} from './run-summary.js';
+import { announceStart, exitCodeOf, printSummary, sleep, summaryOf, type RunOptions } from './run-summary.js';
 
 /**
  * The job on an HTTP API (`client`, for the checked base URL `api`): started (inline, or uploaded
