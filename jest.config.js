@@ -12,4 +12,7 @@ export default {
   },
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   testTimeout: 30_000,
+  // Most suites wait on (scaled) timers and sockets, not the CPU: two workers on two cores nearly
+  // halve the run (jest's default is one fewer than the cores).
+  maxWorkers: 2,
 };
