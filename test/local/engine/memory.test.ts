@@ -48,4 +48,5 @@ test('50,000 items through a Distributed Map at MaxConcurrency 1,000 stream thro
   expect(itemsReadAtFirstSubmit).toBeLessThanOrEqual(1001);
   expect(results).toBe(count);
   expect(h.callsOf(STATE.submitBatch)).toHaveLength(count);
-}, 30_000);
+  // The time is printed, not asserted (a shared CI machine varies): the bound only catches a hang.
+}, 120_000);
