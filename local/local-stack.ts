@@ -150,7 +150,12 @@ export class LocalRuntime {
       closers.push(() => s3.close());
       let mockProvider: MockProvider | undefined;
       if (!options.openai?.apiKey) {
-        mockProvider = await startMockProvider({ ...options.mock, clock });
+        mockProvider = await startMockProvider({
+          ...options.mock,
+          clock,
+          // Its responses and batches outlive the process, as a real provider's do, so a resume polls them.
+          ...(options.dataDir ? { dataDir: `${options.dataDir}/mock-provider` } : {}),
+        });
         const provider = mockProvider;
         closers.push(() => provider.close());
       }

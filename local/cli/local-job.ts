@@ -25,7 +25,7 @@ export class UnknownLocalJobError extends Error {
   }
 }
 
-/** Which provider a runtime sends to: `mock` (in process, gone with it) or the key's id at its endpoint. */
+/** Which provider a runtime sends to: `mock` (in process, state in the data dir) or the key's id at its endpoint. */
 export function providerOf(runtime: LocalRuntime): string {
   if (runtime.usesMockProvider) return 'mock';
   return `openai:${providerKeyId(runtime.config.openai.baseURL, runtime.config.openai.apiKey ?? '')}`;
@@ -99,7 +99,9 @@ async function resumeJob(runtime: LocalRuntime, job: JobRecord, sessions: JobSes
     );
   }
   if (previous) await settleSubmitCalls(dynamo, table, jobId, previous.submitCallsAtStart + sessions.callsOf(previous));
-  const takenOver = await takeOverJob(dynamo, table, jobId, { providerLost: lastProvider === 'mock' });
+  // The built-in mock keeps its work in the data dir, so only a move from it to a real provider loses it.
+  const providerLost = lastProvider === 'mock' && provider !== 'mock';
+  const takenOver = await takeOverJob(dynamo, table, jobId, { providerLost });
   const current = (await runtime.deps.store.getJob(jobId)) ?? job;
   const session = await sessions.begin({
     ...(previous ?? {}),
@@ -110,7 +112,7 @@ async function resumeJob(runtime: LocalRuntime, job: JobRecord, sessions: JobSes
   const resumed = [`resuming job ${jobId} (${takenOver.done} of ${current.counts.total} items done)`];
   if (takenOver.requeued > 0) {
     resumed.push(
-      `${takenOver.requeued} submitted item(s) are sent again: the built-in mock provider's work died with its process`,
+      `${takenOver.requeued} submitted item(s) are sent again: the built-in mock provider they were sent to is not this provider`,
     );
   }
   if (current.cancelRequested) resumed.push('its cancel was requested before the process died: it ends cancelled');

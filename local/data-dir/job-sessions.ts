@@ -16,7 +16,7 @@ export interface JobSession {
   input?: string;
   inputDigest?: string;
   out?: string;
-  /** `mock` (the built-in provider, gone with its process) or `openai:<key id>` (see providerKeyId). */
+  /** `mock` (the built-in provider, its state kept in the data dir) or `openai:<key id>` (see providerKeyId). */
   provider: string;
   /** The job record's providerSubmitCalls when this session started, the dead sessions' calls included. */
   submitCallsAtStart: number;

@@ -13,7 +13,7 @@ export interface TakeOver {
   done: number;
   /** Leases of the dead process given up (item claims in responses mode, batch claims in batch mode). */
   leasesTaken: number;
-  /** Submitted items whose provider is gone (the built-in mock died with its process), queued to be sent again. */
+  /** Submitted items whose provider is gone (the built-in mock's, resumed with a real one), queued to be sent again. */
   requeued: number;
 }
 
@@ -40,7 +40,8 @@ interface BatchRow {
  * execution's claims take the records over as after any expired lease (a batch-mode claim then
  * looks for the provider batch the dead holder may have made). A request whose send was in flight
  * at the death may so be sent once more; nothing recorded SUBMITTED is, unless `providerLost`:
- * the built-in mock's responses and batches died with it, so its submitted items are queued
+ * the job moves from the built-in mock (its work kept in the data dir) to a real provider, which
+ * never saw its responses and batches, so its submitted items are queued
  * again. Last, the job's live counters are set from the items (the dead tasks' last counts never
  * reached them).
  */

@@ -22,6 +22,7 @@ import {
 import { unixSeconds, type SimClock } from './clock.js';
 import type { FileStore } from './files.js';
 import { badRequest, conflict, notFound } from './http-error.js';
+import { NO_JOURNAL, type Journal, type JournalEntry } from './journal.js';
 import { contentKey, hash53, idFor, mulberry32, shuffle, type IdMaker, type Outcomes } from './outcomes.js';
 import { chatCompletionObject, permanentErrorBody, responseObject, serverErrorBody } from './shapes.js';
 
@@ -54,6 +55,7 @@ export class BatchStore {
     private readonly files: FileStore,
     private readonly outcomes: Outcomes,
     private readonly options: BatchStoreOptions,
+    private readonly journal: Journal = NO_JOURNAL,
   ) {
     this.queue = new BatchQueue(options.batchQueueTokens);
   }
@@ -63,17 +65,56 @@ export class BatchStore {
    * fail the batch after validating). `sent` hears the custom_id of every line the batch holds.
    */
   create(body: BatchCreateBody, sent: (customId: string) => void = () => undefined): Record<string, unknown> {
-    const { inputFileId, endpoint, completionWindow, metadata } = checkCreateBody(body);
-    const file = this.files.get(inputFileId);
+    const checked = checkCreateBody(body);
+    const file = this.files.get(checked.inputFileId);
     if (file.purpose !== 'batch') {
       throw badRequest(
-        `Invalid 'input_file_id': file ${inputFileId} has purpose '${file.purpose}', expected 'batch'.`,
+        `Invalid 'input_file_id': file ${checked.inputFileId} has purpose '${file.purpose}', expected 'batch'.`,
         'invalid_value',
         'input_file_id',
       );
     }
     const now = this.clock.now();
-    const id = this.ids.next('batch_');
+    const record = this.build(checked, this.ids.next('batch_'), now, file.content, sent, (key) => this.drawKind(key));
+    this.journal.write({ k: 'batch', id: record.id, at: now, body, failing: failingLines(record.plan) });
+    return this.view(record, now);
+  }
+
+  /** Takes up a batch, its cancel or its result from an earlier process (files are restored first). */
+  restore(entry: JournalEntry & { k: 'batch' | 'batch-cancel' | 'batch-result' }): void {
+    if (entry.k === 'batch') {
+      this.ids.restore(entry.id);
+      const checked = checkCreateBody(entry.body);
+      const failing = new Map(entry.failing);
+      const content = this.files.get(checked.inputFileId).content;
+      this.build(
+        checked,
+        entry.id,
+        entry.at,
+        content,
+        () => undefined,
+        (_key, index) => failing.get(index) ?? LINE_OK,
+      );
+      return;
+    }
+    const record = this.find(entry.id);
+    if (entry.k === 'batch-cancel') record.cancelledAt = entry.at;
+    else {
+      record.result = entry.result;
+      delete record.plan;
+    }
+  }
+
+  /** A batch's record from a checked create call, planned line by line, and stored. */
+  private build(
+    checked: ReturnType<typeof checkCreateBody>,
+    id: string,
+    now: number,
+    content: string,
+    sent: (customId: string) => void,
+    kindOf: (key: string, index: number) => number,
+  ): BatchRecord {
+    const { inputFileId, endpoint, completionWindow, metadata } = checked;
     const record: BatchRecord = {
       id,
       createdAt: now,
@@ -87,7 +128,7 @@ export class BatchStore {
       expires:
         this.options.batchExpireRate > 0 && this.outcomes.draw('batch-expires', id) < this.options.batchExpireRate,
     };
-    const parsed = parseInput(file.content, endpoint);
+    const parsed = parseInput(content, endpoint);
     for (const line of parsed.lines) sent(line.customId);
     record.model = parsed.lines.map((line) => line.body.model).find((model) => typeof model === 'string') ?? null;
     const tokens = parsed.lines.reduce((sum, line) => sum + inputTokensOf(line.body, endpoint), 0);
@@ -98,11 +139,19 @@ export class BatchStore {
       record.validationErrors = [refused];
     } else {
       record.total = parsed.lines.length;
-      record.plan = this.plan(record, parsed.lines);
+      record.plan = this.plan(record, parsed.lines, kindOf);
     }
     this.byId.set(record.id, this.batches.length);
     this.batches.push(record);
-    return this.view(record, now);
+    return record;
+  }
+
+  /** How a line sent now ends: its permanent fate, then this attempt's transient one. */
+  private drawKind(key: string): number {
+    if (this.outcomes.failsPermanently(key)) return LINE_PERMANENT;
+    const transient = this.outcomes.transientFailure(key);
+    if (transient === undefined) return LINE_OK;
+    return transient === 500 ? LINE_500 : LINE_503;
   }
 
   retrieve(id: string): Record<string, unknown> {
@@ -120,6 +169,7 @@ export class BatchStore {
     const status = statusAt(record, now);
     if (status === 'validating' || status === 'in_progress' || status === 'finalizing') {
       record.cancelledAt = now;
+      this.journal.write({ k: 'batch-cancel', id, at: now });
     } else if (status !== 'cancelling') {
       throw conflict(`Cannot cancel a batch with status '${status}'.`);
     }
@@ -156,7 +206,7 @@ export class BatchStore {
     return record;
   }
 
-  private plan(record: BatchRecord, lines: ParsedLine[]): LinePlan {
+  private plan(record: BatchRecord, lines: ParsedLine[], kindOf: (key: string, index: number) => number): LinePlan {
     const start = record.createdAt + record.durationMs * VALIDATED_AT;
     const span = record.durationMs * (FINALIZING_AT - VALIDATED_AT);
     const finishAt = new Float64Array(lines.length);
@@ -164,13 +214,7 @@ export class BatchStore {
     const ok: number[] = [];
     const fail: number[] = [];
     lines.forEach((line, index) => {
-      const key = contentKey(line.body);
-      let kind = LINE_OK;
-      if (this.outcomes.failsPermanently(key)) kind = LINE_PERMANENT;
-      else {
-        const transient = this.outcomes.transientFailure(key);
-        if (transient !== undefined) kind = transient === 500 ? LINE_500 : LINE_503;
-      }
+      const kind = kindOf(contentKey(line.body), index);
       const at = start + span * this.outcomes.draw('line-finish', record.id, index);
       finishAt[index] = at;
       kinds[index] = kind;
@@ -186,7 +230,10 @@ export class BatchStore {
 
   private view(record: BatchRecord, now: number): Record<string, unknown> {
     const status = statusAt(record, now);
-    if (isTerminal(status) && !record.result) record.result = this.finish(record, status);
+    if (isTerminal(status) && !record.result) {
+      record.result = this.finish(record, status);
+      this.journal.write({ k: 'batch-result', id: record.id, result: record.result });
+    }
     const times = timeline(record);
     const reached = (at: number | undefined) => (at !== undefined && now >= at ? unixSeconds(at) : null);
     const failed = record.validationErrors !== undefined;
@@ -316,6 +363,15 @@ export class BatchStore {
       completionTokens: answer.outputTokens,
     });
   }
+}
+
+/** The lines of a plan that do not succeed, as [index, kind]. */
+function failingLines(plan: LinePlan | undefined): Array<[number, number]> {
+  const failing: Array<[number, number]> = [];
+  plan?.kinds.forEach((kind, index) => {
+    if (kind !== LINE_OK) failing.push([index, kind]);
+  });
+  return failing;
 }
 
 function parseLimit(value: string | null): number {

@@ -1,5 +1,6 @@
 import { unixSeconds, type SimClock } from './clock.js';
 import { badRequest, notFound } from './http-error.js';
+import { NO_JOURNAL, type Journal, type JournalEntry } from './journal.js';
 import type { IdMaker } from './outcomes.js';
 
 /** Purposes the mock accepts on upload (the Batch API uses `batch`). */
@@ -21,6 +22,7 @@ export class FileStore {
   constructor(
     private readonly clock: SimClock,
     private readonly ids: IdMaker,
+    private readonly journal: Journal = NO_JOURNAL,
   ) {}
 
   /** An upload from the multipart form of POST /v1/files. */
@@ -52,7 +54,15 @@ export class FileStore {
       bytes: Buffer.byteLength(content, 'utf8'),
     };
     this.files.set(stored.id, stored);
+    this.journal.write({ k: 'file', id: stored.id, at: stored.createdAt, filename, purpose, content });
     return stored;
+  }
+
+  /** Takes up a file stored by an earlier process. */
+  restore(entry: JournalEntry & { k: 'file' }): void {
+    this.ids.restore(entry.id);
+    const { id, at, filename, purpose, content } = entry;
+    this.files.set(id, { id, filename, purpose, createdAt: at, content, bytes: Buffer.byteLength(content, 'utf8') });
   }
 
   get(id: string): StoredFile {

@@ -86,6 +86,8 @@ export type TransientStatus = 500 | 503;
 export class Outcomes {
   /** Attempts seen per content key (only counted when transient errors are on). */
   private readonly attempts = new Map<string, number>();
+  /** Hears every attempt counted (the journal keeps them across processes). */
+  onAttempt: (key: string, attempt: number) => void = () => undefined;
 
   constructor(
     private readonly seed: number,
@@ -103,8 +105,14 @@ export class Outcomes {
     if (this.transientErrorRate <= 0) return undefined;
     const attempt = (this.attempts.get(key) ?? 0) + 1;
     this.attempts.set(key, attempt);
+    this.onAttempt(key, attempt);
     if (unit(this.seed, 'transient', key, attempt) >= this.transientErrorRate) return undefined;
     return unit(this.seed, 'transient-status', key, attempt) < 0.5 ? 500 : 503;
+  }
+
+  /** Takes up an attempt count kept by an earlier process. */
+  restoreAttempt(key: string, attempt: number): void {
+    if (attempt > (this.attempts.get(key) ?? 0)) this.attempts.set(key, attempt);
   }
 
   /**
@@ -140,7 +148,17 @@ export class IdMaker {
     this.counters.set(prefix, sequence);
     return idFor(this.seed, prefix, sequence);
   }
+
+  /** Continues after an id made by an earlier process (idFor: prefix, 14 hex, 8-hex sequence). */
+  restore(id: string): void {
+    const prefix = id.slice(0, -ID_TAIL_LENGTH);
+    const sequence = Number.parseInt(id.slice(-8), 16);
+    if (Number.isInteger(sequence) && sequence > (this.counters.get(prefix) ?? 0)) this.counters.set(prefix, sequence);
+  }
 }
+
+/** Characters after the prefix of an id from idFor with a numeric sequence. */
+const ID_TAIL_LENGTH = 22;
 
 /** The id of the n-th object of a kind (also used for per-line ids inside a batch). */
 export function idFor(seed: number, prefix: string, sequence: number | string): string {

@@ -2,6 +2,7 @@ import type { Answer } from './answers.js';
 import type { SimClock } from './clock.js';
 import { badRequest, notFound } from './http-error.js';
 import type { LatencyModel } from './latency.js';
+import { NO_JOURNAL, type Journal, type JournalEntry } from './journal.js';
 import type { IdMaker } from './outcomes.js';
 import { responseObject, serverErrorBody, type ResponseStatus } from './shapes.js';
 
@@ -31,6 +32,23 @@ class ResponseRecord {
     readonly fails: boolean,
   ) {}
 
+  /** What the journal keeps of it. */
+  fields() {
+    return {
+      id: this.id,
+      at: this.createdAt,
+      latencyMs: this.latencyMs,
+      background: this.background,
+      store: this.store,
+      model: this.model,
+      text: this.text,
+      inputTokens: this.inputTokens,
+      outputTokens: this.outputTokens,
+      ...(this.formatName !== undefined && { formatName: this.formatName }),
+      fails: this.fails,
+    };
+  }
+
   statusAt(now: number): ResponseStatus {
     if (this.cancelledAt !== undefined) return 'cancelled';
     const elapsed = now - this.createdAt;
@@ -57,6 +75,7 @@ export class ResponseStore {
     private readonly clock: SimClock,
     private readonly ids: IdMaker,
     private readonly latency: LatencyModel,
+    private readonly journal: Journal = NO_JOURNAL,
   ) {}
 
   /** How many responses are stored. */
@@ -73,7 +92,7 @@ export class ResponseStore {
   create(
     model: string,
     answer: Answer,
-    options: { background: boolean; store: boolean; fails?: boolean },
+    options: { background: boolean; store: boolean; fails?: boolean; item?: string },
   ): CreatedResponse {
     const now = this.clock.now();
     const record = new ResponseRecord(
@@ -89,7 +108,10 @@ export class ResponseStore {
       answer.formatName,
       options.background && options.fails === true,
     );
-    if (options.store) this.records.set(record.id, record);
+    if (options.store) {
+      this.records.set(record.id, record);
+      this.journal.write({ k: 'resp', ...record.fields(), ...(options.item !== undefined && { item: options.item }) });
+    }
     const answeredAt = options.background ? now : now + record.latencyMs;
     return { body: view(record, answeredAt), latencyMs: record.latencyMs };
   }
@@ -110,11 +132,39 @@ export class ResponseStore {
     }
     const now = this.clock.now();
     const status = record.statusAt(now);
-    if (status === 'queued' || status === 'in_progress') record.cancelledAt = now;
-    else if (status !== 'cancelled') {
+    if (status === 'queued' || status === 'in_progress') {
+      record.cancelledAt = now;
+      this.journal.write({ k: 'resp-cancel', id, at: now });
+    } else if (status !== 'cancelled') {
       throw badRequest(`Cannot cancel a ${status} response.`, null, 'response_id');
     }
     return view(record, now);
+  }
+
+  /** Takes up a response (or its cancel) made by an earlier process. */
+  restore(entry: JournalEntry & { k: 'resp' | 'resp-cancel' }): void {
+    if (entry.k === 'resp-cancel') {
+      const record = this.records.get(entry.id);
+      if (record) record.cancelledAt = entry.at;
+      return;
+    }
+    this.ids.restore(entry.id);
+    this.records.set(
+      entry.id,
+      new ResponseRecord(
+        entry.id,
+        entry.at,
+        entry.latencyMs,
+        entry.background,
+        entry.store,
+        this.intern(entry.model),
+        entry.text,
+        entry.inputTokens,
+        entry.outputTokens,
+        entry.formatName,
+        entry.fails,
+      ),
+    );
   }
 
   private find(id: string): ResponseRecord {

@@ -83,9 +83,10 @@ export function mockRoutes({
         }
         const { key, headers, answer } = createModelCall('/v1/responses', body);
         const fails = background && outcomes.failsInBackground(key);
-        const created = responses.create(model, answer, { background, store, fails });
+        const item = itemKey(context, key);
+        const created = responses.create(model, answer, { background, store, fails, item });
         stats.responsesCreated += 1;
-        stats.sent(itemKey(context, key));
+        stats.sent(item);
         return { json: created.body, headers, delayMs: background ? 0 : created.latencyMs };
       },
     },

@@ -5,6 +5,7 @@ import { BatchStore } from './batches.js';
 import { SimClock } from './clock.js';
 import { FileStore } from './files.js';
 import { HttpError, notFound } from './http-error.js';
+import { NO_JOURNAL, openJournal, type JournalEntry } from './journal.js';
 import { LatencyModel } from './latency.js';
 import { IdMaker, Outcomes } from './outcomes.js';
 import { resolveOptions, type MockProviderOptions } from './options.js';
@@ -50,12 +51,19 @@ export type StartMockProviderOptions = Partial<MockProviderOptions> & {
   port?: number;
   /** The runtime's one clock; without it the mock keeps its own, `timeScale` times faster than the wall clock. */
   clock?: Clock;
+  /**
+   * A directory the mock keeps its state in (journal.ts), as a real provider outlives the
+   * process that calls it: a mock started again on it answers for the objects made before.
+   * Meant with a clock that continues across processes (data-dir/clock-file.ts).
+   */
+  dataDir?: string;
 };
 
 /**
  * Starts an OpenAI-compatible mock on 127.0.0.1 that serves what shared/provider/openai-provider.ts
  * calls through the official SDK: background and synchronous Responses, Chat Completions, Files
- * and Batches, with seeded latency, errors and OpenAI-style rate limits. State lives in memory.
+ * and Batches, with seeded latency, errors and OpenAI-style rate limits. State lives in memory,
+ * and also in `dataDir` when one is given.
  *
  * Rate limited (RPM and TPM, 429 + retry-after): POST /v1/responses, POST /v1/chat/completions,
  * POST /v1/batches (one request, no tokens: OpenAI counts batch tokens against a separate queue
@@ -63,16 +71,20 @@ export type StartMockProviderOptions = Partial<MockProviderOptions> & {
  * their answers still carry the current x-ratelimit-* headers.
  */
 export async function startMockProvider(options: StartMockProviderOptions = {}): Promise<MockProvider> {
-  const { port = 0, clock: runtimeClock, ...knobs } = options;
+  const { port = 0, clock: runtimeClock, dataDir, ...knobs } = options;
   const settings = resolveOptions(knobs);
   const clock = new SimClock(runtimeClock ?? scaledClock(settings.timeScale));
   const ids = new IdMaker(settings.seed);
   const outcomes = new Outcomes(settings.seed, settings.permanentErrorRate, settings.transientErrorRate);
   const limiter = new RateLimiter(clock, settings.rateLimitRpm, settings.rateLimitTpm);
   const latency = new LatencyModel(settings.seed, settings.latencyMs, settings.latencySpread);
-  const responses = new ResponseStore(clock, ids, latency);
-  const files = new FileStore(clock, ids);
-  const batches = new BatchStore(clock, ids, files, outcomes, settings);
+  const kept = dataDir === undefined ? { entries: [], journal: NO_JOURNAL } : openJournal(dataDir);
+  const { journal } = kept;
+  const responses = new ResponseStore(clock, ids, latency, journal);
+  const files = new FileStore(clock, ids, journal);
+  const batches = new BatchStore(clock, ids, files, outcomes, settings, journal);
+  for (const entry of kept.entries) restoreEntry(entry, { outcomes, responses, files, batches });
+  outcomes.onAttempt = (key, attempt) => journal.write({ k: 'attempt', key, attempt });
   const stats = new StatsCounter();
   const closing = new AbortController();
 
@@ -182,8 +194,29 @@ export async function startMockProvider(options: StartMockProviderOptions = {}):
     close: () =>
       new Promise<void>((resolve, reject) => {
         closing.abort();
+        journal.close();
         server.close((error) => (error ? reject(error) : resolve()));
         server.closeAllConnections();
       }),
   };
+}
+
+/** Replays one journal entry of an earlier process into the stores, in the order they were written. */
+function restoreEntry(
+  entry: JournalEntry,
+  stores: { outcomes: Outcomes; responses: ResponseStore; files: FileStore; batches: BatchStore },
+): void {
+  switch (entry.k) {
+    case 'resp':
+    case 'resp-cancel':
+      return stores.responses.restore(entry);
+    case 'file':
+      return stores.files.restore(entry);
+    case 'batch':
+    case 'batch-cancel':
+    case 'batch-result':
+      return stores.batches.restore(entry);
+    case 'attempt':
+      return stores.outcomes.restoreAttempt(entry.key, entry.attempt);
+  }
 }

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import type { OutputLine } from '../../shared/types.js';
+import { journalPath } from '../../local/mock-provider/journal.js';
 import { startCli, type CliResult } from '../support/cli.js';
 import { idempotencyKeyOf, recordsLeftBy, startCountingProvider, type CountingProvider } from './resume-support.js';
 
@@ -110,4 +111,64 @@ describe('llm-batch run --data-dir: SIGKILL at random points, resumed each time'
     expect(summary.providerCalls.submit).toBeGreaterThanOrEqual(provider.totalCreates());
     expect(summary.providerCalls.submit).toBeLessThanOrEqual(provider.totalCreates() + inFlight + 64 * 3);
   }, 300_000); // four CLI starts and a 200-item job: under a minute unless the machine is loaded
+});
+
+/** Response creates the built-in mock journaled in a data dir, by Idempotency-Key. */
+async function journaledCreates(dataDir: string): Promise<Map<string, number>> {
+  const creates = new Map<string, number>();
+  const text = await readFile(journalPath(join(dataDir, 'mock-provider')), 'utf8').catch(() => '');
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('{"k":"resp"')) continue;
+    const { item } = JSON.parse(line) as { item?: string };
+    if (item !== undefined) creates.set(item, (creates.get(item) ?? 0) + 1);
+  }
+  return creates;
+}
+
+describe('llm-batch run --data-dir on the built-in mock: SIGKILL mid-sending, resumed', () => {
+  test('GIVEN a job on the built-in mock killed mid-sending WHEN it is run again THEN it polls what the dead process sent: every item created once, except those in flight at the kill', async () => {
+    // Arrange
+    const dir = await mkdtemp(join(tmpdir(), 'llm-batch-resume-mock-'));
+    const file = await inputFile(dir, ITEMS);
+    const dataDir = join(dir, 'data');
+    // Responses take 2 simulated s (0.1 s of wall time at the default scale): many are pending at the kill.
+    const args = ['run', file, '--data-dir', dataDir, '--json', '--batch-size', '20', '--max-concurrency', '4'];
+    const mockArgs = ['--mock-latency-ms', '2000'];
+
+    // Act
+    const first = startCli([...args, ...mockArgs], 60_000);
+    const [, jobId] = await first.waitFor(STARTED);
+    let gone = false;
+    void first.done.then(() => (gone = true));
+    for (let created = 0; !gone && created < ITEMS * 0.4; await sleep(20)) {
+      created = [...(await journaledCreates(dataDir)).values()].reduce((sum, n) => sum + n, 0);
+    }
+    first.kill('SIGKILL');
+    const killed = await first.done;
+    const atKill = await journaledCreates(dataDir);
+    const left = await recordsLeftBy(dataDir, jobId as string);
+    const again = await startCli([...args, ...mockArgs], 60_000).done;
+
+    // Assert
+    expect(killed.code).toBeNull(); // it was killed mid-job, not finished
+    expect(again.stderr).toMatch(new RegExp(`resuming job ${jobId} \\(\\d+ of ${ITEMS} items done\\)`));
+    expect(again.stderr).not.toMatch(/sent again/);
+    const summary = JSON.parse(again.stdout.trim().split('\n').at(-1) ?? '{}') as { providerCalls: { submit: number } };
+    expect(summary).toMatchObject({ jobId, status: 'COMPLETED', total: ITEMS, succeeded: ITEMS });
+    const creates = await journaledCreates(dataDir);
+    const overSent: string[] = [];
+    let inFlight = 0;
+    for (let i = 0; i < ITEMS; i++) {
+      const customId = `item-${i}`;
+      const key = idempotencyKeyOf(jobId as string, customId);
+      const status = left.items.get(customId);
+      const wasInFlight = (atKill.get(key) ?? 0) > 0 && (status === undefined || status === 'QUEUED');
+      if (wasInFlight) inFlight++;
+      const count = creates.get(key) ?? 0;
+      if (count < 1 || count > (wasInFlight ? 2 : 1)) overSent.push(`${customId}: ${count} creates`);
+    }
+    expect(overSent).toEqual([]);
+    expect(inFlight).toBeLessThanOrEqual(64);
+    expect(summary.providerCalls.submit).toBeLessThanOrEqual(ITEMS + inFlight + 64);
+  }, 120_000);
 });

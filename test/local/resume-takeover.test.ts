@@ -76,7 +76,7 @@ describe('takeOverJob: a job left by a dead process, in a data dir only this pro
     });
   });
 
-  test('GIVEN a provider that died with the process (the built-in mock) WHEN the job is taken over THEN its submitted items are queued to be sent again', async () => {
+  test('GIVEN a job moved from the built-in mock to a real provider, which never saw its requests, WHEN the job is taken over THEN its submitted items are queued to be sent again', async () => {
     // Arrange
     await leftByADeadProcess('job-mock');
 
