@@ -23,7 +23,7 @@ const source = join(work, 'source');
 const app = join(work, 'app');
 const installed = join(app, 'node_modules', 'llm-batch');
 const PACKED = ['package.json', 'tsconfig.json', 'tsconfig.build.json', 'README.md', 'bin', 'infra', 'tasks'];
-const SOURCES = [...PACKED, 'shared', 'workflows', 'local'];
+const SOURCES = [...PACKED, 'shared', 'workflows', 'local', 'client'];
 /** What an app of yours installs next to llm-batch to synthesize and type-check (see README). */
 const APP_DEPENDENCIES = ['cdk-nag', 'tsx', 'esbuild', 'typescript', '@types/node'];
 
