@@ -21,8 +21,6 @@ export function errorLine(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
   const plain = [
     'Error',
-    'ApiRequestError',
-    'ApiUnreachableError',
     'LlmBatchApiError',
     'LlmBatchUnreachableError',
     'PortInUseError',

@@ -1,19 +1,6 @@
 /** A Mermaid flowchart of an ASL definition, so a run can be followed away from the console. */
 
-interface AslState {
-  Type: string;
-  Next?: string;
-  Default?: string;
-  Choices?: { Next: string }[];
-  Catch?: { ErrorEquals: string[]; Next: string }[];
-  ItemProcessor?: AslMachine;
-  Iterator?: AslMachine;
-}
-
-interface AslMachine {
-  StartAt: string;
-  States: Record<string, AslState>;
-}
+import type { AslMachine } from '../../workflows/asl-shape.js';
 
 function label(text: string): string {
   return text.replace(/"/g, '#quot;');

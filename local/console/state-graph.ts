@@ -4,20 +4,7 @@
  * states (and names) the engine runs.
  */
 
-interface AslState {
-  Type: string;
-  Next?: string;
-  Default?: string;
-  Choices?: { Next: string }[];
-  Catch?: { ErrorEquals: string[]; Next: string }[];
-  ItemProcessor?: AslMachine;
-  Iterator?: AslMachine;
-}
-
-interface AslMachine {
-  StartAt: string;
-  States: Record<string, AslState>;
-}
+import type { AslMachine } from '../../workflows/asl-shape.js';
 
 export type EdgeKind = 'next' | 'choice' | 'default' | 'catch';
 
