@@ -224,7 +224,11 @@ export class ItemRecords {
       ),
     );
     if (result instanceof ConditionNotMet) return false;
-    await this.jobs.count(jobId, progress, (p) => p.submitted(-1));
+    await this.jobs.count(jobId, progress, (p) => {
+      p.submitted(-1);
+      // A refused batch's items were never run: their next send is not a resend (nor an attempt).
+      if (!requeue.refund) p.resentItems();
+    });
     return true;
   }
 
