@@ -48,8 +48,15 @@ describe('llm-batch run --api (on llm-batch serve)', () => {
     const summary = JSON.parse(result.stdout.trim()) as { jobId: string };
     // The job's error, if any, shows in the failure message.
     const job = JSON.parse((await cli(['status', summary.jobId, '--api', api])).stdout) as { error?: unknown };
-    expect({ ...summary, error: job.error }).toMatchObject({ status: 'COMPLETED', total: ITEMS, succeeded: ITEMS });
     const results = (await readFile(file.replace(/\.jsonl$/, '.results.jsonl'), 'utf8')).trim().split('\n');
+    // A failed item's error line, if any, shows in the failure message too.
+    const failedLines = results.filter((line) => (JSON.parse(line) as OutputLine).error);
+    expect({ ...summary, error: job.error, failedLines }).toMatchObject({
+      status: 'COMPLETED',
+      total: ITEMS,
+      succeeded: ITEMS,
+      failedLines: [],
+    });
     expect(results.map((line) => (JSON.parse(line) as OutputLine).custom_id).sort()).toEqual(
       Array.from({ length: ITEMS }, (_, i) => `big-${i}`).sort(),
     );

@@ -243,7 +243,8 @@ describe('cancelling responses', () => {
 });
 
 describe('files and batches', () => {
-  const server = mockServer({ batchDurationMs: 2_000, timeScale: 10, permanentErrorRate: 0.25, seed: 3 });
+  // Each phase lasts at least 200 ms of wall time, so a poll every 5 ms sees it even on a loaded machine.
+  const server = mockServer({ batchDurationMs: 20_000, timeScale: 10, permanentErrorRate: 0.25, seed: 3 });
 
   test('a batch goes validating -> in_progress -> finalizing -> completed; every line comes back once, shuffled', async () => {
     // Arrange
@@ -267,7 +268,8 @@ describe('files and batches', () => {
       endpoint: '/v1/responses',
       metadata: { job: 'j1' },
     });
-    expect([...new Set(seen.map((b) => b.status))]).toEqual(['validating', 'in_progress', 'finalizing', 'completed']);
+    const statuses = [created, ...seen].map((b) => b.status);
+    expect([...new Set(statuses)]).toEqual(['validating', 'in_progress', 'finalizing', 'completed']);
     expect(done.request_counts).toEqual({ total: 40, completed: output.length, failed: errors.length });
     expect(errors.length).toBeGreaterThan(0);
     expect(output.length).toBeGreaterThan(0);
