@@ -40,7 +40,7 @@ Options for run:
   --mode <mode>              responses | batch (default responses)
   --batch-size <n>           items per child execution
   --max-concurrency <n>      child executions at once
-  --max-attempts <n>         times an item is sent at most, 1 to 10 (default 3; transient failures resend it)
+  --max-attempts <n>         times an item is sent at most, 1 to 10 (default 10; transient failures resend it)
   --params <json>            job-type params, e.g. '{"labels":["ok","spam"]}'
   --out <file>               results file (default: <input>.results.jsonl beside the input)
   --json                     print one final JSON line and no progress

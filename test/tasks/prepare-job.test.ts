@@ -51,7 +51,7 @@ describe('prepare job: a job started by the API', () => {
         batchSize: 2,
         maxConcurrency: 4,
         toleratedFailurePercentage: 10,
-        maxAttempts: 3,
+        maxAttempts: 10,
         params: {},
       },
       paramsInRecord: false,

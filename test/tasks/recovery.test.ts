@@ -279,10 +279,10 @@ describe('batch mode: the batch queue is back-pressure, not failure', () => {
 describe('the maxAttempts option', () => {
   const prompt = createDefaultRegistry().get('prompt');
 
-  test('GIVEN no maxAttempts THEN it is 3; GIVEN 1 or 10 THEN it is kept', () => {
-    expect(resolveJobOptions({ model: TEST_MODEL }, prompt).maxAttempts).toBe(3);
+  test('GIVEN no maxAttempts THEN it is 10; GIVEN 1 or 3 THEN it is kept', () => {
+    expect(resolveJobOptions({ model: TEST_MODEL }, prompt).maxAttempts).toBe(10);
     expect(resolveJobOptions({ model: TEST_MODEL, maxAttempts: 1 }, prompt).maxAttempts).toBe(1);
-    expect(resolveJobOptions({ model: TEST_MODEL, maxAttempts: 10 }, prompt).maxAttempts).toBe(10);
+    expect(resolveJobOptions({ model: TEST_MODEL, maxAttempts: 3 }, prompt).maxAttempts).toBe(3);
   });
 
   test.each([0, 11, 2.5, '3'])('GIVEN maxAttempts %j THEN the error names options.maxAttempts', (value) => {
