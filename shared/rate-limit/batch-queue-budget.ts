@@ -12,7 +12,8 @@ import { isConditionFailure } from '../store/conditions.js';
  *   BATCHQ#<keyId>       MODEL#<model>   limitTokens?, holds {holder: {tokens, until}}, pausedUntil?, version
  *
  * One item per key and model, written read-modify-write with a version condition (optimistic
- * concurrency, as the rate bucket); a batch submit writes it a few times, not per item.
+ * concurrency, as the rate bucket), except a release, which is one atomic update; a batch submit
+ * writes it a few times, not per item.
  */
 export const batchQueueKey = (keyId: string, model: string) => ({ pk: `BATCHQ#${keyId}`, sk: `MODEL#${model}` });
 
@@ -41,7 +42,18 @@ export const QUEUE_HOLD_MS = 26 * 3600 * 1000;
 /** After a refusal the queue is fuller than the holds say (other jobs, other tools): wait this long first. */
 export const QUEUE_REFUSAL_PAUSE_MS = 60_000;
 /** Conditional writes lost in a row before a reservation gives up (and the child waits). */
-const MAX_CONFLICTS = 8;
+const MAX_CONFLICTS = 16;
+/**
+ * Pause after a lost write, random up to this times the losses so far: dozens of children ending
+ * their batches at once all write this one record, and without a pause the same ones keep losing.
+ */
+const CONFLICT_BACKOFF_MS = 10;
+
+/** Wall-clock pause (not the job clock: contention is between processes and Lambdas now). */
+async function afterConflict(losses: number): Promise<void> {
+  if (losses === 0) return;
+  await new Promise((resolve) => setTimeout(resolve, Math.random() * CONFLICT_BACKOFF_MS * Math.min(losses, 8)));
+}
 /** An idle record expires after a week (DynamoDB TTL); every write pushes that back. */
 const RECORD_TTL_SECONDS = 7 * 86_400;
 
@@ -95,6 +107,7 @@ export class BatchQueueBudget {
   /** Holds `tokens` for `holder` (idempotent), or answers that the queue is full or the batch can never fit. */
   async reserve(model: string, holder: string, tokens: number): Promise<QueueReservation> {
     for (let attempt = 0; attempt < MAX_CONFLICTS; attempt++) {
+      await afterConflict(attempt);
       const state = await this.read(model);
       const { next, answer } = reserveIn(state, holder, tokens, this.clock());
       if (!next || (await this.write(model, next, state.version))) return answer;
@@ -102,13 +115,26 @@ export class BatchQueueBudget {
     return { outcome: 'full', enqueued: 0, limit: 0 };
   }
 
-  /** Gives the holder's tokens back (its batch ended, or was never created). */
+  /**
+   * Gives the holder's tokens back (its batch ended, or was never created). One atomic update,
+   * not read-modify-write: dozens of children ending at once must not contend for the record. It
+   * bumps the version, so a reservation that read the holds before it writes again.
+   */
   async release(model: string, holder: string): Promise<void> {
-    await this.change(model, (state) => {
-      if (!(holder in state.holds)) return undefined;
-      const { [holder]: _released, ...rest } = liveHolds(state, this.clock());
-      return { ...state, holds: rest };
-    });
+    try {
+      await this.table.dynamo.send(
+        new UpdateCommand({
+          TableName: this.table.name,
+          Key: batchQueueKey(this.keyId, model),
+          UpdateExpression: 'REMOVE holds.#holder ADD #version :one',
+          ConditionExpression: 'attribute_exists(holds.#holder)',
+          ExpressionAttributeNames: { '#holder': holder, '#version': 'version' },
+          ExpressionAttributeValues: { ':one': 1 },
+        }),
+      );
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error; // already released (or never held)
+    }
   }
 
   /**
@@ -144,6 +170,7 @@ export class BatchQueueBudget {
 
   private async change(model: string, change: (state: BatchQueueState) => BatchQueueState | undefined): Promise<void> {
     for (let attempt = 0; attempt < MAX_CONFLICTS; attempt++) {
+      await afterConflict(attempt);
       const state = await this.read(model);
       const next = change(state);
       if (!next || (await this.write(model, next, state.version))) return;

@@ -149,4 +149,17 @@ describe('BatchQueueBudget on DynamoDB', () => {
     const held = Object.values((await queue.read('m')).holds).reduce((sum, hold) => sum + hold.tokens, 0);
     expect(held).toBe(90);
   });
+
+  test('GIVEN 40 batches ending at once WHEN each releases its hold THEN every release lands', async () => {
+    const queue = budget();
+    now = NOW;
+    const holders = Array.from({ length: 40 }, (_, i) => `job/b${i}`);
+    for (const holder of holders) await queue.reserve('m', holder, 10);
+
+    const releases = await Promise.allSettled(holders.map((holder) => queue.release('m', holder)));
+
+    expect(releases.filter((release) => release.status === 'rejected')).toEqual([]);
+    expect((await queue.read('m')).holds).toEqual({});
+    await expect(queue.release('m', 'job/b0')).resolves.toBeUndefined(); // a second release changes nothing
+  });
 });
