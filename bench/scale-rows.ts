@@ -111,7 +111,7 @@ export function tier5Table(
     '',
     '| N | job | drain ratio | job ratio | peak writes/s: items (per shard) | job record | batch | log | rate bucket | any key | state transitions / item | AWS $ / 1M items | CPU |',
     '|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
-    `| ${options.items.toLocaleString('en-US')} | ${String(r.status)} | ${fmt(phases.lastItemFinished / ideal)} | ${fmt((r.simSeconds as number) / ideal)} | ${SHOWN_KINDS.map(peak).join(' | ')} | ${writes.partition.peak} | ${fmt((r.stateTransitions as number) / options.items, 3)} | $${fmt(cost)} | ${Math.round((r.cpuBusy) * 100)} % |`,
+    `| ${options.items.toLocaleString('en-US')} | ${String(r.status)} | ${fmt(phases.lastItemFinished / ideal)} | ${fmt((r.simSeconds as number) / ideal)} | ${SHOWN_KINDS.map(peak).join(' | ')} | ${writes.partition.peak} | ${fmt((r.stateTransitions as number) / options.items, 3)} | $${fmt(cost)} | ${Math.round(r.cpuBusy * 100)} % |`,
     '',
     over.length > 0
       ? `Over ${PARTITION_WRITE_LIMIT} writes/s: ${over.join(', ')}.`

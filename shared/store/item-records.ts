@@ -1,11 +1,5 @@
 import { BatchGetCommand, UpdateCommand, type BatchGetCommandOutput } from '@aws-sdk/lib-dynamodb';
-import type {
-  ItemRecord,
-  OutputLine,
-  ProviderErrorBody,
-  TerminalItemStatus,
-  TokenUsage,
-} from '../types.js';
+import type { ItemRecord, OutputLine, ProviderErrorBody, TerminalItemStatus, TokenUsage } from '../types.js';
 import {
   ConditionNotMet,
   RECORD_ABSENT,
