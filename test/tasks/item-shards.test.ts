@@ -12,11 +12,11 @@ import { createJob, newJobId, promptLines, resultsOf, useTaskTestEnv, type TaskT
 const env = useTaskTestEnv();
 const PLACE = { index: 0, batchId: 'batch-0000000' };
 
-/** A job of `count` items, each claimed (so recorded QUEUED); the first `succeeded` ended SUCCEEDED. */
-async function jobOfItems(e: TaskTestEnv, count: number, succeeded = 0) {
+/** A job of `count` items, the first `recorded` claimed (so recorded QUEUED); the first `succeeded` ended SUCCEEDED. */
+async function jobOfItems(e: TaskTestEnv, count: number, succeeded = 0, recorded = count) {
   const created = await createJob(e, { lines: promptLines(count) });
   const { jobId } = created.job;
-  for (const [index, item] of created.items.entries()) {
+  for (const [index, item] of created.items.slice(0, recorded).entries()) {
     await e.store.claimItem(jobId, item.customId, 60_000, { ...PLACE, index });
     if (index < succeeded) await e.store.finishItem(jobId, item.customId, { status: 'SUCCEEDED' });
   }
@@ -169,10 +169,10 @@ describe('item shards: listing a job', () => {
 });
 
 describe('item shards: the reducer', () => {
-  test('GIVEN 30 items over the shards, 12 SUCCEEDED, the rest never sent WHEN the job is finalized THEN every item has one results line and the counts are exact', async () => {
+  test('GIVEN 30 items over the shards, 12 SUCCEEDED, 10 never sent, 8 never recorded WHEN the job is finalized THEN every item has one results line and the counts are exact', async () => {
     // Arrange
     const e = env();
-    const { job, items } = await jobOfItems(e, 30, 12);
+    const { job, items } = await jobOfItems(e, 30, 12, 22);
     const context = await prepareJob(
       { input: { jobId: job.jobId }, executionArn: 'arn:aws:states:us-east-1:123456789012:execution:jobs:x' },
       e.deps,
