@@ -3,6 +3,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { hostileTable, type ScenarioResult } from './hostile.js';
+import { localCostTable, measureLocalCost, tier5Table } from './scale-rows.js';
 
 /**
  * `npm run bench`: drains jobs of N items through the local runtime against the mock provider at
@@ -39,6 +40,15 @@ const { values } = parseArgs({
      */
     'hostile-time-scale': { type: 'string' },
     'hostile-batch-time-scale': { type: 'string' },
+    /** Issue 13's rows: the local runtime's own cost, and responses mode at R = 500/s (bench/scale-rows.ts). */
+    'skip-scale': { type: 'boolean', default: false },
+    /** Defaults 100,000 (10,000 with --quick). */
+    'local-cost-items': { type: 'string' },
+    /** Defaults 100,000 (5,000 with --quick). */
+    'tier5-items': { type: 'string' },
+    'tier5-rpm': { type: 'string', default: '30000' },
+    /** Below 1: the simulated clock runs slower than the wall, so 500 items a simulated second fit the CPU. */
+    'tier5-time-scale': { type: 'string', default: '0.5' },
   },
 });
 
@@ -162,6 +172,34 @@ const table = [
 if (!values['hostile-only']) {
   process.stdout.write(`${table}\n`);
   if (values.out) await writeTable(values.out, table);
+}
+
+if (!values['hostile-only'] && !values['skip-scale']) {
+  const costItems = Number(values['local-cost-items'] ?? (values.quick ? 10_000 : 100_000));
+  process.stderr.write(`bench: local cost, llm-batch run of ${costItems} items...\n`);
+  const cost = localCostTable(await measureLocalCost(costItems));
+  const tier5 = {
+    items: Number(values['tier5-items'] ?? (values.quick ? 5_000 : 100_000)),
+    rpm: Number(values['tier5-rpm']),
+    latencyMs,
+    timeScale: Number(values['tier5-time-scale']),
+  };
+  process.stderr.write(`bench: ${tier5.items} items at ${tier5.rpm} rpm, time scale ${tier5.timeScale}...\n`);
+  const r = await runScenario([
+    '--items',
+    String(tier5.items),
+    '--mode',
+    'responses',
+    '--rpm',
+    String(tier5.rpm),
+    '--latency-ms',
+    String(latencyMs),
+    '--time-scale',
+    String(tier5.timeScale),
+  ]);
+  const scaleText = `${cost}\n\n${tier5Table(r, tier5)}\n\nReproduce: \`npm run bench --${values.quick ? ' --quick' : ''} --local-cost-items ${costItems} --tier5-items ${tier5.items} --tier5-rpm ${tier5.rpm} --tier5-time-scale ${tier5.timeScale} --latency-ms ${latencyMs}\``;
+  process.stdout.write(`\n${scaleText}\n`);
+  if (values.out) await writeTable(values.out, scaleText, 'bench-scale');
 }
 
 // --quick stays short (under 2 minutes): the hostile table only when asked for.

@@ -8,6 +8,7 @@ import { inputTokensOf } from '../local/mock-provider/answers.js';
 import type { ProviderMode } from '../shared/types.js';
 import { runBaseline } from './baseline.js';
 import { costPerMillionItems, type OrchestrationCounts } from './prices.js';
+import { PartitionWriteCounter } from './write-counter.js';
 
 /**
  * One benchmark scenario, in its own process so its peak RSS is its own. Prints one JSON line.
@@ -108,6 +109,9 @@ async function scenario(): Promise<Record<string, unknown>> {
     },
   });
   const counts = { dynamoWrites: 0, dynamoReads: 0, s3Puts: 0, s3Gets: 0 };
+  // Writes per partition key per simulated second (the stack's clock).
+  const partitionWrites = new PartitionWriteCounter(() => runtime.clock.now().getTime());
+  partitionWrites.attach(runtime.clients.dynamo);
   const WRITES = new Set([
     'PutCommand',
     'UpdateCommand',
@@ -202,6 +206,9 @@ async function scenario(): Promise<Record<string, unknown>> {
         finalize: (finalizeMs / 1000) * timeScale,
       },
       rateLimited: provider?.rateLimited ?? 0,
+      partitionWrites: partitionWrites.peaks(),
+      // The reducer's own time (wall, not scaled: it never waits on the simulated clock).
+      reducerWallMs: finalizeMs,
       createCalls,
       providerCalls,
       stateTransitions: engine.stateTransitions,

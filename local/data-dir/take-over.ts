@@ -1,6 +1,7 @@
 import { QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import pMap from 'p-map';
 import { isConditionFailure } from '../../shared/store/conditions.js';
+import { itemPartitions, readItemShards } from '../../shared/store/item-shards.js';
 import { jobRecordsQuery, keys } from '../../shared/store/keys.js';
 import type { ItemStatus, JobCounts, TokenUsage } from '../../shared/types.js';
 
@@ -18,6 +19,7 @@ export interface TakeOver {
 }
 
 interface ItemRow {
+  pk: string;
   sk: string;
   batchId?: string;
   status: ItemStatus;
@@ -27,6 +29,7 @@ interface ItemRow {
 }
 
 interface BatchRow {
+  pk: string;
   sk: string;
   batchId: string;
   leaseUntil?: number;
@@ -57,13 +60,18 @@ export async function takeOverJob(
     'leaseUntil',
     'providerBatchId',
   ]);
-  const key = (sk: string) => ({ ...keys.job(jobId), sk });
-  const update = async (sk: string, expression: string, condition: string, values: Record<string, unknown>) => {
+  // Each row's own key: items sit in their shard's partition.
+  const update = async (
+    row: { pk: string; sk: string },
+    expression: string,
+    condition: string,
+    values: Record<string, unknown>,
+  ) => {
     try {
       await dynamo.send(
         new UpdateCommand({
           TableName: tableName,
-          Key: key(sk),
+          Key: { pk: row.pk, sk: row.sk },
           UpdateExpression: expression,
           ConditionExpression: condition,
           ...(`${expression} ${condition}`.includes('#status') && {
@@ -86,7 +94,7 @@ export async function takeOverJob(
     items,
     async (item) => {
       if (options.providerLost && item.status === 'SUBMITTED') {
-        const done = await update(item.sk, 'SET #status = :queued REMOVE providerId, leaseUntil', SUBMITTED_CONDITION, {
+        const done = await update(item, 'SET #status = :queued REMOVE providerId, leaseUntil', SUBMITTED_CONDITION, {
           ':submitted': 'SUBMITTED',
           ':queued': 'QUEUED',
         });
@@ -97,7 +105,7 @@ export async function takeOverJob(
           if (item.batchId) lostBatches.add(item.batchId);
         }
       } else if (item.leaseUntil !== undefined) {
-        if (await update(item.sk, 'REMOVE leaseUntil', 'leaseUntil = :lease', { ':lease': item.leaseUntil }))
+        if (await update(item, 'REMOVE leaseUntil', 'leaseUntil = :lease', { ':lease': item.leaseUntil }))
           leasesTaken++;
       }
     },
@@ -108,11 +116,11 @@ export async function takeOverJob(
     async (batch) => {
       if (options.providerLost && batch.providerBatchId && lostBatches.has(batch.batchId)) {
         // Claimable again: the next claim is a takeover, which looks for the batch first and then makes a new one.
-        await update(batch.sk, 'REMOVE providerBatchId, leaseUntil, cancelSent', 'providerBatchId = :pid', {
+        await update(batch, 'REMOVE providerBatchId, leaseUntil, cancelSent', 'providerBatchId = :pid', {
           ':pid': batch.providerBatchId,
         });
       } else if (batch.leaseUntil !== undefined) {
-        if (await update(batch.sk, 'REMOVE leaseUntil', 'leaseUntil = :lease', { ':lease': batch.leaseUntil }))
+        if (await update(batch, 'REMOVE leaseUntil', 'leaseUntil = :lease', { ':lease': batch.leaseUntil }))
           leasesTaken++;
       }
     },
@@ -174,14 +182,15 @@ export async function itemsDone(dynamo: DynamoDBDocumentClient, tableName: strin
   return counts.succeeded + counts.failed + counts.cancelled;
 }
 
-function itemRows(dynamo: DynamoDBDocumentClient, tableName: string, jobId: string): Promise<ItemRow[]> {
-  return queryAll<ItemRow>(dynamo, tableName, jobId, keys.itemPrefix, [
-    'batchId',
-    'status',
-    'leaseUntil',
-    'providerId',
-    'usage',
-  ]);
+/** A job's items, every shard of them. */
+async function itemRows(dynamo: DynamoDBDocumentClient, tableName: string, jobId: string): Promise<ItemRow[]> {
+  const { shards } = await readItemShards(dynamo, tableName, jobId);
+  const rows: ItemRow[] = [];
+  for (const partition of itemPartitions(jobId, shards)) {
+    const fields = ['batchId', 'status', 'leaseUntil', 'providerId', 'usage'];
+    rows.push(...(await queryAll<ItemRow>(dynamo, tableName, jobId, keys.itemPrefix, fields, partition)));
+  }
+  return rows;
 }
 
 function countsOf(items: ItemRow[]): Omit<JobCounts, 'total'> & { usage: TokenUsage } {
@@ -204,9 +213,10 @@ async function queryAll<T>(
   jobId: string,
   prefix: string,
   fields: string[],
+  partition = keys.partition(jobId),
 ): Promise<T[]> {
   const query = jobRecordsQuery(jobId, prefix);
-  const names = Object.fromEntries(['sk', ...fields].map((field, i) => [`#f${i}`, field]));
+  const names = Object.fromEntries(['pk', 'sk', ...fields].map((field, i) => [`#f${i}`, field]));
   const rows: T[] = [];
   let start: Record<string, unknown> | undefined;
   do {
@@ -214,7 +224,7 @@ async function queryAll<T>(
       new QueryCommand({
         TableName: tableName,
         KeyConditionExpression: query.KeyConditionExpression,
-        ExpressionAttributeValues: query.values,
+        ExpressionAttributeValues: { ...query.values, ':pk': partition },
         ProjectionExpression: Object.keys(names).join(', '),
         ExpressionAttributeNames: names,
         ConsistentRead: true,

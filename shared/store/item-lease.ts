@@ -12,7 +12,7 @@ import {
 import type { JobProgress } from './job-progress.js';
 import type { JobRecords } from './job-records.js';
 import { ITEM_QUEUED, itemIdentity, type ItemPlacement } from './item-records.js';
-import { keys } from './keys.js';
+import type { ItemShards } from './item-shards.js';
 import { LeaseUnavailableError, leaseFree, leaseHeld } from './lease.js';
 import type { StoreTable } from './store-table.js';
 
@@ -27,6 +27,7 @@ export class ItemLease {
   constructor(
     private readonly table: StoreTable,
     private readonly jobs: JobRecords,
+    private readonly shards: ItemShards,
   ) {}
 
   /**
@@ -36,6 +37,7 @@ export class ItemLease {
    * record, or another invocation holds a live lease on it.
    */
   async claim(jobId: string, customId: string, leaseMs: number, create?: ItemPlacement): Promise<number> {
+    const key = await this.shards.key(jobId, customId);
     const now = this.table.nowMs();
     const lease = now + leaseMs;
     const at = this.table.nowIso();
@@ -45,7 +47,7 @@ export class ItemLease {
       this.table.dynamo.send(
         new UpdateCommand({
           TableName: this.table.name,
-          Key: keys.item(jobId, customId),
+          Key: key,
           // A claim is not an attempt: the send may wait for a turn or be refused. markSubmitted counts it.
           UpdateExpression: `SET leaseUntil = :lease, updatedAt = :at${identity ? `, #status = :queued, ${identity.sets}, attempts = if_not_exists(attempts, :zero)` : ''}`,
           ...conditionFields(identity ? anyOf(RECORD_ABSENT, claimable) : claimable, {
@@ -57,7 +59,7 @@ export class ItemLease {
       ),
     );
     if (result instanceof ConditionNotMet) {
-      const item = await result.record(() => this.table.read<ItemRecord>(keys.item(jobId, customId)));
+      const item = await result.record(() => this.table.read<ItemRecord>(key));
       throw new LeaseUnavailableError(
         `item ${customId} of job ${jobId} is ${item ? `${item.status}${item.status === 'QUEUED' ? ', leased by another invocation' : ''}` : 'not recorded'}`,
         item,
@@ -73,7 +75,7 @@ export class ItemLease {
       this.table.dynamo.send(
         new UpdateCommand({
           TableName: this.table.name,
-          Key: keys.item(jobId, customId),
+          Key: await this.shards.key(jobId, customId),
           UpdateExpression: 'REMOVE leaseUntil SET updatedAt = :at',
           ...conditionFields(leaseHeld(lease), { values: { ':at': this.table.nowIso() } }),
         }),
@@ -101,7 +103,7 @@ export class ItemLease {
       this.table.dynamo.send(
         new UpdateCommand({
           TableName: this.table.name,
-          Key: keys.item(jobId, customId),
+          Key: await this.shards.key(jobId, customId),
           // Every send the provider accepted is one attempt, the first and each resend alike.
           UpdateExpression: `SET #status = :submitted, providerId = :pid, updatedAt = :at${identity ? `, ${identity.sets}` : ''} REMOVE leaseUntil ADD attempts :one`,
           ...conditionFields(identity ? anyOf(RECORD_ABSENT, ours) : ours, {

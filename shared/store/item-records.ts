@@ -1,12 +1,5 @@
 import { BatchGetCommand, UpdateCommand, type BatchGetCommandOutput } from '@aws-sdk/lib-dynamodb';
-import type {
-  ItemRecord,
-  ItemStatus,
-  OutputLine,
-  ProviderErrorBody,
-  TerminalItemStatus,
-  TokenUsage,
-} from '../types.js';
+import type { ItemRecord, OutputLine, ProviderErrorBody, TerminalItemStatus, TokenUsage } from '../types.js';
 import {
   ConditionNotMet,
   RECORD_ABSENT,
@@ -17,7 +10,8 @@ import {
 } from './conditions.js';
 import type { JobProgress } from './job-progress.js';
 import type { JobRecords } from './job-records.js';
-import { jobRecordsQuery, keys } from './keys.js';
+import { ItemListing, type ItemListOptions } from './item-listing.js';
+import { itemKey, type ItemShards } from './item-shards.js';
 import { fromStored, type Page, type StoreTable } from './store-table.js';
 import { TTL_ATTRIBUTE } from './table-schema.js';
 
@@ -82,15 +76,20 @@ const SUBMITTED_WITH: Condition = {
 
 const BATCH_GET_LIMIT = 100;
 
-/** Item records: one per input line that a task has written, ended once. */
+/** Item records: one per input line a task has written, ended once; spread over the job's shards (item-shards.ts). */
 export class ItemRecords {
+  private readonly listing: ItemListing;
+
   constructor(
     private readonly table: StoreTable,
     private readonly jobs: JobRecords,
-  ) {}
+    private readonly shards: ItemShards,
+  ) {
+    this.listing = new ItemListing(table, shards);
+  }
 
-  get(jobId: string, customId: string): Promise<ItemRecord | undefined> {
-    return this.table.read<ItemRecord>(keys.item(jobId, customId));
+  async get(jobId: string, customId: string): Promise<ItemRecord | undefined> {
+    return this.table.read<ItemRecord>(await this.shards.key(jobId, customId));
   }
 
   /**
@@ -114,10 +113,11 @@ export class ItemRecords {
       ProjectionExpression: projected.map((_, i) => `#f${i}`).join(', '),
       ExpressionAttributeNames: Object.fromEntries(projected.map((field, i) => [`#f${i}`, field])),
     };
+    const shards = await this.shards.of(jobId);
     for (let start = 0; start < customIds.length; start += BATCH_GET_LIMIT) {
       let pending: Record<string, unknown>[] | undefined = customIds
         .slice(start, start + BATCH_GET_LIMIT)
-        .map((id) => keys.item(jobId, id));
+        .map((id) => itemKey(jobId, id, shards));
       for (let attempt = 0; pending && pending.length > 0; attempt++) {
         if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt)));
         const response: BatchGetCommandOutput = await this.table.dynamo.send(
@@ -179,7 +179,7 @@ export class ItemRecords {
       this.table.dynamo.send(
         new UpdateCommand({
           TableName: this.table.name,
-          Key: keys.item(jobId, customId),
+          Key: await this.shards.key(jobId, customId),
           // A claim is kept: no claim is taken on an ended item, and if a redrive reopens it the
           // invocation still holding the claim can record its send instead of sending it twice.
           UpdateExpression: `SET ${sets.join(', ')}`,
@@ -209,7 +209,7 @@ export class ItemRecords {
       this.table.dynamo.send(
         new UpdateCommand({
           TableName: this.table.name,
-          Key: keys.item(jobId, customId),
+          Key: await this.shards.key(jobId, customId),
           UpdateExpression: `SET #status = :queued, lastError = :error, updatedAt = :now REMOVE providerId${requeue.refund ? ' ADD attempts :minusOne' : ''}`,
           ...conditionFields(SUBMITTED_WITH, {
             values: {
@@ -232,35 +232,13 @@ export class ItemRecords {
     return true;
   }
 
-  /** One page of a job's items, in custom id order, optionally only those with a status. */
-  list(
-    jobId: string,
-    options: { status?: ItemStatus; limit?: number; cursor?: string } = {},
-  ): Promise<Page<ItemRecord>> {
-    const query = jobRecordsQuery(jobId, keys.itemPrefix);
-    return this.table.queryPage<ItemRecord>(
-      {
-        KeyConditionExpression: query.KeyConditionExpression,
-        ...(options.status
-          ? { FilterExpression: '#status = :status', ExpressionAttributeNames: { '#status': 'status' } }
-          : {}),
-        ExpressionAttributeValues: { ...query.values, ...(options.status ? { ':status': options.status } : {}) },
-        Limit: options.limit,
-        ConsistentRead: true,
-      },
-      options.cursor,
-    );
+  /** One page of a job's items, optionally only those with a status: shard by shard, in custom id order within one. */
+  list(jobId: string, options: ItemListOptions = {}): Promise<Page<ItemRecord>> {
+    return this.listing.page(jobId, options);
   }
 
-  /** Every item of the job, a page at a time; the next page is read while the caller works on this one. */
-  async *all(jobId: string): AsyncGenerator<ItemRecord[]> {
-    let next: Promise<Page<ItemRecord>> | undefined = this.list(jobId);
-    while (next) {
-      const page: Page<ItemRecord> = await next;
-      next = page.cursor ? this.list(jobId, { cursor: page.cursor }) : undefined;
-      // A consumer that stops early leaves the read ahead unawaited: its failure is not one.
-      next?.catch(() => undefined);
-      yield page.items;
-    }
+  /** Every item of the job, a page at a time, its shards read in parallel (pages in the order they arrive). */
+  all(jobId: string): AsyncGenerator<ItemRecord[]> {
+    return this.listing.all(jobId);
   }
 }

@@ -1,7 +1,7 @@
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { ItemRecord } from '../types.js';
 import { ConditionNotMet, allOf, conditionFields, tryConditional, type Condition } from './conditions.js';
-import { keys } from './keys.js';
+import type { ItemShards } from './item-shards.js';
 import type { StoreTable } from './store-table.js';
 import { TTL_ATTRIBUTE } from './table-schema.js';
 
@@ -25,7 +25,10 @@ const NEVER_SENT: Condition = { expression: 'attribute_not_exists(providerId)' }
  * carrying that ending, so an item with a real outcome is never reopened.
  */
 export class ItemReopening {
-  constructor(private readonly table: StoreTable) {}
+  constructor(
+    private readonly table: StoreTable,
+    private readonly shards: ItemShards,
+  ) {}
 
   /** Returns false when the item no longer carries the ending `code` (or has another provider id). */
   async reopen(item: Pick<ItemRecord, 'jobId' | 'customId' | 'providerId'>, code: string): Promise<boolean> {
@@ -37,7 +40,7 @@ export class ItemReopening {
       this.table.dynamo.send(
         new UpdateCommand({
           TableName: this.table.name,
-          Key: keys.item(item.jobId, item.customId),
+          Key: await this.shards.key(item.jobId, item.customId),
           UpdateExpression: 'SET #status = :reopened, updatedAt = :now REMOVE #error, #output, finishedAt, #ttl',
           ...conditionFields(
             allOf(ended, sent ? { ...SENT, values: { ':providerId': item.providerId } } : NEVER_SENT),

@@ -12,9 +12,10 @@ import {
   type Condition,
 } from './conditions.js';
 import { JobProgress } from './job-progress.js';
+import { ITEM_SHARDS } from './item-shards.js';
 import { keys } from './keys.js';
 import { fromStored, type Page, type StoreTable } from './store-table.js';
-import { JOBS_INDEX, TTL_ATTRIBUTE } from './table-schema.js';
+import { ITEM_SHARDS_ATTRIBUTE, JOBS_INDEX, TTL_ATTRIBUTE } from './table-schema.js';
 
 export interface FinalJobState {
   status: JobStatus;
@@ -77,7 +78,7 @@ export class JobRecords {
       this.table.dynamo.send(
         new PutCommand({
           TableName: this.table.name,
-          Item: { ...keys.job(job.jobId), ...keys.jobsIndexEntry(job), ...job },
+          Item: { ...keys.job(job.jobId), ...keys.jobsIndexEntry(job), ...job, [ITEM_SHARDS_ATTRIBUTE]: ITEM_SHARDS },
           ...conditionFields(RECORD_ABSENT),
           ...RETURN_RECORD_ON_FAILURE,
         }),

@@ -4,6 +4,7 @@ import { BatchLease, type BatchClaim } from './batch-lease.js';
 import { BatchRecords, type BatchRecord } from './batch-records.js';
 import { ItemLease } from './item-lease.js';
 import { ItemReopening } from './item-reopening.js';
+import { ItemShards } from './item-shards.js';
 import { ItemRecords, type FinishItem, type ItemPlacement } from './item-records.js';
 import type { JobProgress } from './job-progress.js';
 import { JobRecords, type FinalJobState, type LiveJobState } from './job-records.js';
@@ -43,12 +44,13 @@ export class JobStore {
     const table = new StoreTable(dynamo, tableName, recordTtlDays, clock);
     this.table = table;
     this.jobs = new JobRecords(table);
-    this.items = new ItemRecords(table, this.jobs);
-    this.itemLease = new ItemLease(table, this.jobs);
+    const shards = new ItemShards(dynamo, tableName);
+    this.items = new ItemRecords(table, this.jobs, shards);
+    this.itemLease = new ItemLease(table, this.jobs, shards);
     this.batches = new BatchRecords(table);
     this.batchLease = new BatchLease(table);
     this.logs = new LogRecords(table);
-    this.reopening = new ItemReopening(table);
+    this.reopening = new ItemReopening(table, shards);
   }
 
   // ---------------------------------------------------------------- jobs (job-records.ts)

@@ -14,6 +14,12 @@ export const JOBS_INDEX = { name: 'gsi1', partition: 'gsi1pk', sort: 'gsi1sk' } 
 /** Epoch seconds after which DynamoDB deletes the record (not set on the local table: dynalite has no TTL). */
 export const TTL_ATTRIBUTE = 'ttl';
 
+/**
+ * The job record's count of its items' partition keys (shared/store/item-shards.ts), fixed when
+ * the job is created: a later default applies to new jobs only.
+ */
+export const ITEM_SHARDS_ATTRIBUTE = 'itemShards';
+
 /** The attributes that place a record rather than describe it: a record read back is stripped of them. */
 export const PLACEMENT_ATTRIBUTES: readonly string[] = [
   TABLE_KEY.partition,
@@ -21,6 +27,7 @@ export const PLACEMENT_ATTRIBUTES: readonly string[] = [
   JOBS_INDEX.partition,
   JOBS_INDEX.sort,
   TTL_ATTRIBUTE,
+  ITEM_SHARDS_ATTRIBUTE,
 ];
 
 /** CreateTable for the local and test tables: on demand, string keys, the jobs index projecting everything. */

@@ -114,7 +114,7 @@ describe('graceful cancellation through the API', () => {
     });
     const listed = (await e.request('GET', `/jobs/${created.jobId}/items`, { query: { status: 'CANCELLED' } }))
       .json as { items: ItemRecord[] };
-    expect(listed.items.map((item) => [item.customId, item.error?.code])).toEqual([
+    expect(listed.items.map((item) => [item.customId, item.error?.code]).sort()).toEqual([
       ['item-000', 'job_cancelled'],
       ['item-001', 'job_cancelled'],
       ['item-002', 'job_cancelled'],

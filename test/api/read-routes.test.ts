@@ -123,7 +123,7 @@ describe('GET /health', () => {
 });
 
 describe('GET /jobs/{id}/items', () => {
-  test('pages through every item in custom id order, each once', async () => {
+  test('pages through every item, each once, whichever shard holds it', async () => {
     // Arrange
     const e = env();
     const job = await jobWithItems(e, 5, 2);
@@ -132,11 +132,10 @@ describe('GET /jobs/{id}/items', () => {
     const pages = await allPages(e, `/jobs/${job.jobId}/items`, { limit: '2' });
 
     // Assert
-    expect(pages.map((page) => page.items.map((item) => item.customId))).toEqual([
-      ['item-000', 'item-001'],
-      ['item-002', 'item-003'],
-      ['item-004'],
-    ]);
+    const ids = pages.flatMap((page) => page.items.map((item) => item.customId));
+    expect(ids).toHaveLength(5);
+    expect([...ids].sort()).toEqual(['item-000', 'item-001', 'item-002', 'item-003', 'item-004']);
+    for (const page of pages) expect(page.items.length).toBeLessThanOrEqual(2);
     expect(pages.at(-1)?.nextCursor).toBeNull();
   });
 
@@ -152,11 +151,11 @@ describe('GET /jobs/{id}/items', () => {
     const queued = (await allPages(e, `/jobs/${job.jobId}/items`, { status: 'QUEUED' })).flatMap((page) => page.items);
 
     // Assert
-    expect(succeeded.map((item) => [item.customId, item.status, item.result])).toEqual([
+    expect(succeeded.map((item) => [item.customId, item.status, item.result]).sort()).toEqual([
       ['item-000', 'SUCCEEDED', 'answer 0'],
       ['item-001', 'SUCCEEDED', 'answer 1'],
     ]);
-    expect(queued.map((item) => item.customId)).toEqual(['item-002', 'item-003', 'item-004']);
+    expect(queued.map((item) => item.customId).sort()).toEqual(['item-002', 'item-003', 'item-004']);
   });
 
   test.each([

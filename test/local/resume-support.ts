@@ -13,6 +13,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { LOCAL_TABLE } from '../../local/local-stack.js';
 import { startMockProvider, type MockProvider } from '../../local/mock-provider/server.js';
 import { startLocalDynamo } from '../../local/services/dynamodb.js';
+import { itemPartitions, readItemShards } from '../../shared/store/item-shards.js';
 import { jobRecordsQuery, keys } from '../../shared/store/keys.js';
 
 export interface CountingProvider {
@@ -102,7 +103,7 @@ export async function recordsLeftBy(
   const dynamo = await startLocalDynamo({ tableName: LOCAL_TABLE, dataDir: join(dataDir, 'dynamodb') });
   const client = DynamoDBDocumentClient.from(dynamo.client());
   try {
-    const read = async (prefix: string) => {
+    const read = async (prefix: string, partition = keys.partition(jobId)) => {
       const query = jobRecordsQuery(jobId, prefix);
       const rows: Record<string, unknown>[] = [];
       let start: Record<string, unknown> | undefined;
@@ -111,7 +112,7 @@ export async function recordsLeftBy(
           new QueryCommand({
             TableName: LOCAL_TABLE,
             KeyConditionExpression: query.KeyConditionExpression,
-            ExpressionAttributeValues: query.values,
+            ExpressionAttributeValues: { ...query.values, ':pk': partition },
             ExclusiveStartKey: start,
           }),
         );
@@ -120,7 +121,9 @@ export async function recordsLeftBy(
       } while (start);
       return rows;
     };
-    const items = new Map((await read(keys.itemPrefix)).map((row) => [String(row.customId), String(row.status)]));
+    const { shards } = await readItemShards(client, LOCAL_TABLE, jobId);
+    const itemRows = await Promise.all(itemPartitions(jobId, shards).map((pk) => read(keys.itemPrefix, pk)));
+    const items = new Map(itemRows.flat().map((row) => [String(row.customId), String(row.status)]));
     const unsubmittedBatches = new Set(
       (await read('BATCH#')).filter((row) => row.providerBatchId === undefined).map((row) => String(row.batchId)),
     );

@@ -361,7 +361,8 @@ export function pollState(state: BatchState | RateLimitWait | QueueRoomWait): Ba
 export async function itemsOf(env: TaskTestEnv, jobId: string): Promise<ItemRecord[]> {
   const all: ItemRecord[] = [];
   for await (const page of env.store.allItems(jobId)) all.push(...page);
-  return all;
+  // In custom id order: the store reads a job's shards in parallel.
+  return all.sort((a, b) => (a.customId < b.customId ? -1 : a.customId > b.customId ? 1 : 0));
 }
 
 export async function requireJob(env: TaskTestEnv, jobId: string): Promise<JobRecord> {

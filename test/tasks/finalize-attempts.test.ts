@@ -1,6 +1,6 @@
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, test } from '@jest/globals';
-import { keys } from '../../shared/store/keys.js';
+import { ITEM_SHARDS, itemKey } from '../../shared/store/item-shards.js';
 import { jobView } from '../../tasks/api/jobs-api.js';
 import { finalizeJob } from '../../tasks/finalize-job.js';
 import { prepareJob } from '../../tasks/prepare-job.js';
@@ -22,7 +22,7 @@ describe('the reducer records attempts per item', () => {
     await env().dynamo.send(
       new UpdateCommand({
         TableName: env().tableName,
-        Key: keys.item(created.job.jobId, retried),
+        Key: itemKey(created.job.jobId, retried, ITEM_SHARDS),
         UpdateExpression: 'SET attempts = :three',
         ExpressionAttributeValues: { ':three': 3 },
       }),
