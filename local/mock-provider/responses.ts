@@ -4,58 +4,36 @@ import { badRequest, notFound } from './http-error.js';
 import type { LatencyModel } from './latency.js';
 import { NO_JOURNAL, type Journal, type JournalEntry } from './journal.js';
 import type { IdMaker } from './outcomes.js';
+import { ResponseColumns, type ResponseRow } from './response-columns.js';
 import { responseObject, serverErrorBody, type ResponseStatus } from './shapes.js';
 
 /** Share of a background response's latency it spends queued before in_progress. */
 const QUEUED_SHARE = 0.2;
 
-/**
- * One stored response, kept compact: no request body, no timers. Its status is derived when it
- * is read, from its creation time and sampled latency, so 100,000 live background responses
- * cost only their records (a few hundred bytes each).
- */
-class ResponseRecord {
-  cancelledAt: number | undefined = undefined;
+/** Its status at `now`, derived from its creation time and sampled latency (no timers). */
+function statusAt(record: ResponseRow, now: number): ResponseStatus {
+  if (record.cancelledAt !== undefined) return 'cancelled';
+  const elapsed = now - record.createdAt;
+  if (!record.background) return 'completed';
+  if (elapsed >= record.latencyMs) return record.fails ? 'failed' : 'completed';
+  return elapsed >= record.latencyMs * QUEUED_SHARE ? 'in_progress' : 'queued';
+}
 
-  constructor(
-    readonly id: string,
-    readonly createdAt: number,
-    readonly latencyMs: number,
-    readonly background: boolean,
-    readonly store: boolean,
-    readonly model: string,
-    readonly text: string,
-    readonly inputTokens: number,
-    readonly outputTokens: number,
-    readonly formatName: string | undefined,
-    /** A background response that ends `failed` with server_error instead of completing (transientErrorRate). */
-    readonly fails: boolean,
-  ) {}
-
-  /** What the journal keeps of it. */
-  fields() {
-    return {
-      id: this.id,
-      at: this.createdAt,
-      latencyMs: this.latencyMs,
-      background: this.background,
-      store: this.store,
-      model: this.model,
-      text: this.text,
-      inputTokens: this.inputTokens,
-      outputTokens: this.outputTokens,
-      ...(this.formatName !== undefined && { formatName: this.formatName }),
-      fails: this.fails,
-    };
-  }
-
-  statusAt(now: number): ResponseStatus {
-    if (this.cancelledAt !== undefined) return 'cancelled';
-    const elapsed = now - this.createdAt;
-    if (!this.background) return 'completed';
-    if (elapsed >= this.latencyMs) return this.fails ? 'failed' : 'completed';
-    return elapsed >= this.latencyMs * QUEUED_SHARE ? 'in_progress' : 'queued';
-  }
+/** What the journal keeps of a response. */
+function journalFields(record: ResponseRow) {
+  return {
+    id: record.id,
+    at: record.createdAt,
+    latencyMs: record.latencyMs,
+    background: record.background,
+    store: record.store,
+    model: record.model,
+    text: record.text,
+    inputTokens: record.inputTokens,
+    outputTokens: record.outputTokens,
+    ...(record.formatName !== undefined && { formatName: record.formatName }),
+    fails: record.fails,
+  };
 }
 
 export interface CreatedResponse {
@@ -67,9 +45,8 @@ export interface CreatedResponse {
 
 /** Responses (POST /v1/responses, GET /v1/responses/{id}, cancel) with their lifecycle. */
 export class ResponseStore {
-  private readonly records = new Map<string, ResponseRecord>();
-  /** One string per model name, shared by every record. */
-  private readonly models = new Map<string, string>();
+  /** Stored responses: no request body, no timers, no object each (response-columns.ts). */
+  private readonly records = new ResponseColumns();
 
   constructor(
     private readonly clock: SimClock,
@@ -95,22 +72,27 @@ export class ResponseStore {
     options: { background: boolean; store: boolean; fails?: boolean; item?: string },
   ): CreatedResponse {
     const now = this.clock.now();
-    const record = new ResponseRecord(
-      this.ids.next('resp_'),
-      now,
-      this.latency.next(),
-      options.background,
-      options.store,
-      this.intern(model),
-      answer.text,
-      answer.inputTokens,
-      answer.outputTokens,
-      answer.formatName,
-      options.background && options.fails === true,
-    );
+    const record: ResponseRow = {
+      id: this.ids.next('resp_'),
+      createdAt: now,
+      latencyMs: this.latency.next(),
+      background: options.background,
+      store: options.store,
+      model,
+      text: answer.text,
+      inputTokens: answer.inputTokens,
+      outputTokens: answer.outputTokens,
+      formatName: answer.formatName,
+      fails: options.background && options.fails === true,
+      cancelledAt: undefined,
+    };
     if (options.store) {
-      this.records.set(record.id, record);
-      this.journal.write({ k: 'resp', ...record.fields(), ...(options.item !== undefined && { item: options.item }) });
+      this.records.add(record);
+      this.journal.write({
+        k: 'resp',
+        ...journalFields(record),
+        ...(options.item !== undefined && { item: options.item }),
+      });
     }
     const answeredAt = options.background ? now : now + record.latencyMs;
     return { body: view(record, answeredAt), latencyMs: record.latencyMs };
@@ -131,9 +113,10 @@ export class ResponseStore {
       throw badRequest('Only responses created with background=true can be cancelled.', null, 'response_id');
     }
     const now = this.clock.now();
-    const status = record.statusAt(now);
+    const status = statusAt(record, now);
     if (status === 'queued' || status === 'in_progress') {
       record.cancelledAt = now;
+      this.records.cancel(id, now);
       this.journal.write({ k: 'resp-cancel', id, at: now });
     } else if (status !== 'cancelled') {
       throw badRequest(`Cannot cancel a ${status} response.`, null, 'response_id');
@@ -144,45 +127,35 @@ export class ResponseStore {
   /** Takes up a response (or its cancel) made by an earlier process. */
   restore(entry: JournalEntry & { k: 'resp' | 'resp-cancel' }): void {
     if (entry.k === 'resp-cancel') {
-      const record = this.records.get(entry.id);
-      if (record) record.cancelledAt = entry.at;
+      this.records.cancel(entry.id, entry.at);
       return;
     }
     this.ids.restore(entry.id);
-    this.records.set(
-      entry.id,
-      new ResponseRecord(
-        entry.id,
-        entry.at,
-        entry.latencyMs,
-        entry.background,
-        entry.store,
-        this.intern(entry.model),
-        entry.text,
-        entry.inputTokens,
-        entry.outputTokens,
-        entry.formatName,
-        entry.fails,
-      ),
-    );
+    this.records.add({
+      id: entry.id,
+      createdAt: entry.at,
+      latencyMs: entry.latencyMs,
+      background: entry.background,
+      store: entry.store,
+      model: entry.model,
+      text: entry.text,
+      inputTokens: entry.inputTokens,
+      outputTokens: entry.outputTokens,
+      formatName: entry.formatName,
+      fails: entry.fails,
+      cancelledAt: undefined,
+    });
   }
 
-  private find(id: string): ResponseRecord {
+  private find(id: string): ResponseRow {
     const record = this.records.get(id);
     if (!record) throw notFound(`Response with id '${id}' not found.`);
     return record;
   }
-
-  private intern(model: string): string {
-    const known = this.models.get(model);
-    if (known !== undefined) return known;
-    this.models.set(model, model);
-    return model;
-  }
 }
 
-function view(record: ResponseRecord, now: number): Record<string, unknown> {
-  const status = record.statusAt(now);
+function view(record: ResponseRow, now: number): Record<string, unknown> {
+  const status = statusAt(record, now);
   return responseObject({
     id: record.id,
     createdAt: record.createdAt,

@@ -126,7 +126,8 @@ export async function startMockProvider(options: StartMockProviderOptions = {}):
     const status = reply.status ?? 200;
     stats.answered(status);
     const headers: Record<string, string> = {
-      ...limiter.headers(),
+      // A create's admission computed them already (its answer carries the budget it was admitted on).
+      ...(hasRateLimitHeaders(reply.headers) ? undefined : limiter.headers()),
       ...reply.headers,
       'x-request-id': requestId,
       'openai-processing-ms': String(Math.round(reply.delayMs ?? 0)),
@@ -199,6 +200,12 @@ export async function startMockProvider(options: StartMockProviderOptions = {}):
         server.closeAllConnections();
       }),
   };
+}
+
+function hasRateLimitHeaders(headers: Record<string, string> | undefined): boolean {
+  if (!headers) return false;
+  for (const name in headers) if (name.startsWith('x-ratelimit-')) return true;
+  return false;
 }
 
 /** Replays one journal entry of an earlier process into the stores, in the order they were written. */

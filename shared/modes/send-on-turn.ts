@@ -58,6 +58,12 @@ export class TurnLaterError extends Error {
   }
 }
 
+/**
+ * Thrown for every item left for a later turn (most items of a batch queued behind others): one
+ * instance, so no stack is captured per item. It is caught by the submit loop, never reported.
+ */
+const TURN_LATER_ERROR = new TurnLaterError();
+
 interface SendContext {
   /** Estimated tokens of the call (0 for a batch creation: its tokens count against the batch queue). */
   tokens: number;
@@ -99,7 +105,7 @@ export async function sendWithinBudget<T>(call: () => Promise<T>, context: SendC
       ...(run.sendAheadMs !== undefined && { maxWaitMs: run.sendAheadMs }),
     });
     if (context.signal?.aborted) throw new StoppedError();
-    if (turn === TURN_LATER) throw new TurnLaterError();
+    if (turn === TURN_LATER) throw TURN_LATER_ERROR;
     if (turn === undefined) {
       throw new RateLimitedError('no turn in the provider rate limit before the task ran out of time; retry later');
     }

@@ -2,6 +2,7 @@ import type { ProviderAnswer } from '../provider/rate-limit-headers.js';
 import { factorAt, grant, type BucketLimits, type BucketParams, type BucketState } from './bucket.js';
 import type { RateBucketTable } from './bucket-table.js';
 import { BookedTurns, type Chunk, type Demand, type Reservation, type Slot } from './booked-turns.js';
+import { bucketGateOf } from './bucket-gate.js';
 import { LimitLearning, type ObservedLimits } from './limit-learning.js';
 import { MAX_CONFLICTS, SharedBucket, type RateLimiterStats } from './shared-bucket.js';
 
@@ -101,7 +102,9 @@ export class RateLimiter {
     this.sleepFor = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
     this.random = options.random ?? Math.random;
     const { params, clock, sleepFor: sleep, random, stats } = this;
-    this.bucket = new SharedBucket(table, { defaults: options.defaults, params, clock, sleep, random, stats });
+    // The limiters sharing `observed` (one process's, of one key) share the bucket's state and take turns writing it.
+    const gate = bucketGateOf(options.observed);
+    this.bucket = new SharedBucket(table, { defaults: options.defaults, params, clock, sleep, random, stats, gate });
     this.turns = new BookedTurns(params.burstMs);
     this.learning = new LimitLearning(this.bucket, {
       params,
@@ -141,10 +144,14 @@ export class RateLimiter {
     signal,
     maxWaitMs,
   }: TakeTurn): Promise<number | typeof TURN_LATER | undefined> {
-    const calledAt = this.clock();
-    // The latest turn this caller waits for; it moves on with the turns handed to its demand.
-    const waitsUntil = () =>
-      maxWaitMs === undefined ? Number.POSITIVE_INFINITY : Math.max(calledAt, demand?.latestAt ?? calledAt) + maxWaitMs;
+    // The latest turn this caller waits for, counted from now: the time spent booking (a round trip,
+    // long on a busy local runtime) is no wait for a turn, and a turn that starts now is never for later.
+    // It moves on with the turns handed to its demand.
+    const waitsUntil = () => {
+      if (maxWaitMs === undefined) return Number.POSITIVE_INFINITY;
+      const now = this.clock();
+      return Math.max(now, demand?.latestAt ?? now) + maxWaitMs;
+    };
     for (;;) {
       if (signal?.aborted) return undefined;
       const now = this.clock();
@@ -243,7 +250,11 @@ export class RateLimiter {
   }
 
   /** Books the next chunk of turns, as far ahead as the deadline allows: one conditional write. */
-  private async book(tokensEach: number, deadline: number): Promise<void> {
+  private book(tokensEach: number, deadline: number): Promise<void> {
+    return this.bucket.exclusive(() => this.bookNow(tokensEach, deadline));
+  }
+
+  private async bookNow(tokensEach: number, deadline: number): Promise<void> {
     for (let attempt = 0; attempt < MAX_CONFLICTS; attempt++) {
       if (attempt > 0) await this.bucket.pauseBeforeRetry(attempt);
       const stored = await this.bucket.current();

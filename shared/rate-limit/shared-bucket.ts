@@ -1,6 +1,7 @@
 import { initialState, type BucketLimits, type BucketParams, type BucketState } from './bucket.js';
 import type { RateBucketTable } from './bucket-table.js';
 import type { Chunk } from './booked-turns.js';
+import { BucketGate } from './bucket-gate.js';
 
 /** Conditional writes lost to other writers before a read-modify-write gives up for a moment. */
 export const MAX_CONFLICTS = 8;
@@ -27,6 +28,8 @@ export interface SharedBucketOptions {
   sleep: (ms: number) => Promise<void>;
   random: () => number;
   stats: RateLimiterStats;
+  /** Shared with the other limiters of the key in this process (bucket-gate.ts); one of its own when absent. */
+  gate?: BucketGate;
 }
 
 /**
@@ -35,7 +38,7 @@ export interface SharedBucketOptions {
  * current. Every read and write of the item goes through here.
  */
 export class SharedBucket {
-  private cached: BucketState | undefined;
+  private readonly gate: BucketGate;
   /** The bucket's epoch as last read or written, and when: a check every chunk of that epoch may count. */
   private epochSeen = { epoch: -1, at: 0 };
   /** Share of recent writes that lost a race (a moving average); above one half, reading first is cheaper. */
@@ -44,7 +47,23 @@ export class SharedBucket {
   constructor(
     private readonly table: RateBucketTable,
     private readonly options: SharedBucketOptions,
-  ) {}
+  ) {
+    this.gate = options.gate ?? new BucketGate();
+  }
+
+  /** The state kept to compute the next write from (shared by the process's limiters of the key). */
+  private get cached(): BucketState | undefined {
+    return this.gate.state;
+  }
+
+  private set cached(state: BucketState | undefined) {
+    this.gate.state = state;
+  }
+
+  /** Runs a read-modify-write once the other limiters of the key in this process are done with theirs. */
+  exclusive<T>(work: () => Promise<T>): Promise<T> {
+    return this.gate.exclusive(work);
+  }
 
   get keyId(): string {
     return this.table.keyId;
@@ -87,14 +106,16 @@ export class SharedBucket {
 
   /** Read-modify-write of the shared state, retried on conflicts; `change` returns undefined for no change. */
   async update(change: (state: BucketState) => BucketState | undefined): Promise<void> {
-    for (let attempt = 0; attempt < MAX_CONFLICTS; attempt++) {
-      if (attempt > 0) await this.pauseBeforeRetry(attempt);
-      const state = await this.current();
-      const next = change(state);
-      if (next === undefined) return;
-      if (await this.write(next, state.version)) return;
-    }
-    throw new Error(`rate bucket ${this.keyId}: ${MAX_CONFLICTS} conflicting writes in a row`);
+    return this.exclusive(async () => {
+      for (let attempt = 0; attempt < MAX_CONFLICTS; attempt++) {
+        if (attempt > 0) await this.pauseBeforeRetry(attempt);
+        const state = await this.current();
+        const next = change(state);
+        if (next === undefined) return;
+        if (await this.write(next, state.version)) return;
+      }
+      throw new Error(`rate bucket ${this.keyId}: ${MAX_CONFLICTS} conflicting writes in a row`);
+    });
   }
 
   /** After a lost race, a short random wait whose bound doubles with each attempt. */
