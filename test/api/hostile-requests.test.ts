@@ -157,7 +157,7 @@ describe('options too large for the job record', () => {
     // THEN
     expect(response.status).toBe(400);
     expect(errorOf(response).issues).toEqual([
-      { where: 'options', message: `are 500127 bytes as JSON; the limit is ${MAX_OPTIONS_BYTES} bytes` },
+      { where: 'options', message: `are 500128 bytes as JSON; the limit is ${MAX_OPTIONS_BYTES} bytes` },
     ]);
     expectNothingWritten(e);
   });
