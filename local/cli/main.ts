@@ -227,7 +227,7 @@ async function serve(values: Values): Promise<number> {
       `  console              ${runtime.apiUrl}/`,
       `  HTTP API             ${runtime.apiUrl}   (POST /jobs, GET /jobs/{id}, ...)`,
       `  Step Functions API   ${runtime.stepFunctionsUrl}`,
-      `  DynamoDB             ${runtime.config.dynamoEndpoint}   table ${runtime.config.tableName}`,
+      `  DynamoDB             ${runtime.config.dynamoEndpoint ?? 'embedded (SQLite, in process)'}   table ${runtime.config.tableName}`,
       `  S3                   ${runtime.config.s3Endpoint}   bucket ${runtime.config.bucketName}`,
       `  provider             ${runtime.usesMockProvider ? `mock at ${runtime.config.openai.baseURL}` : (runtime.config.openai.baseURL ?? 'OpenAI')}`,
       '',

@@ -1,0 +1,121 @@
+/**
+ * The local runtime's job table, embedded: an object that stands wherever the store code takes a
+ * DynamoDBDocumentClient (its `send` of the lib-dynamodb commands the store uses), running each
+ * command in process on an SQLite file with DynamoDB's semantics. No SDK middleware, marshalling,
+ * HTTP shape or thread hop per call, and the data on disk, so memory stays flat in the job's size.
+ * The deployed code path (the SDK against DynamoDB) is still tested against dynalite: the store's
+ * tests run against both (test/support/dynamo.ts).
+ */
+import {
+  BatchGetCommand,
+  DeleteCommand,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+  type DynamoDBDocumentClient,
+} from '@aws-sdk/lib-dynamodb';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { jobTableDefinition } from '../../../shared/store/table-schema.js';
+import { TableOperations } from './operations.js';
+import { SqliteTable, tableShape } from './sqlite-table.js';
+
+/** The file of the store in a data dir (beside dynalite's `dynamodb/` folder of older data dirs). */
+export const EMBEDDED_STORE_FILE = 'store.sqlite';
+
+type Handler = (operations: TableOperations, input: never) => unknown;
+
+/** The commands the store sends, by class: each one is one operation. */
+const HANDLERS = new Map<unknown, Handler>([
+  [GetCommand, (operations, input) => operations.get(input)],
+  [PutCommand, (operations, input) => operations.put(input)],
+  [UpdateCommand, (operations, input) => operations.update(input)],
+  [DeleteCommand, (operations, input) => operations.delete(input)],
+  [QueryCommand, (operations, input) => operations.query(input)],
+  [BatchGetCommand, (operations, input) => operations.batchGet(input)],
+]);
+
+/**
+ * A document client on one embedded table. Each command runs when it is sent (so it is atomic);
+ * its answer is delivered as its own event on the next turn of the event loop, as an answer from a
+ * socket arrives: a caller that loops on the store still lets timers and I/O run, and concurrent
+ * callers each run on between two answers (the interleaving the SDK path has).
+ */
+export class EmbeddedDocumentClient {
+  private closed = false;
+
+  constructor(private readonly operations: TableOperations) {}
+
+  send(command: { input: unknown }): Promise<never> {
+    return new Promise((resolve, reject) => {
+      let value: unknown;
+      let failed = false;
+      try {
+        if (this.closed) throw new Error('the embedded DynamoDB store has been closed');
+        const handler = HANDLERS.get(command.constructor);
+        if (!handler) throw new Error(`the embedded DynamoDB store does not run ${command.constructor.name}`);
+        value = { $metadata: {}, ...(handler(this.operations, command.input as never) as object) };
+      } catch (error) {
+        value = error;
+        failed = true;
+      }
+      setImmediate(() => (failed ? reject(value as Error) : resolve(value as never)));
+    });
+  }
+
+  /** As the SDK client's: the store stays open (closed with EmbeddedDynamo.close). */
+  destroy(): void {
+    // nothing per client
+  }
+
+  markClosed(): void {
+    this.closed = true;
+  }
+
+  /** This client where the store code takes the SDK's document client (it uses `send` only). */
+  asDocumentClient(): DynamoDBDocumentClient {
+    return this as unknown as DynamoDBDocumentClient;
+  }
+}
+
+export interface EmbeddedDynamo {
+  /** The SQLite file holding the table. */
+  readonly file: string;
+  readonly client: DynamoDBDocumentClient;
+  /** Closes the store; a temporary one (no data dir) is deleted. */
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the job table (created if missing): in `dataDir` (kept, resumable after a kill), or in a
+ * temporary folder removed by close().
+ */
+export function openEmbeddedDynamo(options: { tableName: string; dataDir?: string }): EmbeddedDynamo {
+  const folder = options.dataDir ?? mkdtempSync(join(tmpdir(), 'llm-batch-store-'));
+  mkdirSync(folder, { recursive: true });
+  const file = join(folder, EMBEDDED_STORE_FILE);
+  let table: SqliteTable;
+  try {
+    table = new SqliteTable(tableShape(jobTableDefinition(options.tableName)), file, options.dataDir !== undefined);
+  } catch (error) {
+    if (!options.dataDir) rmSync(folder, { recursive: true, force: true });
+    throw error;
+  }
+  const client = new EmbeddedDocumentClient(new TableOperations(table));
+  let closed = false;
+  return {
+    file,
+    client: client.asDocumentClient(),
+    close: () => {
+      if (!closed) {
+        closed = true;
+        client.markClosed();
+        table.close();
+        if (!options.dataDir) rmSync(folder, { recursive: true, force: true });
+      }
+      return Promise.resolve();
+    },
+  };
+}
