@@ -7,12 +7,10 @@
 import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { LOCAL_TABLE } from '../../local/local-stack.js';
 import { startMockProvider, type MockProvider } from '../../local/mock-provider/server.js';
-import { startLocalDynamo } from '../../local/services/dynamodb.js';
+import { startLocalTable } from '../../local/services/local-table.js';
 import { jobRecordsQuery, keys } from '../../shared/store/keys.js';
 
 export interface CountingProvider {
@@ -99,8 +97,9 @@ export async function recordsLeftBy(
   dataDir: string,
   jobId: string,
 ): Promise<{ items: Map<string, string>; unsubmittedBatches: Set<string> }> {
-  const dynamo = await startLocalDynamo({ tableName: LOCAL_TABLE, dataDir: join(dataDir, 'dynamodb') });
-  const client = DynamoDBDocumentClient.from(dynamo.client());
+  // The data dir's table as the runtime opens it (its embedded store, or dynalite's for an older data dir).
+  const dynamo = await startLocalTable({ tableName: LOCAL_TABLE, dataDir });
+  const client = dynamo.documentClient('us-east-1', undefined);
   try {
     const read = async (prefix: string) => {
       const query = jobRecordsQuery(jobId, prefix);
