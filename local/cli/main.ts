@@ -50,7 +50,7 @@ Options for run:
 
 Options for run and serve (local runtime):
   --time-scale <n>                  local time runs n times faster (default ${DEFAULT_TIME_SCALE}; mock provider only)
-  --data-dir <dir>                  keep DynamoDB and S3 data on disk (default: in memory)
+  --data-dir <dir>                  keep DynamoDB and S3 data on disk (default: temporary)
                                     (a run of the same input and options resumes its unfinished job there;
                                     one process at a time per data dir)
   --mock-latency-ms <ms>            mock provider median latency (default 800)
