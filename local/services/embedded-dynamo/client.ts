@@ -36,6 +36,10 @@ const HANDLERS = new Map<unknown, Handler>([
   [QueryCommand, (operations, input) => operations.query(input)],
   [BatchGetCommand, (operations, input) => operations.batchGet(input)],
 ]);
+/** The same by class name, for commands from another copy of lib-dynamodb. */
+const HANDLERS_BY_NAME = new Map(
+  [...HANDLERS].map(([command, handler]) => [(command as { name: string }).name, handler]),
+);
 
 /**
  * A document client on one embedded table. Each command runs when it is sent (so it is atomic);
@@ -54,7 +58,7 @@ export class EmbeddedDocumentClient {
       let failed = false;
       try {
         if (this.closed) throw new Error('the embedded DynamoDB store has been closed');
-        const handler = HANDLERS.get(command.constructor);
+        const handler = HANDLERS.get(command.constructor) ?? HANDLERS_BY_NAME.get(command.constructor.name);
         if (!handler) throw new Error(`the embedded DynamoDB store does not run ${command.constructor.name}`);
         value = { $metadata: {}, ...(handler(this.operations, command.input as never) as object) };
       } catch (error) {

@@ -220,6 +220,8 @@ export class TableOperations {
     const values = input.ExpressionAttributeValues;
     const keys = input.IndexName === undefined ? this.table.shape.key : this.table.shape.indexes.get(input.IndexName);
     if (!keys) throw new ValidationException(`The table does not have the specified index: ${input.IndexName}`);
+    if (input.IndexName !== undefined && input.ConsistentRead)
+      throw new ValidationException('Consistent reads are not supported on global secondary indexes');
     const { partition, sort } = keyConditionOf(keyCondition.tree, keys, names, values);
     if (input.ExclusiveStartKey)
       this.checkStartKey(input.ExclusiveStartKey, input.IndexName, keys.partition, partition);
