@@ -121,6 +121,27 @@ describe('the embedded store (what dynalite cannot show)', () => {
     );
   });
 
+  test('GIVEN a middleware added as to an SDK client WHEN commands are sent THEN it sees each by name, around its output', async () => {
+    // Arrange
+    const { client } = open();
+    const seen: string[] = [];
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const result = await next(args);
+        seen.push(`${context.commandName}:${JSON.stringify((result.output as { Item?: unknown }).Item ?? null)}`);
+        return result;
+      },
+      { step: 'initialize', name: 'counter' },
+    );
+
+    // Act
+    await client.send(new PutCommand({ TableName: TABLE, Item: { pk: 'a', sk: 'b' } }));
+    await client.send(new GetCommand({ TableName: TABLE, Key: { pk: 'a', sk: 'b' } }));
+
+    // Assert
+    expect(seen).toEqual(['PutCommand:null', 'GetCommand:{"pk":"a","sk":"b"}']);
+  });
+
   test('GIVEN a data dir dynalite wrote WHEN the local store is chosen THEN dynalite keeps it; any other gets the embedded store', () => {
     // Arrange
     const older = folder();

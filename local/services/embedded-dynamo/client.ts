@@ -41,6 +41,9 @@ const HANDLERS_BY_NAME = new Map(
   [...HANDLERS].map(([command, handler]) => [(command as { name: string }).name, handler]),
 );
 
+type CallHandler = (args: { input: unknown }) => Promise<{ output: unknown }>;
+type Middleware = (next: CallHandler, context: { commandName: string; clientName: string }) => CallHandler;
+
 /**
  * A document client on one embedded table. Each command runs when it is sent (so it is atomic);
  * its answer is delivered as its own event on the next turn of the event loop, as an answer from a
@@ -49,18 +52,38 @@ const HANDLERS_BY_NAME = new Map(
  */
 export class EmbeddedDocumentClient {
   private closed = false;
+  private readonly middlewares: Middleware[] = [];
+  /**
+   * The SDK's hook for instrumenting calls (the bench counts reads and writes with it), reduced to
+   * `add`: each middleware wraps every call, the first added outermost, with the SDK's context
+   * fields `commandName` and `clientName`. Steps and priorities are not modelled.
+   */
+  readonly middlewareStack = {
+    add: (middleware: Middleware) => {
+      this.middlewares.push(middleware);
+    },
+  };
 
   constructor(private readonly operations: TableOperations) {}
 
   send(command: { input: unknown }): Promise<never> {
+    if (this.middlewares.length === 0) return this.run(command.constructor, command.input);
+    const context = { commandName: command.constructor.name, clientName: 'DynamoDBDocumentClient' };
+    let handler: CallHandler = (args) => this.run(command.constructor, args.input).then((output) => ({ output }));
+    for (const middleware of [...this.middlewares].reverse()) handler = middleware(handler, context);
+    return handler({ input: command.input }).then(({ output }) => output as never);
+  }
+
+  private run(commandClass: unknown, input: unknown): Promise<never> {
     return new Promise((resolve, reject) => {
       let value: unknown;
       let failed = false;
       try {
         if (this.closed) throw new Error('the embedded DynamoDB store has been closed');
-        const handler = HANDLERS.get(command.constructor) ?? HANDLERS_BY_NAME.get(command.constructor.name);
-        if (!handler) throw new Error(`the embedded DynamoDB store does not run ${command.constructor.name}`);
-        value = { $metadata: {}, ...(handler(this.operations, command.input as never) as object) };
+        const name = (commandClass as { name: string }).name;
+        const handler = HANDLERS.get(commandClass) ?? HANDLERS_BY_NAME.get(name);
+        if (!handler) throw new Error(`the embedded DynamoDB store does not run ${name}`);
+        value = { $metadata: {}, ...(handler(this.operations, input as never) as object) };
       } catch (error) {
         value = error;
         failed = true;
