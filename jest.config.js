@@ -10,7 +10,6 @@ const project = {
     ],
   },
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
-  testTimeout: 30_000,
 };
 
 /**
@@ -39,4 +38,6 @@ export default {
   // Most suites wait on (scaled) timers and sockets, not the CPU: two workers on two cores nearly
   // halve the run (jest's default is one fewer than the cores).
   maxWorkers: 2,
+  // A global option: jest ignores it inside a project.
+  testTimeout: 30_000,
 };
