@@ -23,6 +23,11 @@ export interface CountingProvider {
   /** Create calls of batch mode, by the batch's metadata batchId. */
   readonly batchCreates: Map<string, number>;
   totalCreates(): number;
+  /**
+   * Resolves once no connection is open: a killed child's requests already on the wire have been
+   * read (and counted) and its sockets closed. Read the counts of a dead child after this.
+   */
+  settled(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -84,6 +89,13 @@ export async function startCountingProvider(
     refusedCreates,
     batchCreates,
     totalCreates: () => [...responseCreates.values(), ...batchCreates.values()].reduce((sum, count) => sum + count, 0),
+    settled: async () => {
+      for (let waited = 0; waited < 5_000; waited += 10) {
+        const open = await new Promise<number>((resolve) => server.getConnections((_error, count) => resolve(count)));
+        if (open === 0) return;
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    },
     close: async () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
