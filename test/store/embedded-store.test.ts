@@ -1,5 +1,6 @@
 import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterEach, describe, expect, test } from '@jest/globals';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -119,6 +120,19 @@ describe('the embedded store (what dynalite cannot show)', () => {
     await expect(store.client.send(new GetCommand({ TableName: TABLE, Key: { pk: 'a', sk: 'b' } }))).rejects.toThrow(
       /closed/,
     );
+  });
+
+  test('GIVEN the temporary store of a process that was killed WHEN a store opens THEN the orphan is removed', () => {
+    // Arrange
+    const { pid } = spawnSync(process.execPath, ['-e', '']);
+    const orphan = mkdtempSync(join(tmpdir(), `llm-batch-store-${pid}-`));
+    folders.push(orphan);
+
+    // Act
+    open();
+
+    // Assert
+    expect(existsSync(orphan)).toBe(false);
   });
 
   test('GIVEN a middleware added as to an SDK client WHEN commands are sent THEN it sees each by name, around its output', async () => {

@@ -15,7 +15,7 @@ import {
   UpdateCommand,
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jobTableDefinition } from '../../../shared/store/table-schema.js';
@@ -115,12 +115,33 @@ export interface EmbeddedDynamo {
   close(): Promise<void>;
 }
 
+const TEMPORARY_PREFIX = 'llm-batch-store-';
+
+/** Temporary stores of processes that are gone (a killed process cannot remove its own). */
+function removeOrphanedStores(): void {
+  for (const name of readdirSync(tmpdir())) {
+    const pid = Number(/^llm-batch-store-(\d+)-/.exec(name)?.[1]);
+    if (!Number.isInteger(pid) || pid === process.pid || isAlive(pid)) continue;
+    rmSync(join(tmpdir(), name), { recursive: true, force: true });
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /**
  * Opens the job table (created if missing): in `dataDir` (kept, resumable after a kill), or in a
  * temporary folder removed by close().
  */
 export function openEmbeddedDynamo(options: { tableName: string; dataDir?: string }): EmbeddedDynamo {
-  const folder = options.dataDir ?? mkdtempSync(join(tmpdir(), 'llm-batch-store-'));
+  if (!options.dataDir) removeOrphanedStores();
+  const folder = options.dataDir ?? mkdtempSync(join(tmpdir(), `${TEMPORARY_PREFIX}${process.pid}-`));
   mkdirSync(folder, { recursive: true });
   const file = join(folder, EMBEDDED_STORE_FILE);
   let table: SqliteTable;
