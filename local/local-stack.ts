@@ -1,6 +1,5 @@
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { SFNClient } from '@aws-sdk/client-sfn';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { createAwsClients, type AwsClients } from '../shared/clients.js';
 import type { Config } from '../shared/config.js';
 import type { TaskDeps, TaskLogger } from '../shared/deps.js';
@@ -24,7 +23,8 @@ import { startStepFunctionsApi } from './engine/sfn-api-server.js';
 import { consoleRoutes } from './console/console-routes.js';
 import { startMockProvider, type MockProvider } from './mock-provider/server.js';
 import type { MockProviderOptions } from './mock-provider/options.js';
-import { LOCAL_CREDENTIALS, startLocalDynamo, type LocalDynamo } from './services/dynamodb.js';
+import { LOCAL_CREDENTIALS } from './services/dynamodb.js';
+import { startLocalTable, type LocalStoreKind, type LocalTable } from './services/local-table.js';
 import { startLocalHttpApi } from './services/http-api.js';
 import { startLocalS3 } from './services/s3.js';
 import { dataDirClock } from './data-dir/clock-file.js';
@@ -61,8 +61,13 @@ export function localTimeScale(options: Pick<LocalRuntimeOptions, 'timeScale' | 
 }
 
 export interface LocalRuntimeOptions {
-  /** Keep DynamoDB and S3 data on disk here (default: in memory / a temporary folder). */
+  /** Keep DynamoDB and S3 data on disk here (default: a temporary folder / in memory). */
   dataDir?: string;
+  /**
+   * The job table's store: `embedded` (default; SQLite in process) or `dynalite` (the SDK over
+   * DynamoDB's API, as deployed; test/iam records those calls). A data dir written by dynalite stays on dynalite.
+   */
+  store?: LocalStoreKind;
   /**
    * How many times faster than the wall clock local time runs, with the mock provider (default 20); 1 with a real
    * provider.
@@ -138,9 +143,10 @@ export class LocalRuntime {
         clock = kept.clock;
         closers.push(() => Promise.resolve(kept.stop()));
       }
-      const dynamo = await startLocalDynamo({
+      const dynamo = await startLocalTable({
         tableName: LOCAL_TABLE,
-        ...(options.dataDir ? { dataDir: `${options.dataDir}/dynamodb` } : {}),
+        ...(options.dataDir ? { dataDir: options.dataDir } : {}),
+        ...(options.store ? { store: options.store } : {}),
       });
       closers.push(() => dynamo.close());
       const s3 = await startLocalS3({
@@ -164,7 +170,7 @@ export class LocalRuntime {
         region: LOCAL_REGION,
         tableName: LOCAL_TABLE,
         bucketName: LOCAL_BUCKET,
-        dynamoEndpoint: dynamo.endpoint,
+        ...(dynamo.endpoint ? { dynamoEndpoint: dynamo.endpoint } : {}),
         s3Endpoint: s3.endpoint,
         stateMachineArn: LOCAL_STATE_MACHINE_ARN,
         openai: {
@@ -301,16 +307,15 @@ function countingSubmitCalls(deps: TaskDeps, onSubmitCall: LocalRuntimeOptions['
 }
 
 /**
- * The deployed clients' configuration (shared/clients.ts), except that DynamoDB calls go to
- * dynalite's worker thread as messages (see services/dynamodb.ts): they are most of the local
- * runtime's work (about seven per item), and the socket round trip and SigV4 signing were a third
- * of their cost.
+ * The deployed clients' configuration (shared/clients.ts), except that DynamoDB calls go to the
+ * local table's own client (services/local-table.ts): the embedded store in process, or dynalite's
+ * worker thread as messages. They are most of the local runtime's work (about seven per item).
  */
-function localClients(config: Config, dynamo: LocalDynamo): AwsClients {
+function localClients(config: Config, dynamo: LocalTable): AwsClients {
   const clients = createAwsClients(config, LOCAL_CREDENTIALS);
   const { translateConfig } = clients.dynamo.config;
   clients.dynamo.destroy(); // never used: it has opened nothing
-  return { ...clients, dynamo: DynamoDBDocumentClient.from(dynamo.client({ region: config.region }), translateConfig) };
+  return { ...clients, dynamo: dynamo.documentClient(config.region, translateConfig) };
 }
 
 async function* readJsonItems(deps: TaskDeps, reader: ItemReaderRequest, runAs: RunAs): AsyncGenerator<unknown> {

@@ -50,7 +50,7 @@ Options for run:
 
 Options for run and serve (local runtime):
   --time-scale <n>                  local time runs n times faster (default ${DEFAULT_TIME_SCALE}; mock provider only)
-  --data-dir <dir>                  keep DynamoDB and S3 data on disk (default: in memory)
+  --data-dir <dir>                  keep DynamoDB and S3 data on disk (default: temporary)
                                     (a run of the same input and options resumes its unfinished job there;
                                     one process at a time per data dir)
   --mock-latency-ms <ms>            mock provider median latency (default 800)
@@ -227,7 +227,7 @@ async function serve(values: Values): Promise<number> {
       `  console              ${runtime.apiUrl}/`,
       `  HTTP API             ${runtime.apiUrl}   (POST /jobs, GET /jobs/{id}, ...)`,
       `  Step Functions API   ${runtime.stepFunctionsUrl}`,
-      `  DynamoDB             ${runtime.config.dynamoEndpoint}   table ${runtime.config.tableName}`,
+      `  DynamoDB             ${runtime.config.dynamoEndpoint ?? 'embedded (SQLite, in process)'}   table ${runtime.config.tableName}`,
       `  S3                   ${runtime.config.s3Endpoint}   bucket ${runtime.config.bucketName}`,
       `  provider             ${runtime.usesMockProvider ? `mock at ${runtime.config.openai.baseURL}` : (runtime.config.openai.baseURL ?? 'OpenAI')}`,
       '',

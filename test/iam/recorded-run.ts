@@ -37,7 +37,13 @@ export class RecordedRun {
   ) {}
 
   static async start(recorder: CallRecorder, options: LocalRuntimeOptions = {}): Promise<RecordedRun> {
-    const runtime = await LocalRuntime.start({ ...options, stepFunctionsPort: 0, runAs: recorder.runAs });
+    // The SDK path (dynalite): the recorder's middleware sees each DynamoDB call as the deployed code makes it.
+    const runtime = await LocalRuntime.start({
+      ...options,
+      store: 'dynalite',
+      stepFunctionsPort: 0,
+      runAs: recorder.runAs,
+    });
     const { dynamo, s3, sfn } = runtime.clients;
     for (const client of [dynamo, s3, sfn]) recorder.instrument(client);
     // On AWS the provider's key comes from Secrets Manager, read when a function first needs the

@@ -68,6 +68,7 @@ describe('llm-batch run --data-dir: SIGKILL at random points, resumed each time'
         last = ended; // it finished before the kill came
         break;
       }
+      await provider.settled(); // the dead child's last requests counted before the look
       const left = await recordsLeftBy(dataDir, jobId as string);
       for (let i = 0; i < ITEMS; i++) {
         const customId = `item-${i}`;

@@ -7,12 +7,10 @@
 import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { LOCAL_TABLE } from '../../local/local-stack.js';
 import { startMockProvider, type MockProvider } from '../../local/mock-provider/server.js';
-import { startLocalDynamo } from '../../local/services/dynamodb.js';
+import { startLocalTable } from '../../local/services/local-table.js';
 import { itemPartitions, readItemShards } from '../../shared/store/item-shards.js';
 import { jobRecordsQuery, keys } from '../../shared/store/keys.js';
 
@@ -26,6 +24,11 @@ export interface CountingProvider {
   /** Create calls of batch mode, by the batch's metadata batchId. */
   readonly batchCreates: Map<string, number>;
   totalCreates(): number;
+  /**
+   * Resolves once no connection is open: a killed child's requests already on the wire have been
+   * read (and counted) and its sockets closed. Read the counts of a dead child after this.
+   */
+  settled(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -87,6 +90,13 @@ export async function startCountingProvider(
     refusedCreates,
     batchCreates,
     totalCreates: () => [...responseCreates.values(), ...batchCreates.values()].reduce((sum, count) => sum + count, 0),
+    settled: async () => {
+      for (let waited = 0; waited < 5_000; waited += 10) {
+        const open = await new Promise<number>((resolve) => server.getConnections((_error, count) => resolve(count)));
+        if (open === 0) return;
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    },
     close: async () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -100,8 +110,9 @@ export async function recordsLeftBy(
   dataDir: string,
   jobId: string,
 ): Promise<{ items: Map<string, string>; unsubmittedBatches: Set<string> }> {
-  const dynamo = await startLocalDynamo({ tableName: LOCAL_TABLE, dataDir: join(dataDir, 'dynamodb') });
-  const client = DynamoDBDocumentClient.from(dynamo.client());
+  // The data dir's table as the runtime opens it (its embedded store, or dynalite's for an older data dir).
+  const dynamo = await startLocalTable({ tableName: LOCAL_TABLE, dataDir });
+  const client = dynamo.documentClient('us-east-1', undefined);
   try {
     const read = async (prefix: string, partition = keys.partition(jobId)) => {
       const query = jobRecordsQuery(jobId, prefix);
