@@ -69,6 +69,19 @@ export async function newOrResumedJob(
   return { jobId, ...(session && { session }) };
 }
 
+/** A validated input file, held until the job is written and then let go (see takeValidated). */
+export interface ValidatedInput {
+  job?: ValidatedJob;
+}
+
+/** The validated job, once: the box no longer holds its items afterwards. */
+export function takeValidated(input: ValidatedInput): ValidatedJob {
+  const { job } = input;
+  if (!job) throw new Error('the validated input was taken already');
+  delete input.job;
+  return job;
+}
+
 /** `resume <jobId>`: the job of the data dir, made ready to run again when it has not ended. */
 export async function existingJob(runtime: LocalRuntime, jobId: string, sessions: JobSessions, dataDir: string) {
   const job = await runtime.deps.store.getJob(jobId);

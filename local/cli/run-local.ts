@@ -1,11 +1,10 @@
 import { createWriteStream } from 'node:fs';
 import { finished } from 'node:stream/promises';
-import type { ValidatedJob } from '../../shared/job-intake.js';
 import { TERMINAL_JOB_STATUSES, type JobRecord } from '../../shared/types.js';
 import { JobSessions } from '../data-dir/job-sessions.js';
 import { LocalRuntime } from '../local-stack.js';
 import { handleInterrupts } from './interrupts.js';
-import { existingJob, newOrResumedJob, type LocalJob } from './local-job.js';
+import { existingJob, newOrResumedJob, takeValidated, type LocalJob, type ValidatedInput } from './local-job.js';
 import { checkOutPath, defaultOutPath } from './out-path.js';
 import { createProgressReporter } from './progress.js';
 import { announceStart, exitCodeOf, printSummary, sleep, summaryOf, type RunOptions } from './run-summary.js';
@@ -20,10 +19,15 @@ export interface ResumeOptions extends Omit<RunOptions, 'file' | 'request' | 'ap
  * newest unfinished job of the same input and options is resumed instead of a new one (unless
  * `fresh`).
  */
-export async function runLocally(options: RunOptions, validated: ValidatedJob, outPath: string): Promise<number> {
+export async function runLocally(options: RunOptions, input: ValidatedInput, outPath: string): Promise<number> {
   const sessions = options.runtime.dataDir ? new JobSessions(options.runtime.dataDir) : undefined;
   return onLocalRuntime({ ...options, out: outPath }, sessions, (runtime) =>
-    newOrResumedJob(runtime, validated, { file: options.file, out: outPath, fresh: options.fresh ?? false }, sessions),
+    newOrResumedJob(
+      runtime,
+      takeValidated(input),
+      { file: options.file, out: outPath, fresh: options.fresh ?? false },
+      sessions,
+    ),
   ).then(({ code }) => code);
 }
 
