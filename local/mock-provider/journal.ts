@@ -9,24 +9,18 @@ import { closeSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs
 import { join } from 'node:path';
 import type { BatchCreateBody } from './batch-input.js';
 import type { BatchResult } from './batch-timeline.js';
+import type { ResponseContent } from './shapes.js';
 
 export type JournalEntry =
-  | {
+  | (ResponseContent & {
       k: 'resp';
       id: string;
       at: number;
       latencyMs: number;
-      background: boolean;
-      store: boolean;
-      model: string;
-      text: string;
-      inputTokens: number;
-      outputTokens: number;
-      formatName?: string;
       fails: boolean;
       /** The item the create was counted under (StatsCounter.sent), for counting creates per item. */
       item?: string;
-    }
+    })
   | { k: 'resp-cancel'; id: string; at: number }
   | { k: 'file'; id: string; at: number; filename: string; purpose: string; content: string }
   | {

@@ -5,18 +5,13 @@
  * sequence, outcomes.ts idFor) gives its row; the row keeps the hash to tell a made-up id.
  */
 
+import type { ResponseContent } from './shapes.js';
+
 /** One stored response's fields. */
-export interface ResponseRow {
+export interface ResponseRow extends ResponseContent {
   id: string;
   createdAt: number;
   latencyMs: number;
-  background: boolean;
-  store: boolean;
-  model: string;
-  text: string;
-  inputTokens: number;
-  outputTokens: number;
-  formatName: string | undefined;
   /** A background response that ends `failed` with server_error instead of completing. */
   fails: boolean;
   cancelledAt: number | undefined;

@@ -5,7 +5,7 @@ import type { LatencyModel } from './latency.js';
 import { NO_JOURNAL, type Journal, type JournalEntry } from './journal.js';
 import type { IdMaker } from './outcomes.js';
 import { ResponseColumns, type ResponseRow } from './response-columns.js';
-import { responseObject, serverErrorBody, type ResponseStatus } from './shapes.js';
+import { responseObject, serverErrorBody, type ResponseContent, type ResponseStatus } from './shapes.js';
 
 /** Share of a background response's latency it spends queued before in_progress. */
 const QUEUED_SHARE = 0.2;
@@ -19,12 +19,9 @@ function statusAt(record: ResponseRow, now: number): ResponseStatus {
   return elapsed >= record.latencyMs * QUEUED_SHARE ? 'in_progress' : 'queued';
 }
 
-/** What the journal keeps of a response. */
-function journalFields(record: ResponseRow) {
+/** The fields a response holds from its creation on (the journal's and the answer's alike). */
+function contentOf(record: ResponseRow): ResponseContent {
   return {
-    id: record.id,
-    at: record.createdAt,
-    latencyMs: record.latencyMs,
     background: record.background,
     store: record.store,
     model: record.model,
@@ -32,6 +29,16 @@ function journalFields(record: ResponseRow) {
     inputTokens: record.inputTokens,
     outputTokens: record.outputTokens,
     ...(record.formatName !== undefined && { formatName: record.formatName }),
+  };
+}
+
+/** What the journal keeps of a response. */
+function journalFields(record: ResponseRow) {
+  return {
+    id: record.id,
+    at: record.createdAt,
+    latencyMs: record.latencyMs,
+    ...contentOf(record),
     fails: record.fails,
   };
 }
@@ -162,12 +169,6 @@ function view(record: ResponseRow, now: number): Record<string, unknown> {
     ...(status === 'completed' && { completedAt: record.createdAt + record.latencyMs }),
     ...(status === 'failed' && { error: serverErrorBody(500).error }),
     status,
-    background: record.background,
-    store: record.store,
-    model: record.model,
-    text: record.text,
-    inputTokens: record.inputTokens,
-    outputTokens: record.outputTokens,
-    ...(record.formatName !== undefined && { formatName: record.formatName }),
+    ...contentOf(record),
   });
 }

@@ -4,19 +4,23 @@ import { unixSeconds } from './clock.js';
 
 export type ResponseStatus = 'queued' | 'in_progress' | 'completed' | 'cancelled' | 'failed' | 'incomplete';
 
-export interface ResponseFields {
-  id: string;
-  createdAt: number;
-  /** Set once the response is completed. */
-  completedAt?: number;
-  status: ResponseStatus;
+/** What a response holds from its creation on: stored, journaled and answered alike. */
+export interface ResponseContent {
   background: boolean;
   store: boolean;
   model: string;
   text: string;
   inputTokens: number;
   outputTokens: number;
-  formatName?: string;
+  formatName?: string | undefined;
+}
+
+export interface ResponseFields extends ResponseContent {
+  id: string;
+  createdAt: number;
+  /** Set once the response is completed. */
+  completedAt?: number;
+  status: ResponseStatus;
   /** Set when the response failed. */
   error?: { code: string | null; message: string };
 }
