@@ -13,9 +13,10 @@ import {
 } from './map-items.js';
 import {
   childResult,
+  packChildResult,
   type ChildIdentity,
   type ChildOutcome,
-  type MapRunChildResult,
+  type PackedChildResult,
   type ResultWriterDetails,
   type WriteResults,
 } from './map-run-results.js';
@@ -181,8 +182,8 @@ async function mapRun(plan: DistributedMapPlan, call: MapRunCall, host: MapRunHo
   const inputs = childInputs(plan, call, readItems(plan, call, host.readItems, settings.maxItems), settings, counter);
 
   const outputs: Json[] = [];
-  const succeeded: MapRunChildResult[] = [];
-  const failed: MapRunChildResult[] = [];
+  const succeeded: PackedChildResult[] = [];
+  const failed: PackedChildResult[] = [];
   const live = new Set<ChildRun>();
   let running = 0;
   let drained = false;
@@ -268,7 +269,7 @@ async function mapRun(plan: DistributedMapPlan, call: MapRunCall, host: MapRunHo
           Object.assign(memory, { identity, startDate, resumeAt: child.resumeAt() });
         }
         if (settings.writer) {
-          const result = childResult(identity, next.input, outcome, startDate, host.now());
+          const result = packChildResult(childResult(identity, next.input, outcome, startDate, host.now()));
           (outcome.status === 'SUCCEEDED' ? succeeded : failed).push(result);
           if (outcome.status === 'SUCCEEDED') memory.succeeded = { result };
         } else {

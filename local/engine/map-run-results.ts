@@ -1,4 +1,5 @@
 /** A map run's results as Step Functions' ResultWriter writes them. */
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import type { Json } from './json-path.js';
 
 export interface ResultWriterTarget {
@@ -25,13 +26,23 @@ export interface MapRunChildResult {
   RedriveStatusReason: string;
 }
 
+/**
+ * A child's result, kept deflated until the files are written: each holds its batch's input, so a
+ * million-item run kept about 120 MB of them as text, about a sixth of that deflated.
+ */
+export type PackedChildResult = Buffer;
+
+export function packChildResult(result: MapRunChildResult): PackedChildResult {
+  return deflateRawSync(JSON.stringify(result), { level: 1 });
+}
+
 export interface MapRunResults {
   mapRunArn: string;
   /** The id in the map run ARN, and the folder of the result files under the prefix. */
   mapRunId: string;
-  succeeded: MapRunChildResult[];
+  succeeded: PackedChildResult[];
   /** Failed, timed out and aborted children. */
-  failed: MapRunChildResult[];
+  failed: PackedChildResult[];
 }
 
 export interface ResultWriterDetails {
@@ -64,7 +75,7 @@ export function mapRunResultFiles(
   ] as const) {
     if (results.length === 0) continue;
     const key = `${base}/${status}_0.json`;
-    const body = JSON.stringify(results);
+    const body = `[${results.map((packed) => inflateRawSync(packed).toString('utf8')).join(',')}]`;
     files.push({ key, body });
     listed[status].push({ Key: key, Size: Buffer.byteLength(body) });
   }

@@ -5,7 +5,7 @@
  * succeed, each from its own failed state).
  */
 import type { Json } from './json-path.js';
-import type { ChildIdentity, MapRunChildResult } from './map-run-results.js';
+import type { ChildIdentity, PackedChildResult } from './map-run-results.js';
 
 /** The state an execution was in when it ended, with the input it entered with. */
 export interface ResumePoint {
@@ -35,7 +35,7 @@ export class ResumeTracker {
  */
 export interface RememberedChild {
   /** Its result line (with a ResultWriter) or its output, when it succeeded: a redrive keeps it. */
-  succeeded?: { result?: MapRunChildResult; output?: Json };
+  succeeded?: { result?: PackedChildResult; output?: Json };
   /** Kept only for a child that did not succeed: a redrive runs it again under the same name. */
   identity?: ChildIdentity;
   startDate?: Date;

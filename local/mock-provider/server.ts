@@ -40,7 +40,8 @@ export interface MockProvider {
   stats(): MockProviderStats;
   /**
    * Accepted create calls per item, keyed as StatsCounter.sent says: a batch line's custom_id,
-   * a response's Idempotency-Key (the product sends the SHA-256 hex of `<jobId>:<customId>`).
+   * a response's Idempotency-Key (the product sends the SHA-256 hex of `<jobId>:<customId>`) as
+   * `createsKey` shortens it.
    */
   createsPerItem(): Map<string, number>;
   /** Stops listening, drops open connections and abandons answers still waiting on latency. */

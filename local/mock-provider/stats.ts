@@ -20,6 +20,17 @@ export interface MockProviderStats {
   createsPerItem: { items: number; creates: number; max: number };
 }
 
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+/**
+ * The key an item's creates are counted under: an Idempotency-Key (a SHA-256 in hex) by its first
+ * 12 characters, which tell a million items apart (a clash is about 0.002 likely) for a third of
+ * the memory; any other key whole. (12, not more: V8 shares a longer slice with its parent.)
+ */
+export function createsKey(itemKey: string): string {
+  return SHA256_HEX.test(itemKey) ? itemKey.slice(0, 12) : itemKey;
+}
+
 export class StatsCounter {
   private readonly calls = new Map<string, number>();
   rateLimited = 0;
@@ -39,8 +50,9 @@ export class StatsCounter {
   private mostForOneItem = 0;
 
   sent(itemKey: string): void {
-    const count = (this.createsByItem.get(itemKey) ?? 0) + 1;
-    this.createsByItem.set(itemKey, count);
+    const key = createsKey(itemKey);
+    const count = (this.createsByItem.get(key) ?? 0) + 1;
+    this.createsByItem.set(key, count);
     this.creates += 1;
     if (count > this.mostForOneItem) this.mostForOneItem = count;
   }

@@ -4,6 +4,7 @@ import { afterEach, describe, expect, test } from '@jest/globals';
 import type { Clock } from '../../shared/clock.js';
 import { startMockProvider, type MockProvider } from '../../local/mock-provider/server.js';
 import type { MockProviderOptions } from '../../local/mock-provider/options.js';
+import { createsKey } from '../../local/mock-provider/stats.js';
 import { idempotencyHeaderValue } from '../../shared/provider/openai-client.js';
 import { OpenAIProvider, createOpenAIClient } from '../../shared/provider/openai-provider.js';
 import type { OutputLine, ProviderRequest } from '../../shared/types.js';
@@ -319,7 +320,7 @@ describe('create calls per item', () => {
     }
 
     // Assert
-    expect(mock.createsPerItem().get(idempotencyHeaderValue('job-1:café-名'))).toBe(2);
+    expect(mock.createsPerItem().get(createsKey(idempotencyHeaderValue('job-1:café-名')))).toBe(2);
     expect(mock.stats().createsPerItem).toEqual({ items: 1, creates: 2, max: 2 });
     expect(mock.stats().serverErrors).toBe(attempts - 2);
   });
