@@ -33,7 +33,11 @@ export interface MapRunChildResult {
 export type PackedChildResult = Buffer;
 
 export function packChildResult(result: MapRunChildResult): PackedChildResult {
-  return deflateRawSync(JSON.stringify(result), { level: 1 });
+  const deflated = deflateRawSync(JSON.stringify(result), { level: 1 });
+  // zlib answers with a view on its 64 KiB output chunk: keep a copy of the bytes, not the chunk.
+  const packed = Buffer.allocUnsafeSlow(deflated.length);
+  deflated.copy(packed);
+  return packed;
 }
 
 export interface MapRunResults {
