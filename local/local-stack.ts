@@ -1,4 +1,5 @@
-import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { Readable } from 'node:stream';
+import { Upload } from '@aws-sdk/lib-storage';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { createAwsClients, type AwsClients } from '../shared/clients.js';
 import type { Config } from '../shared/config.js';
@@ -14,7 +15,8 @@ import { workflowStateTasks } from '../tasks/handlers/task-logic.js';
 import { renderJobWorkflowAsl } from '../workflows/render-asl.js';
 import {
   LocalStepFunctions,
-  mapRunResultFiles,
+  writeMapRunResultFiles,
+  type PutPieces,
   type ItemReaderRequest,
   type MapRunResults,
   type ResultWriterTarget,
@@ -337,18 +339,17 @@ async function* readJsonItems(deps: TaskDeps, reader: ItemReaderRequest, runAs: 
 }
 
 /** Writes a map run's results to the local S3 as the Distributed Map's ResultWriter does. */
-async function writeMapRunResults(
+function writeMapRunResults(
   clients: AwsClients,
   writer: ResultWriterTarget,
   run: MapRunResults,
 ): Promise<{ Bucket: string; Key: string }> {
-  const { manifestKey, files } = mapRunResultFiles(writer, run);
-  for (const file of files) {
-    await clients.s3.send(
-      new PutObjectCommand({ Bucket: writer.bucket, Key: file.key, Body: file.body, ContentType: 'application/json' }),
-    );
-  }
-  return { Bucket: writer.bucket, Key: manifestKey };
+  // A multipart upload from the pieces: the file is never whole in memory.
+  const put: PutPieces = async (key, pieces) => {
+    const params = { Bucket: writer.bucket, Key: key, Body: Readable.from(pieces), ContentType: 'application/json' };
+    await new Upload({ client: clients.s3, params }).done();
+  };
+  return writeMapRunResultFiles(writer, run, put);
 }
 
 type TaskImplementations = Record<string, (input: unknown) => Promise<unknown>>;

@@ -42,7 +42,8 @@ import { tick } from './time.js';
 
 export { DEFAULT_MAX_BATCH_BYTES, MAX_MAP_CONCURRENCY, type ItemReaderRequest, type ReadItems } from './map-items.js';
 export {
-  mapRunResultFiles,
+  writeMapRunResultFiles,
+  type PutPieces,
   type ChildIdentity,
   type ChildOutcome,
   type MapRunChildResult,

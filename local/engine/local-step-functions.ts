@@ -29,7 +29,8 @@ export type {
 export type { HistoryEvent } from './history.js';
 export type { TaskImplementation } from './state-handlers.js';
 export {
-  mapRunResultFiles,
+  writeMapRunResultFiles,
+  type PutPieces,
   type ItemReaderRequest,
   type MapRunChildResult,
   type MapRunResults,

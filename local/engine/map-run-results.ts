@@ -54,20 +54,25 @@ export interface ResultWriterDetails {
   Key: string;
 }
 
-/** Writes a map run's results (see `mapRunResultFiles` for the files AWS writes) and returns where the manifest is. */
+/** Writes a map run's results (the files of `writeMapRunResultFiles`) and returns where the manifest is. */
 export type WriteResults = (writer: ResultWriterTarget, run: MapRunResults) => Promise<ResultWriterDetails>;
 
+/** Stores one object from its pieces, read once in order (a stream of any length). */
+export type PutPieces = (key: string, pieces: Iterable<Buffer>) => Promise<void>;
+
 /**
- * The objects Step Functions writes for a map run: `<prefix>/<mapRunId>/SUCCEEDED_0.json`,
- * `FAILED_0.json` (each only when it has entries) and `manifest.json`, which lists them.
+ * Writes the objects Step Functions writes for a map run through `put`: `<prefix>/<mapRunId>/SUCCEEDED_0.json`,
+ * `FAILED_0.json` (each only when it has entries) and `manifest.json`, which lists them with their
+ * sizes. A result file goes out one child at a time (inflated as it is read), so writing a
+ * million-item run's files holds one child's result, not the file.
  */
-export function mapRunResultFiles(
+export async function writeMapRunResultFiles(
   writer: ResultWriterTarget,
   run: MapRunResults,
-): { manifestKey: string; files: { key: string; body: string }[] } {
+  put: PutPieces,
+): Promise<ResultWriterDetails> {
   const prefix = writer.prefix.replace(/\/+$/, '');
   const base = prefix ? `${prefix}/${run.mapRunId}` : run.mapRunId;
-  const files: { key: string; body: string }[] = [];
   const listed: Record<'SUCCEEDED' | 'FAILED' | 'PENDING', { Key: string; Size: number }[]> = {
     FAILED: [],
     PENDING: [],
@@ -79,16 +84,35 @@ export function mapRunResultFiles(
   ] as const) {
     if (results.length === 0) continue;
     const key = `${base}/${status}_0.json`;
-    const body = `[${results.map((packed) => inflateRawSync(packed).toString('utf8')).join(',')}]`;
-    files.push({ key, body });
-    listed[status].push({ Key: key, Size: Buffer.byteLength(body) });
+    const file = { Key: key, Size: 0 };
+    await put(key, countedPieces(resultFilePieces(results), file));
+    listed[status].push(file);
   }
   const manifestKey = `${base}/manifest.json`;
-  files.push({
-    key: manifestKey,
-    body: JSON.stringify({ DestinationBucket: writer.bucket, MapRunArn: run.mapRunArn, ResultFiles: listed }),
-  });
-  return { manifestKey, files };
+  const manifest = { DestinationBucket: writer.bucket, MapRunArn: run.mapRunArn, ResultFiles: listed };
+  await put(manifestKey, [Buffer.from(JSON.stringify(manifest))]);
+  return { Bucket: writer.bucket, Key: manifestKey };
+}
+
+const OPEN = Buffer.from('[');
+const COMMA = Buffer.from(',');
+const CLOSE = Buffer.from(']');
+
+/** A result file's JSON array, one child's result at a time. */
+function* resultFilePieces(results: readonly PackedChildResult[]): Generator<Buffer> {
+  yield OPEN;
+  for (const [index, packed] of results.entries()) {
+    if (index > 0) yield COMMA;
+    yield inflateRawSync(packed);
+  }
+  yield CLOSE;
+}
+
+function* countedPieces(pieces: Iterable<Buffer>, file: { Size: number }): Generator<Buffer> {
+  for (const piece of pieces) {
+    file.Size += piece.length;
+    yield piece;
+  }
 }
 
 /** Who a child execution is (its name and ARNs). */

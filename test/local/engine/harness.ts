@@ -1,7 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import {
   LocalStepFunctions,
-  mapRunResultFiles,
+  writeMapRunResultFiles,
   type ItemReaderRequest,
   type LocalStepFunctionsOptions,
   type MapRunResults,
@@ -145,9 +145,10 @@ export class Harness {
         options.writeResults ??
         ((writer, run) => {
           this.writes.push({ writer, run });
-          const { manifestKey, files } = mapRunResultFiles(writer, run);
-          for (const file of files) this.objects.set(`${writer.bucket}/${file.key}`, file.body);
-          return Promise.resolve({ Bucket: writer.bucket, Key: manifestKey });
+          return writeMapRunResultFiles(writer, run, (key, pieces) => {
+            this.objects.set(`${writer.bucket}/${key}`, Buffer.concat([...pieces]).toString('utf8'));
+            return Promise.resolve();
+          });
         }),
     };
     this.engine = new LocalStepFunctions(engineOptions);
