@@ -32,23 +32,58 @@ export interface IntakeDeps {
   clock: Clock;
 }
 
-export interface ValidatedJob {
+/** A job whose type, options and every item passed the checks. */
+export interface CheckedJob {
   jobType: string;
   options: JobOptions;
+  itemCount: number;
+}
+
+/** A checked job with its items in memory. */
+export interface ValidatedJob extends CheckedJob {
   items: ManifestLine[];
 }
 
-/**
- * Checks a job's type, options and every item before anything is written. `label` names an
- * item in errors: "line 3" for files, "items[2]" for API bodies.
- */
+/** What `writeJob` stores: the items in memory, or read again from their checked source. */
+export interface JobToWrite extends CheckedJob {
+  items: readonly ManifestLine[] | AsyncIterable<ManifestLine>;
+}
+
+export interface CheckOptions {
+  /** Names an item in errors: "line 3" for files (the default), "items[2]" for API bodies. */
+  label?: (lineNumber: number) => string;
+  maxItems?: number;
+  /** Each item that passed, in order. */
+  onItem?: (item: ManifestLine) => void;
+}
+
+/** Checks a job's type, options and every item before anything is written; keeps items only in `validateJob`. */
 export async function validateJob(
   request: Pick<NewJob, 'jobType' | 'options'>,
   lines: Iterable<JsonlLine> | AsyncIterable<JsonlLine>,
   jobTypes: JobTypeRegistry,
-  label: (lineNumber: number) => string = (n) => `line ${n}`,
-  maxItems: number = MAX_ITEMS_PER_JOB,
+  label?: (lineNumber: number) => string,
+  maxItems?: number,
 ): Promise<ValidatedJob> {
+  const items: ManifestLine[] = [];
+  const checked = await checkJob(request, lines, jobTypes, {
+    ...(label && { label }),
+    ...(maxItems !== undefined && { maxItems }),
+    onItem: (item) => items.push(item),
+  });
+  return { ...checked, items };
+}
+
+/**
+ * Checks a job's type, options and every item, holding only the ids seen (for duplicates): a
+ * bad one throws a ValidationError listing the problems and where they are.
+ */
+export async function checkJob(
+  request: Pick<NewJob, 'jobType' | 'options'>,
+  lines: Iterable<JsonlLine> | AsyncIterable<JsonlLine>,
+  jobTypes: JobTypeRegistry,
+  { label = (n) => `line ${n}`, maxItems = MAX_ITEMS_PER_JOB, onItem }: CheckOptions = {},
+): Promise<CheckedJob> {
   const jobType = jobTypes.get(request.jobType);
   const options = resolveJobOptions(request.options, jobType);
   const optionsBytes = Buffer.byteLength(JSON.stringify(options));
@@ -67,11 +102,11 @@ export async function validateJob(
     if (issues.length < MAX_REPORTED_ISSUES) issues.push({ where, message });
     else firstUnlisted ??= where;
   };
-  const items: ManifestLine[] = [];
+  let itemCount = 0;
   const seen = new Map<string, number>();
   for await (const entry of lines) {
     const where = label(entry.lineNumber);
-    if (items.length >= maxItems) {
+    if (itemCount >= maxItems) {
       report(where, `too many items: a job holds at most ${maxItems}`);
       break;
     }
@@ -104,9 +139,10 @@ export async function validateJob(
       continue;
     }
     seen.set(customId, entry.lineNumber);
-    items.push({ index: items.length, customId, line });
+    onItem?.({ index: itemCount, customId, line });
+    itemCount++;
   }
-  if (issueCount === 0 && items.length === 0) report('items', 'no items: the input is empty');
+  if (issueCount === 0 && itemCount === 0) report('items', 'no items: the input is empty');
   if (issueCount > 0) {
     const unlisted = issueCount - issues.length;
     const more = unlisted > 0 ? ` (and ${unlisted} more)` : '';
@@ -118,7 +154,7 @@ export async function validateJob(
         : [...issues, { where: `${firstUnlisted} and later`, message: moreProblems(unlisted) }];
     throw new ValidationError(`${issueCount} invalid item(s)${more}: ${summary}`, undefined, { issues: listed });
   }
-  return { jobType: request.jobType, options, items };
+  return { jobType: request.jobType, options, itemCount };
 }
 
 function moreProblems(count: number): string {
@@ -137,7 +173,7 @@ function moreProblems(count: number): string {
  */
 export async function writeJob(
   request: NewJob,
-  validated: ValidatedJob,
+  validated: JobToWrite,
   deps: IntakeDeps,
 ): Promise<{ job: JobRecord; created: boolean }> {
   const existing = await deps.store.getJob(request.jobId);
@@ -151,7 +187,7 @@ export async function writeJob(
     status: 'QUEUED',
     options: validated.options,
     manifest,
-    counts: { total: validated.items.length, submitted: 0, succeeded: 0, failed: 0, cancelled: 0 },
+    counts: { total: validated.itemCount, submitted: 0, succeeded: 0, failed: 0, cancelled: 0 },
     usage: { inputTokens: 0, outputTokens: 0 },
     source: request.source,
     ...(request.scheduleName ? { scheduleName: request.scheduleName } : {}),

@@ -1,9 +1,11 @@
-import { createReadStream } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createReadStream, type ReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { UnknownJobTypeError, ValidationError } from '../../shared/errors.js';
-import { validateJob, type ValidatedJob } from '../../shared/job-intake.js';
+import { checkJob, type CheckedJob } from '../../shared/job-intake.js';
+import type { JobType } from '../../shared/job-types/job-type.js';
 import type { JobTypeRegistry } from '../../shared/job-types/registry.js';
-import { parseJsonlStream } from '../../shared/store/object-store.js';
+import { parseJsonlStream, type ManifestLine } from '../../shared/store/object-store.js';
 import { UsageError } from './exit-codes.js';
 
 export interface JobRequestOptions {
@@ -24,21 +26,32 @@ export async function detectJobType(file: string): Promise<string> {
   return 'openai-batch';
 }
 
+/** A checked input file: its items are read again from the file when the job is written. */
+export interface CheckedInput extends CheckedJob {
+  /** The file's items in order; throws (and nothing is written) when the file changed since it was checked. */
+  items(): AsyncGenerator<ManifestLine>;
+}
+
 /**
  * Reads and checks the whole input file before anything starts: a bad line is a UsageError
- * naming its line number (exit 2), and no job is created.
+ * naming its line number (exit 2), and no job is created. Only the ids are held while checking,
+ * not the items: a million-line file is read twice rather than kept in memory.
  */
 export async function readJobInput(
   file: string,
   request: JobRequestOptions,
   jobTypes: JobTypeRegistry,
-): Promise<ValidatedJob> {
+): Promise<CheckedInput> {
   const info = await stat(file).catch(() => undefined);
   if (!info?.isFile()) throw new UsageError(`${file}: no such file`);
   const jobType = request.jobType ?? (await detectJobType(file));
+  const read = hashedRead(file);
   try {
-    return await validateJob({ jobType, options: request.options }, parseJsonlStream(createReadStream(file)), jobTypes);
+    const checked = await checkJob({ jobType, options: request.options }, parseJsonlStream(read.stream), jobTypes);
+    const digest = read.digest();
+    return { ...checked, items: () => readCheckedItems(file, jobTypes.get(jobType), checked.itemCount, digest) };
   } catch (error) {
+    read.stream.destroy();
     if (error instanceof ValidationError) {
       const details = error.issues.length
         ? error.issues.map((issue) => `  ${file}: ${issue.where}: ${issue.message}`).join('\n')
@@ -48,4 +61,40 @@ export async function readJobInput(
     if (error instanceof UnknownJobTypeError) throw new UsageError(error.message);
     throw error;
   }
+}
+
+/** The file's bytes as a stream, and their SHA-256 once the stream has ended. */
+function hashedRead(file: string): { stream: ReadStream; digest(): string } {
+  const hash = createHash('sha256');
+  const stream = createReadStream(file).on('data', (chunk) => hash.update(chunk));
+  return { stream, digest: () => hash.digest('hex') };
+}
+
+/** The items of a file that passed `checkJob`, read again; every line of it is an item. */
+async function* readCheckedItems(
+  file: string,
+  jobType: JobType,
+  itemCount: number,
+  digest: string,
+): AsyncGenerator<ManifestLine> {
+  const changed = () =>
+    new UsageError(`${file} changed while llm-batch read it; no job was created: run again once it is written`);
+  const read = hashedRead(file);
+  let index = 0;
+  try {
+    for await (const entry of parseJsonlStream(read.stream)) {
+      if (entry.error !== undefined || index >= itemCount) throw changed();
+      const line = entry.value as Record<string, unknown>;
+      let customId: string;
+      try {
+        customId = jobType.parseLine(line).customId;
+      } catch {
+        throw changed();
+      }
+      yield { index: index++, customId, line };
+    }
+  } finally {
+    read.stream.destroy();
+  }
+  if (index !== itemCount || read.digest() !== digest) throw changed();
 }

@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
-import { writeJob, type ValidatedJob } from '../../shared/job-intake.js';
+import { writeJob } from '../../shared/job-intake.js';
 import { providerKeyId } from '../../shared/rate-limit/bucket-table.js';
 import { TERMINAL_JOB_STATUSES, type JobRecord } from '../../shared/types.js';
 import { inputDigest, type JobSession, type JobSessions } from '../data-dir/job-sessions.js';
 import { settleSubmitCalls, takeOverJob } from '../data-dir/take-over.js';
 import type { LocalRuntime } from '../local-stack.js';
 import { UsageError } from './exit-codes.js';
+import type { CheckedInput } from './input.js';
 
 /** The job a local run works on: new, or an unfinished one resumed. */
 export interface LocalJob {
@@ -37,7 +38,7 @@ export function providerOf(runtime: LocalRuntime): string {
  */
 export async function newOrResumedJob(
   runtime: LocalRuntime,
-  validated: ValidatedJob,
+  validated: CheckedInput,
   input: { file: string; out: string; fresh: boolean },
   sessions: JobSessions | undefined,
 ): Promise<LocalJob> {
@@ -63,23 +64,10 @@ export async function newOrResumedJob(
   });
   await writeJob(
     { jobId, jobType: validated.jobType, options: validated.options, source: 'api' },
-    validated,
+    { ...validated, items: validated.items() },
     runtime.deps,
   );
   return { jobId, ...(session && { session }) };
-}
-
-/** A validated input file, held until the job is written and then let go (see takeValidated). */
-export interface ValidatedInput {
-  job?: ValidatedJob;
-}
-
-/** The validated job, once: the box no longer holds its items afterwards. */
-export function takeValidated(input: ValidatedInput): ValidatedJob {
-  const { job } = input;
-  if (!job) throw new Error('the validated input was taken already');
-  delete input.job;
-  return job;
 }
 
 /** `resume <jobId>`: the job of the data dir, made ready to run again when it has not ended. */

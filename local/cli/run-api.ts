@@ -2,8 +2,8 @@ import { writeFile } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import type { LlmBatchClient } from '../../client/client.js';
 import { LlmBatchApiError } from '../../client/errors.js';
-import type { ValidatedJob } from '../../shared/job-intake.js';
 import { TERMINAL_JOB_STATUSES } from '../../shared/types.js';
+import type { CheckedInput } from './input.js';
 import { handleInterrupts } from './interrupts.js';
 import { createProgressReporter } from './progress.js';
 import { announceStart, exitCodeOf, printSummary, sleep, summaryOf, type RunOptions } from './run-summary.js';
@@ -17,24 +17,23 @@ export async function runOnApi(
   options: RunOptions,
   api: string,
   client: LlmBatchClient,
-  validated: ValidatedJob,
+  validated: CheckedInput,
   outPath: string,
 ): Promise<number> {
   const startedAt = Date.now();
   const interrupts = handleInterrupts();
   const progress = createProgressReporter({ quiet: options.json });
   try {
+    // One request (or upload) carries every item, so they are all read in here.
+    const items: Record<string, unknown>[] = [];
+    for await (const item of validated.items()) items.push(item.line);
     const { job: created, upload } = await client.startJob(
-      {
-        jobType: validated.jobType,
-        options: options.request.options,
-        items: validated.items.map((item) => item.line),
-      },
+      { jobType: validated.jobType, options: options.request.options, items },
       { idempotencyKey: randomUUID() },
     );
     if (upload) {
       process.stderr.write(
-        `llm-batch: ${validated.items.length} items are over one request's limit: uploaded to ${upload.key}\n`,
+        `llm-batch: ${validated.itemCount} items are over one request's limit: uploaded to ${upload.key}\n`,
       );
     }
     announceStart(created.jobId, `${api}/jobs/${encodeURIComponent(created.jobId)}`);

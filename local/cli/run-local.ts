@@ -4,7 +4,8 @@ import { TERMINAL_JOB_STATUSES, type JobRecord } from '../../shared/types.js';
 import { JobSessions } from '../data-dir/job-sessions.js';
 import { LocalRuntime } from '../local-stack.js';
 import { handleInterrupts } from './interrupts.js';
-import { existingJob, newOrResumedJob, takeValidated, type LocalJob, type ValidatedInput } from './local-job.js';
+import type { CheckedInput } from './input.js';
+import { existingJob, newOrResumedJob, type LocalJob } from './local-job.js';
 import { checkOutPath, defaultOutPath } from './out-path.js';
 import { createProgressReporter } from './progress.js';
 import { announceStart, exitCodeOf, printSummary, sleep, summaryOf, type RunOptions } from './run-summary.js';
@@ -19,15 +20,10 @@ export interface ResumeOptions extends Omit<RunOptions, 'file' | 'request' | 'ap
  * newest unfinished job of the same input and options is resumed instead of a new one (unless
  * `fresh`).
  */
-export async function runLocally(options: RunOptions, input: ValidatedInput, outPath: string): Promise<number> {
+export async function runLocally(options: RunOptions, input: CheckedInput, outPath: string): Promise<number> {
   const sessions = options.runtime.dataDir ? new JobSessions(options.runtime.dataDir) : undefined;
   return onLocalRuntime({ ...options, out: outPath }, sessions, (runtime) =>
-    newOrResumedJob(
-      runtime,
-      takeValidated(input),
-      { file: options.file, out: outPath, fresh: options.fresh ?? false },
-      sessions,
-    ),
+    newOrResumedJob(runtime, input, { file: options.file, out: outPath, fresh: options.fresh ?? false }, sessions),
   ).then(({ code }) => code);
 }
 

@@ -50,20 +50,33 @@ export class ObjectStore {
 
   /**
    * Writes a job's manifest. With a `writeId` (unique per write) the key is this write's alone,
-   * and `If-None-Match: *` has S3 refuse to replace an object there.
+   * and `If-None-Match: *` has S3 refuse to replace an object there. Lines given as a stream (a
+   * file's items read again) go up as a multipart upload, so no line is held longer than its part;
+   * a stream that throws leaves no manifest.
    */
-  async putManifest(jobId: string, lines: readonly ManifestLine[], writeId?: string): Promise<S3Location> {
+  async putManifest(
+    jobId: string,
+    lines: readonly ManifestLine[] | AsyncIterable<ManifestLine>,
+    writeId?: string,
+  ): Promise<S3Location> {
     const location = this.manifestLocation(jobId, writeId);
-    const body = lines.map((line) => JSON.stringify(line)).join('\n') + (lines.length ? '\n' : '');
-    await this.s3.send(
-      new PutObjectCommand({
-        Bucket: location.bucket,
-        Key: location.key,
-        Body: body,
-        ContentType: 'application/x-ndjson',
-        ...(writeId !== undefined && { IfNoneMatch: '*' }),
-      }),
-    );
+    const params = {
+      Bucket: location.bucket,
+      Key: location.key,
+      ContentType: 'application/x-ndjson',
+      ...(writeId !== undefined && { IfNoneMatch: '*' }),
+    };
+    if (Array.isArray(lines)) {
+      const body = lines.map((line) => JSON.stringify(line)).join('\n') + (lines.length ? '\n' : '');
+      await this.s3.send(new PutObjectCommand({ ...params, Body: body }));
+    } else {
+      const source = { error: undefined as unknown };
+      const body = Readable.from(jsonlChunks(lines as AsyncIterable<ManifestLine>, source));
+      // When the lines fail, that is the error to report, not a failure to clean up the parts.
+      await new Upload({ client: this.s3, params: { ...params, Body: body } }).done().catch((error: unknown) => {
+        throw source.error ?? error;
+      });
+    }
     return location;
   }
 
@@ -179,6 +192,27 @@ export class ObjectStore {
 }
 
 /** Parses JSONL from a stream, one entry per non-blank line, with its 1-based line number. */
+/**
+ * Lines as JSONL in chunks of about 64 KiB (a Buffer per line would be a million small
+ * allocations); an error of `lines` is kept in `source`.
+ */
+async function* jsonlChunks(lines: AsyncIterable<unknown>, source: { error: unknown }): AsyncGenerator<Buffer> {
+  let chunk = '';
+  try {
+    for await (const line of lines) {
+      chunk += `${JSON.stringify(line)}\n`;
+      if (chunk.length >= 65_536) {
+        yield Buffer.from(chunk);
+        chunk = '';
+      }
+    }
+  } catch (error) {
+    source.error = error;
+    throw error;
+  }
+  if (chunk) yield Buffer.from(chunk);
+}
+
 export async function* parseJsonlStream(input: Readable): AsyncGenerator<JsonlLine> {
   const lines = createInterface({ input, crlfDelay: Infinity });
   let lineNumber = 0;
