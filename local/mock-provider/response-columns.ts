@@ -34,7 +34,10 @@ export class ResponseColumns {
   private modelIndex = new Uint16Array(0);
   /** 0: none, else the index + 1 in `names`. */
   private formatIndex = new Uint16Array(0);
-  private texts: string[] = [];
+  private readonly texts = new TextArena();
+  private textChunk = new Uint32Array(0);
+  private textOffset = new Uint32Array(0);
+  private textLength = new Uint32Array(0);
   private readonly cancelled = new Map<number, number>();
   /** Model and format names, each kept once. */
   private readonly names: string[] = [];
@@ -65,7 +68,10 @@ export class ResponseColumns {
     this.outputTokens[sequence] = row.outputTokens;
     this.modelIndex[sequence] = this.nameOf(row.model);
     this.formatIndex[sequence] = row.formatName === undefined ? 0 : this.nameOf(row.formatName) + 1;
-    this.texts[sequence] = row.text;
+    const where = this.texts.add(row.text);
+    this.textChunk[sequence] = where.chunk;
+    this.textOffset[sequence] = where.offset;
+    this.textLength[sequence] = where.length;
     if (row.cancelledAt === undefined) this.cancelled.delete(sequence);
     else this.cancelled.set(sequence, row.cancelledAt);
   }
@@ -84,7 +90,7 @@ export class ResponseColumns {
       background: (flags & BACKGROUND) !== 0,
       store: true,
       model: this.names[this.modelIndex[sequence] ?? 0] ?? '',
-      text: this.texts[sequence] ?? '',
+      text: this.textOf(sequence),
       inputTokens: this.inputTokens[sequence] ?? 0,
       outputTokens: this.outputTokens[sequence] ?? 0,
       formatName: formatIndex === 0 ? undefined : this.names[formatIndex - 1],
@@ -101,6 +107,11 @@ export class ResponseColumns {
     }
     const sequence = this.rowOf(id);
     if (sequence !== undefined) this.cancelled.set(sequence, at);
+  }
+
+  private textOf(sequence: number): string {
+    const length = this.textLength[sequence] ?? 0;
+    return this.texts.read(this.textChunk[sequence] ?? 0, this.textOffset[sequence] ?? 0, length);
   }
 
   private rowOf(id: string): number | undefined {
@@ -133,6 +144,9 @@ export class ResponseColumns {
     this.outputTokens = extend(this.outputTokens, new Uint32Array(capacity));
     this.modelIndex = extend(this.modelIndex, new Uint16Array(capacity));
     this.formatIndex = extend(this.formatIndex, new Uint16Array(capacity));
+    this.textChunk = extend(this.textChunk, new Uint32Array(capacity));
+    this.textOffset = extend(this.textOffset, new Uint32Array(capacity));
+    this.textLength = extend(this.textLength, new Uint32Array(capacity));
     this.capacity = capacity;
   }
 }
@@ -140,4 +154,36 @@ export class ResponseColumns {
 function extend<T extends { set(source: ArrayLike<number>): void }>(old: ArrayLike<number>, next: T): T {
   next.set(old);
   return next;
+}
+
+const ARENA_CHUNK_BYTES = 1 << 20;
+
+/**
+ * Answer texts as UTF-8 in 1 MiB chunks: a string each cost about 110 bytes on the heap (header,
+ * characters and the concatenation that built it) for a 56-character answer, and the GC walked
+ * every one. A replaced text's old bytes are left in place (rows are replaced only by a replay).
+ */
+class TextArena {
+  private readonly chunks: Buffer[] = [];
+  private used = ARENA_CHUNK_BYTES;
+
+  add(text: string): { chunk: number; offset: number; length: number } {
+    const length = Buffer.byteLength(text);
+    if (length === 0) return { chunk: 0, offset: 0, length: 0 };
+    if (this.used + length > ARENA_CHUNK_BYTES || this.chunks.length === 0) {
+      // A text longer than a chunk gets one of its own size.
+      this.chunks.push(Buffer.allocUnsafeSlow(Math.max(ARENA_CHUNK_BYTES, length)));
+      this.used = 0;
+    }
+    const chunk = this.chunks.length - 1;
+    const offset = this.used;
+    this.chunks[chunk]?.write(text, offset, 'utf8');
+    this.used += length;
+    return { chunk, offset, length };
+  }
+
+  read(chunk: number, offset: number, length: number): string {
+    if (length === 0) return '';
+    return this.chunks[chunk]?.toString('utf8', offset, offset + length) ?? '';
+  }
 }

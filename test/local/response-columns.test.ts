@@ -45,4 +45,19 @@ describe('the mock provider stored responses', () => {
     expect(columns.get(idFor(7, 'resp_', 2))).toBeUndefined();
     expect(columns.get('resp_x')).toBeUndefined();
   });
+
+  test('answer texts of any length and script come back exactly, across chunk boundaries', () => {
+    const columns = new ResponseColumns();
+    const texts = new Map<number, string>();
+    // About 1.4 MB of texts: at least one boundary of the 1 MiB chunks is crossed.
+    for (let sequence = 1; sequence <= 20_000; sequence++) texts.set(sequence, `réponse ${sequence} 例 `.repeat(5));
+    texts.set(20_001, '');
+    texts.set(20_002, 'x'.repeat(3 << 20)); // longer than a chunk
+    texts.set(20_003, 'after the long one 🙂');
+    for (const [sequence, text] of texts) columns.add(row(sequence, { text }));
+    columns.add(row(5, { text: 'replaced' }));
+    texts.set(5, 'replaced');
+
+    for (const [sequence, text] of texts) expect(columns.get(idFor(7, 'resp_', sequence))?.text).toBe(text);
+  });
 });
