@@ -192,7 +192,7 @@ export async function startMockProvider(options: StartMockProviderOptions = {}):
     url: `${origin}/v1`,
     fetch,
     stats: () => stats.snapshot(),
-    createsPerItem: () => new Map(stats.createsByItem),
+    createsPerItem: () => stats.createsByItem.entries(),
     close: () =>
       new Promise<void>((resolve, reject) => {
         closing.abort();

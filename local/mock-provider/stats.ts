@@ -1,3 +1,5 @@
+import { CreateCounts } from './create-counts.js';
+
 /** Counters for benchmarks and tests. */
 export interface MockProviderStats {
   /** Calls by route, e.g. "POST /v1/responses", "GET /v1/batches/{id}". */
@@ -20,16 +22,7 @@ export interface MockProviderStats {
   createsPerItem: { items: number; creates: number; max: number };
 }
 
-const SHA256_HEX = /^[0-9a-f]{64}$/;
-
-/**
- * The key an item's creates are counted under: an Idempotency-Key (a SHA-256 in hex) by its first
- * 12 characters, which tell a million items apart (a clash is about 0.002 likely) for a third of
- * the memory; any other key whole. (12, not more: V8 shares a longer slice with its parent.)
- */
-export function createsKey(itemKey: string): string {
-  return SHA256_HEX.test(itemKey) ? itemKey.slice(0, 12) : itemKey;
-}
+export { createsKey } from './create-counts.js';
 
 export class StatsCounter {
   private readonly calls = new Map<string, number>();
@@ -45,14 +38,12 @@ export class StatsCounter {
    * completion under its Idempotency-Key header (what the product sends: a hash of job id and
    * item id), else under `content:<hash of its body>`. Refused calls (429, 400, 5xx) do not count.
    */
-  readonly createsByItem = new Map<string, number>();
+  readonly createsByItem = new CreateCounts();
   private creates = 0;
   private mostForOneItem = 0;
 
   sent(itemKey: string): void {
-    const key = createsKey(itemKey);
-    const count = (this.createsByItem.get(key) ?? 0) + 1;
-    this.createsByItem.set(key, count);
+    const count = this.createsByItem.add(itemKey);
     this.creates += 1;
     if (count > this.mostForOneItem) this.mostForOneItem = count;
   }
