@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Clock } from './clock.js';
 import { ValidationError, type ValidationIssue } from './errors.js';
 import { resolveJobOptions } from './job-options.js';
+import type { JobType } from './job-types/job-type.js';
 import type { JobTypeRegistry } from './job-types/registry.js';
 import { MAX_ITEM_BYTES, MAX_ITEMS_PER_JOB } from './limits.js';
 import type { JobStore } from './store/job-store.js';
@@ -72,6 +73,45 @@ export async function validateJob(
     onItem: (item) => items.push(item),
   });
   return { ...checked, items };
+}
+
+/**
+ * Checks a job whose lines can be read again (a file, an S3 object), holding only the ids, and
+ * gives its items as `writeJob` takes them: read again while the manifest is written. A second
+ * read that finds other lines throws `changed()` and no job is written.
+ */
+export async function checkJobReadingTwice(
+  request: Pick<NewJob, 'jobType' | 'options'>,
+  readLines: () => AsyncIterable<JsonlLine>,
+  jobTypes: JobTypeRegistry,
+  options: Omit<CheckOptions, 'onItem'> & { changed: () => Error },
+): Promise<JobToWrite> {
+  const { changed, ...checkOptions } = options;
+  const checked = await checkJob(request, readLines(), jobTypes, checkOptions);
+  const jobType = jobTypes.get(checked.jobType);
+  return { ...checked, items: itemsReadAgain(readLines(), jobType, checked.itemCount, changed) };
+}
+
+/** The items of lines that passed `checkJob`, read again: every line is an item, in the same order, or `changed()`. */
+export async function* itemsReadAgain(
+  lines: AsyncIterable<JsonlLine>,
+  jobType: JobType,
+  itemCount: number,
+  changed: () => Error,
+): AsyncGenerator<ManifestLine> {
+  let index = 0;
+  for await (const entry of lines) {
+    const line = entry.value;
+    if (index >= itemCount || typeof line !== 'object' || line === null || Array.isArray(line)) throw changed();
+    let customId: string;
+    try {
+      customId = jobType.parseLine(line as Record<string, unknown>).customId;
+    } catch {
+      throw changed();
+    }
+    yield { index: index++, customId, line: line as Record<string, unknown> };
+  }
+  if (index !== itemCount) throw changed();
 }
 
 /**

@@ -1,7 +1,8 @@
 import type { TaskDeps } from '../shared/deps.js';
 import { JobNotFoundError, ValidationError } from '../shared/errors.js';
 import { jobIdOf, parseExecutionInput } from '../shared/execution-input.js';
-import { validateJob, writeJob } from '../shared/job-intake.js';
+import { checkJobReadingTwice, writeJob } from '../shared/job-intake.js';
+import { ObjectChangedError } from '../shared/store/object-store.js';
 import { batchInputOf } from '../shared/job-lifecycle.js';
 import type { JobRecord } from '../shared/types.js';
 import type { JobContext } from '../shared/workflow-state.js';
@@ -56,7 +57,10 @@ async function createScheduledJob(
 ): Promise<JobRecord> {
   const source = { bucket: template.input.bucket ?? deps.objects.bucket, key: template.input.key };
   try {
-    const validated = await validateJob(template, deps.objects.readJsonl(source), deps.jobTypes);
+    // Read twice rather than held: a scheduled file may hold a million items.
+    const validated = await checkJobReadingTwice(template, deps.objects.rereadableJsonl(source), deps.jobTypes, {
+      changed: () => new ObjectChangedError(source),
+    });
     const { job } = await writeJob(
       { jobId, jobType: template.jobType, options: template.options, source: 'schedule', scheduleName },
       validated,

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, type ReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { UnknownJobTypeError, ValidationError } from '../../shared/errors.js';
-import { checkJob, type CheckedJob } from '../../shared/job-intake.js';
+import { checkJob, itemsReadAgain, type CheckedJob } from '../../shared/job-intake.js';
 import type { JobType } from '../../shared/job-types/job-type.js';
 import type { JobTypeRegistry } from '../../shared/job-types/registry.js';
 import { parseJsonlStream, type ManifestLine } from '../../shared/store/object-store.js';
@@ -70,7 +70,7 @@ function hashedRead(file: string): { stream: ReadStream; digest(): string } {
   return { stream, digest: () => hash.digest('hex') };
 }
 
-/** The items of a file that passed `checkJob`, read again; every line of it is an item. */
+/** The items of a file that passed `checkJob`, read again; the same bytes, or a UsageError. */
 async function* readCheckedItems(
   file: string,
   jobType: JobType,
@@ -80,21 +80,10 @@ async function* readCheckedItems(
   const changed = () =>
     new UsageError(`${file} changed while llm-batch read it; no job was created: run again once it is written`);
   const read = hashedRead(file);
-  let index = 0;
   try {
-    for await (const entry of parseJsonlStream(read.stream)) {
-      if (entry.error !== undefined || index >= itemCount) throw changed();
-      const line = entry.value as Record<string, unknown>;
-      let customId: string;
-      try {
-        customId = jobType.parseLine(line).customId;
-      } catch {
-        throw changed();
-      }
-      yield { index: index++, customId, line };
-    }
+    yield* itemsReadAgain(parseJsonlStream(read.stream), jobType, itemCount, changed);
   } finally {
     read.stream.destroy();
   }
-  if (index !== itemCount || read.digest() !== digest) throw changed();
+  if (read.digest() !== digest) throw changed();
 }

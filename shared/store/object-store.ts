@@ -6,6 +6,14 @@ import { createInterface } from 'node:readline';
 import { PassThrough, Readable } from 'node:stream';
 import type { OutputLine, S3Location } from '../types.js';
 
+/** An object that was read once and had another version when read again. */
+export class ObjectChangedError extends Error {
+  override readonly name = 'ObjectChangedError';
+  constructor(readonly location: S3Location) {
+    super(`s3://${location.bucket}/${location.key} changed while it was read`);
+  }
+}
+
 /** One line of a job's manifest: what the Distributed Map's ItemReader reads. */
 export interface ManifestLine {
   index: number;
@@ -90,10 +98,48 @@ export class ObjectStore {
   }
 
   /** Streams a JSONL object line by line; blank lines are skipped, bad JSON reported per line. */
-  async *readJsonl(location: S3Location): AsyncGenerator<JsonlLine> {
-    const { Body } = await this.s3.send(new GetObjectCommand({ Bucket: location.bucket, Key: location.key }));
+  async *readJsonl(location: S3Location, ifMatch?: string): AsyncGenerator<JsonlLine> {
+    const { Body } = await this.readObject(location, ifMatch);
     if (!Body) return;
     yield* parseJsonlStream(Body as Readable);
+  }
+
+  /**
+   * A JSONL object to read more than once, each read the same bytes: the first read notes the
+   * object's ETag, later ones ask for it (`If-Match`) and throw ObjectChangedError when S3 has
+   * another version.
+   */
+  rereadableJsonl(location: S3Location): () => AsyncGenerator<JsonlLine> {
+    let etag: string | undefined;
+    const readObject = (ifMatch: string | undefined) => this.readObject(location, ifMatch);
+    return async function* read() {
+      const first = etag === undefined;
+      let answer;
+      try {
+        answer = await readObject(etag);
+      } catch (error) {
+        if (!first && (error as { name?: unknown }).name === 'PreconditionFailed')
+          throw new ObjectChangedError(location);
+        throw error;
+      }
+      if (first) etag = answer.ETag;
+      // A stand-in that ignores If-Match still answers with the version it sent.
+      else if (answer.ETag !== etag) {
+        (answer.Body as Readable | undefined)?.destroy();
+        throw new ObjectChangedError(location);
+      }
+      if (answer.Body) yield* parseJsonlStream(answer.Body as Readable);
+    };
+  }
+
+  private readObject(location: S3Location, ifMatch?: string) {
+    return this.s3.send(
+      new GetObjectCommand({
+        Bucket: location.bucket,
+        Key: location.key,
+        ...(ifMatch !== undefined && { IfMatch: ifMatch }),
+      }),
+    );
   }
 
   /** Streams the results file to S3 as it is written (multipart), so memory stays flat. */

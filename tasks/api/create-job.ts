@@ -3,9 +3,9 @@ import { ExecutionAlreadyExists, StartExecutionCommand } from '@aws-sdk/client-s
 import { createHash, randomUUID } from 'node:crypto';
 import { IdempotencyKeyReusedError, JobStartFailedError, ValidationError } from '../../shared/errors.js';
 import { isRecord } from '../../shared/is-record.js';
-import { validateJob, writeJob } from '../../shared/job-intake.js';
+import { checkJobReadingTwice, validateJob, writeJob } from '../../shared/job-intake.js';
 import { MAX_ITEMS_PER_REQUEST } from '../../shared/limits.js';
-import type { JsonlLine } from '../../shared/store/object-store.js';
+import { ObjectChangedError, type JsonlLine } from '../../shared/store/object-store.js';
 import type { JobRecord } from '../../shared/types.js';
 import type { ApiDeps } from './api-deps.js';
 import { header, json, parseJsonBody, type HttpEvent, type HttpResult } from './http.js';
@@ -50,13 +50,15 @@ export async function createJob(event: HttpEvent, deps: ApiDeps): Promise<HttpRe
     if (existing) return replay(existing, requestHash, deps);
   }
 
-  const validated = await validateJob(
-    { jobType: body.jobType, options: body.options },
-    lines.entries,
-    deps.jobTypes,
-    lines.label,
-    lines.maxItems,
-  );
+  const request = { jobType: body.jobType, options: body.options };
+  // A file in S3 is read twice rather than held (it may hold a million items); a body is in memory already.
+  const validated =
+    'readLines' in lines
+      ? await checkJobReadingTwice(request, lines.readLines, deps.jobTypes, {
+          label: lines.label,
+          changed: inputChanged,
+        })
+      : await validateJob(request, lines.entries, deps.jobTypes, lines.label, lines.maxItems);
   const { job, created } = await writeJob(
     { jobId, jobType: body.jobType, options: body.options, source: 'api', requestHash },
     validated,
@@ -105,10 +107,12 @@ export async function start(job: JobRecord, deps: ApiDeps, retryable: boolean): 
   }
 }
 
-function itemSource(
-  body: Record<string, unknown>,
-  deps: ApiDeps,
-): { entries: Iterable<JsonlLine> | AsyncIterable<JsonlLine>; label: (n: number) => string; maxItems: number } {
+/** The items of a request: in its body, or in a JSONL file in the job bucket (read as often as needed). */
+type ItemSource =
+  | { entries: Iterable<JsonlLine>; label: (n: number) => string; maxItems: number }
+  | { readLines: () => AsyncIterable<JsonlLine>; label: (n: number) => string };
+
+function itemSource(body: Record<string, unknown>, deps: ApiDeps): ItemSource {
   if (body.items !== undefined && body.input !== undefined)
     throw invalid('items', 'give either items or input, not both');
   if (Array.isArray(body.items)) {
@@ -130,20 +134,32 @@ function itemSource(
     throw invalid('input', 'must be an object: { "key": "<s3 key of a JSONL file>" }');
   if (isRecord(body.input)) {
     const key = checkInputKey(body.input.key);
-    return { entries: readInput(deps, key), label: (n) => `input line ${n}`, maxItems: Number.POSITIVE_INFINITY };
+    const read = deps.objects.rereadableJsonl({ bucket: deps.objects.bucket, key });
+    return { readLines: () => readInput(read, deps.objects.bucket, key), label: (n) => `input line ${n}` };
   }
   throw invalid('items', 'is required: an array of items, or input: { "key": "<s3 key of a JSONL file>" }');
 }
 
-/** The lines of the input file; a key that names no object is the caller's mistake (400), not ours. */
-async function* readInput(deps: ApiDeps, key: string): AsyncGenerator<JsonlLine> {
+/** The lines of the input file; a key that names no object, or an object replaced while read, is the caller's 400. */
+async function* readInput(
+  read: () => AsyncIterable<JsonlLine>,
+  bucket: string,
+  key: string,
+): AsyncGenerator<JsonlLine> {
   try {
-    yield* deps.objects.readJsonl({ bucket: deps.objects.bucket, key });
+    yield* read();
   } catch (error) {
-    if (error instanceof NoSuchKey)
-      throw invalid('input.key', `no object s3://${deps.objects.bucket}/${key} in the job bucket`);
+    if (error instanceof NoSuchKey) throw invalid('input.key', `no object s3://${bucket}/${key} in the job bucket`);
+    if (error instanceof ObjectChangedError) throw inputChanged();
     throw error;
   }
+}
+
+function inputChanged(): ValidationError {
+  return invalid(
+    'input.key',
+    'the object changed while the job was being created; no job was created: send the request again',
+  );
 }
 
 /** Starts the job's execution, named after the job, unless it has one. */

@@ -3,7 +3,7 @@ import { StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { describe, expect, test } from '@jest/globals';
 import { MAX_ITEM_BYTES, MAX_ITEMS_PER_REQUEST } from '../../shared/limits.js';
 import { errorOf, promptJobBody, useApiTestEnv, type ApiTestEnv } from '../support/api.js';
-import { TEST_BUCKET, TEST_MODEL, chatLines, promptLines } from '../support/deps.js';
+import { TEST_BUCKET, TEST_MODEL, chatLines, jsonl, promptLines } from '../support/deps.js';
 
 // Every request in this file is refused: no test here may create a job, so "no job record"
 // can be checked by listing the whole (per-file) table.
@@ -285,6 +285,29 @@ describe('POST /jobs refuses bad requests with 400, saying what and where, and w
     expect(response.status).toBe(400);
     expect(errorOf(response).issues).toEqual([
       { where: 'input.key', message: `no object s3://${TEST_BUCKET}/inputs/missing.jsonl in the job bucket` },
+    ]);
+    await expectNothingWritten(e);
+  });
+
+  test('input.key replaced between its check and its manifest -> 400 at input.key, nothing written', async () => {
+    // Arrange: the file is read twice (checked, then streamed into the manifest); it changes after the first read.
+    const e = env();
+    const key = 'inputs/moving.jsonl';
+    e.s3.put(TEST_BUCKET, key, jsonl(promptLines(3, 'line')));
+    e.s3.onGet = () => e.s3.put(TEST_BUCKET, key, jsonl(promptLines(3, 'other')));
+
+    // Act
+    const response = await e.request('POST', '/jobs', {
+      body: { jobType: 'prompt', options: { model: TEST_MODEL }, input: { key } },
+    });
+
+    // Assert
+    expect(response.status).toBe(400);
+    expect(errorOf(response).issues).toEqual([
+      {
+        where: 'input.key',
+        message: 'the object changed while the job was being created; no job was created: send the request again',
+      },
     ]);
     await expectNothingWritten(e);
   });

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { LOCAL_REGION } from '../../local/local-stack.js';
 import { LOCAL_CREDENTIALS } from '../../local/services/dynamodb.js';
 import { startLocalS3, type LocalS3 } from '../../local/services/s3.js';
-import { ObjectStore, type ManifestLine } from '../../shared/store/object-store.js';
+import { ObjectChangedError, ObjectStore, type ManifestLine } from '../../shared/store/object-store.js';
 
 const BUCKET = 'manifest-test';
 
@@ -20,8 +20,8 @@ async function* streamed(count: number, failAt?: number): AsyncGenerator<Manifes
   }
 }
 
-/** A manifest given as a stream goes up in parts; on the local S3 stand-in, as the CLI writes it. */
-describe('a job manifest from a stream', () => {
+/** A job's input read twice and its manifest streamed, on the local S3 stand-in (s3rver). */
+describe('a job input read twice, a manifest from a stream', () => {
   let server: LocalS3;
   let s3: S3Client;
   let objects: ObjectStore;
@@ -78,5 +78,24 @@ describe('a job manifest from a stream', () => {
     await expect(s3.send(new HeadObjectCommand({ Bucket: location.bucket, Key: location.key }))).rejects.toMatchObject({
       name: 'NotFound',
     });
+  });
+
+  test('GIVEN an input read once WHEN it is read again unchanged THEN the same lines, and once replaced THEN ObjectChangedError', async () => {
+    const location = { bucket: BUCKET, key: 'inputs/twice.jsonl' };
+    await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: location.key, Body: '{"id":"a"}\n{"id":"b"}\n' }));
+    const read = objects.rereadableJsonl(location);
+    const lines = async () => {
+      const all: unknown[] = [];
+      for await (const line of read()) all.push(line.value);
+      return all;
+    };
+
+    const first = await lines();
+    const again = await lines();
+    await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: location.key, Body: '{"id":"c"}\n' }));
+
+    expect(first).toEqual([{ id: 'a' }, { id: 'b' }]);
+    expect(again).toEqual(first);
+    await expect(lines()).rejects.toBeInstanceOf(ObjectChangedError);
   });
 });

@@ -174,6 +174,21 @@ describe('prepare job: a scheduled start', () => {
     expect(await env().store.getJob(scheduledJobId(name, '2026-03-02T09:00:00Z'))).toBeUndefined();
     expect(manifestPuts()).toHaveLength(0);
   });
+  test('a template replaced between its check and its manifest fails as changed, and creates nothing', async () => {
+    // Arrange: the file is read twice (checked, then streamed into the manifest); it changes after the first read.
+    const name = newJobId('moving');
+    const key = 'templates/moving.jsonl';
+    env().s3.put(TEST_BUCKET, key, jsonl(promptLines(3)));
+    env().s3.onGet = () => env().s3.put(TEST_BUCKET, key, jsonl(promptLines(4)));
+
+    // Act
+    const prepared = prepareJob({ input: scheduledInput(name, key), executionArn: EXECUTION_ARN }, env().deps);
+
+    // Assert
+    await expect(prepared).rejects.toThrow(`s3://${TEST_BUCKET}/${key} changed while it was read`);
+    expect(await env().store.getJob(scheduledJobId(name, '2026-03-02T09:00:00Z'))).toBeUndefined();
+    expect(manifestPuts()).toHaveLength(0);
+  });
 });
 
 describe('prepare job: a second execution of a job', () => {
