@@ -1,11 +1,10 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, type ReadStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { UnknownJobTypeError, ValidationError } from '../../shared/errors.js';
 import { checkJob, itemsReadAgain, type CheckedJob } from '../../shared/job-intake.js';
-import type { JobType } from '../../shared/job-types/job-type.js';
 import type { JobTypeRegistry } from '../../shared/job-types/registry.js';
-import { parseJsonlStream, type ManifestLine } from '../../shared/store/object-store.js';
+import { parseJsonlStream, type JsonlLine, type ManifestLine } from '../../shared/store/object-store.js';
 import { UsageError } from './exit-codes.js';
 
 export interface JobRequestOptions {
@@ -45,13 +44,14 @@ export async function readJobInput(
   const info = await stat(file).catch(() => undefined);
   if (!info?.isFile()) throw new UsageError(`${file}: no such file`);
   const jobType = request.jobType ?? (await detectJobType(file));
-  const read = hashedRead(file);
+  const changed = () =>
+    new UsageError(`${file} changed while llm-batch read it; no job was created: run again once it is written`);
+  const readLines = rereadableFile(file, changed);
   try {
-    const checked = await checkJob({ jobType, options: request.options }, parseJsonlStream(read.stream), jobTypes);
-    const digest = read.digest();
-    return { ...checked, items: () => readCheckedItems(file, jobTypes.get(jobType), checked.itemCount, digest) };
+    const checked = await checkJob({ jobType, options: request.options }, readLines(), jobTypes);
+    const type = jobTypes.get(checked.jobType);
+    return { ...checked, items: () => itemsReadAgain(readLines(), type, checked.itemCount, changed) };
   } catch (error) {
-    read.stream.destroy();
     if (error instanceof ValidationError) {
       const details = error.issues.length
         ? error.issues.map((issue) => `  ${file}: ${issue.where}: ${issue.message}`).join('\n')
@@ -63,27 +63,22 @@ export async function readJobInput(
   }
 }
 
-/** The file's bytes as a stream, and their SHA-256 once the stream has ended. */
-function hashedRead(file: string): { stream: ReadStream; digest(): string } {
-  const hash = createHash('sha256');
-  const stream = createReadStream(file).on('data', (chunk) => hash.update(chunk));
-  return { stream, digest: () => hash.digest('hex') };
-}
-
-/** The items of a file that passed `checkJob`, read again; the same bytes, or a UsageError. */
-async function* readCheckedItems(
-  file: string,
-  jobType: JobType,
-  itemCount: number,
-  digest: string,
-): AsyncGenerator<ManifestLine> {
-  const changed = () =>
-    new UsageError(`${file} changed while llm-batch read it; no job was created: run again once it is written`);
-  const read = hashedRead(file);
-  try {
-    yield* itemsReadAgain(parseJsonlStream(read.stream), jobType, itemCount, changed);
-  } finally {
-    read.stream.destroy();
-  }
-  if (read.digest() !== digest) throw changed();
+/**
+ * A file's lines, to read more than once: the first read notes the SHA-256 of its bytes, a later
+ * one that ends with other bytes throws `changed()` (the file was written in between).
+ */
+function rereadableFile(file: string, changed: () => Error): () => AsyncGenerator<JsonlLine> {
+  let digest: string | undefined;
+  return async function* read() {
+    const hash = createHash('sha256');
+    const stream = createReadStream(file).on('data', (chunk) => hash.update(chunk));
+    try {
+      yield* parseJsonlStream(stream);
+    } finally {
+      stream.destroy();
+    }
+    const read = hash.digest('hex');
+    if (digest === undefined) digest = read;
+    else if (read !== digest) throw changed();
+  };
 }
